@@ -1,0 +1,32 @@
+"""backburner: background jobs for Flask and any Python web app.
+
+from backburner import Backburner
+bb = Backburner("sqlite:///jobs.db")
+
+@bb.task(retries=3)
+def send_email(to: str) -> None: ...
+
+job = send_email.delay("a@example.com")
+"""
+
+from .app import Backburner
+from .context import current_job
+from .errors import BackburnerError, JobFailed, JobTimeout, MissingExtra, Retry, StoreUnavailable
+from .job import Job, JobRecord, JobStatus
+from .task import Task
+
+__all__ = [
+    "Backburner",
+    "BackburnerError",
+    "Job",
+    "JobFailed",
+    "JobRecord",
+    "JobStatus",
+    "JobTimeout",
+    "MissingExtra",
+    "Retry",
+    "StoreUnavailable",
+    "Task",
+    "current_job",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,226 @@
+"""Backburner: the task registry, its settings, and the store its URL names."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar, overload
+from urllib.parse import urlsplit
+
+from .errors import BackburnerError
+from .job import Job
+from .stores import Store, open_store, supported_schemes
+from .task import Task, TaskOptions
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DEFAULT_URL = "sqlite:///backburner.db"
+
+
+@dataclass
+class Settings:
+    """Defaults for every task of one Backburner; tasks and `options()` override them."""
+
+    queue: str = "default"
+    retries: int = 3
+    retry_backoff: float = 1.0
+    result_ttl: float = 7 * 86400.0
+    lease: float = 30.0
+
+
+class Backburner:
+    """A job system: register tasks with `@bb.task`, enqueue with `task.delay()`.
+
+    `url` picks the store: sqlite:///path (default), memory://, redis://..., postgresql://...
+    With no URL, $BACKBURNER_URL is used, else sqlite:///backburner.db. Connections open on
+    first use, once per process. `eager=True` runs jobs inline at `delay()` (for tests).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        eager: bool = False,
+        queue: str = "default",
+        retries: int = 3,
+        retry_backoff: float = 1.0,
+        result_ttl: float = 7 * 86400.0,
+        lease: float = 30.0,
+    ) -> None:
+        self.tasks: dict[str, Task[Any, Any]] = {}
+        self.eager = eager
+        self.settings = Settings(queue, retries, retry_backoff, result_ttl, lease)
+        TaskOptions(name="check", queue=queue, retries=retries, retry_backoff=retry_backoff)
+        self._url = _check_url(url or os.environ.get("BACKBURNER_URL") or DEFAULT_URL)
+        self._store: Store | None = None
+        self._job_wrappers: list[Callable[[], AbstractContextManager[Any]]] = []
+
+    def __repr__(self) -> str:
+        return f"<Backburner {self._url} tasks={len(self.tasks)}>"
+
+    # -- the store ---------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @url.setter
+    def url(self, value: str) -> None:
+        """Point at another store; only before the store was first used."""
+        if self._store is not None and value != self._url:
+            raise BackburnerError(
+                f"cannot switch to {value!r}: this Backburner already uses {self._url!r}; "
+                "set the URL before enqueueing or reading jobs"
+            )
+        self._url = _check_url(value)
+
+    @property
+    def store(self) -> Store:
+        """The store named by the URL, created on first use."""
+        if self._store is None:
+            self._store = open_store(self._url, result_ttl=self.settings.result_ttl)
+        return self._store
+
+    def close(self) -> None:
+        """Close this process's store connections (reopened if used again)."""
+        if self._store is not None:
+            self._store.close()
+
+    # -- tasks -------------------------------------------------------------------------
+    @overload
+    def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+
+    @overload
+    def task(
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        priority: int = 0,
+        retries: int | None = None,
+        timeout: float | None = None,
+        retry_backoff: float | None = None,
+        expose_result: bool = False,
+    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def task(
+        self,
+        fn: Callable[P, R] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        priority: int = 0,
+        retries: int | None = None,
+        timeout: float | None = None,
+        retry_backoff: float | None = None,
+        expose_result: bool = False,
+    ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+        """Register a function as a task: `@bb.task` or `@bb.task(retries=5, queue="mail")`.
+
+        The name defaults to "module.function"; two tasks may not share a name.
+        """
+
+        def register(func: Callable[P, R]) -> Task[P, R]:
+            s = self.settings
+            options = TaskOptions(
+                name=name or _default_name(func),
+                queue=queue or s.queue,
+                priority=priority,
+                retries=s.retries if retries is None else retries,
+                timeout=timeout,
+                retry_backoff=s.retry_backoff if retry_backoff is None else retry_backoff,
+                expose_result=expose_result,
+            )
+            if options.name in self.tasks:
+                raise ValueError(
+                    f"a task named {options.name!r} is already registered; "
+                    "give one of them another name with @bb.task(name=...)"
+                )
+            task = Task(self, func, options)
+            self.tasks[options.name] = task
+            return task
+
+        if fn is not None:
+            if not callable(fn):
+                raise TypeError(f"@bb.task decorates a function, got {fn!r}")
+            return register(fn)
+        return register
+
+    # -- jobs --------------------------------------------------------------------------
+    def get_job(self, job_id: str) -> Job | None:
+        """The job with this id, or None."""
+        record = self.store.get(job_id)
+        return None if record is None else Job(self, record)
+
+    def transaction(self, connection: Any) -> AbstractContextManager[None]:
+        """Enqueue inside the caller's database transaction (PostgreSQL store only):
+        `with bb.transaction(session): task.delay(...)`. The job exists only if the
+        transaction commits."""
+        enter = getattr(self.store, "transaction", None)
+        if enter is None:
+            raise BackburnerError(
+                "transactional enqueue needs the PostgreSQL store; "
+                f"this Backburner uses {self._url!r}"
+            )
+        return enter(connection)  # type: ignore[no-any-return]
+
+    def add_job_wrapper(self, factory: Callable[[], AbstractContextManager[Any]]) -> None:
+        """Run every job inside `factory()` (e.g. a Flask app context)."""
+        self._job_wrappers.append(factory)
+
+    @contextmanager
+    def job_scope(self) -> Iterator[None]:
+        """Enter every job wrapper: what a worker does around each job."""
+        with ExitStack() as stack:
+            for factory in self._job_wrappers:
+                stack.enter_context(factory())
+            yield
+
+    def run_worker(
+        self,
+        processes: int = 2,
+        threads: int = 1,
+        queues: Sequence[str] | None = None,
+        burst: bool = False,
+        **options: Any,
+    ) -> int:
+        """Run a worker pool in this process until stopped (or idle, with `burst`).
+        Returns the exit code: 0 after a clean stop."""
+        from .worker.supervisor import WorkerConfig, run
+
+        config = WorkerConfig(
+            processes=processes,
+            threads=threads,
+            queues=tuple(queues) if queues else None,
+            burst=burst,
+            lease=options.pop("lease", self.settings.lease),
+            **options,
+        )
+        return int(run(self, config))
+
+
+def _check_url(url: str) -> str:
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in supported_schemes():
+        raise ValueError(
+            f"unsupported store URL {url!r}: the scheme must be one of "
+            f"{', '.join(s + '://' for s in supported_schemes())}"
+        )
+    return url
+
+
+def _default_name(fn: Callable[..., Any]) -> str:
+    module = getattr(fn, "__module__", None) or "unknown"
+    if module == "__main__":
+        # a worker imports this module by its real name, so name the task the same way
+        main = sys.modules["__main__"]
+        spec = getattr(main, "__spec__", None)
+        module = spec.name if spec is not None else Path(getattr(main, "__file__", "main")).stem
+    return f"{module}.{getattr(fn, '__qualname__', repr(fn))}"

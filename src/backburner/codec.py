@@ -1,0 +1,151 @@
+"""JSON codec for job arguments and results.
+
+Plain JSON types pass through; datetime (naive and aware), date, time, UUID, Decimal,
+bytes and tuple are tagged so they come back as the same type. Anything else, and
+anything JSON would silently change (a dict with non-str keys, a set, an enum), raises
+`EncodeError` (a TypeError) naming where the value sits, before anything is stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+TAG = "__bb__"
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+class EncodeError(TypeError):
+    """A value cannot round-trip through backburner's JSON codec."""
+
+    def __init__(self, value: object, path: list[str | int]) -> None:
+        self.value = value
+        self.path = path  # outermost first once the error has unwound
+        self.root = ""
+        self.is_key = False
+        super().__init__()
+
+    def __str__(self) -> str:
+        where = self.root + "".join(f"[{p!r}]" for p in self.path)
+        if self.is_key:
+            where = f"a dict key in {where or 'value'}"
+        kind = type(self.value)
+        name = (
+            f"{kind.__module__}.{kind.__qualname__}"
+            if kind.__module__ != "builtins"
+            else kind.__name__
+        )
+        hint = _HINTS.get(
+            kind,
+            "dict keys must be str"
+            if self.is_key
+            else "convert it to str, int, float, bool, None, list, dict or a supported type",
+        )
+        return (
+            f"{where or 'value'} has type {name}, which backburner cannot store as JSON "
+            f"({hint}; supported extras: datetime, date, time, UUID, Decimal, bytes, tuple)"
+        )
+
+
+_HINTS: dict[type, str] = {
+    set: "pass a sorted list instead",
+    frozenset: "pass a sorted list instead",
+    bytearray: "pass bytes(...) instead",
+}
+
+
+def _tagged(kind: str, value: Any) -> dict[str, Any]:
+    return {TAG: kind, "v": value}
+
+
+def _encode_dict(value: dict[Any, Any]) -> Any:
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if type(key) is not str:
+            error = EncodeError(key, [])
+            error.is_key = True
+            raise error
+        try:
+            out[key] = _encode(item)
+        except EncodeError as exc:
+            exc.path.insert(0, key)
+            raise
+    if TAG in out:  # a user dict that looks like our tag must not be mistaken for one
+        return _tagged("dict", list(out.items()))
+    return out
+
+
+def _encode_seq(value: list[Any] | tuple[Any, ...]) -> list[Any]:
+    out = []
+    for index, item in enumerate(value):
+        try:
+            out.append(_encode(item))
+        except EncodeError as exc:
+            exc.path.insert(0, index)
+            raise
+    return out
+
+
+_ENCODERS: dict[type, Callable[[Any], Any]] = {
+    dt.datetime: lambda v: _tagged("datetime", v.isoformat()),
+    dt.date: lambda v: _tagged("date", v.isoformat()),
+    dt.time: lambda v: _tagged("time", v.isoformat()),
+    uuid.UUID: lambda v: _tagged("uuid", str(v)),
+    Decimal: lambda v: _tagged("decimal", str(v)),
+    bytes: lambda v: _tagged("bytes", base64.b64encode(v).decode("ascii")),
+    tuple: lambda v: _tagged("tuple", _encode_seq(v)),
+    dict: _encode_dict,
+    list: _encode_seq,
+}
+
+
+def _encode(value: Any) -> Any:
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    encoder = _ENCODERS.get(kind)
+    if encoder is None:
+        raise EncodeError(value, [])
+    return encoder(value)
+
+
+_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "datetime": dt.datetime.fromisoformat,
+    "date": dt.date.fromisoformat,
+    "time": dt.time.fromisoformat,
+    "uuid": uuid.UUID,
+    "decimal": Decimal,
+    "bytes": lambda v: base64.b64decode(v),
+    "tuple": tuple,
+    "dict": dict,
+}
+
+
+def _decode_hook(obj: dict[str, Any]) -> Any:
+    kind = obj.get(TAG)
+    if kind is None or len(obj) != 2:
+        return obj
+    decoder = _DECODERS.get(kind)
+    if decoder is None:
+        raise ValueError(f"unknown codec tag {kind!r}: written by a newer backburner?")
+    return decoder(obj["v"])
+
+
+_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=True).encode
+_loads = json.JSONDecoder(object_hook=_decode_hook).decode
+
+
+def dumps(value: Any) -> str:
+    """Encode `value` to JSON text; raises EncodeError (a TypeError) for what cannot round-trip."""
+    return _dumps(_encode(value))
+
+
+def loads(text: str) -> Any:
+    """Decode JSON text written by `dumps`, restoring the tagged types."""
+    return _loads(text)

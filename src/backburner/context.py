@@ -1,0 +1,100 @@
+"""`current_job`: what a running task can ask about the job it is running."""
+
+from __future__ import annotations
+
+import time
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .stores.base import Store
+
+PROGRESS_INTERVAL = 0.25  # seconds between progress writes; the last one is always written
+
+
+class JobContext:
+    """The job a task is running in this context; workers and drain() create one per attempt."""
+
+    def __init__(self, store: Store, job_id: str, token: int, attempt: int, task: str) -> None:
+        self.store = store
+        self.id = job_id
+        self.token = token
+        self.attempt = attempt
+        self.task = task
+        self.cancel_requested = False
+        self._pending: dict[str, Any] | None = None
+        self._written_at = 0.0
+
+    def set_progress(
+        self, done: float, total: float | None = None, message: str | None = None
+    ) -> None:
+        """Record progress; written at most every PROGRESS_INTERVAL s, the rest on flush()."""
+        if total is not None and total < 0:
+            raise ValueError(f"set_progress(total={total!r}): total must be >= 0")
+        self._pending = {"done": done, "total": total, "message": message}
+        now = time.monotonic()
+        if now - self._written_at >= PROGRESS_INTERVAL or (total is not None and done >= total):
+            self.flush()
+
+    def flush(self) -> None:
+        """Write progress not yet stored."""
+        if self._pending is not None:
+            self.store.set_progress(self.id, self.token, self._pending)
+            self._pending = None
+            self._written_at = time.monotonic()
+
+
+_current: ContextVar[JobContext | None] = ContextVar("backburner_current_job", default=None)
+
+
+class CurrentJob:
+    """Proxy to the job running in this context.
+
+    Outside a job (a task called as a plain function) `id` is None, `attempt` is 0,
+    `set_progress` does nothing and `cancel_requested` is False, so a task runs the same
+    inline as in a worker.
+    """
+
+    @property
+    def id(self) -> str | None:
+        ctx = _current.get()
+        return None if ctx is None else ctx.id
+
+    @property
+    def attempt(self) -> int:
+        """1 on the first attempt, 2 on the first retry, ..."""
+        ctx = _current.get()
+        return 0 if ctx is None else ctx.attempt
+
+    @property
+    def task(self) -> str | None:
+        ctx = _current.get()
+        return None if ctx is None else ctx.task
+
+    @property
+    def cancel_requested(self) -> bool:
+        """True once `job.cancel()` was called on this running job: stop early if you can."""
+        ctx = _current.get()
+        return False if ctx is None else ctx.cancel_requested
+
+    def set_progress(
+        self, done: float, total: float | None = None, message: str | None = None
+    ) -> None:
+        """Report progress (e.g. 3 of 10, "resizing"); readable as `job.progress`."""
+        ctx = _current.get()
+        if ctx is not None:
+            ctx.set_progress(done, total, message)
+
+    def __bool__(self) -> bool:
+        return _current.get() is not None
+
+    def __repr__(self) -> str:
+        ctx = _current.get()
+        return (
+            "<current_job: none>"
+            if ctx is None
+            else f"<current_job {ctx.id} attempt {ctx.attempt}>"
+        )
+
+
+current_job = CurrentJob()

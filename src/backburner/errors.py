@@ -1,0 +1,58 @@
+"""One error hierarchy: everything backburner raises to users derives from BackburnerError.
+
+Wrong arguments raise the builtin TypeError / ValueError instead, as Python code expects.
+Each class's docstring is its default message.
+"""
+
+from __future__ import annotations
+
+
+class BackburnerError(Exception):
+    """A backburner operation failed."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+
+class StoreUnavailable(BackburnerError):
+    """The job store could not be reached; check that its server is running and the URL is right."""
+
+
+class MissingExtra(BackburnerError, ImportError):
+    """An optional dependency is missing; install the extra named in this message."""
+
+
+class SchemaError(BackburnerError):
+    """The store's schema is not the version this backburner expects."""
+
+
+class UnknownTask(BackburnerError):
+    """No task with this name is registered with this Backburner."""
+
+
+class JobFailed(BackburnerError):
+    """The job ended without a result: it failed or was cancelled.
+
+    `job` is the Job handle; `job.error` holds the last error and its traceback.
+    """
+
+    def __init__(self, job: object, message: str | None = None) -> None:
+        super().__init__(message)
+        self.job = job
+
+
+class JobTimeout(BackburnerError):
+    """The job ran longer than its task's `timeout` and was stopped."""
+
+
+class Retry(Exception):
+    """Raised inside a task to run it again later; counts as an attempt.
+
+    `delay` is seconds (or None for the task's backoff policy).
+    """
+
+    def __init__(self, delay: float | None = None, message: str | None = None) -> None:
+        if delay is not None and delay < 0:
+            raise ValueError(f"Retry(delay={delay!r}): delay must be >= 0 seconds")
+        super().__init__(message or "retry requested")
+        self.delay = delay

@@ -1,0 +1,190 @@
+"""What a job is: JobStatus, the stored JobRecord, and the Job handle users hold."""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import codec
+from .errors import JobFailed
+
+if TYPE_CHECKING:
+    from .app import Backburner
+
+
+class JobStatus(str, enum.Enum):
+    """Where a job is in its life. A str, so it compares equal to its name."""
+
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def finished(self) -> bool:
+        """True once the job will not run again (unless retried by hand)."""
+        return self in FINISHED
+
+
+FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+PENDING = frozenset({JobStatus.SCHEDULED, JobStatus.QUEUED})
+ACTIVE = PENDING | {JobStatus.RUNNING}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed attempt: its number, when it ended, and "Type: message" plus traceback."""
+
+    attempt: int
+    at: float
+    error: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"attempt": self.attempt, "at": self.at, "error": self.error}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Failure:
+        return cls(int(data["attempt"]), float(data["at"]), str(data["error"]))
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A job as a store keeps it. Stores build these; nothing mutates them.
+
+    `payload` and `result` are codec JSON text, so stores never interpret user data.
+    `status` is never SCHEDULED for a job whose `run_at` has passed: stores report a due
+    job as QUEUED. `token` is the fencing token of the current claim; it changes on every
+    claim, so a worker that lost its lease cannot record an outcome over a newer attempt.
+    """
+
+    id: str
+    task: str
+    queue: str = "default"
+    payload: str = "[[],{}]"
+    priority: int = 0
+    status: JobStatus = JobStatus.QUEUED
+    run_at: float = 0.0
+    created_at: float = 0.0
+    max_attempts: int = 4
+    retry_backoff: float = 1.0
+    timeout: float | None = None
+    unique_key: str | None = None
+    attempts: int = 0
+    token: int = 0
+    worker_id: str | None = None
+    lease_until: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    result: str | None = None
+    error: str | None = None
+    failures: tuple[Failure, ...] = ()
+    progress: dict[str, Any] | None = field(default=None, compare=False)
+    cancel_requested: bool = False
+
+
+def pending_status(run_at: float, now: float) -> JobStatus:
+    """SCHEDULED while `run_at` is in the future, else QUEUED."""
+    return JobStatus.SCHEDULED if run_at > now else JobStatus.QUEUED
+
+
+class Job:
+    """A handle on one job. Attributes reflect the last read; `refresh()` reads again."""
+
+    __slots__ = ("_bb", "_record")
+
+    def __init__(self, bb: Backburner, record: JobRecord) -> None:
+        self._bb = bb
+        self._record = record
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id} {self._record.task} {self.status.value}>"
+
+    @property
+    def record(self) -> JobRecord:
+        """The JobRecord as last read from the store."""
+        return self._record
+
+    @property
+    def id(self) -> str:
+        return self._record.id
+
+    @property
+    def task(self) -> str:
+        return self._record.task
+
+    @property
+    def queue(self) -> str:
+        return self._record.queue
+
+    @property
+    def status(self) -> JobStatus:
+        return self._record.status
+
+    @property
+    def attempts(self) -> int:
+        return self._record.attempts
+
+    @property
+    def error(self) -> str | None:
+        """ "ExceptionType: message" then the traceback of the last failure, or None."""
+        return self._record.error
+
+    @property
+    def progress(self) -> dict[str, Any] | None:
+        """{"done", "total", "message"} as last set by the task, or None."""
+        return self._record.progress
+
+    @property
+    def result(self) -> Any:
+        """The task's return value once it succeeded, else None."""
+        text = self._record.result
+        if self._record.status is not JobStatus.SUCCEEDED or text is None:
+            return None
+        return codec.loads(text)
+
+    def refresh(self) -> Job:
+        """Read the job again from the store; returns self."""
+        record = self._bb.store.get(self.id)
+        if record is not None:
+            self._record = record
+        return self
+
+    def cancel(self) -> bool:
+        """Cancel the job. True if it will not run (again); a running job only gets
+        `current_job.cancel_requested` set, and will not be retried."""
+        cancelled = self._bb.store.cancel(self.id)
+        self.refresh()
+        return cancelled
+
+    def wait(self, timeout: float | None = None, poll: float = 0.5) -> Any:
+        """Block until the job finishes and return its result.
+
+        Raises JobFailed if it failed or was cancelled, TimeoutError after `timeout` seconds.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        interval = 0.002
+        while True:
+            self.refresh()
+            status = self._record.status
+            if status is JobStatus.SUCCEEDED:
+                return self.result
+            if status in FINISHED:
+                raise JobFailed(self, f"job {self.id} ({self.task}) {status.value}: {self.error}")
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"job {self.id} ({self.task}) still {status.value} after {timeout}s"
+                )
+            pause = (
+                interval
+                if deadline is None
+                else min(interval, max(0.0, deadline - time.monotonic()))
+            )
+            time.sleep(pause)
+            interval = min(interval * 2, poll)

@@ -1,0 +1,54 @@
+"""Stores: where jobs live. `open_store(url)` picks the backend from the URL scheme."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import MissingExtra
+from .base import HeartbeatReply, Store, WorkerInfo
+
+__all__ = ["HeartbeatReply", "Store", "WorkerInfo", "open_store", "supported_schemes"]
+
+# scheme -> (module, class, extra that provides its dependencies)
+_BACKENDS: dict[str, tuple[str, str, str | None]] = {
+    "memory": ("memory", "MemoryStore", None),
+    "sqlite": ("sqlite", "SQLiteStore", None),
+    "redis": ("redis", "RedisStore", "redis"),
+    "rediss": ("redis", "RedisStore", "redis"),
+    "unix": ("redis", "RedisStore", "redis"),
+    "postgresql": ("postgres", "PostgresStore", "postgres"),
+    "postgres": ("postgres", "PostgresStore", "postgres"),
+}
+
+
+def supported_schemes() -> list[str]:
+    return sorted(_BACKENDS)
+
+
+def open_store(url: str, **options: Any) -> Store:
+    """Create the store for `url`. Connections open lazily, per process.
+
+    Raises ValueError for an unknown scheme or a malformed URL, and MissingExtra naming
+    the pip extra when the backend's dependencies are not installed.
+    """
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in _BACKENDS:
+        raise ValueError(
+            f"unsupported store URL {url!r}: the scheme must be one of "
+            f"{', '.join(s + '://' for s in supported_schemes())} "
+            "(for example sqlite:///jobs.db or redis://localhost:6379/0)"
+        )
+    module_name, class_name, extra = _BACKENDS[scheme]
+    try:
+        module = importlib.import_module(f"{__name__}.{module_name}")
+    except ImportError as exc:
+        if extra is None:
+            raise
+        raise MissingExtra(
+            f"the {scheme}:// store needs the {extra} extra: pip install 'backburner[{extra}]' "
+            f"({exc})"
+        ) from exc
+    cls: type[Store] = getattr(module, class_name)
+    return cls(url, **options)

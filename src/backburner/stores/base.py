@@ -1,0 +1,193 @@
+"""The Store protocol: the one interface every backend implements.
+
+Only stores touch storage. Every method is safe to call from several threads of one
+process and from many processes at once; the conformance suite in tests/conformance/
+checks each guarantee below against every backend.
+
+Times are Unix timestamps (float seconds). `token` is the fencing token a claim hands
+out: it changes on every claim, so an outcome recorded with an older token is refused.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..job import FINISHED, JobRecord, JobStatus
+
+LEASE_LAPSED = "LeaseExpired: the worker running this attempt stopped heartbeating"
+
+
+@dataclass(frozen=True)
+class HeartbeatReply:
+    """What a heartbeat learned: leases no longer held, and jobs asked to cancel."""
+
+    lost: frozenset[str] = frozenset()
+    cancel_requested: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """A live worker process as operators see it in `backburner status`."""
+
+    id: str
+    host: str
+    pid: int
+    started_at: float
+    heartbeat_at: float
+    queues: tuple[str, ...] = ()
+    jobs: tuple[str, ...] = field(default=())
+
+
+class Store(ABC):
+    """A durable home for jobs. Subclasses implement every abstract method."""
+
+    #: URL schemes this class serves, e.g. ("sqlite",)
+    schemes: tuple[str, ...] = ()
+
+    def __init__(self, url: str, *, result_ttl: float = 7 * 86400) -> None:
+        self.url = url
+        self.result_ttl = result_ttl
+
+    # -- producing ---------------------------------------------------------------------
+    @abstractmethod
+    def enqueue(self, records: Sequence[JobRecord]) -> list[str]:
+        """Store `records` atomically: all of them or none.
+
+        A record whose `unique_key` matches a job that is scheduled, queued or running is
+        not stored; its slot in the returned list holds that existing job's id. Otherwise
+        the slot holds the record's own id. Status is derived from `run_at` (SCHEDULED
+        while in the future). Raises StoreUnavailable if the store cannot be reached.
+        """
+
+    # -- consuming ---------------------------------------------------------------------
+    @abstractmethod
+    def claim(
+        self, queues: Sequence[str] | None, worker_id: str, limit: int, lease_s: float
+    ) -> list[JobRecord]:
+        """Take up to `limit` due jobs from `queues` (None: every queue).
+
+        Order: highest priority first, then earliest `run_at`, then enqueue order. Each job
+        returned is RUNNING, with `attempts` one higher, a fresh `token`, `worker_id` set and
+        `lease_until` = now + `lease_s`. No job is handed to two claimers for one attempt.
+        """
+
+    @abstractmethod
+    def heartbeat(
+        self, worker_id: str, leases: Mapping[str, int], lease_s: float
+    ) -> HeartbeatReply:
+        """Extend to now + `lease_s` every lease in `leases` (job id -> token) still held.
+
+        Reports which leases are lost (token no longer current or job not running) and which
+        held jobs have had cancel requested.
+        """
+
+    @abstractmethod
+    def complete(self, job_id: str, token: int, result: str | None) -> bool:
+        """Mark the job SUCCEEDED with `result` (codec JSON) if `token` is still current.
+
+        Returns False, changing nothing, when the attempt no longer holds the job.
+        """
+
+    @abstractmethod
+    def fail(self, job_id: str, token: int, error: str, retry_at: float | None) -> bool:
+        """Record a failed attempt if `token` is still current; returns False otherwise.
+
+        `error` is appended to the job's failures. With `retry_at` the job becomes pending
+        again, due at `retry_at`; with None it is FAILED. A job with cancel requested
+        becomes CANCELLED instead of being retried.
+        """
+
+    @abstractmethod
+    def release(self, job_id: str, token: int) -> bool:
+        """Hand a running job back to its queue without counting the attempt (graceful
+        shutdown). Only if `token` is current; returns whether it was released."""
+
+    @abstractmethod
+    def set_progress(self, job_id: str, token: int, progress: Mapping[str, Any]) -> bool:
+        """Store `progress` ({"done", "total", "message"}) if `token` is still current."""
+
+    @abstractmethod
+    def rescue_expired(self, now: float | None = None) -> list[str]:
+        """Return running jobs whose lease lapsed before `now` to their queue (or FAILED
+        when out of attempts; CANCELLED when cancel was requested), recording the lapse
+        as that attempt's failure. Returns the ids rescued."""
+
+    @abstractmethod
+    def wait_for_work(self, queues: Sequence[str] | None, timeout: float) -> None:
+        """Block up to `timeout` seconds, returning early when work may be due.
+
+        A hint, not a promise: returning does not mean a claim will succeed.
+        """
+
+    # -- reading and operating ---------------------------------------------------------
+    @abstractmethod
+    def get(self, job_id: str) -> JobRecord | None:
+        """The job with this id, or None."""
+
+    @abstractmethod
+    def list_jobs(
+        self,
+        *,
+        status: JobStatus | None = None,
+        queue: str | None = None,
+        task: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[JobRecord]:
+        """Jobs matching every filter given, newest first, `limit` from `offset`."""
+
+    @abstractmethod
+    def counts(self) -> dict[str, dict[JobStatus, int]]:
+        """Number of jobs per queue per status; statuses with no job are left out."""
+
+    @abstractmethod
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a pending job (True). For a running job set cancel_requested, so it is
+        not retried and the task can stop early (False). Finished or unknown: False."""
+
+    @abstractmethod
+    def retry(self, job_id: str) -> bool:
+        """Queue a FAILED or CANCELLED job again now, with a fresh set of attempts; its
+        failure history is kept. Returns False for any other job."""
+
+    @abstractmethod
+    def purge(
+        self, *, statuses: Collection[JobStatus] = FINISHED, older_than: float | None = None
+    ) -> int:
+        """Delete finished jobs in `statuses` that finished before `older_than` (any time
+        when None). Pending and running jobs are never purged. Returns how many."""
+
+    def prune(self, now: float) -> int:
+        """Delete finished jobs kept longer than `result_ttl`. Returns how many."""
+        return self.purge(statuses=FINISHED, older_than=now - self.result_ttl)
+
+    # -- workers -----------------------------------------------------------------------
+    @abstractmethod
+    def record_worker(self, info: WorkerInfo) -> None:
+        """Create or update the entry of a live worker."""
+
+    @abstractmethod
+    def remove_worker(self, worker_id: str) -> None:
+        """Delete a worker's entry (it stopped)."""
+
+    @abstractmethod
+    def list_workers(self, alive_since: float) -> list[WorkerInfo]:
+        """Workers whose last heartbeat is at or after `alive_since`; older entries may be
+        deleted as a side effect."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections held by this process. The store may be used again after."""
+
+
+def check_statuses(statuses: Collection[JobStatus]) -> None:
+    """Refuse to purge anything that is not finished: pending and running jobs are live."""
+    live = [s.value for s in statuses if s not in FINISHED]
+    if live:
+        raise ValueError(
+            f"purge only deletes finished jobs (succeeded, failed, cancelled), not {live}; "
+            "cancel them first"
+        )

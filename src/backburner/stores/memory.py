@@ -1,0 +1,288 @@
+"""`memory://`: a thread-safe store inside one process, for tests and experiments.
+
+Jobs vanish with the process and are not shared with other processes (a worker pool
+forks children that each get their own copy), so use it with `backburner.testing`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from ..job import ACTIVE, FINISHED, PENDING, Failure, JobRecord, JobStatus, pending_status
+from .base import LEASE_LAPSED, HeartbeatReply, Store, WorkerInfo, check_statuses
+
+
+class MemoryStore(Store):
+    """Jobs in a dict guarded by one lock; claims scan the pending jobs."""
+
+    schemes = ("memory",)
+
+    def __init__(self, url: str = "memory://", *, result_ttl: float = 7 * 86400) -> None:
+        super().__init__(url, result_ttl=result_ttl)
+        self._jobs: dict[str, JobRecord] = {}
+        self._seq: dict[str, int] = {}
+        self._next_seq = 0
+        self._workers: dict[str, WorkerInfo] = {}
+        self._changed = threading.Condition(threading.Lock())
+
+    def _view(self, record: JobRecord, now: float) -> JobRecord:
+        if record.status in PENDING:
+            return replace(record, status=pending_status(record.run_at, now))
+        return record
+
+    def enqueue(self, records: Sequence[JobRecord]) -> list[str]:
+        ids: list[str] = []
+        with self._changed:
+            clashes = [r.id for r in records if r.id in self._jobs]
+            if clashes or len({r.id for r in records}) != len(records):
+                raise ValueError(f"job id(s) already stored or repeated: {clashes}")
+            live_keys = {
+                r.unique_key: r.id
+                for r in self._jobs.values()
+                if r.unique_key is not None and r.status in ACTIVE
+            }
+            for record in records:
+                existing = live_keys.get(record.unique_key) if record.unique_key else None
+                if existing is not None:
+                    ids.append(existing)
+                    continue
+                self._jobs[record.id] = replace(record, status=JobStatus.QUEUED)
+                self._seq[record.id] = self._next_seq
+                self._next_seq += 1
+                if record.unique_key is not None:
+                    live_keys[record.unique_key] = record.id
+                ids.append(record.id)
+            self._changed.notify_all()
+        return ids
+
+    def claim(
+        self, queues: Sequence[str] | None, worker_id: str, limit: int, lease_s: float
+    ) -> list[JobRecord]:
+        now = time.time()
+        with self._changed:
+            due = [
+                r
+                for r in self._jobs.values()
+                if r.status in PENDING and r.run_at <= now and (queues is None or r.queue in queues)
+            ]
+            due.sort(key=lambda r: (-r.priority, r.run_at, self._seq[r.id]))
+            claimed = []
+            for record in due[:limit]:
+                running = replace(
+                    record,
+                    status=JobStatus.RUNNING,
+                    attempts=record.attempts + 1,
+                    token=record.token + 1,
+                    worker_id=worker_id,
+                    lease_until=now + lease_s,
+                    started_at=now,
+                )
+                self._jobs[record.id] = running
+                claimed.append(running)
+            return claimed
+
+    def _held(self, job_id: str, token: int) -> JobRecord | None:
+        record = self._jobs.get(job_id)
+        if record is None or record.status is not JobStatus.RUNNING or record.token != token:
+            return None
+        return record
+
+    def heartbeat(
+        self, worker_id: str, leases: Mapping[str, int], lease_s: float
+    ) -> HeartbeatReply:
+        lost, cancel = set(), set()
+        with self._changed:
+            until = time.time() + lease_s
+            for job_id, token in leases.items():
+                record = self._held(job_id, token)
+                if record is None:
+                    lost.add(job_id)
+                    continue
+                self._jobs[job_id] = replace(record, lease_until=until)
+                if record.cancel_requested:
+                    cancel.add(job_id)
+        return HeartbeatReply(frozenset(lost), frozenset(cancel))
+
+    def complete(self, job_id: str, token: int, result: str | None) -> bool:
+        with self._changed:
+            record = self._held(job_id, token)
+            if record is None:
+                return False
+            self._jobs[job_id] = replace(
+                record,
+                status=JobStatus.SUCCEEDED,
+                result=result,
+                finished_at=time.time(),
+                lease_until=None,
+            )
+            self._changed.notify_all()
+            return True
+
+    def _end_attempt(self, record: JobRecord, error: str, retry_at: float | None) -> JobRecord:
+        now = time.time()
+        failures = (*record.failures, Failure(record.attempts, now, error))
+        common: dict[str, Any] = {"error": error, "failures": failures, "lease_until": None}
+        if record.cancel_requested:
+            return replace(record, status=JobStatus.CANCELLED, finished_at=now, **common)
+        if retry_at is None:
+            return replace(record, status=JobStatus.FAILED, finished_at=now, **common)
+        return replace(record, status=JobStatus.QUEUED, run_at=retry_at, **common)
+
+    def fail(self, job_id: str, token: int, error: str, retry_at: float | None) -> bool:
+        with self._changed:
+            record = self._held(job_id, token)
+            if record is None:
+                return False
+            self._jobs[job_id] = self._end_attempt(record, error, retry_at)
+            self._changed.notify_all()
+            return True
+
+    def release(self, job_id: str, token: int) -> bool:
+        with self._changed:
+            record = self._held(job_id, token)
+            if record is None:
+                return False
+            self._jobs[job_id] = replace(
+                record, status=JobStatus.QUEUED, attempts=record.attempts - 1, lease_until=None
+            )
+            self._changed.notify_all()
+            return True
+
+    def set_progress(self, job_id: str, token: int, progress: Mapping[str, Any]) -> bool:
+        with self._changed:
+            record = self._held(job_id, token)
+            if record is None:
+                return False
+            self._jobs[job_id] = replace(record, progress=dict(progress))
+            return True
+
+    def rescue_expired(self, now: float | None = None) -> list[str]:
+        now = time.time() if now is None else now
+        rescued = []
+        with self._changed:
+            for record in list(self._jobs.values()):
+                if record.status is JobStatus.RUNNING and (record.lease_until or 0) < now:
+                    retry_at = now if record.attempts < record.max_attempts else None
+                    self._jobs[record.id] = self._end_attempt(record, LEASE_LAPSED, retry_at)
+                    rescued.append(record.id)
+            if rescued:
+                self._changed.notify_all()
+        return rescued
+
+    def wait_for_work(self, queues: Sequence[str] | None, timeout: float) -> None:
+        with self._changed:
+            now = time.time()
+            due = [
+                r.run_at
+                for r in self._jobs.values()
+                if r.status in PENDING and (queues is None or r.queue in queues)
+            ]
+            if due and min(due) <= now:
+                return
+            if due:
+                timeout = min(timeout, min(due) - now)
+            self._changed.wait(timeout)
+
+    def get(self, job_id: str) -> JobRecord | None:
+        with self._changed:
+            record = self._jobs.get(job_id)
+            return None if record is None else self._view(record, time.time())
+
+    def list_jobs(
+        self,
+        *,
+        status: JobStatus | None = None,
+        queue: str | None = None,
+        task: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[JobRecord]:
+        now = time.time()
+        with self._changed:
+            ordered = sorted(self._jobs.values(), key=lambda r: -self._seq[r.id])
+            views = [self._view(r, now) for r in ordered]
+        matching = [
+            r
+            for r in views
+            if (status is None or r.status is status)
+            and (queue is None or r.queue == queue)
+            and (task is None or r.task == task)
+        ]
+        return matching[offset : offset + limit]
+
+    def counts(self) -> dict[str, dict[JobStatus, int]]:
+        now = time.time()
+        out: dict[str, dict[JobStatus, int]] = {}
+        with self._changed:
+            for record in self._jobs.values():
+                status = self._view(record, now).status
+                per_queue = out.setdefault(record.queue, {})
+                per_queue[status] = per_queue.get(status, 0) + 1
+        return out
+
+    def cancel(self, job_id: str) -> bool:
+        with self._changed:
+            record = self._jobs.get(job_id)
+            if record is None:
+                return False
+            if record.status in PENDING:
+                self._jobs[job_id] = replace(
+                    record, status=JobStatus.CANCELLED, finished_at=time.time()
+                )
+                return True
+            if record.status is JobStatus.RUNNING:
+                self._jobs[job_id] = replace(record, cancel_requested=True)
+            return False
+
+    def retry(self, job_id: str) -> bool:
+        with self._changed:
+            record = self._jobs.get(job_id)
+            if record is None or record.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+                return False
+            self._jobs[job_id] = replace(
+                record,
+                status=JobStatus.QUEUED,
+                attempts=0,
+                run_at=time.time(),
+                finished_at=None,
+                cancel_requested=False,
+            )
+            self._changed.notify_all()
+            return True
+
+    def purge(
+        self, *, statuses: Collection[JobStatus] = FINISHED, older_than: float | None = None
+    ) -> int:
+        check_statuses(statuses)
+        with self._changed:
+            doomed = [
+                r.id
+                for r in self._jobs.values()
+                if r.status in statuses
+                and (older_than is None or (r.finished_at or 0) < older_than)
+            ]
+            for job_id in doomed:
+                del self._jobs[job_id]
+                del self._seq[job_id]
+        return len(doomed)
+
+    def record_worker(self, info: WorkerInfo) -> None:
+        with self._changed:
+            self._workers[info.id] = info
+
+    def remove_worker(self, worker_id: str) -> None:
+        with self._changed:
+            self._workers.pop(worker_id, None)
+
+    def list_workers(self, alive_since: float) -> list[WorkerInfo]:
+        with self._changed:
+            for worker_id in [w.id for w in self._workers.values() if w.heartbeat_at < alive_since]:
+                del self._workers[worker_id]
+            return sorted(self._workers.values(), key=lambda w: w.started_at)
+
+    def close(self) -> None:
+        """Nothing to release: the jobs live as long as this object."""

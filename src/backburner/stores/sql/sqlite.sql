@@ -1,0 +1,53 @@
+-- backburner SQLite schema, version 1 (PRAGMA user_version = 1).
+-- status holds 'queued' for every pending job; a queued job whose run_at is in the future
+-- is reported as 'scheduled'. seq (the rowid) gives enqueue order for FIFO.
+CREATE TABLE bb_jobs (
+    seq              INTEGER PRIMARY KEY,
+    id               TEXT    NOT NULL UNIQUE,
+    task             TEXT    NOT NULL,
+    queue            TEXT    NOT NULL,
+    payload          TEXT    NOT NULL,
+    priority         INTEGER NOT NULL,
+    status           TEXT    NOT NULL,
+    run_at           REAL    NOT NULL,
+    created_at       REAL    NOT NULL,
+    max_attempts     INTEGER NOT NULL,
+    retry_backoff    REAL    NOT NULL,
+    timeout          REAL,
+    unique_key       TEXT,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    token            INTEGER NOT NULL DEFAULT 0,
+    worker_id        TEXT,
+    lease_until      REAL,
+    started_at       REAL,
+    finished_at      REAL,
+    result           TEXT,
+    error            TEXT,
+    failures         TEXT    NOT NULL DEFAULT '[]',
+    progress         TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+
+-- the claim: due jobs, highest priority first, then earliest run_at, then enqueue order
+CREATE INDEX bb_jobs_claim ON bb_jobs (priority DESC, run_at, seq) WHERE status = 'queued';
+CREATE INDEX bb_jobs_claim_queue ON bb_jobs (queue, priority DESC, run_at, seq)
+    WHERE status = 'queued';
+-- at most one live job per unique_key
+CREATE UNIQUE INDEX bb_jobs_unique ON bb_jobs (unique_key)
+    WHERE unique_key IS NOT NULL AND status IN ('queued', 'running');
+CREATE INDEX bb_jobs_lease ON bb_jobs (lease_until) WHERE status = 'running';
+CREATE INDEX bb_jobs_finished ON bb_jobs (finished_at)
+    WHERE status IN ('succeeded', 'failed', 'cancelled');
+CREATE INDEX bb_jobs_task ON bb_jobs (task, seq);
+
+CREATE TABLE bb_workers (
+    id           TEXT PRIMARY KEY,
+    host         TEXT NOT NULL,
+    pid          INTEGER NOT NULL,
+    started_at   REAL NOT NULL,
+    heartbeat_at REAL NOT NULL,
+    queues       TEXT NOT NULL,
+    jobs         TEXT NOT NULL
+);
+
+PRAGMA user_version = 1;

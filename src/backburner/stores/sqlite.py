@@ -1,0 +1,487 @@
+"""`sqlite:///path`: the embedded default store, one file, many processes.
+
+WAL mode, every write in `BEGIN IMMEDIATE` (so concurrent writers queue on the busy
+timeout instead of failing on a stale snapshot), claims by one `UPDATE ... RETURNING`.
+
+Durability: `?synchronous=full` (the default) syncs the WAL on every commit, so a job
+whose `delay()` returned survives power loss. `?synchronous=normal` skips that sync:
+still safe when processes crash, but the last commits may be lost if the machine loses
+power; it makes enqueue several times faster on slow disks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from ..errors import SchemaError, StoreUnavailable
+from ..job import FINISHED, Failure, JobRecord, JobStatus, pending_status
+from .base import LEASE_LAPSED, HeartbeatReply, Store, WorkerInfo, check_statuses
+
+SCHEMA_VERSION = 1
+_SYNC_MODES = ("full", "normal")
+_COLUMNS = (
+    "id, task, queue, payload, priority, status, run_at, created_at, max_attempts, "
+    "retry_backoff, timeout, unique_key, attempts, token, worker_id, lease_until, "
+    "started_at, finished_at, result, error, failures, progress, cancel_requested"
+)
+_INSERT = (
+    "INSERT INTO bb_jobs (id, task, queue, payload, priority, status, run_at, created_at, "
+    "max_attempts, retry_backoff, timeout, unique_key) "
+    "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)"
+)
+_HELD = "id = ? AND token = ? AND status = 'running'"
+
+
+def parse_url(url: str) -> tuple[str, dict[str, str]]:
+    """sqlite:///relative.db or sqlite:////absolute.db -> (path, options)."""
+    parts = urlsplit(url)
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    if parts.netloc or not path or path == ":memory:":
+        raise ValueError(
+            f"bad SQLite URL {url!r}: use sqlite:///relative/path.db or "
+            "sqlite:////absolute/path.db (for a throwaway store use memory://)"
+        )
+    options = dict(parse_qsl(parts.query))
+    unknown = set(options) - {"synchronous", "busy_timeout"}
+    if unknown:
+        raise ValueError(
+            f"unknown SQLite URL option(s) {sorted(unknown)} in {url!r}: "
+            "supported are synchronous=full|normal and busy_timeout=SECONDS"
+        )
+    if options.get("synchronous", "full").lower() not in _SYNC_MODES:
+        raise ValueError(f"synchronous must be full or normal in {url!r}")
+    return path, options
+
+
+def _check_writable(path: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise StoreUnavailable(
+            f"cannot use SQLite store {path!r}: folder {folder!r} does not exist; create it "
+            "or point the URL elsewhere"
+        )
+    target = path if os.path.exists(path) else folder
+    if not os.access(target, os.W_OK):
+        raise StoreUnavailable(
+            f"cannot use SQLite store {path!r}: {target!r} is not writable by this user "
+            f"(uid {os.getuid()}); fix its permissions or point the URL elsewhere"
+        )
+
+
+def _record(row: Sequence[Any], now: float) -> JobRecord:
+    status = JobStatus(row[5])
+    if status is JobStatus.QUEUED:
+        status = pending_status(row[6], now)
+    leading: list[Any] = [*row[:5], status, *row[6:20]]
+    trailing: list[Any] = [
+        tuple(Failure.from_json(f) for f in json.loads(row[20])),
+        None if row[21] is None else json.loads(row[21]),
+        bool(row[22]),
+    ]
+    return JobRecord(*leading, *trailing)
+
+
+class SQLiteStore(Store):
+    """Jobs in one SQLite file shared by every process on the machine."""
+
+    schemes = ("sqlite",)
+
+    def __init__(self, url: str, *, result_ttl: float = 7 * 86400, poll: float = 0.005) -> None:
+        super().__init__(url, result_ttl=result_ttl)
+        self.path, options = parse_url(url)
+        self.synchronous = options.get("synchronous", "full").upper()
+        self.busy_timeout = float(options.get("busy_timeout", 30))
+        self.poll = poll
+        _check_writable(self.path)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[tuple[int, sqlite3.Connection]] = []
+        self._inherited: list[sqlite3.Connection] = []  # kept open after fork, never used
+        self._schema_ready_pid = 0
+
+    # -- connections -------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        held = getattr(self._local, "conn", None)
+        pid = os.getpid()
+        if held is not None and held[0] == pid:
+            return held[1]  # type: ignore[no-any-return]
+        conn = self._connect()
+        self._local.conn = (pid, conn)
+        with self._lock:
+            # Connections opened before fork() belong to the parent; closing them here
+            # could release its locks, so the child keeps them alive and unused.
+            self._inherited.extend(c for p, c in self._connections if p != pid)
+            self._connections = [(p, c) for p, c in self._connections if p == pid]
+            self._connections.append((pid, conn))
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self.busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open SQLite store {self.path!r}: {exc}") from exc
+        if self._schema_ready_pid != os.getpid():
+            self._ensure_schema(conn)
+            self._schema_ready_pid = os.getpid()
+        return conn
+
+    def _ensure_schema(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            return
+        if version > SCHEMA_VERSION:
+            raise SchemaError(
+                f"{self.path!r} has backburner schema v{version}, newer than this "
+                f"backburner's v{SCHEMA_VERSION}: upgrade backburner in this environment"
+            )
+        script = resources.files(__package__).joinpath("sql/sqlite.sql").read_text()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                for statement in script.split(";\n"):
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(
+                f"SQLite store {self.path!r} stayed locked for {self.busy_timeout}s: {exc}"
+            ) from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- producing ---------------------------------------------------------------------
+    def enqueue(self, records: Sequence[JobRecord]) -> list[str]:
+        try:
+            return self._insert(records)
+        except sqlite3.IntegrityError as exc:
+            raise ValueError(f"job id already stored: {exc}; nothing was enqueued") from exc
+
+    def _insert(self, records: Sequence[JobRecord]) -> list[str]:
+        ids = []
+        with self._write() as conn:
+            for r in records:
+                if r.unique_key is not None:
+                    row = conn.execute(
+                        "SELECT id FROM bb_jobs WHERE unique_key = ? "
+                        "AND status IN ('queued', 'running')",
+                        (r.unique_key,),
+                    ).fetchone()
+                    if row is not None:
+                        ids.append(row[0])
+                        continue
+                conn.execute(
+                    _INSERT,
+                    (
+                        r.id,
+                        r.task,
+                        r.queue,
+                        r.payload,
+                        r.priority,
+                        r.run_at,
+                        r.created_at,
+                        r.max_attempts,
+                        r.retry_backoff,
+                        r.timeout,
+                        r.unique_key,
+                    ),
+                )
+                ids.append(r.id)
+        return ids
+
+    # -- consuming ---------------------------------------------------------------------
+    def claim(
+        self, queues: Sequence[str] | None, worker_id: str, limit: int, lease_s: float
+    ) -> list[JobRecord]:
+        now = time.time()
+        where, params = self._queue_filter(queues)
+        sql = (
+            "UPDATE bb_jobs SET status = 'running', attempts = attempts + 1, token = token + 1, "
+            "worker_id = ?, lease_until = ?, started_at = ? WHERE seq IN ("
+            f"SELECT seq FROM bb_jobs WHERE status = 'queued' AND run_at <= ? {where} "
+            f"ORDER BY priority DESC, run_at, seq LIMIT ?) RETURNING {_COLUMNS}"
+        )
+        with self._write() as conn:
+            rows = conn.execute(
+                sql, (worker_id, now + lease_s, now, now, *params, limit)
+            ).fetchall()
+        claimed = [_record(row, now) for row in rows]
+        claimed.sort(key=lambda r: (-r.priority, r.run_at))
+        return claimed
+
+    @staticmethod
+    def _queue_filter(queues: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
+        if queues is None:
+            return "", ()
+        return f"AND queue IN ({', '.join('?' * len(queues))})", tuple(queues)
+
+    def heartbeat(
+        self, worker_id: str, leases: Mapping[str, int], lease_s: float
+    ) -> HeartbeatReply:
+        lost, cancel = set(), set()
+        with self._write() as conn:
+            until = time.time() + lease_s
+            for job_id, token in leases.items():
+                row = conn.execute(
+                    f"UPDATE bb_jobs SET lease_until = ? WHERE {_HELD} RETURNING cancel_requested",
+                    (until, job_id, token),
+                ).fetchone()
+                if row is None:
+                    lost.add(job_id)
+                elif row[0]:
+                    cancel.add(job_id)
+        return HeartbeatReply(frozenset(lost), frozenset(cancel))
+
+    def complete(self, job_id: str, token: int, result: str | None) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE bb_jobs SET status = 'succeeded', result = ?, finished_at = ?, "
+                f"lease_until = NULL WHERE {_HELD}",
+                (result, time.time(), job_id, token),
+            )
+            return cur.rowcount == 1
+
+    def _end_attempt(
+        self,
+        conn: sqlite3.Connection,
+        where: str,
+        params: Sequence[Any],
+        error: str,
+        retry_at: float | None,
+    ) -> int:
+        """Record `error` as a failed attempt of the running jobs matching `where`; then
+        cancelled (cancel requested), pending again at `retry_at`, or failed (None)."""
+        now = time.time()
+        failure = json.dumps({"at": now, "error": error})
+        cur = conn.execute(
+            "UPDATE bb_jobs SET "
+            "failures = json_insert(failures, '$[#]', json_set(json(?), '$.attempt', attempts)), "
+            "error = ?, lease_until = NULL, "
+            "status = CASE WHEN cancel_requested THEN 'cancelled' "
+            "  WHEN ? IS NULL THEN 'failed' ELSE 'queued' END, "
+            "run_at = COALESCE(?, run_at), "
+            "finished_at = CASE WHEN cancel_requested OR ? IS NULL THEN ? END "
+            f"WHERE status = 'running' AND {where}",
+            (failure, error, retry_at, retry_at, retry_at, now, *params),
+        )
+        return cur.rowcount
+
+    def fail(self, job_id: str, token: int, error: str, retry_at: float | None) -> bool:
+        with self._write() as conn:
+            return (
+                self._end_attempt(conn, "id = ? AND token = ?", (job_id, token), error, retry_at)
+                == 1
+            )
+
+    def release(self, job_id: str, token: int) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE bb_jobs SET status = 'queued', attempts = attempts - 1, "
+                f"lease_until = NULL WHERE {_HELD}",
+                (job_id, token),
+            )
+            return cur.rowcount == 1
+
+    def set_progress(self, job_id: str, token: int, progress: Mapping[str, Any]) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                f"UPDATE bb_jobs SET progress = ? WHERE {_HELD}",
+                (json.dumps(dict(progress)), job_id, token),
+            )
+            return cur.rowcount == 1
+
+    def rescue_expired(self, now: float | None = None) -> list[str]:
+        now = time.time() if now is None else now
+        with self._write() as conn:
+            rows = conn.execute(
+                "SELECT id, attempts < max_attempts FROM bb_jobs "
+                "WHERE status = 'running' AND lease_until < ?",
+                (now,),
+            ).fetchall()
+            for job_id, can_retry in rows:
+                self._end_attempt(
+                    conn, "id = ?", (job_id,), LEASE_LAPSED, now if can_retry else None
+                )
+        return [row[0] for row in rows]
+
+    def wait_for_work(self, queues: Sequence[str] | None, timeout: float) -> None:
+        conn = self._conn()
+        where, params = self._queue_filter(queues)
+        deadline = time.monotonic() + timeout
+        # data_version changes when another connection commits: a cheap "anything new?"
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        row = conn.execute(
+            f"SELECT MIN(run_at) FROM bb_jobs WHERE status = 'queued' {where}", params
+        ).fetchone()
+        if row[0] is not None:
+            due_in = row[0] - time.time()
+            if due_in <= 0:
+                return
+            deadline = min(deadline, time.monotonic() + due_in)
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(self.poll, left))
+            if conn.execute("PRAGMA data_version").fetchone()[0] != version:
+                return
+
+    # -- reading and operating ---------------------------------------------------------
+    def _select(self, sql: str, params: Sequence[Any] = ()) -> list[JobRecord]:
+        now = time.time()
+        rows = self._conn().execute(f"SELECT {_COLUMNS} FROM bb_jobs {sql}", params).fetchall()
+        return [_record(row, now) for row in rows]
+
+    def get(self, job_id: str) -> JobRecord | None:
+        found = self._select("WHERE id = ?", (job_id,))
+        return found[0] if found else None
+
+    def list_jobs(
+        self,
+        *,
+        status: JobStatus | None = None,
+        queue: str | None = None,
+        task: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[JobRecord]:
+        clauses, params = _status_clause(status, time.time())
+        for column, value in (("queue", queue), ("task", task)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        return self._select(f"{where} ORDER BY seq DESC LIMIT ? OFFSET ?", (*params, limit, offset))
+
+    def counts(self) -> dict[str, dict[JobStatus, int]]:
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT queue, CASE WHEN status = 'queued' AND run_at > ? THEN 'scheduled' "
+                "ELSE status END AS s, COUNT(*) FROM bb_jobs GROUP BY queue, s",
+                (time.time(),),
+            )
+            .fetchall()
+        )
+        out: dict[str, dict[JobStatus, int]] = {}
+        for queue, status, n in rows:
+            out.setdefault(queue, {})[JobStatus(status)] = n
+        return out
+
+    def cancel(self, job_id: str) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE bb_jobs SET status = 'cancelled', finished_at = ? "
+                "WHERE id = ? AND status = 'queued'",
+                (time.time(), job_id),
+            )
+            if cur.rowcount:
+                return True
+            conn.execute(
+                "UPDATE bb_jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running'",
+                (job_id,),
+            )
+            return False
+
+    def retry(self, job_id: str) -> bool:
+        with self._write() as conn:
+            try:
+                cur = conn.execute(
+                    "UPDATE bb_jobs SET status = 'queued', attempts = 0, run_at = ?, "
+                    "finished_at = NULL, cancel_requested = 0 "
+                    "WHERE id = ? AND status IN ('failed', 'cancelled')",
+                    (time.time(), job_id),
+                )
+            except sqlite3.IntegrityError:
+                return False  # another live job holds its unique_key
+            return cur.rowcount == 1
+
+    def purge(
+        self, *, statuses: Collection[JobStatus] = FINISHED, older_than: float | None = None
+    ) -> int:
+        check_statuses(statuses)
+        if not statuses:
+            return 0
+        marks = ", ".join("?" * len(statuses))
+        cutoff = time.time() + 1 if older_than is None else older_than
+        with self._write() as conn:
+            cur = conn.execute(
+                f"DELETE FROM bb_jobs WHERE status IN ({marks}) AND finished_at < ?",
+                (*(s.value for s in statuses), cutoff),
+            )
+            return cur.rowcount
+
+    # -- workers -----------------------------------------------------------------------
+    def record_worker(self, info: WorkerInfo) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO bb_workers VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    info.id,
+                    info.host,
+                    info.pid,
+                    info.started_at,
+                    info.heartbeat_at,
+                    json.dumps(info.queues),
+                    json.dumps(info.jobs),
+                ),
+            )
+
+    def remove_worker(self, worker_id: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM bb_workers WHERE id = ?", (worker_id,))
+
+    def list_workers(self, alive_since: float) -> list[WorkerInfo]:
+        with self._write() as conn:
+            conn.execute("DELETE FROM bb_workers WHERE heartbeat_at < ?", (alive_since,))
+            rows = conn.execute("SELECT * FROM bb_workers ORDER BY started_at").fetchall()
+        return [
+            WorkerInfo(
+                r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), tuple(json.loads(r[6]))
+            )
+            for r in rows
+        ]
+
+    def close(self) -> None:
+        pid = os.getpid()
+        with self._lock:
+            mine = [c for p, c in self._connections if p == pid]
+            self._connections = [(p, c) for p, c in self._connections if p != pid]
+        for conn in mine:
+            conn.close()
+        self._local = threading.local()
+
+
+def _status_clause(status: JobStatus | None, now: float) -> tuple[list[str], list[Any]]:
+    if status is None:
+        return [], []
+    if status is JobStatus.SCHEDULED:
+        return ["status = 'queued' AND run_at > ?"], [now]
+    if status is JobStatus.QUEUED:
+        return ["status = 'queued' AND run_at <= ?"], [now]
+    return ["status = ?"], [status.value]

@@ -1,0 +1,189 @@
+"""Task[P, R]: a function registered with a Backburner, callable inline or as a job."""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from . import codec
+from .job import Job, JobRecord, pending_status
+
+if TYPE_CHECKING:
+    from .app import Backburner
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """How jobs of a task are run. Every field can be overridden per call with `options()`."""
+
+    name: str
+    queue: str = "default"
+    priority: int = 0
+    retries: int = 3
+    timeout: float | None = None
+    retry_backoff: float = 1.0
+    unique_key: str | None = None
+    expose_result: bool = False
+
+    def __post_init__(self) -> None:
+        _check_options(self)
+
+
+def _check_options(o: TaskOptions) -> None:
+    if not isinstance(o.name, str) or not o.name:
+        raise ValueError(f"task name must be a non-empty str, got {o.name!r}")
+    if not isinstance(o.queue, str) or not o.queue:
+        raise ValueError(f"queue must be a non-empty str, got {o.queue!r}")
+    if type(o.priority) is not int:
+        raise ValueError(f"priority must be an int (higher runs first), got {o.priority!r}")
+    if type(o.retries) is not int or o.retries < 0:
+        raise ValueError(f"retries must be an int >= 0, got {o.retries!r}")
+    if o.timeout is not None and (not isinstance(o.timeout, (int, float)) or o.timeout <= 0):
+        raise ValueError(f"timeout must be seconds > 0 or None, got {o.timeout!r}")
+    if not isinstance(o.retry_backoff, (int, float)) or o.retry_backoff < 0:
+        raise ValueError(f"retry_backoff must be seconds >= 0, got {o.retry_backoff!r}")
+    if o.unique_key is not None and not isinstance(o.unique_key, str):
+        raise ValueError(f"unique_key must be a str or None, got {o.unique_key!r}")
+
+
+OPTION_NAMES = frozenset(f.name for f in fields(TaskOptions))
+
+
+class Task(Generic[P, R]):
+    """A registered task. Calling it runs the function inline; `delay()` makes a job."""
+
+    def __init__(self, bb: Backburner, fn: Callable[P, R], options: TaskOptions) -> None:
+        self.bb = bb
+        self.fn = fn
+        self.opts = options
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+        self._signature = inspect.signature(fn)
+        self._positional = [
+            p.name
+            for p in self._signature.parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+
+    @property
+    def name(self) -> str:
+        return self.opts.name
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name} queue={self.opts.queue}>"
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the function here and now, like a plain call."""
+        return self.fn(*args, **kwargs)
+
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> Job:
+        """Enqueue a job to run as soon as a worker is free. Persisted before returning.
+
+        Raises TypeError if the arguments do not fit the function or cannot be stored.
+        """
+        return self._enqueue(args, kwargs, None)
+
+    def schedule(
+        self,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        delay: float | dt.timedelta | None = None,
+        at: float | dt.datetime | None = None,
+    ) -> Job:
+        """Enqueue a job due after `delay` (seconds or timedelta) or at `at` (a Unix
+        timestamp or an aware datetime). Give exactly one of them."""
+        return self._enqueue(tuple(args), dict(kwargs or {}), _due_time(delay, at))
+
+    def options(self, **overrides: Any) -> Task[P, R]:
+        """A copy of this task with some options changed for the jobs it makes, e.g.
+        `send.options(queue="high", unique_key="user:7").delay(...)`."""
+        unknown = set(overrides) - (OPTION_NAMES - {"name"})
+        if unknown:
+            raise TypeError(
+                f"{self.name}.options() got unknown or fixed option(s) {sorted(unknown)}; "
+                f"valid: {sorted(OPTION_NAMES - {'name'})}"
+            )
+        copy = Task.__new__(Task)
+        copy.__dict__.update(self.__dict__)
+        copy.opts = replace(self.opts, **overrides)
+        return copy
+
+    # -- enqueueing --------------------------------------------------------------------
+    def encode_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        """Check the arguments against the function and encode them, or raise TypeError."""
+        try:
+            self._signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{self.name}.delay(): {exc}") from None
+        try:
+            return codec.dumps([list(args), kwargs])
+        except codec.EncodeError as exc:
+            kind, where, *rest = exc.path
+            if kind == 0:
+                assert isinstance(where, int)
+                name = self._positional[where] if where < len(self._positional) else "*args"
+                exc.root = f"argument {name!r} (position {where + 1})"
+            else:
+                exc.root = f"argument {where!r}"
+            exc.path = rest
+            raise TypeError(f"{self.name}.delay(): {exc}; nothing was enqueued") from None
+
+    def _enqueue(self, args: tuple[Any, ...], kwargs: dict[str, Any], run_at: float | None) -> Job:
+        payload = self.encode_arguments(args, kwargs)
+        now = time.time()
+        o = self.opts
+        record = JobRecord(
+            id=uuid.uuid4().hex,
+            task=o.name,
+            queue=o.queue,
+            payload=payload,
+            priority=o.priority,
+            status=pending_status(run_at or now, now),
+            run_at=now if run_at is None else run_at,
+            created_at=now,
+            max_attempts=o.retries + 1,
+            retry_backoff=float(o.retry_backoff),
+            timeout=None if o.timeout is None else float(o.timeout),
+            unique_key=o.unique_key,
+        )
+        if self.bb.eager:
+            from .worker.runner import run_eagerly
+
+            return Job(self.bb, run_eagerly(self.bb, record))
+        [job_id] = self.bb.store.enqueue([record])
+        if job_id != record.id:  # deduplicated by unique_key: hand back the live job
+            existing = self.bb.store.get(job_id)
+            if existing is not None:
+                return Job(self.bb, existing)
+        return Job(self.bb, record)
+
+
+def _due_time(delay: float | dt.timedelta | None, at: float | dt.datetime | None) -> float:
+    if (delay is None) == (at is None):
+        raise ValueError("schedule() needs exactly one of delay= (seconds) or at= (timestamp)")
+    if delay is not None:
+        seconds = delay.total_seconds() if isinstance(delay, dt.timedelta) else delay
+        if not isinstance(seconds, (int, float)) or seconds < 0:
+            raise ValueError(
+                f"schedule(delay={delay!r}): delay must be seconds >= 0 or a timedelta"
+            )
+        return time.time() + seconds
+    if isinstance(at, dt.datetime):
+        if at.tzinfo is None:
+            raise ValueError(
+                f"schedule(at={at!r}): a naive datetime is ambiguous; pass an aware one "
+                "(e.g. datetime.now(timezone.utc) + ...) or a Unix timestamp"
+            )
+        return at.timestamp()
+    if not isinstance(at, (int, float)) or isinstance(at, bool):
+        raise ValueError(f"schedule(at={at!r}): at must be a Unix timestamp or an aware datetime")
+    return float(at)

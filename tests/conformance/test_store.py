@@ -1,0 +1,380 @@
+"""The Store protocol's guarantees, checked on every backend (single process)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from backburner.job import FINISHED, JobStatus
+from backburner.stores import Store, WorkerInfo
+
+from .records import make, wait_until
+
+LEASE = 30.0
+
+
+def claim_all(store: Store, limit: int = 100, queues: list[str] | None = None) -> list[str]:
+    return [r.task for r in store.claim(queues, "w1", limit, LEASE)]
+
+
+def test_enqueue_then_get_round_trips_every_field(store: Store) -> None:
+    record = make(
+        "mail.send",
+        queue="emails",
+        payload='[[1],{"a":2}]',
+        priority=3,
+        max_attempts=5,
+        retry_backoff=2.5,
+        timeout=9.0,
+    )
+    assert store.enqueue([record]) == [record.id]
+    got = store.get(record.id)
+    assert got is not None
+    assert (got.task, got.queue, got.payload, got.priority) == (
+        "mail.send",
+        "emails",
+        '[[1],{"a":2}]',
+        3,
+    )
+    assert (got.max_attempts, got.retry_backoff, got.timeout) == (5, 2.5, 9.0)
+    assert got.status is JobStatus.QUEUED and got.attempts == 0
+    assert got.created_at == pytest.approx(record.created_at)
+    assert store.get("no-such-job") is None
+
+
+def test_claim_takes_priority_first_then_fifo(store: Store) -> None:
+    records = [
+        make("low1"),
+        make("high1", priority=5),
+        make("low2"),
+        make("high2", priority=5),
+        make("mid", priority=1),
+    ]
+    store.enqueue(records)
+    assert claim_all(store, limit=2) == ["high1", "high2"]
+    assert claim_all(store, limit=10) == ["mid", "low1", "low2"]
+    assert claim_all(store) == []
+
+
+def test_fifo_holds_across_separate_enqueues(store: Store) -> None:
+    for i in range(30):
+        store.enqueue([make(f"j{i:02}")])
+    got = []
+    while batch := claim_all(store, limit=7):
+        got += batch
+    assert got == [f"j{i:02}" for i in range(30)]
+
+
+def test_claim_marks_running_with_lease_and_fresh_token(store: Store) -> None:
+    record = make()
+    store.enqueue([record])
+    before = time.time()
+    [claimed] = store.claim(None, "worker-a", 1, 12.0)
+    assert claimed.status is JobStatus.RUNNING and claimed.worker_id == "worker-a"
+    assert claimed.attempts == 1 and claimed.token != record.token
+    assert claimed.lease_until is not None
+    assert before + 12.0 <= claimed.lease_until <= time.time() + 12.0
+    got = store.get(record.id)
+    assert got is not None and got.status is JobStatus.RUNNING and got.token == claimed.token
+
+
+def test_claim_only_from_the_queues_asked(store: Store) -> None:
+    store.enqueue([make("a", queue="emails"), make("b", queue="default"), make("c", queue="high")])
+    assert claim_all(store, queues=["high", "emails"]) == ["a", "c"]
+    assert claim_all(store, queues=["nothing"]) == []
+    assert claim_all(store) == ["b"]
+
+
+def test_scheduled_job_is_not_claimable_before_due_and_is_right_after(store: Store) -> None:
+    due = time.time() + 0.4
+    record = make("later", run_at=due)
+    store.enqueue([record])
+    got = store.get(record.id)
+    assert got is not None and got.status is JobStatus.SCHEDULED
+    assert claim_all(store) == []
+    [claimed] = wait_until(lambda: store.claim(None, "w", 1, LEASE), timeout=5, interval=0.005)
+    assert claimed.id == record.id
+    assert time.time() >= due
+    assert time.time() - due < 0.25
+
+
+def test_due_job_reports_queued(store: Store) -> None:
+    record = make(run_at=time.time() + 0.05)
+    store.enqueue([record])
+    wait_until(lambda: store.get(record.id).status is JobStatus.QUEUED)  # type: ignore[union-attr]
+
+
+def test_complete_records_result_once(store: Store) -> None:
+    store.enqueue([make()])
+    [job] = store.claim(None, "w", 1, LEASE)
+    assert store.complete(job.id, job.token, '{"ok":true}')
+    got = store.get(job.id)
+    assert got is not None
+    assert got.status is JobStatus.SUCCEEDED and got.result == '{"ok":true}'
+    assert got.finished_at is not None and got.lease_until is None
+    assert not store.complete(job.id, job.token, '"again"')
+    assert not store.fail(job.id, job.token, "late", None)
+    assert store.get(job.id).result == '{"ok":true}'  # type: ignore[union-attr]
+
+
+def test_fail_with_retry_requeues_and_keeps_every_error(store: Store) -> None:
+    store.enqueue([make(max_attempts=3)])
+    [job] = store.claim(None, "w", 1, LEASE)
+    assert store.fail(job.id, job.token, "ValueError: one\ntraceback 1", time.time())
+    [again] = store.claim(None, "w", 1, LEASE)
+    assert again.id == job.id and again.attempts == 2 and again.token != job.token
+    assert store.fail(again.id, again.token, "ValueError: two\ntraceback 2", None)
+    got = store.get(job.id)
+    assert got is not None
+    assert got.status is JobStatus.FAILED and got.finished_at is not None
+    assert got.error == "ValueError: two\ntraceback 2"
+    assert [(f.attempt, f.error) for f in got.failures] == [
+        (1, "ValueError: one\ntraceback 1"),
+        (2, "ValueError: two\ntraceback 2"),
+    ]
+
+
+def test_retry_at_in_the_future_schedules(store: Store) -> None:
+    store.enqueue([make()])
+    [job] = store.claim(None, "w", 1, LEASE)
+    store.fail(job.id, job.token, "E: x", time.time() + 60)
+    got = store.get(job.id)
+    assert got is not None and got.status is JobStatus.SCHEDULED
+    assert claim_all(store) == []
+
+
+def test_expired_lease_is_rescued_and_stale_holder_is_fenced(store: Store) -> None:
+    store.enqueue([make(max_attempts=3)])
+    [stale] = store.claim(None, "w-old", 1, 0.05)
+    assert store.rescue_expired(time.time()) == []
+    assert wait_until(lambda: store.rescue_expired(time.time())) == [stale.id]
+    got = store.get(stale.id)
+    assert got is not None and got.status is JobStatus.QUEUED
+    assert len(got.failures) == 1 and "Lease" in got.failures[0].error
+    [fresh] = store.claim(None, "w-new", 1, LEASE)
+    assert fresh.id == stale.id and fresh.attempts == 2
+    assert not store.complete(stale.id, stale.token, '"stale"')
+    assert not store.fail(stale.id, stale.token, "stale", None)
+    assert not store.set_progress(stale.id, stale.token, {"done": 1})
+    assert not store.release(stale.id, stale.token)
+    hb = store.heartbeat("w-old", {stale.id: stale.token}, LEASE)
+    assert hb.lost == {stale.id}
+    assert store.complete(fresh.id, fresh.token, '"fresh"')
+    assert store.get(stale.id).result == '"fresh"'  # type: ignore[union-attr]
+
+
+def test_rescue_out_of_attempts_fails_the_job(store: Store) -> None:
+    store.enqueue([make(max_attempts=1)])
+    [job] = store.claim(None, "w", 1, 0.01)
+    wait_until(lambda: store.rescue_expired(time.time()))
+    got = store.get(job.id)
+    assert got is not None and got.status is JobStatus.FAILED and got.error
+    assert claim_all(store) == []
+
+
+def test_heartbeat_extends_held_leases(store: Store) -> None:
+    store.enqueue([make(), make()])
+    a, b = store.claim(None, "w", 2, 0.3)
+    reply = store.heartbeat("w", {a.id: a.token, b.id: b.token + 99}, 60.0)
+    assert reply.lost == {b.id} and reply.cancel_requested == frozenset()
+    time.sleep(0.35)
+    rescued = store.rescue_expired(time.time())
+    assert rescued == [b.id]
+    assert store.get(a.id).status is JobStatus.RUNNING  # type: ignore[union-attr]
+
+
+def test_release_hands_back_without_counting_the_attempt(store: Store) -> None:
+    store.enqueue([make()])
+    [job] = store.claim(None, "w", 1, LEASE)
+    assert store.release(job.id, job.token)
+    got = store.get(job.id)
+    assert got is not None and got.status is JobStatus.QUEUED and got.attempts == 0
+    [again] = store.claim(None, "w", 1, LEASE)
+    assert again.attempts == 1 and again.token != job.token
+    assert not store.complete(job.id, job.token, None)
+
+
+def test_progress_is_stored_for_the_current_attempt(store: Store) -> None:
+    store.enqueue([make()])
+    [job] = store.claim(None, "w", 1, LEASE)
+    assert store.set_progress(job.id, job.token, {"done": 3, "total": 10, "message": "resizing"})
+    assert store.get(job.id).progress == {
+        "done": 3,
+        "total": 10,  # type: ignore[union-attr]
+        "message": "resizing",
+    }
+
+
+def test_unique_key_dedupes_while_live_and_not_after(store: Store) -> None:
+    first = make(unique_key="report:7")
+    assert store.enqueue([first]) == [first.id]
+    dup = make(unique_key="report:7")
+    assert store.enqueue([dup]) == [first.id]
+    assert store.get(dup.id) is None
+    [job] = store.claim(None, "w", 1, LEASE)
+    assert store.enqueue([make(unique_key="report:7")]) == [first.id]  # running still counts
+    store.complete(job.id, job.token, None)
+    after = make(unique_key="report:7")
+    assert store.enqueue([after]) == [after.id]
+    other = make(unique_key="report:8")
+    assert store.enqueue([other]) == [other.id]
+
+
+def test_unique_key_dedupes_within_one_batch(store: Store) -> None:
+    a, b = make(unique_key="k"), make(unique_key="k")
+    assert store.enqueue([a, b]) == [a.id, a.id]
+
+
+def test_batch_enqueue_is_all_or_nothing(store: Store) -> None:
+    kept = make()
+    store.enqueue([kept])
+    fresh = make()
+    clash = make()
+    object.__setattr__(clash, "id", kept.id)
+    with pytest.raises(ValueError):
+        store.enqueue([fresh, clash])
+    assert store.get(fresh.id) is None
+    assert store.get(kept.id) is not None
+
+
+def test_cancel_queued_job(store: Store) -> None:
+    record = make()
+    store.enqueue([record])
+    assert store.cancel(record.id)
+    got = store.get(record.id)
+    assert got is not None and got.status is JobStatus.CANCELLED
+    assert claim_all(store) == []
+    assert not store.cancel(record.id)
+    assert not store.cancel("missing")
+
+
+def test_cancel_running_job_requests_it_and_stops_retries(store: Store) -> None:
+    store.enqueue([make(max_attempts=5)])
+    [job] = store.claim(None, "w", 1, LEASE)
+    assert not store.cancel(job.id)
+    assert store.heartbeat("w", {job.id: job.token}, LEASE).cancel_requested == {job.id}
+    assert store.get(job.id).cancel_requested  # type: ignore[union-attr]
+    store.fail(job.id, job.token, "E: stopped", time.time())
+    assert store.get(job.id).status is JobStatus.CANCELLED  # type: ignore[union-attr]
+
+
+def test_retry_requeues_a_failed_job_with_fresh_attempts(store: Store) -> None:
+    store.enqueue([make(max_attempts=1)])
+    [job] = store.claim(None, "w", 1, LEASE)
+    store.fail(job.id, job.token, "E: boom", None)
+    assert store.retry(job.id)
+    got = store.get(job.id)
+    assert got is not None and got.status is JobStatus.QUEUED and got.attempts == 0
+    assert len(got.failures) == 1
+    assert not store.retry(job.id)  # not failed any more
+    [again] = store.claim(None, "w", 1, LEASE)
+    assert again.attempts == 1
+
+
+def test_counts_per_queue_and_status(store: Store) -> None:
+    store.enqueue(
+        [
+            make(queue="a"),
+            make(queue="a"),
+            make(queue="b"),
+            make(queue="b", run_at=time.time() + 60),
+        ]
+    )
+    [job] = store.claim(["a"], "w", 1, LEASE)
+    store.complete(job.id, job.token, None)
+    assert store.counts() == {
+        "a": {JobStatus.QUEUED: 1, JobStatus.SUCCEEDED: 1},
+        "b": {JobStatus.QUEUED: 1, JobStatus.SCHEDULED: 1},
+    }
+
+
+def test_list_jobs_filters_newest_first_and_pages(store: Store) -> None:
+    records = [make("x" if i % 2 else "y", queue="q1" if i < 6 else "q2") for i in range(10)]
+    for r in records:
+        store.enqueue([r])
+    ids = [r.id for r in reversed(records)]
+    assert [r.id for r in store.list_jobs(limit=100)] == ids
+    assert [r.id for r in store.list_jobs(limit=3, offset=2)] == ids[2:5]
+    assert [r.id for r in store.list_jobs(task="x", queue="q1")] == [
+        r.id for r in reversed(records[:6]) if r.task == "x"
+    ]
+    [job] = store.claim(None, "w", 1, LEASE)
+    assert [r.id for r in store.list_jobs(status=JobStatus.RUNNING)] == [job.id]
+    assert len(store.list_jobs(status=JobStatus.QUEUED, limit=100)) == 9
+
+
+def test_purge_deletes_only_finished_jobs(store: Store) -> None:
+    store.enqueue([make() for _ in range(4)])
+    a, b, c = store.claim(None, "w", 3, LEASE)
+    store.complete(a.id, a.token, None)
+    store.fail(b.id, b.token, "E: x", None)
+    assert store.purge(statuses=[JobStatus.SUCCEEDED], older_than=time.time() - 60) == 0
+    assert store.purge(statuses=[JobStatus.SUCCEEDED]) == 1
+    assert store.get(a.id) is None and store.get(b.id) is not None
+    assert store.purge() == 1
+    assert store.get(c.id) is not None  # running: untouched
+    with pytest.raises(ValueError, match="finished"):
+        store.purge(statuses=[JobStatus.QUEUED])
+    assert sum(n for q in store.counts().values() for n in q.values()) == 2
+
+
+def test_prune_drops_results_past_their_ttl(store: Store) -> None:
+    store.enqueue([make()])
+    [job] = store.claim(None, "w", 1, LEASE)
+    store.complete(job.id, job.token, None)
+    store.result_ttl = 3600
+    assert store.prune(time.time()) == 0
+    assert store.prune(time.time() + 3601) == 1
+    assert store.get(job.id) is None
+
+
+def test_wait_for_work_wakes_on_enqueue_and_times_out(store: Store) -> None:
+    started = time.monotonic()
+    store.wait_for_work(None, 0.2)
+    assert 0.15 <= time.monotonic() - started < 2.0
+
+    def later() -> None:
+        time.sleep(0.1)
+        store.enqueue([make()])
+
+    thread = threading.Thread(target=later)
+    thread.start()
+    started = time.monotonic()
+    store.wait_for_work(None, 5.0)
+    waited = time.monotonic() - started
+    thread.join()
+    assert waited < 1.0
+    started = time.monotonic()
+    store.wait_for_work(None, 5.0)  # work is due: no wait
+    assert time.monotonic() - started < 0.5
+
+
+def test_wait_for_work_returns_when_a_scheduled_job_comes_due(store: Store) -> None:
+    store.enqueue([make(run_at=time.time() + 0.2)])
+    started = time.monotonic()
+    store.wait_for_work(None, 5.0)
+    assert time.monotonic() - started < 1.0
+
+
+def test_worker_registry(store: Store) -> None:
+    now = time.time()
+    store.record_worker(WorkerInfo("w1", "host", 10, now, now, ("default",), ("j1",)))
+    store.record_worker(WorkerInfo("w2", "host", 11, now, now - 600, (), ()))
+    store.record_worker(WorkerInfo("w1", "host", 10, now, now + 1, ("default",), ()))
+    workers = store.list_workers(alive_since=now - 60)
+    assert [(w.id, w.jobs, w.queues) for w in workers] == [("w1", (), ("default",))]
+    store.remove_worker("w1")
+    assert store.list_workers(alive_since=0) == []
+
+
+def test_finished_statuses_are_final_for_claims(store: Store) -> None:
+    store.enqueue([make(max_attempts=1) for _ in range(3)])
+    jobs = store.claim(None, "w", 3, LEASE)
+    store.complete(jobs[0].id, jobs[0].token, None)
+    store.fail(jobs[1].id, jobs[1].token, "E", None)
+    store.cancel(jobs[2].id)
+    store.fail(jobs[2].id, jobs[2].token, "E", time.time())
+    assert {store.get(j.id).status for j in jobs} == FINISHED  # type: ignore[union-attr]
+    assert claim_all(store) == []
