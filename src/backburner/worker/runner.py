@@ -40,15 +40,22 @@ def format_error(exc: BaseException) -> str:
     return head + "\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
-def retry_time(record: JobRecord, delay: float | None = None, backoff: bool = True) -> float | None:
-    """When to run again after attempt `record.attempts` failed, or None if out of attempts.
-    Without `backoff` the retry is due at once (drain() and eager mode)."""
-    if record.attempts >= record.max_attempts:
+def retry_time(
+    attempts: int,
+    max_attempts: int,
+    retry_backoff: float,
+    delay: float | None = None,
+    backoff: bool = True,
+) -> float | None:
+    """When to run again after attempt number `attempts` failed, or None if out of attempts.
+    `delay` (from Retry) overrides the backoff; without `backoff` the retry is due at once
+    (drain() and eager mode)."""
+    if attempts >= max_attempts:
         return None
     if not backoff:
         delay = 0.0
     elif delay is None:
-        delay = backoff_delay(record.attempts, record.retry_backoff)
+        delay = backoff_delay(attempts, retry_backoff)
     return time.time() + delay
 
 
@@ -70,11 +77,9 @@ def execute(bb: Backburner, record: JobRecord, ctx: JobContext, backoff: bool = 
         with bb.job_scope():
             value = task.fn(*args, **kwargs)
     except Retry as exc:
-        return Outcome(
-            False, error=format_error(exc), retry_at=retry_time(record, exc.delay, backoff)
-        )
+        return _failed(record, exc, exc.delay, backoff)
     except Exception as exc:
-        return Outcome(False, error=format_error(exc), retry_at=retry_time(record, None, backoff))
+        return _failed(record, exc, None, backoff)
     finally:
         _current.reset(token)
     try:
@@ -84,6 +89,13 @@ def execute(bb: Backburner, record: JobRecord, ctx: JobContext, backoff: bool = 
             False,
             error=f"ResultNotStorable: the task returned a value that cannot be stored: {exc}",
         )
+
+
+def _failed(record: JobRecord, exc: BaseException, delay: float | None, backoff: bool) -> Outcome:
+    retry_at = retry_time(
+        record.attempts, record.max_attempts, record.retry_backoff, delay, backoff
+    )
+    return Outcome(False, error=format_error(exc), retry_at=retry_at)
 
 
 def run_claimed(

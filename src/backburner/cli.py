@@ -1,0 +1,410 @@
+"""The `backburner` command: run workers and operate on the store.
+
+Every command takes APP (module:attr) first. `command_group(resolve)` builds the same
+commands without APP for hosts that already know the Backburner (`flask backburner`).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import click
+
+from .app import Backburner
+from .errors import BackburnerError
+from .job import FINISHED, JobRecord, JobStatus
+from .loader import AppNotFound, load_backburner
+from .worker.supervisor import WorkerConfig
+
+Resolver = Callable[[], Backburner]
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_STATUSES = [s.value for s in JobStatus]
+
+
+def parse_duration(text: str) -> float:
+    """ "90", "45s", "30m", "12h", "7d", "2w" -> seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise click.BadParameter(f"{text!r} is not a duration; use e.g. 45s, 30m, 12h, 7d")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _bb(app: str | None) -> Backburner:
+    if app is None:
+        resolve: Resolver = click.get_current_context().meta["backburner.resolve"]
+        return resolve()
+    try:
+        return load_backburner(app)
+    except AppNotFound as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Store and argument errors end the command with one line, not a traceback."""
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (BackburnerError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+    run.__name__, run.__doc__ = fn.__name__, fn.__doc__
+    return run
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="backburner")
+def main() -> None:
+    """backburner: background jobs for Flask and any Python web app."""
+
+
+app_argument = click.argument("app", metavar="APP", envvar="BACKBURNER_APP")
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+@main.command()
+@app_argument
+@click.option(
+    "-p",
+    "--processes",
+    type=click.IntRange(1),
+    default=2,
+    show_default=True,
+    envvar="BACKBURNER_PROCESSES",
+    show_envvar=True,
+    help="Worker processes.",
+)
+@click.option(
+    "-t",
+    "--threads",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    envvar="BACKBURNER_THREADS",
+    show_envvar=True,
+    help="Threads per process.",
+)
+@click.option(
+    "-q",
+    "--queues",
+    default="",
+    envvar="BACKBURNER_QUEUES",
+    show_envvar=True,
+    help="Comma-separated queues to serve (default: all).",
+)
+@click.option(
+    "--burst",
+    is_flag=True,
+    envvar="BACKBURNER_BURST",
+    show_envvar=True,
+    help="Exit once no job is due.",
+)
+@click.option(
+    "--max-jobs-per-child",
+    type=click.IntRange(1),
+    default=None,
+    envvar="BACKBURNER_MAX_JOBS_PER_CHILD",
+    show_envvar=True,
+    help="Replace a child process after this many jobs (memory-leak guard).",
+)
+@click.option(
+    "--shutdown-timeout",
+    type=click.FloatRange(0),
+    default=30.0,
+    show_default=True,
+    envvar="BACKBURNER_SHUTDOWN_TIMEOUT",
+    show_envvar=True,
+    help="Seconds running jobs get to finish on SIGTERM before being handed back.",
+)
+@click.option(
+    "--lease",
+    type=click.FloatRange(0.5),
+    default=None,
+    envvar="BACKBURNER_LEASE",
+    show_envvar=True,
+    help="Lease seconds; renewed every lease/3 [default: the app's, 30].",
+)
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    envvar="BACKBURNER_LOG_LEVEL",
+    show_envvar=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
+@_fail_cleanly
+def worker(app: str | None, queues: str, lease: float | None, **options: Any) -> None:
+    """Run a pool of worker processes until SIGTERM / Ctrl-C (or idle, with --burst)."""
+    bb = _bb(app)
+    names = tuple(q.strip() for q in queues.split(",") if q.strip()) or None
+    config = WorkerConfig(queues=names, lease=lease or bb.settings.lease, **options)
+    from .worker.supervisor import run
+
+    raise SystemExit(run(bb, config))
+
+
+@main.command()
+@app_argument
+@json_option
+@_fail_cleanly
+def status(app: str | None, as_json: bool) -> None:
+    """Jobs per queue and status, and the live workers."""
+    bb = _bb(app)
+    counts = bb.store.counts()
+    workers = bb.store.list_workers(alive_since=time.time() - 3 * bb.settings.lease)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "queues": {q: {s.value: n for s, n in c.items()} for q, c in counts.items()},
+                    "workers": [w.__dict__ for w in workers],
+                },
+                indent=2,
+                default=list,
+            )
+        )
+        return
+    rows = [
+        [q, *(str(c.get(JobStatus(s), 0)) for s in _STATUSES)] for q, c in sorted(counts.items())
+    ]
+    click.echo(table(["queue", *_STATUSES], rows) if rows else "no jobs")
+    click.echo()
+    wrows = [
+        [w.id, w.host, str(w.pid), _when(w.started_at), _when(w.heartbeat_at), str(len(w.jobs))]
+        for w in workers
+    ]
+    click.echo(
+        table(["worker", "host", "pid", "started", "heartbeat", "jobs"], wrows)
+        if wrows
+        else "no live workers"
+    )
+
+
+@main.command()
+@app_argument
+@click.option("--status", "status_", type=click.Choice(_STATUSES), help="Only this status.")
+@click.option("--queue", help="Only this queue.")
+@click.option("--task", help="Only this task name.")
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
+@json_option
+@_fail_cleanly
+def jobs(
+    app: str | None,
+    status_: str | None,
+    queue: str | None,
+    task: str | None,
+    limit: int,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """List jobs, newest first."""
+    records = _bb(app).store.list_jobs(
+        status=JobStatus(status_) if status_ else None,
+        queue=queue,
+        task=task,
+        limit=limit,
+        offset=offset,
+    )
+    if as_json:
+        click.echo(json.dumps([record_json(r) for r in records], indent=2))
+        return
+    rows = [
+        [
+            r.id,
+            r.task,
+            r.queue,
+            r.status.value,
+            f"{r.attempts}/{r.max_attempts}",
+            _when(r.created_at),
+            _progress(r),
+        ]
+        for r in records
+    ]
+    click.echo(
+        table(["id", "task", "queue", "status", "attempts", "created", "progress"], rows)
+        if rows
+        else "no jobs"
+    )
+
+
+@main.command()
+@app_argument
+@click.argument("job_id")
+@json_option
+@_fail_cleanly
+def show(app: str | None, job_id: str, as_json: bool) -> None:
+    """Everything about one job: attempts, errors with tracebacks, progress, result."""
+    record = _bb(app).store.get(job_id)
+    if record is None:
+        raise click.ClickException(f"no job {job_id!r} in this store")
+    if as_json:
+        click.echo(json.dumps(record_json(record, full=True), indent=2))
+        return
+    fields = [
+        ("id", record.id),
+        ("task", record.task),
+        ("queue", record.queue),
+        ("status", record.status.value),
+        ("priority", str(record.priority)),
+        ("attempts", f"{record.attempts} of {record.max_attempts}"),
+        ("created", _when(record.created_at)),
+        ("due", _when(record.run_at)),
+        ("started", _when(record.started_at)),
+        ("finished", _when(record.finished_at)),
+        ("worker", record.worker_id or "-"),
+        ("progress", _progress(record)),
+        ("arguments", record.payload),
+        ("result", record.result or "-"),
+    ]
+    for name, value in fields:
+        click.echo(f"{name:>10}  {value}")
+    for failure in record.failures:
+        click.echo(f"\n--- attempt {failure.attempt} failed at {_when(failure.at)} ---")
+        click.echo(failure.error.rstrip())
+
+
+@main.command()
+@app_argument
+@click.argument("job_ids", nargs=-1)
+@click.option("--all-failed", is_flag=True, help="Retry every failed job.")
+@_fail_cleanly
+def retry(app: str | None, job_ids: Sequence[str], all_failed: bool) -> None:
+    """Queue failed or cancelled jobs again with a fresh set of attempts."""
+    store = _bb(app).store
+    if all_failed == bool(job_ids):
+        raise click.UsageError("give JOB_ID... or --all-failed (not both)")
+    if all_failed:
+        job_ids = [r.id for r in store.list_jobs(status=JobStatus.FAILED, limit=1_000_000)]
+    done = [job_id for job_id in job_ids if store.retry(job_id)]
+    for job_id in set(job_ids) - set(done):
+        click.echo(f"{job_id}: not failed or cancelled, left alone", err=True)
+    click.echo(f"{len(done)} job(s) queued again")
+
+
+@main.command()
+@app_argument
+@click.argument("job_ids", nargs=-1, required=True)
+@_fail_cleanly
+def cancel(app: str | None, job_ids: Sequence[str]) -> None:
+    """Cancel jobs: pending ones will not run; running ones are asked to stop."""
+    store = _bb(app).store
+    for job_id in job_ids:
+        if store.cancel(job_id):
+            click.echo(f"{job_id}: cancelled")
+            continue
+        record = store.get(job_id)
+        if record is None:
+            click.echo(f"{job_id}: no such job", err=True)
+        elif record.status is JobStatus.RUNNING:
+            click.echo(f"{job_id}: running; cancel requested, it will not be retried")
+        else:
+            click.echo(f"{job_id}: already {record.status.value}", err=True)
+
+
+@main.command()
+@app_argument
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    default=["succeeded"],
+    show_default=True,
+    type=click.Choice([s.value for s in FINISHED]),
+    help="Repeatable.",
+)
+@click.option(
+    "--older-than",
+    default="0s",
+    show_default=True,
+    help="Only jobs finished longer ago than this (e.g. 7d, 12h).",
+)
+@_fail_cleanly
+def purge(app: str | None, statuses: Sequence[str], older_than: str) -> None:
+    """Delete finished jobs."""
+    cutoff = time.time() - parse_duration(older_than)
+    n = _bb(app).store.purge(statuses=[JobStatus(s) for s in statuses], older_than=cutoff)
+    click.echo(f"{n} job(s) deleted")
+
+
+def command_group(name: str, resolve: Resolver, **group_options: Any) -> click.Group:
+    """The same commands without APP, for a host that knows its Backburner (Flask)."""
+
+    def remember(ctx: click.Context) -> None:
+        ctx.meta["backburner.resolve"] = resolve
+
+    group = click.Group(name, callback=click.pass_context(remember), **group_options)
+    for command in main.commands.values():
+        if command.name in ("demo",):
+            continue
+        clone = copy.copy(command)
+        clone.params = [p for p in command.params if p.name != "app"]
+        clone.callback = _without_app(command.callback)
+        group.add_command(clone)
+    return group
+
+
+def _without_app(callback: Callable[..., Any] | None) -> Callable[..., Any]:
+    assert callback is not None
+
+    def run(**kwargs: Any) -> Any:
+        return callback(app=None, **kwargs)
+
+    run.__name__, run.__doc__ = callback.__name__, callback.__doc__
+    return run
+
+
+# -- output ---------------------------------------------------------------------------
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain aligned text table."""
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths))]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _when(ts: float | None) -> str:
+    return "-" if ts is None else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _progress(r: JobRecord) -> str:
+    p = r.progress
+    if not p:
+        return "-"
+    done = f"{p.get('done')}/{p.get('total')}" if p.get("total") is not None else f"{p.get('done')}"
+    return f"{done} {p.get('message') or ''}".strip()
+
+
+def record_json(r: JobRecord, full: bool = False) -> dict[str, Any]:
+    """A job as JSON for scripts (`--json`)."""
+    data: dict[str, Any] = {
+        "id": r.id,
+        "task": r.task,
+        "queue": r.queue,
+        "status": r.status.value,
+        "priority": r.priority,
+        "attempts": r.attempts,
+        "max_attempts": r.max_attempts,
+        "created_at": r.created_at,
+        "run_at": r.run_at,
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+        "progress": r.progress,
+        "error": r.error.splitlines()[0] if r.error else None,
+    }
+    if full:
+        data.update(
+            payload=r.payload,
+            result=r.result,
+            error=r.error,
+            worker_id=r.worker_id,
+            failures=[f.to_json() for f in r.failures],
+        )
+    return data

@@ -1,0 +1,225 @@
+"""A worker child process: T threads that claim jobs, run them and record the outcome.
+
+The supervisor owns leases: a child tells it over a pipe which job each thread starts
+and finishes, and the supervisor heartbeats, enforces timeouts and cleans up if the
+child dies. So user code holding the GIL can never make a lease lapse.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any
+
+from ..context import JobContext, _current
+from ..errors import StoreUnavailable
+from .runner import run_claimed
+
+if TYPE_CHECKING:
+    from ..app import Backburner
+    from .supervisor import WorkerConfig
+
+log = logging.getLogger("backburner.worker")
+IDLE_WAIT = 1.0  # seconds a thread waits for work before checking for stop again
+EXIT_STOPPED = 0  # exit codes the supervisor understands
+EXIT_IDLE = 3  # --burst: nothing was due
+EXIT_RECYCLE = 4  # --max-jobs-per-child reached
+
+
+@dataclass
+class ChildState:
+    """What the threads of one child share."""
+
+    bb: Backburner
+    config: WorkerConfig
+    worker_id: str
+    conn: Connection
+    stop: threading.Event
+    send_lock: threading.Lock
+    jobs_left: int | None
+    contexts: dict[str, JobContext]
+    lock: threading.Lock
+
+    def send(self, *message: Any) -> None:
+        with self.send_lock:
+            try:
+                self.conn.send(message)
+            except OSError:  # supervisor gone: finish what we hold and stop
+                self.stop.set()
+
+    def take_slot(self) -> bool:
+        """Count one more job against --max-jobs-per-child; False once the budget is spent."""
+        with self.lock:
+            if self.jobs_left is None:
+                return True
+            if self.jobs_left <= 0:
+                return False
+            self.jobs_left -= 1
+            return True
+
+
+def child_main(bb: Backburner, config: WorkerConfig, worker_id: str, conn: Connection) -> None:
+    """Entry point of a forked child; exits the process when done."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the
+    state = ChildState(  # supervisor decides what it means
+        bb,
+        config,
+        worker_id,
+        conn,
+        threading.Event(),
+        threading.Lock(),
+        config.max_jobs_per_child,
+        {},
+        threading.Lock(),
+    )
+    signal.signal(signal.SIGTERM, lambda *_: state.stop.set())
+    capture_output()
+    threading.Thread(target=_listen, args=(state,), daemon=True, name="bb-listen").start()
+    threads = [
+        threading.Thread(target=_work, args=(state,), name=f"bb-run-{i}")
+        for i in range(config.threads)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    bb.close()
+    sys.stdout.flush()
+    if state.jobs_left == 0:
+        os._exit(EXIT_RECYCLE)
+    os._exit(EXIT_IDLE if config.burst and not state.stop.is_set() else EXIT_STOPPED)
+
+
+def _listen(state: ChildState) -> None:
+    """Messages from the supervisor: stop, or cancel a running job."""
+    while True:
+        try:
+            message = state.conn.recv()
+        except (EOFError, OSError):
+            state.stop.set()  # the supervisor died: finish in-hand jobs, claim no more
+            return
+        if message[0] == "stop":
+            state.stop.set()
+        elif message[0] == "cancel":
+            with state.lock:
+                ctx = state.contexts.get(message[1])
+            if ctx is not None:
+                ctx.cancel_requested = True
+
+
+def _work(state: ChildState) -> None:
+    bb, config = state.bb, state.config
+    store = bb.store
+    while not state.stop.is_set():
+        if not state.take_slot():
+            return
+        try:
+            claimed = store.claim(config.queues, state.worker_id, 1, config.lease)
+        except StoreUnavailable as exc:
+            _give_back_slot(state)
+            log.warning("store unavailable, retrying in 1s: %s", exc)
+            state.stop.wait(1.0)
+            continue
+        if not claimed:
+            _give_back_slot(state)
+            if config.burst:
+                return
+            store.wait_for_work(config.queues, IDLE_WAIT)
+            continue
+        for record in claimed:
+            _run_one(state, record)
+
+
+def _give_back_slot(state: ChildState) -> None:
+    with state.lock:
+        if state.jobs_left is not None:
+            state.jobs_left += 1
+
+
+def _run_one(state: ChildState, record: Any) -> None:
+    ctx = JobContext(state.bb.store, record.id, record.token, record.attempts, record.task)
+    with state.lock:
+        state.contexts[record.id] = ctx
+    state.send(
+        "start",
+        record.id,
+        record.token,
+        record.attempts,
+        record.max_attempts,
+        record.retry_backoff,
+        record.timeout,
+    )
+    try:
+        outcome = run_claimed(state.bb, record, ctx)
+        if outcome.succeeded:
+            log.info("job %s %s succeeded (attempt %d)", record.id, record.task, record.attempts)
+        else:
+            first = (outcome.error or "").splitlines()[0]
+            verdict = "will retry" if outcome.retry_at else "failed"
+            log.warning("job %s %s %s: %s", record.id, record.task, verdict, first)
+    except Exception:  # the store failed while recording: the lease will lapse and rescue
+        log.exception("job %s: could not record its outcome", record.id)
+    finally:
+        with state.lock:
+            state.contexts.pop(record.id, None)
+        state.send("done", record.id)
+
+
+class _JobFilter(logging.Filter):
+    """Tags every record with the id of the job running in its thread ("-" outside one)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ctx = _current.get()
+        record.job_id = ctx.id if ctx is not None else "-"
+        return True
+
+
+class _LineLogger(io.TextIOBase):
+    """Stands in for sys.stdout in a child: each line printed becomes a log record, so
+    output of concurrent jobs is not interleaved and carries its job id."""
+
+    def __init__(self) -> None:
+        self._partial = threading.local()
+        self._log = logging.getLogger("backburner.job")
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        buffered = getattr(self._partial, "text", "") + text
+        *lines, rest = buffered.split("\n")
+        self._partial.text = rest
+        for line in lines:
+            self._log.info("%s", line)
+        return len(text)
+
+    def flush(self) -> None:
+        rest = getattr(self._partial, "text", "")
+        if rest:
+            self._partial.text = ""
+            self._log.info("%s", rest)
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s [%(process)d] [%(job_id)s] %(name)s: %(message)s"
+
+
+def setup_logging(level: str) -> None:
+    """Worker log to stderr, every line tagged with pid and job id."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.addFilter(_JobFilter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
+def capture_output() -> None:
+    sys.stdout = _LineLogger()

@@ -1,0 +1,372 @@
+"""The supervisor: forks the children, owns their leases, and never loses a job.
+
+It heartbeats every lease held by its children every lease/3 seconds, kills a child
+whose job overran its timeout, fails the attempt of a child that died (so the job is
+retried at once instead of after the lease lapses), restarts children (with backoff
+when they crash in a loop), rescues lapsed leases of other workers, and on SIGTERM or
+SIGINT lets jobs finish within the shutdown timeout before handing the rest back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing as mp
+import os
+import secrets
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import TYPE_CHECKING, Any
+
+from ..errors import BackburnerError
+from ..stores.base import WorkerInfo
+from .child import EXIT_IDLE, EXIT_RECYCLE, child_main, setup_logging
+from .runner import retry_time
+
+if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
+    from ..app import Backburner
+
+log = logging.getLogger("backburner.worker")
+PRUNE_EVERY = 60.0
+FAST_CRASH = 5.0  # a child dying sooner than this after start counts toward crash backoff
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Options of `backburner worker` / `bb.run_worker()`."""
+
+    processes: int = 2
+    threads: int = 1
+    queues: tuple[str, ...] | None = None
+    burst: bool = False
+    max_jobs_per_child: int | None = None
+    shutdown_timeout: float = 30.0
+    lease: float = 30.0
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.processes >= 1, "processes must be >= 1"),
+            (self.threads >= 1, "threads must be >= 1"),
+            (self.lease > 0, "lease must be > 0 seconds"),
+            (self.shutdown_timeout >= 0, "shutdown timeout must be >= 0 seconds"),
+            (
+                self.max_jobs_per_child is None or self.max_jobs_per_child >= 1,
+                "max jobs per child must be >= 1",
+            ),
+            (self.queues is None or all(self.queues), "queue names must not be empty"),
+            (
+                logging.getLevelName(self.log_level.upper()) != f"Level {self.log_level.upper()}",
+                f"unknown log level {self.log_level!r}; use DEBUG, INFO, WARNING or ERROR",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+
+@dataclass
+class Held:
+    """A job a child is running, as the supervisor tracks it."""
+
+    token: int
+    attempts: int
+    max_attempts: int
+    retry_backoff: float
+    timeout: float | None
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Child:
+    index: int
+    process: BaseProcess
+    conn: Connection
+    started: float = field(default_factory=time.monotonic)
+    jobs: dict[str, Held] = field(default_factory=dict)
+    timed_out: str | None = None
+
+
+class Supervisor:
+    """Runs one worker: `run()` returns the process exit code."""
+
+    def __init__(self, bb: Backburner, config: WorkerConfig) -> None:
+        self.bb = bb
+        self.config = config
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.children: dict[int, Child] = {}
+        self.restart_at: dict[int, float] = {}
+        self.crashes = 0
+        self.started_at = time.time()
+        self.stopping = False
+        self.stop_deadline = 0.0
+        self.next_tick = 0.0
+        self.next_prune = 0.0
+        self._ctx = mp.get_context("fork")
+        self._wake_r, self._wake_w = os.pipe()
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def run(self) -> int:
+        os.set_blocking(self._wake_w, False)
+        old = signal.set_wakeup_fd(self._wake_w)
+        handlers = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGTERM, signal.SIGINT)}
+        log.info(
+            "worker %s: %d process(es) x %d thread(s), queues %s, store %s",
+            self.id,
+            self.config.processes,
+            self.config.threads,
+            ",".join(self.config.queues or ["*"]),
+            self.bb.url,
+        )
+        try:
+            for index in range(self.config.processes):
+                self._spawn(index)
+            while self.children or (self.restart_at and not self.stopping):
+                self._step()
+        finally:
+            for child in self.children.values():  # only after an error in the loop itself
+                child.process.kill()
+            signal.set_wakeup_fd(old)
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+            self._quietly(self.bb.store.remove_worker, self.id)
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+        log.info("worker %s stopped", self.id)
+        return 0
+
+    def _spawn(self, index: int) -> None:
+        parent_conn, child_conn = self._ctx.Pipe()
+        worker_id = f"{self.id}#{index}"
+        process = self._ctx.Process(
+            target=child_main,
+            args=(self.bb, self.config, worker_id, child_conn),
+            name=f"backburner-child-{index}",
+            daemon=False,
+        )
+        process.start()
+        child_conn.close()
+        self.children[index] = Child(index, process, parent_conn)
+
+    def _step(self) -> None:
+        now = time.monotonic()
+        waitables: list[Any] = [self._wake_r]
+        for child in self.children.values():
+            waitables += [child.conn, child.process.sentinel]
+        ready = wait(waitables, timeout=max(0.0, self._next_deadline(now) - now))
+        if self._wake_r in ready:
+            self._on_signals()
+        for child in list(self.children.values()):
+            if child.conn in ready:
+                self._read(child)
+            if child.process.sentinel in ready:
+                self._reap(child)
+        now = time.monotonic()
+        if now >= self.next_tick:
+            self._tick()
+            self.next_tick = now + self.config.lease / 3
+        self._enforce_timeouts(now)
+        if self.stopping and now >= self.stop_deadline:
+            self._hand_back_all("shutdown timeout reached")
+        for index, when in list(self.restart_at.items()):
+            if now >= when and not self.stopping:
+                del self.restart_at[index]
+                self._spawn(index)
+
+    def _next_deadline(self, now: float) -> float:
+        deadline = self.next_tick
+        for child in self.children.values():
+            for held in child.jobs.values():
+                if held.timeout is not None:
+                    deadline = min(deadline, held.started + held.timeout)
+        if self.restart_at:
+            deadline = min(deadline, *self.restart_at.values())
+        if self.stopping:
+            deadline = min(deadline, self.stop_deadline)
+        return max(deadline, now)
+
+    # -- signals and shutdown ----------------------------------------------------------
+    def _on_signals(self) -> None:
+        try:
+            received = os.read(self._wake_r, 64)
+        except BlockingIOError:
+            return
+        for signum in received:
+            if self.stopping:
+                log.warning("second signal: stopping now, handing running jobs back")
+                self._hand_back_all("second signal")
+                continue
+            log.info(
+                "signal %d: finishing running jobs (up to %.0fs), claiming no more",
+                signum,
+                self.config.shutdown_timeout,
+            )
+            self.stopping = True
+            self.stop_deadline = time.monotonic() + self.config.shutdown_timeout
+            self.restart_at.clear()
+            for child in self.children.values():
+                self._send(child, "stop")
+
+    def _hand_back_all(self, why: str) -> None:
+        for child in list(self.children.values()):
+            child.process.kill()
+            child.process.join()
+            for job_id, held in child.jobs.items():
+                released = self._quietly(self.bb.store.release, job_id, held.token)
+                log.info(
+                    "job %s handed back to the queue (%s): %s",
+                    job_id,
+                    why,
+                    "ok" if released else "already finished",
+                )
+            child.jobs.clear()
+            self._forget(child)
+
+    # -- children ----------------------------------------------------------------------
+    def _read(self, child: Child) -> None:
+        while True:
+            try:
+                if not child.conn.poll():
+                    return
+                message = child.conn.recv()
+            except (EOFError, OSError):
+                return
+            if message[0] == "start":
+                _, job_id, token, attempts, max_attempts, backoff, timeout = message
+                child.jobs[job_id] = Held(token, attempts, max_attempts, backoff, timeout)
+            elif message[0] == "done":
+                child.jobs.pop(message[1], None)
+
+    def _reap(self, child: Child) -> None:
+        self._read(child)  # outcomes sent before death are not failures
+        child.process.join()
+        code = child.process.exitcode
+        self._forget(child)
+        if child.jobs:
+            self._fail_orphans(child, code)
+        if self.stopping or (self.config.burst and code == EXIT_IDLE):
+            return
+        if code == EXIT_RECYCLE:
+            log.info("child %d recycled after %s jobs", child.index, self.config.max_jobs_per_child)
+            self._spawn(child.index)
+            return
+        lived = time.monotonic() - child.started
+        self.crashes = self.crashes + 1 if lived < FAST_CRASH else 0
+        delay = 0.0 if self.crashes == 0 else min(30.0, 0.25 * 2**self.crashes)
+        log.warning(
+            "child %d exited (%s); restarting in %.1fs", child.index, _describe(code), delay
+        )
+        self.restart_at[child.index] = time.monotonic() + delay
+
+    def _fail_orphans(self, child: Child, code: int | None) -> None:
+        """Record the attempts a dead child was running, so they retry without waiting
+        for their leases to lapse."""
+        for job_id, held in child.jobs.items():
+            if child.timed_out is not None and job_id != child.timed_out:
+                self._quietly(self.bb.store.release, job_id, held.token)  # collateral: no count
+                continue
+            if job_id == child.timed_out:
+                error = (
+                    f"JobTimeout: the job ran longer than its timeout of {held.timeout}s "
+                    "and its worker process was killed"
+                )
+            else:
+                error = f"WorkerDied: worker process died ({_describe(code)})"
+            retry_at = retry_time(held.attempts, held.max_attempts, held.retry_backoff)
+            self._quietly(self.bb.store.fail, job_id, held.token, error, retry_at)
+            log.warning(
+                "job %s: %s; %s",
+                job_id,
+                error,
+                "will retry" if retry_at else "out of attempts, failed",
+            )
+
+    def _forget(self, child: Child) -> None:
+        self.children.pop(child.index, None)
+        child.conn.close()
+
+    def _send(self, child: Child, *message: Any) -> None:
+        with contextlib.suppress(OSError):  # it is dying; its sentinel will tell
+            child.conn.send(message)
+
+    def _enforce_timeouts(self, now: float) -> None:
+        for child in self.children.values():
+            if child.timed_out is not None:
+                continue
+            for job_id, held in child.jobs.items():
+                if held.timeout is not None and now - held.started > held.timeout:
+                    log.warning(
+                        "job %s overran its %ss timeout: killing child %d",
+                        job_id,
+                        held.timeout,
+                        child.index,
+                    )
+                    child.timed_out = job_id
+                    child.process.kill()
+                    break
+
+    # -- periodic work -----------------------------------------------------------------
+    def _tick(self) -> None:
+        store = self.bb.store
+        leases = {
+            job_id: held.token for c in self.children.values() for job_id, held in c.jobs.items()
+        }
+        if leases:
+            reply = self._quietly(store.heartbeat, self.id, leases, self.config.lease)
+            if reply is not None:
+                self._relay_cancels(reply.cancel_requested)
+                for job_id in reply.lost:
+                    log.warning("job %s: lease lost (another attempt owns it now)", job_id)
+        now = time.time()
+        info = WorkerInfo(
+            self.id,
+            socket.gethostname(),
+            os.getpid(),
+            self.started_at,
+            now,
+            self.config.queues or (),
+            tuple(leases),
+        )
+        self._quietly(store.record_worker, info)
+        rescued = self._quietly(store.rescue_expired, now) or []
+        for job_id in rescued:
+            log.warning("job %s: lease lapsed, rescued", job_id)
+        if time.monotonic() >= self.next_prune:
+            self.next_prune = time.monotonic() + PRUNE_EVERY
+            self._quietly(store.prune, now)
+
+    def _relay_cancels(self, job_ids: frozenset[str]) -> None:
+        for child in self.children.values():
+            for job_id in job_ids & child.jobs.keys():
+                self._send(child, "cancel", job_id)
+
+    def _quietly(self, method: Any, *args: Any) -> Any:
+        """Call a store method; a store outage is logged, not fatal (the next tick retries)."""
+        try:
+            return method(*args)
+        except BackburnerError as exc:
+            log.warning("store call %s failed: %s", getattr(method, "__name__", method), exc)
+            return None
+
+
+def _describe(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "unknown"
+        return f"signal {-code}, {name}"
+    return f"exit code {code}"
+
+
+def run(bb: Backburner, config: WorkerConfig) -> int:
+    """Run a worker for `bb` with `config` in this process until it stops."""
+    setup_logging(config.log_level)
+    return Supervisor(bb, config).run()
