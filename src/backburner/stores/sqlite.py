@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ..errors import SchemaError, StoreUnavailable
 from ..job import FINISHED, Failure, JobRecord, JobStatus, pending_status
 from .base import LEASE_LAPSED, HeartbeatReply, Store, WorkerInfo, check_statuses
+from .wakeup import Wakeup
 
 SCHEMA_VERSION = 1
 _SYNC_MODES = ("full", "normal")
@@ -95,12 +96,12 @@ class SQLiteStore(Store):
 
     schemes = ("sqlite",)
 
-    def __init__(self, url: str, *, result_ttl: float = 7 * 86400, poll: float = 0.005) -> None:
+    def __init__(self, url: str, *, result_ttl: float = 7 * 86400) -> None:
         super().__init__(url, result_ttl=result_ttl)
         self.path, options = parse_url(url)
         self.synchronous = options.get("synchronous", "full").upper()
         self.busy_timeout = float(options.get("busy_timeout", 30))
-        self.poll = poll
+        self._wakeup = Wakeup(self.path)
         _check_writable(self.path)
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -163,7 +164,8 @@ class SQLiteStore(Store):
             raise
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, wake: bool = False) -> Iterator[sqlite3.Connection]:
+        """A write transaction; with `wake`, idle workers are woken after it commits."""
         conn = self._conn()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -177,6 +179,8 @@ class SQLiteStore(Store):
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        if wake:
+            self._wakeup.notify()
 
     # -- producing ---------------------------------------------------------------------
     def enqueue(self, records: Sequence[JobRecord]) -> list[str]:
@@ -187,7 +191,7 @@ class SQLiteStore(Store):
 
     def _insert(self, records: Sequence[JobRecord]) -> list[str]:
         ids = []
-        with self._write() as conn:
+        with self._write(wake=True) as conn:
             for r in records:
                 if r.unique_key is not None:
                     row = conn.execute(
@@ -295,14 +299,14 @@ class SQLiteStore(Store):
         return cur.rowcount
 
     def fail(self, job_id: str, token: int, error: str, retry_at: float | None) -> bool:
-        with self._write() as conn:
+        with self._write(wake=True) as conn:
             return (
                 self._end_attempt(conn, "id = ? AND token = ?", (job_id, token), error, retry_at)
                 == 1
             )
 
     def release(self, job_id: str, token: int) -> bool:
-        with self._write() as conn:
+        with self._write(wake=True) as conn:
             cur = conn.execute(
                 "UPDATE bb_jobs SET status = 'queued', attempts = attempts - 1, "
                 f"lease_until = NULL WHERE {_HELD}",
@@ -320,7 +324,7 @@ class SQLiteStore(Store):
 
     def rescue_expired(self, now: float | None = None) -> list[str]:
         now = time.time() if now is None else now
-        with self._write() as conn:
+        with self._write(wake=True) as conn:
             rows = conn.execute(
                 "SELECT id, attempts < max_attempts FROM bb_jobs "
                 "WHERE status = 'running' AND lease_until < ?",
@@ -333,10 +337,11 @@ class SQLiteStore(Store):
         return [row[0] for row in rows]
 
     def wait_for_work(self, queues: Sequence[str] | None, timeout: float) -> None:
+        self._wakeup.drain()  # wake-ups sent before this check are covered by it
         conn = self._conn()
         where, params = self._queue_filter(queues)
         deadline = time.monotonic() + timeout
-        # data_version changes when another connection commits: a cheap "anything new?"
+        # data_version changes when another connection commits: the fallback check
         version = conn.execute("PRAGMA data_version").fetchone()[0]
         row = conn.execute(
             f"SELECT MIN(run_at) FROM bb_jobs WHERE status = 'queued' {where}", params
@@ -347,7 +352,8 @@ class SQLiteStore(Store):
                 return
             deadline = min(deadline, time.monotonic() + due_in)
         while (left := deadline - time.monotonic()) > 0:
-            time.sleep(min(self.poll, left))
+            if self._wakeup.wait(left):
+                return
             if conn.execute("PRAGMA data_version").fetchone()[0] != version:
                 return
 
@@ -409,7 +415,7 @@ class SQLiteStore(Store):
             return False
 
     def retry(self, job_id: str) -> bool:
-        with self._write() as conn:
+        with self._write(wake=True) as conn:
             try:
                 cur = conn.execute(
                     "UPDATE bb_jobs SET status = 'queued', attempts = 0, run_at = ?, "
@@ -475,6 +481,7 @@ class SQLiteStore(Store):
         for conn in mine:
             conn.close()
         self._local = threading.local()
+        self._wakeup.close()
 
 
 def _status_clause(status: JobStatus | None, now: float) -> tuple[list[str], list[Any]]:

@@ -66,6 +66,7 @@ class ChildState:
 
 def child_main(bb: Backburner, config: WorkerConfig, worker_id: str, conn: Connection) -> None:
     """Entry point of a forked child; exits the process when done."""
+    signal.set_wakeup_fd(-1)  # the supervisor's signal pipe is not ours to write to
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the
     state = ChildState(  # supervisor decides what it means
         bb,

@@ -1,0 +1,5 @@
+"""`python -m backburner ...` is the `backburner` command."""
+
+from .cli import main
+
+main()

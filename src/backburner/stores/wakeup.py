@@ -1,0 +1,119 @@
+"""Wake idle SQLite workers in microseconds without polling the database.
+
+Every waiting thread binds a Unix datagram socket in a folder named after the database
+file (under $XDG_RUNTIME_DIR or the temp dir). A commit that makes work due sends one
+byte to each socket there. Waiters still re-check the database every FALLBACK seconds,
+so a producer that cannot see the folder (another container, say) is only slower.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import secrets
+import select
+import socket
+import tempfile
+import threading
+
+FALLBACK = 0.25  # seconds between database checks while waiting
+
+
+def channel_dir(db_path: str) -> str:
+    """The folder of wake-up sockets for `db_path` (short, so socket paths fit 108 bytes)."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    digest = hashlib.sha1(os.path.realpath(db_path).encode()).hexdigest()[:16]
+    return os.path.join(base, f"backburner-{os.getuid()}", digest)
+
+
+class Wakeup:
+    """The notify side (any process) and the wait side (one socket per waiting thread)."""
+
+    def __init__(self, db_path: str) -> None:
+        self.folder = channel_dir(db_path)
+        self._local = threading.local()
+        self._sender: tuple[int, socket.socket] | None = None
+        self._listing: tuple[float, list[str]] = (-1.0, [])
+
+    # -- notify ------------------------------------------------------------------------
+    def notify(self) -> None:
+        """Tell every waiter that work may be due. Never raises, never blocks."""
+        try:
+            names = self._names()
+        except OSError:
+            return
+        if not names:
+            return
+        sender = self._socket_for_sending()
+        for name in names:
+            path = os.path.join(self.folder, name)
+            try:
+                sender.sendto(b"!", path)
+            except BlockingIOError:
+                pass  # its buffer is full of wake-ups already
+            except OSError as exc:
+                if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)  # its process is gone
+
+    def _names(self) -> list[str]:
+        mtime = os.stat(self.folder).st_mtime
+        if mtime != self._listing[0]:
+            self._listing = (mtime, os.listdir(self.folder))
+        return self._listing[1]
+
+    def _socket_for_sending(self) -> socket.socket:
+        pid = os.getpid()
+        if self._sender is None or self._sender[0] != pid:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            self._sender = (pid, sock)
+        return self._sender[1]
+
+    # -- wait --------------------------------------------------------------------------
+    def _listener(self) -> socket.socket | None:
+        held = getattr(self._local, "sock", None)
+        if held is not None and held[0] == os.getpid():
+            return held[1]  # type: ignore[no-any-return]
+        try:
+            os.makedirs(self.folder, mode=0o700, exist_ok=True)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            path = os.path.join(self.folder, f"{os.getpid()}-{secrets.token_hex(4)}")
+            sock.bind(path)
+            sock.setblocking(False)
+        except OSError:
+            return None
+        self._local.sock = (os.getpid(), sock, path)
+        return sock
+
+    def drain(self) -> None:
+        """Forget wake-ups that arrived while not waiting (call before checking for work)."""
+        sock = self._listener()
+        if sock is None:
+            return
+        with contextlib.suppress(BlockingIOError, InterruptedError):
+            while sock.recv(64):
+                pass
+
+    def wait(self, timeout: float) -> bool:
+        """Block up to `timeout` s (at most FALLBACK); True if woken by a notify."""
+        sock = self._listener()
+        if sock is None:
+            select.select([], [], [], min(timeout, FALLBACK))
+            return False
+        ready, _, _ = select.select([sock], [], [], min(timeout, FALLBACK))
+        if ready:
+            self.drain()
+            return True
+        return False
+
+    def close(self) -> None:
+        """Remove this thread's socket."""
+        held = getattr(self._local, "sock", None)
+        if held is not None and held[0] == os.getpid():
+            held[1].close()
+            with contextlib.suppress(OSError):
+                os.unlink(held[2])
+        self._local = threading.local()

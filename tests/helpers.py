@@ -1,0 +1,87 @@
+"""Test helpers: waiting on conditions with deadlines, and worker processes cleaned up by PID."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+TESTS = Path(__file__).parent
+SRC = TESTS.parent / "src"
+
+
+def wait_until(condition: Callable[[], T], timeout: float = 10.0, interval: float = 0.01) -> T:
+    """Poll `condition()` until truthy and return it; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+class WorkerProcess:
+    """A `backburner worker` subprocess in its own process group."""
+
+    def __init__(self, url: str, *args: str, app: str = "workerapp:bb", log: Path) -> None:
+        env = {**os.environ, "BACKBURNER_URL": url, "PYTHONPATH": f"{TESTS}{os.pathsep}{SRC}"}
+        self.log_path = log
+        self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "backburner", "worker", app, *args],
+            cwd=TESTS,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.pid = self.proc.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def kill_group(self) -> None:
+        """SIGKILL the supervisor and all its children at once."""
+        with suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def wait(self, timeout: float = 30) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.kill_group()
+        else:
+            with suppress(ProcessLookupError, PermissionError):  # orphaned children too
+                os.killpg(self.pid, signal.SIGKILL)
+        self._log.close()
+
+
+@contextmanager
+def worker_processes(tmp: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start workers with `start(url, *args)`; every one is killed by PID at the end."""
+    started: list[WorkerProcess] = []
+
+    def start(url: str, *args: str, **kwargs: Any) -> WorkerProcess:
+        w = WorkerProcess(url, *args, log=tmp / f"worker{len(started)}.log", **kwargs)
+        started.append(w)
+        return w
+
+    try:
+        yield start
+    finally:
+        for w in started:
+            w.stop()

@@ -1,0 +1,272 @@
+"""The worker with real processes: crashes, timeouts, shutdown, retries, recycling, burst."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from backburner import Backburner, JobStatus
+
+from . import workerapp
+from .helpers import SRC, TESTS, WorkerProcess, wait_until, worker_processes
+
+Start = Callable[..., WorkerProcess]
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/jobs.db"
+
+
+@pytest.fixture
+def bb(url: str) -> Iterator[Backburner]:
+    app = workerapp.build(url)
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Start]:
+    with worker_processes(tmp_path) as start:
+        yield start
+
+
+def status_of(bb: Backburner, job_id: str) -> JobStatus:
+    record = bb.store.get(job_id)
+    assert record is not None
+    return record.status
+
+
+def test_burst_runs_every_due_job_then_exits_zero(bb: Backburner, url: str, start: Start) -> None:
+    jobs = [bb.tasks["noop"].delay() for _ in range(60)]
+    later = bb.tasks["noop"].schedule(delay=3600)
+    worker = start(url, "--burst", "-p", "2")
+    assert worker.wait(60) == 0
+    assert {status_of(bb, j.id) for j in jobs} == {JobStatus.SUCCEEDED}
+    assert status_of(bb, later.id) is JobStatus.SCHEDULED
+
+
+def test_sigkill_of_a_child_mid_job_fails_that_attempt_and_retries_at_once(
+    bb: Backburner, url: str, start: Start, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pid"
+    job = bb.tasks["hang_first"].delay(str(marker))
+    worker = start(url, "-p", "1", "--lease", "60")
+    wait_until(lambda: marker.exists() and marker.read_text().endswith(" 1"), timeout=20)
+    child_pid = int(marker.read_text().split()[0])
+    killed_at = time.monotonic()
+    os.kill(child_pid, signal.SIGKILL)
+    wait_until(lambda: status_of(bb, job.id) is JobStatus.SUCCEEDED, timeout=20)
+    assert time.monotonic() - killed_at < 10, "retried only after the lease lapsed"
+    record = job.refresh().record
+    assert record.attempts == 2
+    assert "worker process died (signal 9" in record.failures[0].error
+    assert job.result == "second attempt ran"
+    assert worker.proc.poll() is None, "the supervisor must survive its child"
+
+
+def test_whole_worker_killed_then_another_takes_over_after_the_lease(
+    bb: Backburner, url: str, start: Start, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pid"
+    job = bb.tasks["hang_first"].delay(str(marker))
+    first = start(url, "-p", "1", "--lease", "2")
+    wait_until(lambda: marker.exists() and marker.read_text().endswith(" 1"), timeout=20)
+    first.kill_group()
+    assert status_of(bb, job.id) is JobStatus.RUNNING
+    start(url, "-p", "1", "--lease", "2")
+    wait_until(lambda: status_of(bb, job.id) is JobStatus.SUCCEEDED, timeout=30)
+    record = job.refresh().record
+    assert record.attempts == 2 and "LeaseExpired" in record.failures[0].error
+
+
+def test_timeout_kills_the_child_fails_the_attempt_and_a_fresh_child_goes_on(
+    bb: Backburner, url: str, start: Start
+) -> None:
+    slow = bb.tasks["too_slow"].delay()
+    start(url, "-p", "1")
+    wait_until(lambda: status_of(bb, slow.id) is JobStatus.FAILED, timeout=20)
+    assert "JobTimeout" in (slow.refresh().error or "")
+    after = bb.tasks["noop"].delay()
+    wait_until(lambda: status_of(bb, after.id) is JobStatus.SUCCEEDED, timeout=20)
+
+
+def test_sigterm_lets_running_jobs_finish(
+    bb: Backburner, url: str, start: Start, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pid"
+    job = bb.tasks["sleep"].delay(1.0, str(marker))
+    waiting = bb.tasks["noop"].schedule(delay=0.5)
+    worker = start(url, "-p", "1", "--shutdown-timeout", "20")
+    wait_until(marker.exists, timeout=20)
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(30) == 0
+    assert status_of(bb, job.id) is JobStatus.SUCCEEDED
+    assert status_of(bb, waiting.id) is JobStatus.QUEUED, "claimed after SIGTERM"
+
+
+def test_shutdown_timeout_hands_unfinished_jobs_back_without_counting(
+    bb: Backburner, url: str, start: Start, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pid"
+    job = bb.tasks["sleep"].delay(120, str(marker))
+    worker = start(url, "-p", "1", "--shutdown-timeout", "1")
+    wait_until(marker.exists, timeout=20)
+    began = time.monotonic()
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(30) == 0
+    assert time.monotonic() - began < 10
+    record = job.refresh().record
+    assert record.status is JobStatus.QUEUED and record.attempts == 0 and not record.failures
+
+
+def test_second_signal_stops_at_once(
+    bb: Backburner, url: str, start: Start, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pid"
+    job = bb.tasks["sleep"].delay(120, str(marker))
+    worker = start(url, "-p", "1", "--shutdown-timeout", "60")
+    wait_until(marker.exists, timeout=20)
+    worker.signal(signal.SIGINT)
+    time.sleep(0.2)  # let the first signal be handled on its own
+    began = time.monotonic()
+    worker.signal(signal.SIGINT)
+    assert worker.wait(30) == 0
+    assert time.monotonic() - began < 10
+    assert job.refresh().status is JobStatus.QUEUED and job.attempts == 0
+
+
+def test_retries_with_backoff_keep_every_error(bb: Backburner, url: str, start: Start) -> None:
+    job = bb.tasks["flaky"].delay(2)
+    start(url, "-p", "1")
+    assert job.wait(timeout=20) == 3
+    record = job.refresh().record
+    assert record.attempts == 3
+    assert [f.error.splitlines()[0] for f in record.failures] == [
+        "ConnectionError: attempt 1 failed",
+        "ConnectionError: attempt 2 failed",
+    ]
+    assert "Traceback" in record.failures[0].error
+
+
+def test_out_of_attempts_ends_failed(bb: Backburner, url: str, start: Start) -> None:
+    job = bb.tasks["flaky"].options(retries=1).delay(5)
+    start(url, "-p", "1")
+    wait_until(lambda: status_of(bb, job.id) is JobStatus.FAILED, timeout=20)
+    assert job.refresh().attempts == 2
+    assert (job.error or "").startswith("ConnectionError: attempt 2 failed")
+
+
+def test_raise_retry_reschedules_after_its_delay(bb: Backburner, url: str, start: Start) -> None:
+    job = bb.tasks["retry_later"].delay(0.5)
+    start(url, "-p", "1")
+    second_start = job.wait(timeout=20)
+    record = job.refresh().record
+    assert record.attempts == 2
+    assert second_start - record.failures[0].at >= 0.45
+
+
+def test_poison_job_fails_after_its_attempts_and_the_worker_lives_on(
+    bb: Backburner, url: str, start: Start
+) -> None:
+    poison = bb.tasks["suicide"].delay()
+    worker = start(url, "-p", "1")
+    wait_until(lambda: status_of(bb, poison.id) is JobStatus.FAILED, timeout=60)
+    record = poison.refresh().record
+    assert record.attempts == 3
+    assert all("worker process died" in f.error for f in record.failures)
+    healthy = bb.tasks["noop"].delay()
+    wait_until(lambda: status_of(bb, healthy.id) is JobStatus.SUCCEEDED, timeout=60)
+    assert worker.proc.poll() is None
+
+
+def test_children_are_recycled_after_max_jobs(bb: Backburner, url: str, start: Start) -> None:
+    jobs = [bb.tasks["pid"].delay() for _ in range(10)]
+    worker = start(url, "--burst", "-p", "1", "--max-jobs-per-child", "3")
+    assert worker.wait(60) == 0
+    pids = [j.refresh().result for j in jobs]
+    assert len(set(pids)) == 4
+    assert "recycled after 3 jobs" in worker.log()
+
+
+def test_cancel_reaches_a_running_job_and_stops_its_retries(
+    bb: Backburner, url: str, start: Start, tmp_path: Path
+) -> None:
+    marker = tmp_path / "started"
+    job = bb.tasks["until_cancelled"].delay(str(marker))
+    start(url, "-p", "1", "--lease", "1.5")
+    wait_until(marker.exists, timeout=20)
+    assert job.cancel() is False  # running: asked to stop
+    wait_until(lambda: status_of(bb, job.id) is JobStatus.CANCELLED, timeout=20)
+    record = job.refresh().record
+    assert record.attempts == 1 and record.progress == {
+        "done": 1,
+        "total": None,
+        "message": "waiting for cancel",
+    }
+
+
+def test_job_output_goes_to_the_worker_log_tagged_with_the_job_id(
+    bb: Backburner, url: str, start: Start
+) -> None:
+    job = bb.tasks["chatty"].delay()
+    worker = start(url, "--burst", "-p", "1")
+    assert worker.wait(30) == 0
+    lines = worker.log().splitlines()
+    assert any(job.id in line and "hello from a job" in line for line in lines)
+    assert any(job.id in line and "a warning from a job" in line for line in lines)
+
+
+def test_idle_worker_starts_new_and_scheduled_jobs_promptly(
+    bb: Backburner, url: str, start: Start
+) -> None:
+    start(url, "-p", "1")
+    warm = bb.tasks["noop"].delay()
+    warm.wait(timeout=20)
+    time.sleep(0.3)  # let the worker go idle
+    enqueued = time.time()
+    started = bb.tasks["started_at"].delay().wait(timeout=10)
+    assert started - enqueued < 0.5
+    due = time.time() + 0.5
+    started = bb.tasks["started_at"].schedule(at=due).wait(timeout=10)
+    assert 0 <= started - due < 0.5
+
+
+def test_status_lists_the_live_worker(bb: Backburner, url: str, start: Start) -> None:
+    worker = start(url, "-p", "1")
+    wait_until(lambda: bb.store.list_workers(alive_since=time.time() - 60), timeout=20)
+    [info] = bb.store.list_workers(alive_since=time.time() - 60)
+    assert info.pid == worker.pid
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(30) == 0
+    assert bb.store.list_workers(alive_since=0) == []
+
+
+@pytest.mark.parametrize(
+    ("app", "expected"),
+    [
+        ("no_such_module:bb", "cannot import 'no_such_module'"),
+        ("workerapp:nope", "has no attribute 'nope'"),
+        ("workerapp:build", "not a Backburner"),
+    ],
+)
+def test_bad_app_is_one_clear_line(app: str, expected: str, url: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "backburner", "worker", app, "--burst"],
+        cwd=TESTS,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"BACKBURNER_URL": url, "PYTHONPATH": f"{TESTS}:{SRC}", "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode != 0
+    assert expected in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
