@@ -131,7 +131,7 @@ class Backburner:
             s = self.settings
             options = TaskOptions(
                 name=name or _default_name(func),
-                queue=queue or s.queue,
+                queue=s.queue if queue is None else queue,
                 priority=priority,
                 retries=s.retries if retries is None else retries,
                 timeout=timeout,

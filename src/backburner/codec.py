@@ -27,14 +27,14 @@ class EncodeError(TypeError):
     def __init__(self, value: object, path: list[str | int]) -> None:
         self.value = value
         self.path = path  # outermost first once the error has unwound
-        self.root = ""
+        self.root = "value"
         self.is_key = False
         super().__init__()
 
     def __str__(self) -> str:
         where = self.root + "".join(f"[{p!r}]" for p in self.path)
         if self.is_key:
-            where = f"a dict key in {where or 'value'}"
+            where = f"a dict key in {where}"
         kind = type(self.value)
         name = (
             f"{kind.__module__}.{kind.__qualname__}"
@@ -48,7 +48,7 @@ class EncodeError(TypeError):
             else "convert it to str, int, float, bool, None, list, dict or a supported type",
         )
         return (
-            f"{where or 'value'} has type {name}, which backburner cannot store as JSON "
+            f"{where} has type {name}, which backburner cannot store as JSON "
             f"({hint}; supported extras: datetime, date, time, UUID, Decimal, bytes, tuple)"
         )
 

@@ -1,0 +1,329 @@
+"""The public API as users call it, on the memory and SQLite stores."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import backburner
+from backburner import Backburner, JobFailed, JobRecord, JobStatus, Retry, current_job
+from backburner.errors import MissingExtra
+from backburner.testing import drain, eager
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def bb(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backburner]:
+    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/jobs.db"
+    app = Backburner(url)
+    yield app
+    app.close()
+
+
+def test_public_names() -> None:
+    for name in [
+        "Backburner",
+        "Retry",
+        "JobFailed",
+        "current_job",
+        "JobStatus",
+        "BackburnerError",
+        "Job",
+    ]:
+        assert name in backburner.__all__ and hasattr(backburner, name)
+
+
+def test_delay_persists_and_drain_runs_it(bb: Backburner) -> None:
+    @bb.task
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    job = add.delay(1, y=2)
+    assert job.status is JobStatus.QUEUED and len(job.id) == 32
+    fetched = bb.get_job(job.id)
+    assert fetched is not None and fetched.task == add.name
+    assert add.name.startswith(f"{__name__}.") and add.name.endswith(".add")
+    assert drain(bb) == 1
+    assert job.refresh().status is JobStatus.SUCCEEDED
+    assert job.result == 3 and job.wait(timeout=1) == 3
+    assert bb.get_job("nope") is None
+
+
+def test_job_ids_are_random_not_sequential(bb: Backburner) -> None:
+    @bb.task
+    def noop() -> None: ...
+
+    ids = [noop.delay().id for _ in range(50)]
+    assert len(set(ids)) == 50
+    assert len({i[:8] for i in ids}) > 40
+
+
+def test_plain_call_runs_inline(bb: Backburner) -> None:
+    @bb.task(retries=0)
+    def double(x: int) -> int:
+        assert current_job.id is None and current_job.attempt == 0
+        current_job.set_progress(1, 2)  # no-op outside a job
+        return x * 2
+
+    assert double(21) == 42
+    assert bb.store.counts() == {}
+
+
+def test_bad_arguments_raise_type_error_and_store_nothing(bb: Backburner) -> None:
+    @bb.task
+    def send(to: str, when: dt.datetime, tags: list[str]) -> None: ...
+
+    with pytest.raises(TypeError, match=r"argument 'tags' \(position 3\) has type set"):
+        send.delay("a@b.c", dt.datetime.now(), {"x"})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"argument 'tags'\['k'\] has type object"):
+        send.delay("a", dt.datetime.now(), tags={"k": object()})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="missing a required argument"):
+        send.delay("a")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        send.delay("a", dt.datetime.now(), [], color=1)  # type: ignore[call-arg]
+    assert bb.store.counts() == {}
+
+
+def test_schedule_with_delay_and_at(bb: Backburner) -> None:
+    @bb.task
+    def ping() -> str:
+        return "pong"
+
+    later = ping.schedule(delay=dt.timedelta(hours=1))
+    at = ping.schedule(at=time.time() + 3600)
+    soon = ping.schedule(delay=0.2)
+    aware = ping.schedule(at=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=0.2))
+    for job in (later, at, soon, aware):
+        assert job.status is JobStatus.SCHEDULED
+    assert drain(bb) == 0
+    time.sleep(0.25)
+    assert drain(bb) == 2
+    assert later.refresh().status is JobStatus.SCHEDULED
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "exactly one"),
+        ({"delay": 1, "at": 1}, "exactly one"),
+        ({"delay": -1}, "delay must be"),
+        ({"at": dt.datetime(2030, 1, 1)}, "naive datetime"),
+        ({"at": "tomorrow"}, "Unix timestamp"),
+    ],
+)
+def test_schedule_rejects_bad_times(bb: Backburner, kwargs: dict, message: str) -> None:  # type: ignore[type-arg]
+    @bb.task
+    def ping() -> None: ...
+
+    with pytest.raises(ValueError, match=message):
+        ping.schedule(**kwargs)
+
+
+def test_options_override_per_call(bb: Backburner) -> None:
+    @bb.task(queue="low", priority=1, retries=5)
+    def work(n: int) -> int:
+        return n
+
+    job = work.options(queue="high", priority=9, retries=0).delay(1)
+    record = job.record
+    assert (record.queue, record.priority, record.max_attempts) == ("high", 9, 1)
+    assert work.opts.queue == "low"  # the task itself is unchanged
+    with pytest.raises(TypeError, match="unknown or fixed option"):
+        work.options(colour="red")
+    with pytest.raises(TypeError, match="unknown or fixed option"):
+        work.options(name="other")
+    with pytest.raises(ValueError, match="retries must be"):
+        work.options(retries=-1)
+
+
+def test_unique_key_returns_the_live_job(bb: Backburner) -> None:
+    @bb.task
+    def report(n: int) -> int:
+        return n
+
+    first = report.options(unique_key="report").delay(1)
+    again = report.options(unique_key="report").delay(2)
+    assert again.id == first.id
+    drain(bb)
+    assert report.options(unique_key="report").delay(3).id != first.id
+
+
+def test_failures_retries_and_wait(bb: Backburner) -> None:
+    @bb.task(retries=2)
+    def flaky() -> int:
+        if current_job.attempt < 3:
+            raise RuntimeError(f"attempt {current_job.attempt}")
+        return current_job.attempt
+
+    @bb.task(retries=1)
+    def broken() -> None:
+        raise Retry(delay=0)
+
+    ok, bad = flaky.delay(), broken.delay()
+    drain(bb)
+    assert ok.wait(timeout=1) == 3 and ok.attempts == 3
+    with pytest.raises(JobFailed) as info:
+        bad.wait(timeout=1)
+    assert info.value.job.id == bad.id  # type: ignore[attr-defined]
+    assert bad.status is JobStatus.FAILED and (bad.error or "").startswith("Retry:")
+
+
+def test_wait_times_out(bb: Backburner) -> None:
+    @bb.task
+    def idle() -> None: ...
+
+    job = idle.delay()
+    began = time.monotonic()
+    with pytest.raises(TimeoutError):
+        job.wait(timeout=0.1)
+    assert time.monotonic() - began < 1
+
+
+def test_unstorable_result_fails_the_job_cleanly(bb: Backburner) -> None:
+    @bb.task(retries=3)
+    def bad_result() -> object:
+        return {1, 2}
+
+    job = bad_result.delay()
+    drain(bb)
+    job.refresh()
+    assert job.status is JobStatus.FAILED and job.attempts == 1
+    assert "ResultNotStorable" in (job.error or "") and "set" in (job.error or "")
+
+
+def test_unknown_task_and_bad_payload_fail_only_that_job(bb: Backburner) -> None:
+    @bb.task
+    def fine() -> str:
+        return "ok"
+
+    ghost = JobRecord(id="ghost", task="gone.task", run_at=time.time(), created_at=time.time())
+    garbled = JobRecord(
+        id="garbled",
+        task=fine.name,
+        payload="{not json",
+        run_at=time.time(),
+        created_at=time.time(),
+    )
+    bb.store.enqueue([ghost, garbled])
+    good = fine.delay()
+    assert drain(bb) == 3
+    for job_id, reason in (("ghost", "UnknownTask"), ("garbled", "undecodable payload")):
+        record = bb.store.get(job_id)
+        assert record is not None and record.status is JobStatus.FAILED
+        assert record.attempts == 1 and reason in (record.error or "")
+    assert good.refresh().result == "ok"
+
+
+def test_cancel_pending_job(bb: Backburner) -> None:
+    @bb.task
+    def never() -> None:
+        raise AssertionError("cancelled jobs must not run")
+
+    job = never.delay()
+    assert job.cancel() is True and job.status is JobStatus.CANCELLED
+    assert drain(bb) == 0
+    with pytest.raises(JobFailed, match="cancelled"):
+        job.wait(timeout=1)
+
+
+def test_progress_is_visible_on_the_job(bb: Backburner) -> None:
+    @bb.task
+    def steps(n: int) -> None:
+        for i in range(n):
+            current_job.set_progress(i + 1, n, f"step {i + 1}")
+
+    job = steps.delay(5)
+    drain(bb)
+    assert job.refresh().progress == {"done": 5, "total": 5, "message": "step 5"}
+
+
+def test_eager_mode_runs_inline_with_the_same_checks(bb: Backburner) -> None:
+    @bb.task(retries=1)
+    def sometimes(fail: bool) -> str:
+        if fail:
+            raise ValueError("no")
+        current_job.set_progress(1, 1)
+        return f"ran as attempt {current_job.attempt}"
+
+    with eager(bb):
+        job = sometimes.delay(False)
+        assert job.status is JobStatus.SUCCEEDED and job.result == "ran as attempt 1"
+        assert job.progress == {"done": 1, "total": 1, "message": None}
+        failed = sometimes.delay(True)
+        assert failed.status is JobStatus.FAILED and failed.attempts == 2
+        with pytest.raises(TypeError, match="has type set"):
+            sometimes.delay({1})  # type: ignore[arg-type]
+    assert bb.store.counts() == {}
+    assert Backburner("memory://", eager=True).eager
+
+
+def test_duplicate_task_names_are_refused(bb: Backburner) -> None:
+    @bb.task(name="same")
+    def a() -> None: ...
+
+    with pytest.raises(ValueError, match="already registered"):
+
+        @bb.task(name="same")
+        def b() -> None: ...
+
+
+def test_task_option_validation(bb: Backburner) -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        bb.task(timeout=0)(lambda: None)
+    with pytest.raises(ValueError, match="queue"):
+        bb.task(queue="")(lambda: None)
+
+
+def test_store_url_errors_say_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match=r"redis://.*sqlite://"):
+        Backburner("mysql://localhost/db")
+    monkeypatch.setenv("BACKBURNER_URL", f"sqlite:///{tmp_path}/env.db")
+    assert Backburner().url == f"sqlite:///{tmp_path}/env.db"
+    monkeypatch.delenv("BACKBURNER_URL")
+    assert Backburner().url == "sqlite:///backburner.db"
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    with pytest.raises(backburner.StoreUnavailable, match="does not exist"):
+        _ = Backburner(f"sqlite:///{blocked}/jobs.db").store
+
+
+def test_missing_extra_names_the_pip_command() -> None:
+    code = (
+        "import sys; sys.modules['redis'] = None\n"
+        "from backburner import Backburner\n"
+        "try:\n    Backburner('redis://localhost').store\n"
+        "except ImportError as e:\n    print(type(e).__name__, e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "pip install 'backburner[redis]'" in out.stdout, out.stderr
+    assert MissingExtra.__mro__[1].__name__ == "BackburnerError"
+
+
+def test_type_checker_sees_task_signatures(tmp_path: Path) -> None:
+    source = tmp_path / "typed.py"
+    source.write_text(
+        "from backburner import Backburner\n"
+        "bb = Backburner('memory://')\n"
+        "@bb.task\n"
+        "def add(x: int, y: int) -> int:\n    return x + y\n"
+        "@bb.task(retries=1)\n"
+        "def greet(name: str) -> str:\n    return name\n"
+        "add.delay(1, 2)\n"
+        "add.delay(1, 'two')\n"
+        "greet.delay(3)\n"
+        "total: int = add(1, 2)\n"
+        "wrong: str = add(1, 2)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(source)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    errors = [line for line in out.stdout.splitlines() if ": error:" in line]
+    assert [int(line.split(":")[1]) for line in errors] == [10, 11, 13], out.stdout

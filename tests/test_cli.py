@@ -1,0 +1,113 @@
+"""The operator CLI against a real SQLite store."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import types
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from backburner import Backburner, JobStatus
+from backburner.cli import main, parse_duration
+from backburner.testing import drain
+
+
+@pytest.fixture
+def bb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backburner]:
+    app = Backburner(f"sqlite:///{tmp_path}/jobs.db")
+
+    @app.task(name="ok")
+    def ok(n: int) -> int:
+        return n
+
+    @app.task(name="bad", retries=0)
+    def bad() -> None:
+        raise KeyError("missing thing")
+
+    monkeypatch.setitem(sys.modules, "cliapp", types.SimpleNamespace(bb=app))
+    yield app
+    app.close()
+
+
+def run(*args: str) -> str:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_status_counts_per_queue_and_status(bb: Backburner) -> None:
+    bb.tasks["ok"].delay(1)
+    bb.tasks["ok"].options(queue="mail").delay(2)
+    bb.tasks["bad"].delay()
+    drain(bb, ["default"])
+    out = run("status", "cliapp:bb")
+    assert "QUEUE" in out and "no live workers" in out
+    data = json.loads(run("status", "cliapp:bb", "--json"))
+    assert data["queues"] == {"default": {"succeeded": 1, "failed": 1}, "mail": {"queued": 1}}
+    assert data["workers"] == []
+
+
+def test_jobs_filters_and_json(bb: Backburner) -> None:
+    a = bb.tasks["ok"].delay(1)
+    b = bb.tasks["ok"].options(queue="mail").delay(2)
+    listed = json.loads(run("jobs", "cliapp:bb", "--json"))
+    assert [j["id"] for j in listed] == [b.id, a.id]
+    only = json.loads(run("jobs", "cliapp:bb", "--queue", "mail", "--json"))
+    assert [j["id"] for j in only] == [b.id]
+    assert a.id in run("jobs", "cliapp:bb", "--status", "queued", "--limit", "5")
+    assert "no jobs" in run("jobs", "cliapp:bb", "--task", "nothing")
+
+
+def test_show_prints_attempts_with_tracebacks(bb: Backburner) -> None:
+    job = bb.tasks["bad"].delay()
+    drain(bb)
+    out = run("show", "cliapp:bb", job.id)
+    assert "failed" in out and "attempt 1 failed" in out
+    assert "KeyError: 'missing thing'" in out and "Traceback" in out
+    data = json.loads(run("show", "cliapp:bb", job.id, "--json"))
+    assert data["failures"][0]["attempt"] == 1
+    missing = CliRunner().invoke(main, ["show", "cliapp:bb", "nope"])
+    assert missing.exit_code == 1 and "no job 'nope'" in missing.output
+
+
+def test_retry_cancel_and_purge(bb: Backburner) -> None:
+    failed = [bb.tasks["bad"].delay() for _ in range(3)]
+    drain(bb)
+    assert "1 job(s) queued again" in run("retry", "cliapp:bb", failed[0].id)
+    assert failed[0].refresh().status is JobStatus.QUEUED
+    assert "2 job(s) queued again" in run("retry", "cliapp:bb", "--all-failed")
+    pending = bb.tasks["ok"].delay(5)
+    assert f"{pending.id}: cancelled" in run("cancel", "cliapp:bb", pending.id)
+    drain(bb)
+    assert "0 job(s) deleted" in run(
+        "purge", "cliapp:bb", "--status", "failed", "--older-than", "1d"
+    )
+    assert "4 job(s) deleted" in run(
+        "purge", "cliapp:bb", "--status", "failed", "--status", "cancelled"
+    )
+    usage = CliRunner().invoke(main, ["retry", "cliapp:bb"])
+    assert usage.exit_code == 2 and "--all-failed" in usage.output
+
+
+def test_durations() -> None:
+    assert parse_duration("90") == 90
+    assert parse_duration("7d") == 7 * 86400
+    assert parse_duration("1.5h") == 5400
+    with pytest.raises(Exception, match="not a duration"):
+        parse_duration("soon")
+
+
+def test_worker_options_from_environment(bb: Backburner, monkeypatch: pytest.MonkeyPatch) -> None:
+    job = bb.tasks["ok"].delay(3)
+    monkeypatch.setenv("BACKBURNER_BURST", "1")
+    monkeypatch.setenv("BACKBURNER_PROCESSES", "1")
+    monkeypatch.setenv("BACKBURNER_APP", "cliapp:bb")
+    began = time.monotonic()
+    result = CliRunner().invoke(main, ["worker"])
+    assert result.exit_code == 0, result.output
+    assert job.refresh().result == 3 and time.monotonic() - began < 30

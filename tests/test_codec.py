@@ -1,0 +1,82 @@
+"""The codec: what round-trips, and what is refused before anything is stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from backburner import codec
+
+ROUND_TRIPS: list[Any] = [
+    None,
+    True,
+    0,
+    -7,
+    2**70,
+    1.5,
+    "",
+    "héllo ✓",
+    [1, [2, [3]]],
+    {"a": {"b": [None]}},
+    dt.datetime(2026, 11, 29, 10, 0, 0, 123456),
+    dt.datetime(2026, 11, 29, 10, 0, tzinfo=dt.timezone.utc),
+    dt.datetime(2026, 11, 29, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=-5, minutes=-30))),
+    dt.date(1999, 12, 31),
+    dt.time(23, 59, 1, 5),
+    dt.time(1, 2, tzinfo=dt.timezone.utc),
+    uuid.UUID("12345678-1234-5678-1234-567812345678"),
+    Decimal("1.10"),
+    Decimal("-1e-30"),
+    b"\x00\xffbinary",
+    b"",
+    (1, "two", (3.0,)),
+    (),
+    {"__bb__": "looks like a tag", "v": 1},
+    {"__bb__": 1},
+    [{"when": dt.date(2020, 1, 1), "ids": (uuid.UUID(int=1),)}],
+]
+
+
+@pytest.mark.parametrize("value", ROUND_TRIPS, ids=repr)
+def test_round_trip_keeps_value_and_type(value: Any) -> None:
+    back = codec.loads(codec.dumps(value))
+    assert back == value
+    assert type(back) is type(value)
+    if isinstance(value, dt.datetime):
+        assert back.utcoffset() == value.utcoffset()
+
+
+class Color(enum.Enum):
+    RED = 1
+
+
+@pytest.mark.parametrize(
+    ("value", "where", "type_name"),
+    [
+        ({1, 2}, "value", "set"),
+        ({"a": [1, frozenset()]}, "value['a'][1]", "frozenset"),
+        ({1: "int key"}, "a dict key in value", "int"),
+        (Color.RED, "value", "Color"),
+        (object(), "value", "object"),
+        ([bytearray(b"x")], "value[0]", "bytearray"),
+        (lambda: 1, "value", "function"),
+    ],
+)
+def test_what_cannot_round_trip_is_refused_with_its_place(
+    value: Any, where: str, type_name: str
+) -> None:
+    with pytest.raises(TypeError) as info:
+        codec.dumps(value)
+    message = str(info.value)
+    assert message.startswith(where)
+    assert type_name in message
+
+
+def test_unknown_tag_from_a_newer_version_is_an_error() -> None:
+    with pytest.raises(ValueError, match="newer backburner"):
+        codec.loads('{"__bb__":"hologram","v":1}')

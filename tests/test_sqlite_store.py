@@ -1,0 +1,99 @@
+"""What only the SQLite store promises: URL options, schema checks, durability, fork safety."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from backburner.errors import SchemaError, StoreUnavailable
+from backburner.job import JobStatus
+from backburner.stores import open_store
+from backburner.stores.sqlite import SQLiteStore
+
+from .conformance.records import make
+
+
+def test_relative_and_absolute_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = open_store("sqlite:///rel.db")
+    assert isinstance(relative, SQLiteStore) and relative.path == "rel.db"
+    relative.enqueue([make()])
+    assert (tmp_path / "rel.db").exists()
+    absolute = open_store(f"sqlite:///{tmp_path}/abs.db")
+    assert absolute.path == f"{tmp_path}/abs.db"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("sqlite:///:memory:", "memory://"),
+        ("sqlite://", "sqlite:///relative"),
+        ("sqlite:///x.db?journal=off", "unknown SQLite URL option"),
+        ("sqlite:///x.db?synchronous=extra", "full or normal"),
+    ],
+)
+def test_bad_urls_say_what_to_write(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        open_store(url)
+
+
+def test_missing_folder_is_named(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnavailable, match=f"folder '{tmp_path}/nope' does not exist"):
+        open_store(f"sqlite:///{tmp_path}/nope/jobs.db")
+
+
+def test_wal_and_durability_settings(tmp_path: Path) -> None:
+    full = open_store(f"sqlite:///{tmp_path}/a.db")
+    normal = open_store(f"sqlite:///{tmp_path}/b.db?synchronous=normal&busy_timeout=5")
+    for store, expected in ((full, 2), (normal, 1)):
+        conn = store._conn()  # type: ignore[attr-defined]
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == expected
+    assert normal.busy_timeout == 5.0  # type: ignore[attr-defined]
+
+
+def test_newer_schema_is_refused_and_nothing_is_touched(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    store = open_store(f"sqlite:///{path}")
+    store.enqueue([make()])
+    store.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(SchemaError, match=r"schema v99.*upgrade backburner"):
+        open_store(f"sqlite:///{path}").counts()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM bb_jobs").fetchone()[0] == 1
+
+
+def test_claim_uses_the_claim_index(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/jobs.db")
+    store.enqueue([make()])
+    conn = store._conn()  # type: ignore[attr-defined]
+    plan = conn.execute(
+        "EXPLAIN QUERY PLAN SELECT seq FROM bb_jobs WHERE status = 'queued' AND run_at <= 1 "
+        "ORDER BY priority DESC, run_at, seq LIMIT 5"
+    ).fetchall()
+    text = " ".join(str(row[-1]) for row in plan)
+    assert "bb_jobs_claim" in text and "TEMP B-TREE" not in text
+
+
+def test_connections_are_reopened_after_fork(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/jobs.db")
+    parent_job = make()
+    store.enqueue([parent_job])
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: use the inherited store object
+        try:
+            child_job = make("from-child")
+            ok = store.enqueue([child_job]) == [child_job.id] and store.get(parent_job.id)
+            os.write(write, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"1"
+    counts = store.counts()
+    assert counts == {"default": {JobStatus.QUEUED: 2}}
