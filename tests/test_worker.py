@@ -185,6 +185,24 @@ def test_poison_job_fails_after_its_attempts_and_the_worker_lives_on(
     healthy = bb.tasks["noop"].delay()
     wait_until(lambda: status_of(bb, healthy.id) is JobStatus.SUCCEEDED, timeout=60)
     assert worker.proc.poll() is None
+    delays = [
+        float(line.rsplit("restarting in ", 1)[1].rstrip("s"))
+        for line in worker.log().splitlines()
+        if "restarting in" in line
+    ]
+    assert len(delays) == 3 and delays == sorted(delays) and delays[0] < delays[-1], (
+        "children crashing in a loop are restarted with growing backoff"
+    )
+
+
+def test_a_job_longer_than_its_lease_keeps_it(
+    bb: Backburner, url: str, start: Start, tmp_path: Path
+) -> None:
+    job = bb.tasks["sleep"].delay(4.0)
+    start(url, "-p", "1", "--lease", "1")
+    assert job.wait(timeout=30) == 4.0
+    record = job.refresh().record
+    assert record.attempts == 1 and not record.failures
 
 
 def test_children_are_recycled_after_max_jobs(bb: Backburner, url: str, start: Start) -> None:

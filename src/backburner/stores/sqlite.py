@@ -3,10 +3,14 @@
 WAL mode, every write in `BEGIN IMMEDIATE` (so concurrent writers queue on the busy
 timeout instead of failing on a stale snapshot), claims by one `UPDATE ... RETURNING`.
 
-Durability: `?synchronous=full` (the default) syncs the WAL on every commit, so a job
-whose `delay()` returned survives power loss. `?synchronous=normal` skips that sync:
-still safe when processes crash, but the last commits may be lost if the machine loses
-power; it makes enqueue several times faster on slow disks.
+Durability: `?synchronous=full` (the default) syncs the WAL on every commit that adds or
+revives work (enqueue, cancel, retry), so a job whose `delay()` returned survives power
+loss. `?synchronous=normal` skips that sync: still safe when processes crash, but the
+last commits may be lost if the machine loses power; enqueue is several times faster.
+A worker's own bookkeeping (claim, heartbeat, complete, fail) always commits with
+`synchronous=NORMAL`: losing it to a power cut can only make a job run again, which the
+at-least-once contract allows, and it halves the cost of every job. The next synced
+commit (or checkpoint) makes it durable too, as the WAL is synced as a whole.
 """
 
 from __future__ import annotations
@@ -117,6 +121,7 @@ class SQLiteStore(Store):
             return held[1]  # type: ignore[no-any-return]
         conn = self._connect()
         self._local.conn = (pid, conn)
+        self._local.sync = self.synchronous
         with self._lock:
             # Connections opened before fork() belong to the parent; closing them here
             # could release its locks, so the child keeps them alive and unused.
@@ -164,9 +169,14 @@ class SQLiteStore(Store):
             raise
 
     @contextmanager
-    def _write(self, wake: bool = False) -> Iterator[sqlite3.Connection]:
-        """A write transaction; with `wake`, idle workers are woken after it commits."""
+    def _write(self, wake: bool = False, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """A write transaction; `durable` ones commit with the URL's synchronous setting,
+        others with NORMAL. With `wake`, idle workers are woken after it commits."""
         conn = self._conn()
+        mode = self.synchronous if durable else "NORMAL"
+        if self._local.sync != mode:
+            conn.execute(f"PRAGMA synchronous={mode}")
+            self._local.sync = mode
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -191,7 +201,7 @@ class SQLiteStore(Store):
 
     def _insert(self, records: Sequence[JobRecord]) -> list[str]:
         ids = []
-        with self._write(wake=True) as conn:
+        with self._write(wake=True, durable=True) as conn:
             for r in records:
                 if r.unique_key is not None:
                     row = conn.execute(
@@ -400,7 +410,7 @@ class SQLiteStore(Store):
         return out
 
     def cancel(self, job_id: str) -> bool:
-        with self._write() as conn:
+        with self._write(durable=True) as conn:
             cur = conn.execute(
                 "UPDATE bb_jobs SET status = 'cancelled', finished_at = ? "
                 "WHERE id = ? AND status = 'queued'",
@@ -415,7 +425,7 @@ class SQLiteStore(Store):
             return False
 
     def retry(self, job_id: str) -> bool:
-        with self._write(wake=True) as conn:
+        with self._write(wake=True, durable=True) as conn:
             try:
                 cur = conn.execute(
                     "UPDATE bb_jobs SET status = 'queued', attempts = 0, run_at = ?, "
