@@ -91,6 +91,20 @@ class Store(ABC):
         Returns False, changing nothing, when the attempt no longer holds the job.
         """
 
+    def complete_and_claim(
+        self,
+        job_id: str,
+        token: int,
+        result: str | None,
+        queues: Sequence[str] | None,
+        worker_id: str,
+        limit: int,
+        lease_s: float,
+    ) -> tuple[bool, list[JobRecord]]:
+        """`complete()` then `claim()`: a busy worker's hot path. Backends override it to
+        do both in one transaction or round trip; the guarantees are those of the two."""
+        return self.complete(job_id, token, result), self.claim(queues, worker_id, limit, lease_s)
+
     @abstractmethod
     def fail(self, job_id: str, token: int, error: str, retry_at: float | None) -> bool:
         """Record a failed attempt if `token` is still current; returns False otherwise.

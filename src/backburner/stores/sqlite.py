@@ -235,6 +235,31 @@ class SQLiteStore(Store):
     def claim(
         self, queues: Sequence[str] | None, worker_id: str, limit: int, lease_s: float
     ) -> list[JobRecord]:
+        with self._write() as conn:
+            return self._claim(conn, queues, worker_id, limit, lease_s)
+
+    def complete_and_claim(
+        self,
+        job_id: str,
+        token: int,
+        result: str | None,
+        queues: Sequence[str] | None,
+        worker_id: str,
+        limit: int,
+        lease_s: float,
+    ) -> tuple[bool, list[JobRecord]]:
+        with self._write() as conn:
+            done = self._complete(conn, job_id, token, result)
+            return done, self._claim(conn, queues, worker_id, limit, lease_s)
+
+    def _claim(
+        self,
+        conn: sqlite3.Connection,
+        queues: Sequence[str] | None,
+        worker_id: str,
+        limit: int,
+        lease_s: float,
+    ) -> list[JobRecord]:
         now = time.time()
         where, params = self._queue_filter(queues)
         sql = (
@@ -243,10 +268,7 @@ class SQLiteStore(Store):
             f"SELECT seq FROM bb_jobs WHERE status = 'queued' AND run_at <= ? {where} "
             f"ORDER BY priority DESC, run_at, seq LIMIT ?) RETURNING {_COLUMNS}"
         )
-        with self._write() as conn:
-            rows = conn.execute(
-                sql, (worker_id, now + lease_s, now, now, *params, limit)
-            ).fetchall()
+        rows = conn.execute(sql, (worker_id, now + lease_s, now, now, *params, limit)).fetchall()
         claimed = [_record(row, now) for row in rows]
         claimed.sort(key=lambda r: (-r.priority, r.run_at))
         return claimed
@@ -276,12 +298,16 @@ class SQLiteStore(Store):
 
     def complete(self, job_id: str, token: int, result: str | None) -> bool:
         with self._write() as conn:
-            cur = conn.execute(
-                "UPDATE bb_jobs SET status = 'succeeded', result = ?, finished_at = ?, "
-                f"lease_until = NULL WHERE {_HELD}",
-                (result, time.time(), job_id, token),
-            )
-            return cur.rowcount == 1
+            return self._complete(conn, job_id, token, result)
+
+    @staticmethod
+    def _complete(conn: sqlite3.Connection, job_id: str, token: int, result: str | None) -> bool:
+        cur = conn.execute(
+            "UPDATE bb_jobs SET status = 'succeeded', result = ?, finished_at = ?, "
+            f"lease_until = NULL WHERE {_HELD}",
+            (result, time.time(), job_id, token),
+        )
+        return cur.rowcount == 1
 
     def _end_attempt(
         self,

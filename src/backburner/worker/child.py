@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..context import JobContext, _current
 from ..errors import StoreUnavailable
-from .runner import run_claimed
+from ..job import JobRecord
+from .runner import execute, lease_lost, record_outcome
 
 if TYPE_CHECKING:
     from ..app import Backburner
@@ -46,10 +47,11 @@ class ChildState:
     contexts: dict[str, JobContext]
     lock: threading.Lock
 
-    def send(self, *message: Any) -> None:
+    def send(self, *events: tuple[Any, ...]) -> None:
+        """Send events ("start", ...) / ("done", job_id) to the supervisor in one message."""
         with self.send_lock:
             try:
-                self.conn.send(message)
+                self.conn.send(events)
             except OSError:  # supervisor gone: finish what we hold and stop
                 self.stop.set()
 
@@ -115,26 +117,58 @@ def _listen(state: ChildState) -> None:
 
 
 def _work(state: ChildState) -> None:
-    bb, config = state.bb, state.config
-    store = bb.store
-    while not state.stop.is_set():
-        if not state.take_slot():
-            return
-        try:
-            claimed = store.claim(config.queues, state.worker_id, 1, config.lease)
-        except StoreUnavailable as exc:
-            _give_back_slot(state)
-            log.warning("store unavailable, retrying in 1s: %s", exc)
-            state.stop.wait(1.0)
-            continue
+    """Claim and run jobs until stopped. A successful job is completed and the next one
+    claimed in one store call; its "done" rides with the next "start" to the supervisor."""
+    claimed: list[JobRecord] = []
+    finished: str | None = None  # the last job run, not yet reported done
+    while True:
         if not claimed:
-            _give_back_slot(state)
-            if config.burst:
+            if finished is not None:
+                state.send(("done", finished))
+                finished = None
+            if state.stop.is_set():
                 return
-            store.wait_for_work(config.queues, IDLE_WAIT)
+            got = _claim(state)
+            if got is None:
+                return
+            claimed = got
             continue
-        for record in claimed:
-            _run_one(state, record)
+        record = claimed.pop(0)
+        ctx = JobContext(state.bb.store, record.id, record.token, record.attempts, record.task)
+        with state.lock:
+            state.contexts[record.id] = ctx
+        start = (
+            "start",
+            record.id,
+            record.token,
+            record.attempts,
+            record.max_attempts,
+            record.retry_backoff,
+            record.timeout,
+        )
+        state.send(*([("done", finished)] if finished else []), start)
+        claimed += _run_one(state, record, ctx)
+        finished = record.id
+
+
+def _claim(state: ChildState) -> list[JobRecord] | None:
+    """Due jobs ([] after waiting for work), or None when this thread should end."""
+    store, config = state.bb.store, state.config
+    if not state.take_slot():
+        return None
+    try:
+        claimed = store.claim(config.queues, state.worker_id, 1, config.lease)
+        if claimed:
+            return claimed
+        _give_back_slot(state)
+        if config.burst:
+            return None
+        store.wait_for_work(config.queues, IDLE_WAIT)
+    except StoreUnavailable as exc:
+        _give_back_slot(state)
+        log.warning("store unavailable, retrying in 1s: %s", exc)
+        state.stop.wait(1.0)
+    return []
 
 
 def _give_back_slot(state: ChildState) -> None:
@@ -143,33 +177,43 @@ def _give_back_slot(state: ChildState) -> None:
             state.jobs_left += 1
 
 
-def _run_one(state: ChildState, record: Any) -> None:
-    ctx = JobContext(state.bb.store, record.id, record.token, record.attempts, record.task)
-    with state.lock:
-        state.contexts[record.id] = ctx
-    state.send(
-        "start",
-        record.id,
-        record.token,
-        record.attempts,
-        record.max_attempts,
-        record.retry_backoff,
-        record.timeout,
-    )
+def _run_one(state: ChildState, record: JobRecord, ctx: JobContext) -> list[JobRecord]:
+    """Run one job and record its outcome; returns the next job if one was claimed with it."""
+    bb, config = state.bb, state.config
+    next_jobs: list[JobRecord] = []
     try:
-        outcome = run_claimed(state.bb, record, ctx)
+        outcome = execute(bb, record, ctx)
+        ctx.flush()
         if outcome.succeeded:
             log.info("job %s %s succeeded (attempt %d)", record.id, record.task, record.attempts)
         else:
             first = (outcome.error or "").splitlines()[0]
             verdict = "will retry" if outcome.retry_at else "failed"
             log.warning("job %s %s %s: %s", record.id, record.task, verdict, first)
+        if outcome.succeeded and not state.stop.is_set() and state.take_slot():
+            try:
+                done, next_jobs = bb.store.complete_and_claim(
+                    record.id,
+                    record.token,
+                    outcome.result,
+                    config.queues,
+                    state.worker_id,
+                    1,
+                    config.lease,
+                )
+            finally:
+                if not next_jobs:
+                    _give_back_slot(state)
+            if not done:
+                lease_lost(record)
+        else:
+            record_outcome(bb, record, outcome)
     except Exception:  # the store failed while recording: the lease will lapse and rescue
         log.exception("job %s: could not record its outcome", record.id)
     finally:
         with state.lock:
             state.contexts.pop(record.id, None)
-        state.send("done", record.id)
+    return next_jobs
 
 
 class _JobFilter(logging.Filter):

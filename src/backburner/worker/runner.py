@@ -105,16 +105,26 @@ def run_claimed(
     ctx = ctx or JobContext(bb.store, record.id, record.token, record.attempts, record.task)
     outcome = execute(bb, record, ctx, backoff)
     ctx.flush()
+    record_outcome(bb, record, outcome)
+    return outcome
+
+
+def record_outcome(bb: Backburner, record: JobRecord, outcome: Outcome) -> bool:
+    """Store the outcome of `record`'s attempt; False if its lease was lost meanwhile."""
     if outcome.succeeded:
         recorded = bb.store.complete(record.id, record.token, outcome.result)
     else:
         assert outcome.error is not None
         recorded = bb.store.fail(record.id, record.token, outcome.error, outcome.retry_at)
     if not recorded:
-        log.warning(
-            "job %s: lease lost before the outcome was recorded; another attempt owns it", record.id
-        )
-    return outcome
+        lease_lost(record)
+    return recorded
+
+
+def lease_lost(record: JobRecord) -> None:
+    log.warning(
+        "job %s: lease lost before the outcome was recorded; another attempt owns it", record.id
+    )
 
 
 class _EagerStore:

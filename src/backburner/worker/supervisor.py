@@ -233,14 +233,15 @@ class Supervisor:
             try:
                 if not child.conn.poll():
                     return
-                message = child.conn.recv()
+                events = child.conn.recv()
             except (EOFError, OSError):
                 return
-            if message[0] == "start":
-                _, job_id, token, attempts, max_attempts, backoff, timeout = message
-                child.jobs[job_id] = Held(token, attempts, max_attempts, backoff, timeout)
-            elif message[0] == "done":
-                child.jobs.pop(message[1], None)
+            for event in events:
+                if event[0] == "start":
+                    _, job_id, token, attempts, max_attempts, backoff, timeout = event
+                    child.jobs[job_id] = Held(token, attempts, max_attempts, backoff, timeout)
+                elif event[0] == "done":
+                    child.jobs.pop(event[1], None)
 
     def _reap(self, child: Child) -> None:
         self._read(child)  # outcomes sent before death are not failures
@@ -320,8 +321,8 @@ class Supervisor:
             reply = self._quietly(store.heartbeat, self.id, leases, self.config.lease)
             if reply is not None:
                 self._relay_cancels(reply.cancel_requested)
-                for job_id in reply.lost:
-                    log.warning("job %s: lease lost (another attempt owns it now)", job_id)
+                for job_id in reply.lost:  # usually just finished; the child warns if not
+                    log.debug("job %s: lease no longer held", job_id)
         now = time.time()
         info = WorkerInfo(
             self.id,

@@ -38,7 +38,6 @@ CREATE UNIQUE INDEX bb_jobs_unique ON bb_jobs (unique_key)
 CREATE INDEX bb_jobs_lease ON bb_jobs (lease_until) WHERE status = 'running';
 CREATE INDEX bb_jobs_finished ON bb_jobs (finished_at)
     WHERE status IN ('succeeded', 'failed', 'cancelled');
-CREATE INDEX bb_jobs_task ON bb_jobs (task, seq);
 
 CREATE TABLE bb_workers (
     id           TEXT PRIMARY KEY,
