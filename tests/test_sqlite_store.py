@@ -97,3 +97,14 @@ def test_connections_are_reopened_after_fork(tmp_path: Path) -> None:
     assert os.read(read, 1) == b"1"
     counts = store.counts()
     assert counts == {"default": {JobStatus.QUEUED: 2}}
+
+
+def test_purge_works_in_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("backburner.stores.sqlite.PURGE_BATCH", 7)
+    store = open_store(f"sqlite:///{tmp_path}/jobs.db")
+    store.enqueue([make() for _ in range(30)])
+    for job in store.claim(None, "w", 30, 60):
+        store.complete(job.id, job.token, None)
+    store.enqueue([make()])
+    assert store.purge() == 30
+    assert store.counts() == {"default": {JobStatus.QUEUED: 1}}

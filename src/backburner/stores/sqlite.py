@@ -32,6 +32,7 @@ from .base import LEASE_LAPSED, HeartbeatReply, Store, WorkerInfo, check_statuse
 from .wakeup import Wakeup
 
 SCHEMA_VERSION = 1
+PURGE_BATCH = 5000
 _SYNC_MODES = ("full", "normal")
 _COLUMNS = (
     "id, task, queue, payload, priority, status, run_at, created_at, max_attempts, "
@@ -471,12 +472,17 @@ class SQLiteStore(Store):
             return 0
         marks = ", ".join("?" * len(statuses))
         cutoff = time.time() + 1 if older_than is None else older_than
-        with self._write() as conn:
-            cur = conn.execute(
-                f"DELETE FROM bb_jobs WHERE status IN ({marks}) AND finished_at < ?",
-                (*(s.value for s in statuses), cutoff),
-            )
-            return cur.rowcount
+        sql = (
+            "DELETE FROM bb_jobs WHERE seq IN (SELECT seq FROM bb_jobs "
+            f"WHERE status IN ({marks}) AND finished_at < ? LIMIT {PURGE_BATCH})"
+        )
+        deleted = 0
+        while True:  # in batches, so workers are not locked out for long
+            with self._write() as conn:
+                count = conn.execute(sql, (*(s.value for s in statuses), cutoff)).rowcount
+            deleted += count
+            if count < PURGE_BATCH:
+                return deleted
 
     # -- workers -----------------------------------------------------------------------
     def record_worker(self, info: WorkerInfo) -> None:
