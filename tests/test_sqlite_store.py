@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -107,4 +108,20 @@ def test_purge_works_in_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         store.complete(job.id, job.token, None)
     store.enqueue([make()])
     assert store.purge() == 30
+    assert store.counts() == {"default": {JobStatus.QUEUED: 1}}
+
+
+def test_connections_of_ended_threads_are_closed(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/jobs.db")
+    store.enqueue([make()])
+
+    def use() -> None:
+        store.counts()
+
+    fds = len(os.listdir("/proc/self/fd"))
+    for _ in range(100):  # a thread per request, as Werkzeug's threaded server does
+        thread = threading.Thread(target=use)
+        thread.start()
+        thread.join()
+    assert len(os.listdir("/proc/self/fd")) - fds < 10
     assert store.counts() == {"default": {JobStatus.QUEUED: 1}}

@@ -143,6 +143,20 @@ def test_second_signal_stops_at_once(
     assert job.refresh().status is JobStatus.QUEUED and job.attempts == 0
 
 
+def test_a_resent_sigterm_is_not_a_second_signal(
+    bb: Backburner, url: str, start: Start, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pid"
+    job = bb.tasks["sleep"].delay(1.5, str(marker))
+    worker = start(url, "-p", "1", "--shutdown-timeout", "30")
+    wait_until(marker.exists, timeout=20)
+    worker.signal(signal.SIGTERM)
+    time.sleep(0.3)  # uWSGI resends SIGTERM every second while it waits for its daemons
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(30) == 0
+    assert job.refresh().status is JobStatus.SUCCEEDED
+
+
 def test_retries_with_backoff_keep_every_error(bb: Backburner, url: str, start: Start) -> None:
     job = bb.tasks["flaky"].delay(2)
     start(url, "-p", "1")

@@ -110,7 +110,7 @@ class SQLiteStore(Store):
         _check_writable(self.path)
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[tuple[int, sqlite3.Connection]] = []
+        self._connections: list[tuple[int, threading.Thread, sqlite3.Connection]] = []
         self._inherited: list[sqlite3.Connection] = []  # kept open after fork, never used
         self._schema_ready_pid = 0
 
@@ -126,9 +126,14 @@ class SQLiteStore(Store):
         with self._lock:
             # Connections opened before fork() belong to the parent; closing them here
             # could release its locks, so the child keeps them alive and unused.
-            self._inherited.extend(c for p, c in self._connections if p != pid)
-            self._connections = [(p, c) for p, c in self._connections if p == pid]
-            self._connections.append((pid, conn))
+            self._inherited.extend(c for p, _, c in self._connections if p != pid)
+            mine = [(p, t, c) for p, t, c in self._connections if p == pid]
+            # a thread-per-request server would otherwise leak one connection per thread
+            ended = [c for _, t, c in mine if not t.is_alive()]
+            self._connections = [e for e in mine if e[1].is_alive()]
+            self._connections.append((pid, threading.current_thread(), conn))
+        for old in ended:
+            old.close()
         return conn
 
     def _connect(self) -> sqlite3.Connection:
@@ -518,8 +523,8 @@ class SQLiteStore(Store):
     def close(self) -> None:
         pid = os.getpid()
         with self._lock:
-            mine = [c for p, c in self._connections if p == pid]
-            self._connections = [(p, c) for p, c in self._connections if p != pid]
+            mine = [c for p, _, c in self._connections if p == pid]
+            self._connections = [e for e in self._connections if e[0] != pid]
         for conn in mine:
             conn.close()
         self._local = threading.local()

@@ -4,7 +4,9 @@ It heartbeats every lease held by its children every lease/3 seconds, kills a ch
 whose job overran its timeout, fails the attempt of a child that died (so the job is
 retried at once instead of after the lease lapses), restarts children (with backoff
 when they crash in a loop), rescues lapsed leases of other workers, and on SIGTERM or
-SIGINT lets jobs finish within the shutdown timeout before handing the rest back.
+SIGINT lets jobs finish within the shutdown timeout before handing the rest back; a
+second signal (Ctrl-C twice, or a SIGTERM more than REPEAT_WINDOW after the first) hands
+them back at once.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("backburner.worker")
 PRUNE_EVERY = 60.0
 FAST_CRASH = 5.0  # a child dying sooner than this after start counts toward crash backoff
+REPEAT_WINDOW = 1.5  # a SIGTERM this soon after another is a resend, not a second signal
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ class Supervisor:
         self.crashes = 0
         self.started_at = time.time()
         self.stopping = False
+        self.last_signal = (0, 0.0)
         self.stop_deadline = 0.0
         self.next_tick = 0.0
         self.next_prune = 0.0
@@ -197,6 +201,15 @@ class Supervisor:
         except BlockingIOError:
             return
         for signum in received:
+            now = time.monotonic()
+            repeated = signum == signal.SIGTERM == self.last_signal[0]
+            if repeated and now - self.last_signal[1] < REPEAT_WINDOW:
+                # uWSGI and some process managers resend SIGTERM every second while
+                # they wait: that is still the first request, not a second one
+                log.debug("SIGTERM repeated within %ss: still finishing jobs", REPEAT_WINDOW)
+                self.last_signal = (signum, now)
+                continue
+            self.last_signal = (signum, now)
             if self.stopping:
                 log.warning("second signal: stopping now, handing running jobs back")
                 self._hand_back_all("second signal")
