@@ -132,7 +132,7 @@ def test_options_override_per_call(bb: Backburner) -> None:
     job = work.options(queue="high", priority=9, retries=0).delay(1)
     record = job.record
     assert (record.queue, record.priority, record.max_attempts) == ("high", 9, 1)
-    assert work.opts.queue == "low"  # the task itself is unchanged
+    assert work.queue == "low"  # the task itself is unchanged
     with pytest.raises(TypeError, match="unknown or fixed option"):
         work.options(colour="red")
     with pytest.raises(TypeError, match="unknown or fixed option"):

@@ -70,13 +70,12 @@ class Backburner:
 
     @url.setter
     def url(self, value: str) -> None:
-        """Point at another store; only before the store was first used."""
-        if self._store is not None and value != self._url:
-            raise BackburnerError(
-                f"cannot switch to {value!r}: this Backburner already uses {self._url!r}; "
-                "set the URL before enqueueing or reading jobs"
-            )
-        self._url = _check_url(value)
+        """Point at another store (e.g. a fresh one per test); the current one is closed."""
+        value = _check_url(value)
+        if value != self._url and self._store is not None:
+            self._store.close()
+            self._store = None
+        self._url = value
 
     @property
     def store(self) -> Store:
@@ -128,14 +127,13 @@ class Backburner:
         """
 
         def register(func: Callable[P, R]) -> Task[P, R]:
-            s = self.settings
             options = TaskOptions(
                 name=name or _default_name(func),
-                queue=s.queue if queue is None else queue,
+                queue=queue,
                 priority=priority,
-                retries=s.retries if retries is None else retries,
+                retries=retries,
                 timeout=timeout,
-                retry_backoff=s.retry_backoff if retry_backoff is None else retry_backoff,
+                retry_backoff=retry_backoff,
                 expose_result=expose_result,
             )
             if options.name in self.tasks:
@@ -182,6 +180,14 @@ class Backburner:
             for factory in self._job_wrappers:
                 stack.enter_context(factory())
             yield
+
+    def init_app(self, app: Any, api_prefix: str | None = None, auth: Any = None) -> None:
+        """Bind to a Flask app: BACKBURNER_* config, jobs inside `app.app_context()`, the
+        `flask backburner` commands, and with `api_prefix` the JSON job API guarded by
+        `auth(record, request)`. Details in `backburner.flask`."""
+        from .flask import init_app  # only Flask users import Flask
+
+        init_app(self, app, api_prefix=api_prefix, auth=auth)
 
     def run_worker(
         self,

@@ -408,3 +408,8 @@ def record_json(r: JobRecord, full: bool = False) -> dict[str, Any]:
             failures=[f.to_json() for f in r.failures],
         )
     return data
+
+
+from .demo import demo as _demo  # noqa: E402
+
+main.add_command(_demo)

@@ -22,14 +22,18 @@ R = TypeVar("R")
 
 @dataclass(frozen=True)
 class TaskOptions:
-    """How jobs of a task are run. Every field can be overridden per call with `options()`."""
+    """How jobs of a task are run. Every field can be overridden per call with `options()`.
+
+    `queue`, `retries` and `retry_backoff` left None follow the Backburner's settings at
+    enqueue time, so config applied after the task was declared (Flask's init_app) counts.
+    """
 
     name: str
-    queue: str = "default"
+    queue: str | None = None
     priority: int = 0
-    retries: int = 3
+    retries: int | None = None
     timeout: float | None = None
-    retry_backoff: float = 1.0
+    retry_backoff: float | None = None
     unique_key: str | None = None
     expose_result: bool = False
 
@@ -40,15 +44,17 @@ class TaskOptions:
 def _check_options(o: TaskOptions) -> None:
     if not isinstance(o.name, str) or not o.name:
         raise ValueError(f"task name must be a non-empty str, got {o.name!r}")
-    if not isinstance(o.queue, str) or not o.queue:
+    if o.queue is not None and (not isinstance(o.queue, str) or not o.queue):
         raise ValueError(f"queue must be a non-empty str, got {o.queue!r}")
     if type(o.priority) is not int:
         raise ValueError(f"priority must be an int (higher runs first), got {o.priority!r}")
-    if type(o.retries) is not int or o.retries < 0:
+    if o.retries is not None and (type(o.retries) is not int or o.retries < 0):
         raise ValueError(f"retries must be an int >= 0, got {o.retries!r}")
     if o.timeout is not None and (not isinstance(o.timeout, (int, float)) or o.timeout <= 0):
         raise ValueError(f"timeout must be seconds > 0 or None, got {o.timeout!r}")
-    if not isinstance(o.retry_backoff, (int, float)) or o.retry_backoff < 0:
+    if o.retry_backoff is not None and (
+        not isinstance(o.retry_backoff, (int, float)) or o.retry_backoff < 0
+    ):
         raise ValueError(f"retry_backoff must be seconds >= 0, got {o.retry_backoff!r}")
     if o.unique_key is not None and not isinstance(o.unique_key, str):
         raise ValueError(f"unique_key must be a str or None, got {o.unique_key!r}")
@@ -77,8 +83,24 @@ class Task(Generic[P, R]):
     def name(self) -> str:
         return self.opts.name
 
+    @property
+    def queue(self) -> str:
+        """The queue its jobs go to (the Backburner's default unless set)."""
+        return self.opts.queue if self.opts.queue is not None else self.bb.settings.queue
+
+    @property
+    def retries(self) -> int:
+        """How many times a failed job is retried (the Backburner's default unless set)."""
+        return self.opts.retries if self.opts.retries is not None else self.bb.settings.retries
+
+    @property
+    def retry_backoff(self) -> float:
+        """Base backoff in seconds (the Backburner's default unless set)."""
+        backoff = self.opts.retry_backoff
+        return float(backoff if backoff is not None else self.bb.settings.retry_backoff)
+
     def __repr__(self) -> str:
-        return f"<Task {self.name} queue={self.opts.queue}>"
+        return f"<Task {self.name} queue={self.queue}>"
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the function here and now, like a plain call."""
@@ -144,14 +166,14 @@ class Task(Generic[P, R]):
         record = JobRecord(
             id=uuid.uuid4().hex,
             task=o.name,
-            queue=o.queue,
+            queue=self.queue,
             payload=payload,
             priority=o.priority,
             status=pending_status(run_at or now, now),
             run_at=now if run_at is None else run_at,
             created_at=now,
-            max_attempts=o.retries + 1,
-            retry_backoff=float(o.retry_backoff),
+            max_attempts=self.retries + 1,
+            retry_backoff=self.retry_backoff,
             timeout=None if o.timeout is None else float(o.timeout),
             unique_key=o.unique_key,
         )

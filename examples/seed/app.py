@@ -1,0 +1,15 @@
+"""The seed article's app on backburner: the module uWSGI, gunicorn and the worker import.
+
+    uwsgi --ini uwsgi.ini                 # web + worker, started by uWSGI
+    gunicorn -c gunicorn.conf.py          # web + worker, started by gunicorn
+    backburner worker app:app             # a worker on its own (from this folder)
+
+The code lives in the backburner package, src/backburner/_seed/ (tasks.py: the tasks,
+web.py: the routes), so that `backburner demo` serves the same app from any install.
+"""
+
+from backburner._seed import bb, create_app
+
+app = create_app()
+
+__all__ = ["app", "bb"]

@@ -1,0 +1,343 @@
+"""Flask integration: `bb.init_app(app)` binds a Backburner to a Flask app.
+
+    bb = Backburner()                    # module level: @bb.task works at import time
+
+    @bb.task(expose_result=True)
+    def resize(image_id: int) -> str: ...
+
+    def create_app(config=None):
+        app = Flask(__name__)
+        app.config.update(config or {})
+        bb.init_app(app, api_prefix="/jobs")   # GET /jobs/<id>: JSON, or a page for browsers
+        return app
+
+`init_app(app, api_prefix=None, auth=None)`:
+
+- reads the config (at init_app time, so set it before): BACKBURNER_URL (the store),
+  BACKBURNER_EAGER (run jobs inline at `delay()`, unstored, so their status URL is a 404;
+  default: on when `app.testing`),
+  BACKBURNER_QUEUE, BACKBURNER_RETRIES, BACKBURNER_RETRY_BACKOFF (task defaults),
+  BACKBURNER_RESULT_TTL, BACKBURNER_LEASE, BACKBURNER_API_PREFIX (if `api_prefix` is None);
+- keeps its state in `app.extensions["backburner"]` (a FlaskState) and raises
+  BackburnerError if the same app is initialised twice;
+- runs every job (worker, `testing.drain()`, eager mode) inside a fresh `app.app_context()`,
+  so `current_app`, `app.logger` and Flask-SQLAlchemy work in tasks;
+- adds `flask backburner worker|status|jobs|show|retry|cancel|purge`;
+- with `api_prefix`, serves `GET <api_prefix>/<job_id>`: JSON (see `job_json`) to
+  `Accept: application/json` and to clients without a preference, a small page with a live
+  progress bar to browsers; unknown id -> 404, store down -> 503, both as JSON.
+  `auth(record, request) -> bool` decides who may see a job: a falsy answer -> 403 JSON.
+
+Helpers for your own views: `job_url(job_id)` (the status URL), `job_json(bb, record)`
+(what the API answers), `wants_html()` (does this request come from a browser?).
+
+One Backburner, several apps (app factory in tests, several apps in one process): the task
+registry, the store and the settings belong to the Backburner, so every app initialised
+with it shares them. The store URL, the other settings and eagerness are those of the
+latest `init_app` (each computed from the
+Backburner's own constructor values plus that app's config, so nothing leaks from an
+earlier app). A job runs in the context of the app whose context is active where it runs,
+else the app a `flask backburner` command was started with, else the app initialised last.
+Give each app its own Backburner when they need separate stores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import click
+from flask import (
+    Blueprint,
+    Flask,
+    Request,
+    Response,
+    current_app,
+    has_app_context,
+    jsonify,
+    render_template_string,
+    request,
+    url_for,
+)
+from flask.ctx import AppContext
+
+from .app import Backburner
+from .cli import command_group, record_json
+from .codec import TAG
+from .errors import BackburnerError
+from .job import JobRecord, JobStatus
+from .task import TaskOptions
+
+__all__ = ["Auth", "FlaskState", "init_app", "job_json", "job_url", "wants_html"]
+
+Auth = Callable[[JobRecord, Request], Any]
+"""`auth(record, request)`: truthy lets the request see the job, falsy answers 403."""
+
+_TASK_DEFAULTS = ("queue", "retries", "retry_backoff")  # settings tasks fall back to
+_SETTINGS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "BACKBURNER_QUEUE": ("queue", str),
+    "BACKBURNER_RETRIES": ("retries", int),
+    "BACKBURNER_RETRY_BACKOFF": ("retry_backoff", float),
+    "BACKBURNER_RESULT_TTL": ("result_ttl", float),
+    "BACKBURNER_LEASE": ("lease", float),
+}
+
+
+class _AppContexts:
+    """The job wrapper of one Backburner: a fresh app context of the right app per job."""
+
+    def __init__(self, bb: Backburner) -> None:
+        self.app: Flask | None = None
+        # what the Backburner was constructed with: each init_app starts from these
+        self.base_settings = dataclasses.replace(bb.settings)
+        self.base_eager = bb.eager
+
+    def __call__(self) -> AppContext:
+        if has_app_context():
+            state = current_app.extensions.get("backburner")
+            if isinstance(state, FlaskState) and state.contexts is self:
+                return current_app.app_context()
+        if self.app is None:  # unreachable: set by init_app before it registers this
+            raise BackburnerError("no Flask app is bound to this Backburner")
+        return self.app.app_context()
+
+
+# One binding per Backburner, however many apps share it; weak, so it goes with the
+# Backburner. Registering a wrapper per init_app would nest one app context per app ever
+# created (one per test with an app factory).
+_bindings: weakref.WeakKeyDictionary[Backburner, _AppContexts] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class FlaskState:
+    """What `init_app` keeps in `app.extensions["backburner"]`."""
+
+    bb: Backburner
+    contexts: _AppContexts
+    api_prefix: str | None
+    auth: Auth | None
+
+
+def init_app(
+    bb: Backburner, app: Flask, api_prefix: str | None = None, auth: Auth | None = None
+) -> FlaskState:
+    """Bind `bb` to `app` (what `bb.init_app(app, ...)` calls); see the module docstring."""
+    if "backburner" in app.extensions:
+        raise BackburnerError(
+            f"Flask app {app.name!r} is already initialised with backburner "
+            f"({app.extensions['backburner']!r}); call init_app once per app"
+        )
+    prefix = api_prefix if api_prefix is not None else app.config.get("BACKBURNER_API_PREFIX")
+    if prefix is not None and (not isinstance(prefix, str) or not prefix.startswith("/")):
+        raise ValueError(
+            f"api_prefix must be a path starting with '/', like '/jobs'; got {prefix!r}"
+        )
+    contexts = _bindings.get(bb)
+    if contexts is None:
+        contexts = _bindings[bb] = _AppContexts(bb)
+        bb.add_job_wrapper(contexts)
+    _configure(bb, contexts, app)
+    state = FlaskState(bb, contexts, prefix, auth)
+    app.extensions["backburner"] = state
+    contexts.app = app
+    app.cli.add_command(
+        command_group(
+            "backburner",
+            _resolver(app, state),
+            help="Background jobs: run workers and operate on the job store.",
+        )
+    )
+    if prefix:
+        app.register_blueprint(_job_api(prefix))
+    return state
+
+
+def _configure(bb: Backburner, contexts: _AppContexts, app: Flask) -> None:
+    """Apply BACKBURNER_* config; checks everything before changing anything."""
+    config = app.config
+    changes = {}
+    for key, (name, kind) in _SETTINGS.items():
+        value = config.get(key, getattr(contexts.base_settings, name))
+        try:
+            changes[name] = kind(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{key}={value!r}: expected {kind.__name__}") from None
+    settings = dataclasses.replace(contexts.base_settings, **changes)
+    TaskOptions("check", **{f: getattr(settings, f) for f in _TASK_DEFAULTS})
+    if settings.lease <= 0:
+        raise ValueError(f"BACKBURNER_LEASE={settings.lease!r}: expected seconds > 0")
+    eager = config.get("BACKBURNER_EAGER")
+    eager = (app.testing or contexts.base_eager) if eager is None else _flag(eager)
+    url = config.get("BACKBURNER_URL")
+    if url:
+        bb.url = url  # a different URL closes the store in use (a fresh store per test app)
+    config["BACKBURNER_URL"] = bb.url
+    bb.settings = settings
+    bb.eager = eager
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        if value.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.strip().lower() in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError(f"BACKBURNER_EAGER={value!r}: expected true or false")
+    return bool(value)
+
+
+def _state(app: Flask) -> FlaskState:
+    state = app.extensions.get("backburner")
+    if not isinstance(state, FlaskState):
+        raise BackburnerError(
+            f"Flask app {app.name!r} has no backburner: call bb.init_app(app) in create_app"
+        )
+    return state
+
+
+def _resolver(app: Flask, state: FlaskState) -> Callable[[], Backburner]:
+    """For `flask backburner ...`: the app's Backburner, with the app's context active
+    (FlaskGroup pushes one; a bare `app.cli` in tests does not)."""
+
+    def resolve() -> Backburner:
+        state.contexts.app = app  # a worker started from this app runs jobs in its context
+        active = cast(Any, current_app)._get_current_object() if has_app_context() else None
+        if active is not app:
+            click.get_current_context().with_resource(app.app_context())
+        return state.bb
+
+    return resolve
+
+
+# -- the job API ------------------------------------------------------------------------
+def job_json(bb: Backburner, record: JobRecord) -> dict[str, Any]:
+    """A job as the API shows it: id, task, queue, status, attempts, max_attempts,
+    progress, created_at/run_at/started_at/finished_at (Unix seconds), error (its first
+    line), and `result` only if the task was declared with `expose_result=True`."""
+    data = record_json(record)
+    task = bb.tasks.get(record.task)
+    if task is not None and task.opts.expose_result:
+        text = record.result if record.status is JobStatus.SUCCEEDED else None
+        data["result"] = None if text is None else _plain_json(text)
+    return data
+
+
+def _plain_json(text: str) -> Any:
+    """Codec JSON as plain JSON: tagged values (datetime, bytes, ...) become their text."""
+
+    def untag(obj: dict[str, Any]) -> Any:
+        if len(obj) == 2 and TAG in obj and "v" in obj:
+            return dict(obj["v"]) if obj[TAG] == "dict" else obj["v"]
+        return obj
+
+    return json.loads(text, object_hook=untag)
+
+
+def wants_html() -> bool:
+    """True when the current request prefers text/html to JSON: a browser, not an API client."""
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html"
+
+
+def job_url(job_id: str, **values: Any) -> str:
+    """The status URL of a job (`url_for` options such as `_external=True` pass through).
+    Needs an app initialised with `api_prefix`."""
+    if _state(current_app).api_prefix is None:
+        raise BackburnerError("job_url() needs the job API: bb.init_app(app, api_prefix='/jobs')")
+    return url_for("backburner.job", job_id=job_id, **values)
+
+
+def _job_api(prefix: str) -> Blueprint:
+    api = Blueprint("backburner", __name__, url_prefix=prefix.rstrip("/"))
+    api.add_url_rule("/<job_id>", "job", _job_view)
+    return api
+
+
+def _error(status: int, message: str) -> Response:
+    response = jsonify(error=message)
+    response.status_code = status
+    return response
+
+
+def _job_view(job_id: str) -> Response:
+    state = _state(current_app)
+    try:
+        record = state.bb.store.get(job_id)
+    except BackburnerError as exc:
+        current_app.logger.warning("backburner job API: %s", exc)
+        return _error(503, "the job store is unavailable; try again shortly")
+    if record is None:
+        return _error(404, f"no job {job_id!r}")
+    if state.auth is not None and not state.auth(record, request):
+        return _error(403, "you may not see this job")
+    data = job_json(state.bb, record)
+    if wants_html():
+        response = Response(render_template_string(_PAGE, job=data), mimetype="text/html")
+    else:
+        response = jsonify(data)
+    response.vary.add("Accept")  # one URL, two representations: caches must keep both
+    response.cache_control.no_store = True
+    return response
+
+
+# The page renders nothing itself: show() draws the embedded JSON, then polls the same URL
+# for JSON until the job is finished, so server and browser never disagree on a field.
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ job.task }} · job {{ job.id }}</title>
+<style>
+body{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;color:#222}
+h1{font-size:1.4rem;margin-bottom:.2rem} code{font-size:.9em}
+.bar{height:1.5rem;background:#e8e8e8;border-radius:.4rem;overflow:hidden;margin:1rem 0}
+.fill{height:100%;width:0;background:#3a7bd5;transition:width .4s}
+.succeeded .fill{background:#2e9d5b} .failed .fill,.cancelled .fill{background:#c9423b}
+#status{font-weight:600} dl{display:grid;grid-template-columns:max-content 1fr;gap:.15rem 1rem}
+dt{color:#666} dd{margin:0;overflow-wrap:anywhere}
+</style></head>
+<body>
+<h1>{{ job.task }}</h1>
+<div>job <code>{{ job.id }}</code> · <span id="status"></span> <span id="message"></span></div>
+<div class="bar"><div class="fill" id="fill"></div></div>
+<dl id="details"></dl>
+<script>
+const FINISHED = ["succeeded", "failed", "cancelled"];
+const when = (t) => (t ? new Date(t * 1000).toLocaleTimeString() : "-");
+function show(job) {
+  const p = job.progress || {};
+  let share = p.total ? p.done / p.total : 0;
+  if (job.status === "succeeded") share = 1;
+  document.body.className = job.status;
+  document.getElementById("status").textContent = job.status;
+  document.getElementById("message").textContent = p.message || "";
+  document.getElementById("fill").style.width = Math.min(100, share * 100) + "%";
+  const rows = [["attempts", job.attempts + " of " + job.max_attempts],
+    ["created", when(job.created_at)], ["due", when(job.run_at)],
+    ["started", when(job.started_at)], ["finished", when(job.finished_at)]];
+  if (job.error) rows.push(["error", job.error]);
+  if ("result" in job && job.status === "succeeded") {
+    rows.push(["result", JSON.stringify(job.result)]);
+  }
+  const dl = document.getElementById("details");
+  dl.replaceChildren(...rows.flatMap(([k, v]) => {
+    const dt = document.createElement("dt"), dd = document.createElement("dd");
+    dt.textContent = k; dd.textContent = v; return [dt, dd];
+  }));
+  if (!FINISHED.includes(job.status)) setTimeout(poll, 500);
+}
+async function poll() {
+  try {
+    const r = await fetch(location.href,
+                          {headers: {Accept: "application/json"}, cache: "no-store"});
+    if (r.ok) { show(await r.json()); return; }
+  } catch (e) { /* server restarting: try again */ }
+  setTimeout(poll, 2000);
+}
+show({{ job|tojson }});
+</script>
+</body></html>
+"""
