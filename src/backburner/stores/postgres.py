@@ -1,0 +1,496 @@
+"""`postgresql://...`: jobs in PostgreSQL, shared by any number of machines.
+
+URL: ``postgresql://user:password@host:5432/dbname?schema=jobs`` (``postgres://`` too).
+Backburner reads these options and removes them before the URL reaches libpq; every
+other parameter (sslmode, connect_timeout, ...) is libpq's:
+
+- ``schema=NAME``: the tables live in this schema (default ``public``), created if missing.
+- ``migrate=false``: do not create or upgrade the schema on first use; run
+  ``backburner migrate APP`` (``PostgresStore.migrate()``) when deploying instead.
+- ``pool_size=N`` (10): connections per process. ``pool_timeout=S`` (10): how long an
+  operation waits for a free one. ``poll=S`` (1): how often a waiting worker looks at the
+  table even without a notification.
+
+Claims take due jobs with ``FOR UPDATE SKIP LOCKED`` (READ COMMITTED, one statement per
+batch), so claimers never wait on each other and never share a job. Every change that
+makes a job pending sends ``pg_notify`` in its own transaction, delivered at commit;
+workers LISTEN for it and poll as a fallback. Connections are pooled per process and
+re-created after ``fork()``. Connection failures raise StoreUnavailable.
+
+Transactional enqueue
+---------------------
+Inside ``bb.transaction(obj)``, ``delay()`` inserts the job on *your* connection, inside
+*your* transaction: rollback and the job never existed; commit and it exists, and only
+then do workers see it (and get woken). ``obj`` is a psycopg 3 connection::
+
+    with psycopg.connect(DSN) as conn:        # commits at the end of the block
+        with bb.transaction(conn):
+            conn.execute("INSERT INTO orders (id) VALUES (%s)", (order_id,))
+            send_receipt.delay(order_id)
+
+or a SQLAlchemy Session or Connection, e.g. Flask-SQLAlchemy's ``db.session``, whose
+engine URL uses psycopg 3 (``postgresql+psycopg://``)::
+
+    with bb.transaction(db.session):
+        db.session.add(order)
+        send_receipt.delay(order.id)
+    db.session.commit()
+
+The connection must reach the database the store URL names. The binding holds in this
+thread (or asyncio task) only; there, ``enqueue()``, ``get()`` and ``list_jobs()`` of this
+store use your connection (so they see your uncommitted jobs), everything else the pool.
+If ``delay()`` raises inside the block, roll the transaction back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+import psycopg
+from psycopg.pq import TransactionStatus
+from psycopg.rows import tuple_row
+from psycopg.types.json import Jsonb
+
+from ..errors import BackburnerError, SchemaError, StoreUnavailable
+from ..job import FINISHED, Failure, JobRecord, JobStatus, pending_status
+from . import postgres_schema
+from .base import LEASE_LAPSED, HeartbeatReply, Store, WorkerInfo, check_statuses
+from .postgres_conn import Connection, ConnectionSource, on_fork_in_child, parse_url
+from .postgres_listen import Listener
+from .postgres_tx import bind, bound, resolver
+
+_COLUMNS = (
+    "id, task, queue, payload, priority, status, run_at, created_at, max_attempts, "
+    "retry_backoff, timeout, unique_key, attempts, token, worker_id, lease_until, "
+    "started_at, finished_at, result, error, failures, progress, cancel_requested"
+)
+_PURGE_BATCH = 5000
+_UNIQUE_RETRIES = 10
+_FIELDS = (
+    "id",
+    "task",
+    "queue",
+    "payload",
+    "priority",
+    "run_at",
+    "created_at",
+    "max_attempts",
+    "retry_backoff",
+    "timeout",
+    "unique_key",
+)
+
+
+def _record(row: Sequence[Any], now: float) -> JobRecord:
+    status = JobStatus(row[5])
+    if status is JobStatus.QUEUED:
+        status = pending_status(row[6], now)
+    leading: list[Any] = [*row[:5], status, *row[6:20]]
+    trailing: list[Any] = [tuple(Failure.from_json(f) for f in row[20]), row[21], bool(row[22])]
+    return JobRecord(*leading, *trailing)
+
+
+def _fetch(
+    conn: Connection, query: str, params: Any = None, prepare: bool | None = None
+) -> list[tuple[Any, ...]]:
+    # an explicit row factory: a caller's connection may have been given another one
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(query, params, prepare=prepare)
+        return cur.fetchall() if cur.description is not None else []
+
+
+def _rowcount(conn: Connection, query: str, params: Any = None) -> int:
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(query, params)
+        return cur.rowcount
+
+
+def channel_name(schema: str) -> str:
+    """The NOTIFY channel of a schema: an identifier, so at most 63 bytes."""
+    name = f"backburner_{schema}"
+    if len(name) > 63:
+        name = "backburner_" + hashlib.sha256(schema.encode()).hexdigest()[:40]
+    return name
+
+
+class PostgresStore(Store):
+    """Jobs in PostgreSQL: see the module docstring for the URL and transactional enqueue."""
+
+    schemes = ("postgresql", "postgres")
+
+    def __init__(
+        self, url: str, *, result_ttl: float = 7 * 86400, poll: float | None = None
+    ) -> None:
+        super().__init__(url, result_ttl=result_ttl)
+        self.options = parse_url(url)
+        self.schema = self.options.schema
+        self.poll = self.options.poll if poll is None else poll
+        self.channel = channel_name(self.schema)
+        self._jobs = f'"{self.schema}".bb_jobs'  # parse_url allows [A-Za-z0-9_] only
+        self._sql = postgres_schema.queries(self.schema, _COLUMNS)
+        self._source = ConnectionSource(self.options)
+        self._schema_ready = False
+        self._lock = threading.Lock()
+        self._listener: Listener | None = None
+        self._listener_pid = 0
+        self._inherited: list[Listener] = []  # the parent's, whose thread is not here
+        on_fork_in_child(self, PostgresStore._after_fork)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()  # may have been held by a thread of the parent
+
+    def __repr__(self) -> str:
+        return f"<PostgresStore {self.options.safe_url}>"
+
+    # -- schema ------------------------------------------------------------------------
+    def migrate(self) -> int:
+        """Create or upgrade this store's schema to the latest version; returns it.
+
+        Safe to run from several processes at once (an advisory lock serialises them).
+        Raises SchemaError if the schema is newer than this backburner.
+        """
+        with self._source.connection() as conn:
+            version = postgres_schema.migrate(conn, self.schema)
+        self._schema_ready = True
+        return version
+
+    def _ensure_schema(self, conn: Connection) -> None:
+        with self._lock:
+            if self._schema_ready:
+                return
+            version = postgres_schema.current_version(conn, self.schema)
+            if version != postgres_schema.latest_version():
+                postgres_schema.check_version(version, self.schema)
+                if not self.options.migrate:
+                    raise SchemaError(
+                        f"PostgreSQL schema {self.schema!r} at {self.options.safe_url} has "
+                        f"backburner schema v{version}, this backburner needs "
+                        f"v{postgres_schema.latest_version()}: run `backburner migrate APP` "
+                        "(or remove migrate=false from the URL)"
+                    )
+                postgres_schema.migrate(conn, self.schema)
+            self._schema_ready = True
+
+    @contextmanager
+    def _conn(self, timeout: float | None = None) -> Iterator[Connection]:
+        with self._source.connection(timeout) as conn:
+            if not self._schema_ready:
+                self._ensure_schema(conn)
+            yield conn
+
+    # -- producing ---------------------------------------------------------------------
+    def transaction(self, connection: object) -> AbstractContextManager[None]:
+        """Within the block, enqueue on `connection`'s current transaction (see the
+        module docstring). Raises TypeError for anything but a psycopg 3 connection or
+        a SQLAlchemy Session / Connection using postgresql+psycopg."""
+        resolve = resolver(connection)
+        resolve()  # an unsupported driver fails here, not at the first delay()
+        if not self._schema_ready:
+            with self._conn():
+                pass
+        return bind(id(self), resolve)
+
+    def enqueue(self, records: Sequence[JobRecord]) -> list[str]:
+        if not records:
+            return []
+        resolve = bound(id(self))
+        if resolve is not None:
+            return self._enqueue_on_caller(resolve(), records)
+        with self._conn() as conn:
+            if any(r.unique_key is not None for r in records):
+                with conn.transaction():  # dedupe may take more than one statement
+                    return self._insert(conn, records, None)
+            return self._insert(conn, records, None)  # one statement: atomic alone
+
+    def _enqueue_on_caller(self, conn: Connection, records: Sequence[JobRecord]) -> list[str]:
+        try:
+            with self._source.errors():
+                idle = conn.info.transaction_status == TransactionStatus.IDLE
+                if conn.autocommit and idle:
+                    with conn.transaction():
+                        return self._insert(conn, records, False)
+                # prepare=False: leave no prepared statements on the caller's connection
+                return self._insert(conn, records, False)
+        except psycopg.errors.UndefinedTable as exc:
+            raise SchemaError(
+                f"the connection given to transaction() has no backburner tables in schema "
+                f"{self.schema!r}: connect it to the database of {self.options.safe_url}"
+            ) from exc
+
+    def _insert(
+        self, conn: Connection, records: Sequence[JobRecord], prepare: bool | None
+    ) -> list[str]:
+        try:
+            return self._insert_rows(conn, records, prepare)
+        except psycopg.errors.UniqueViolation as exc:
+            raise ValueError(
+                f"job id already stored: {exc.diag.message_detail or exc}; nothing was enqueued"
+            ) from exc
+
+    def _insert_rows(
+        self, conn: Connection, records: Sequence[JobRecord], prepare: bool | None
+    ) -> list[str]:
+        stored: dict[str, str] = {}  # record id -> id of the job that holds its place
+        todo = list(records)
+        for _ in range(_UNIQUE_RETRIES):
+            rows = _fetch(conn, *self._insert_statement(todo), prepare)
+            stored.update((row[0], row[0]) for row in rows)
+            skipped = [r for r in todo if r.id not in stored]
+            if skipped:
+                # the live job holding each skipped record's unique_key (maybe one of ours)
+                keys = {"keys": [r.unique_key for r in skipped]}
+                live = dict(_fetch(conn, self._sql["live_keys"], keys, prepare))
+                stored.update((r.id, live[r.unique_key]) for r in skipped if r.unique_key in live)
+            # a holder that finished between the two statements freed its key: try again
+            todo = [r for r in skipped if r.id not in stored]
+            if not todo:
+                return [stored[r.id] for r in records]
+        raise BackburnerError(
+            f"unique_key(s) {sorted({str(r.unique_key) for r in todo})} kept changing hands "
+            "while enqueueing; nothing was enqueued, try again"
+        )
+
+    def _insert_statement(self, records: Sequence[JobRecord]) -> tuple[str, dict[str, Any]]:
+        if len(records) == 1:
+            params = {f: getattr(records[0], f) for f in _FIELDS}
+            sql = self._sql["insert_one"]
+        else:
+            params = {f: [getattr(r, f) for r in records] for f in _FIELDS}
+            sql = self._sql["insert"]
+        params["channel"] = self.channel
+        return sql, params
+
+    # -- consuming ---------------------------------------------------------------------
+    def claim(
+        self, queues: Sequence[str] | None, worker_id: str, limit: int, lease_s: float
+    ) -> list[JobRecord]:
+        now = time.time()
+        params = {
+            "worker": worker_id,
+            "until": now + lease_s,
+            "now": now,
+            "queues": list(queues or ()),
+            "limit": limit,
+        }
+        with self._conn() as conn:
+            rows = _fetch(conn, self._sql["claim" if queues is None else "claim_queues"], params)
+        rows.sort(key=lambda row: (-row[4], row[6], row[23]))  # RETURNING has no order
+        return [_record(row, now) for row in rows]
+
+    def heartbeat(
+        self, worker_id: str, leases: Mapping[str, int], lease_s: float
+    ) -> HeartbeatReply:
+        if not leases:
+            return HeartbeatReply()
+        params = {
+            "until": time.time() + lease_s,
+            "ids": list(leases),
+            "tokens": list(leases.values()),
+        }
+        with self._conn() as conn:
+            rows = _fetch(conn, self._sql["heartbeat"], params)
+        held = {job_id for job_id, _ in rows}
+        return HeartbeatReply(
+            frozenset(leases.keys() - held), frozenset(job_id for job_id, c in rows if c)
+        )
+
+    def complete(self, job_id: str, token: int, result: str | None) -> bool:
+        params = {"result": result, "now": time.time(), "id": job_id, "token": token}
+        with self._conn() as conn:
+            return _rowcount(conn, self._sql["complete"], params) == 1
+
+    def fail(self, job_id: str, token: int, error: str, retry_at: float | None) -> bool:
+        params = {
+            "now": time.time(),
+            "error": error,
+            "retry_at": retry_at,
+            "id": job_id,
+            "token": token,
+            "channel": self.channel,
+        }
+        with self._conn() as conn:
+            return len(_fetch(conn, self._sql["fail"], params)) == 1
+
+    def release(self, job_id: str, token: int) -> bool:
+        params = {"id": job_id, "token": token, "channel": self.channel}
+        with self._conn() as conn:
+            return len(_fetch(conn, self._sql["release"], params)) == 1
+
+    def set_progress(self, job_id: str, token: int, progress: Mapping[str, Any]) -> bool:
+        params = {"progress": Jsonb(dict(progress)), "id": job_id, "token": token}
+        with self._conn() as conn:
+            return _rowcount(conn, self._sql["set_progress"], params) == 1
+
+    def rescue_expired(self, now: float | None = None) -> list[str]:
+        params = {
+            "now": time.time(),
+            "due": time.time() if now is None else now,
+            "error": LEASE_LAPSED,
+            "channel": self.channel,
+        }
+        with self._conn() as conn:
+            return [row[0] for row in _fetch(conn, self._sql["rescue"], params)]
+
+    def wait_for_work(self, queues: Sequence[str] | None, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        listener = self._current_listener()
+        listener.ready(min(timeout, 1.0))
+        while True:
+            seen = listener.mark()  # before the look at the table: no commit slips between
+            due_in = self._due_in(queues, deadline - time.monotonic())
+            left = deadline - time.monotonic()
+            if (due_in is not None and due_in <= 0) or left <= 0:
+                return
+            listener.wait(seen, queues, min(left, self.poll, due_in or left))
+
+    def _due_in(self, queues: Sequence[str] | None, budget: float) -> float | None:
+        """Seconds until the next pending job of `queues` is due (<= 0: now); None when
+        there is none, or the store cannot be reached (the wait then just polls)."""
+        sql = self._sql["next_due" if queues is None else "next_due_queues"]
+        try:
+            with self._conn(timeout=max(0.05, min(budget, self.options.pool_timeout))) as conn:
+                rows = _fetch(conn, sql, {"queues": list(queues or ())})
+        except StoreUnavailable:
+            return None
+        due = rows[0][0] if rows else None
+        return None if due is None else float(due) - time.time()
+
+    def _current_listener(self) -> Listener:
+        pid = os.getpid()
+        with self._lock:
+            if self._listener is not None and self._listener_pid != pid:
+                self._inherited.append(self._listener)  # keep: never close the parent's
+                self._listener = None
+            if self._listener is None:
+                source = self._source
+                self._listener = Listener(lambda: source.connect(listen=True), self.channel)
+                self._listener_pid = pid
+            return self._listener
+
+    # -- reading and operating ---------------------------------------------------------
+    def _select(self, where: str, params: Any = ()) -> list[JobRecord]:
+        sql = f"SELECT {_COLUMNS} FROM {self._jobs} {where}"
+        resolve = bound(id(self))
+        if resolve is not None:  # inside transaction(): see the caller's uncommitted jobs
+            with self._source.errors():
+                rows = _fetch(resolve(), sql, params, prepare=False)
+        else:
+            with self._conn() as conn:
+                rows = _fetch(conn, sql, params)
+        now = time.time()
+        return [_record(row, now) for row in rows]
+
+    def get(self, job_id: str) -> JobRecord | None:
+        found = self._select("WHERE id = %s", (job_id,))
+        return found[0] if found else None
+
+    def list_jobs(
+        self,
+        *,
+        status: JobStatus | None = None,
+        queue: str | None = None,
+        task: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[JobRecord]:
+        clauses = [] if status is None else [_status_clause(status)]
+        params: dict[str, Any] = {"now": time.time(), "limit": limit, "offset": offset}
+        for column, value in (("queue", queue), ("task", task)):
+            if value is not None:
+                clauses.append(f"{column} = %({column})s")
+                params[column] = value
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        return self._select(f"{where} ORDER BY seq DESC LIMIT %(limit)s OFFSET %(offset)s", params)
+
+    def counts(self) -> dict[str, dict[JobStatus, int]]:
+        with self._conn() as conn:
+            rows = _fetch(conn, self._sql["counts"], {"now": time.time()})
+        out: dict[str, dict[JobStatus, int]] = {}
+        for queue, status, n in rows:
+            out.setdefault(queue, {})[JobStatus(status)] = n
+        return out
+
+    def cancel(self, job_id: str) -> bool:
+        with self._conn() as conn:
+            rows = _fetch(conn, self._sql["cancel"], {"now": time.time(), "id": job_id})
+        return bool(rows) and rows[0][0] == "cancelled"
+
+    def retry(self, job_id: str) -> bool:
+        params = {"now": time.time(), "id": job_id, "channel": self.channel}
+        try:
+            with self._conn() as conn:
+                rows = _fetch(conn, self._sql["retry"], params)
+        except psycopg.errors.UniqueViolation:
+            return False  # another live job holds its unique_key
+        return len(rows) == 1
+
+    def purge(
+        self, *, statuses: Collection[JobStatus] = FINISHED, older_than: float | None = None
+    ) -> int:
+        check_statuses(statuses)
+        if not statuses:
+            return 0
+        # literals, not parameters: the planner can then match the partial index
+        listed = ", ".join(f"'{JobStatus(s).value}'" for s in statuses)
+        cutoff = "" if older_than is None else "AND finished_at < %s"
+        sql = (
+            f"DELETE FROM {self._jobs} WHERE seq IN (SELECT seq FROM {self._jobs} "
+            f"WHERE status IN ({listed}) {cutoff} LIMIT {_PURGE_BATCH})"
+        )
+        params = () if older_than is None else (older_than,)
+        total = 0
+        # small batches, each its own transaction: short locks, and vacuum can keep up
+        with self._conn() as conn:
+            while (deleted := _rowcount(conn, sql, params)) > 0:
+                total += deleted
+                if deleted < _PURGE_BATCH:
+                    break
+        return total
+
+    # -- workers -----------------------------------------------------------------------
+    def record_worker(self, info: WorkerInfo) -> None:
+        params = {
+            "id": info.id,
+            "host": info.host,
+            "pid": info.pid,
+            "started_at": info.started_at,
+            "heartbeat_at": info.heartbeat_at,
+            "queues": Jsonb(list(info.queues)),
+            "jobs": Jsonb(list(info.jobs)),
+        }
+        with self._conn() as conn:
+            _rowcount(conn, self._sql["record_worker"], params)
+
+    def remove_worker(self, worker_id: str) -> None:
+        with self._conn() as conn:
+            _rowcount(conn, self._sql["remove_worker"], {"id": worker_id})
+
+    def list_workers(self, alive_since: float) -> list[WorkerInfo]:
+        with self._conn() as conn:
+            _rowcount(conn, self._sql["forget_workers"], {"since": alive_since})
+            rows = _fetch(conn, self._sql["list_workers"])
+        return [WorkerInfo(r[0], r[1], r[2], r[3], r[4], tuple(r[5]), tuple(r[6])) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            listener = self._listener if self._listener_pid == os.getpid() else None
+            if listener is not None:
+                self._listener = None
+        if listener is not None:
+            listener.stop()
+        self._source.close()
+
+
+def _status_clause(status: JobStatus) -> str:
+    status = JobStatus(status)
+    if status is JobStatus.SCHEDULED:
+        return "status = 'queued' AND run_at > %(now)s"
+    if status is JobStatus.QUEUED:
+        return "status = 'queued' AND run_at <= %(now)s"
+    return f"status = '{status.value}'"

@@ -1,0 +1,305 @@
+"""Connections for the PostgreSQL store: URL options, one pool per process, clear errors.
+
+The pool (psycopg_pool) is created lazily in the process that uses it. After `fork()` the
+child builds its own and never touches the parent's sockets: the inherited pool is kept
+referenced and unused, and psycopg does not close a connection object collected in
+another process than the one that opened it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ..errors import StoreUnavailable
+
+Connection = psycopg.Connection[Any]
+T = TypeVar("T")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
+# Options backburner reads itself; every other query parameter is libpq's.
+_OWN_OPTIONS = ("schema", "migrate", "pool_size", "pool_timeout", "poll")
+# How long a checkout waits before asking "is the server there at all?" with a probe
+# connection, so a request fails in about a second when PostgreSQL is down.
+_FIRST_WAIT = 1.0
+# A dead LISTEN connection must be noticed even when no packet ever comes back.
+_LISTEN_KEEPALIVE = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15000,
+}
+
+
+@dataclass(frozen=True)
+class PostgresOptions:
+    """A PostgreSQL store URL, split into what psycopg gets and what backburner reads."""
+
+    conninfo: str
+    safe_url: str
+    schema: str = "public"
+    migrate: bool = True
+    pool_size: int = 10
+    pool_timeout: float = 10.0
+    poll: float = 1.0
+
+
+def parse_url(url: str) -> PostgresOptions:
+    """postgresql://user:pw@host:port/db?schema=jobs&migrate=false -> PostgresOptions.
+
+    Raises ValueError for a malformed value of a backburner option.
+    """
+    parts = urlsplit(url)
+    own: dict[str, str] = {}
+    rest: list[str] = []
+    for item in filter(None, parts.query.split("&")):
+        key, _, value = item.partition("=")
+        if unquote(key) in _OWN_OPTIONS:
+            own[unquote(key)] = unquote(value)
+        else:
+            rest.append(item)  # untouched: libpq decodes it its own way ("+" is not a space)
+    conninfo = urlunsplit(parts._replace(query="&".join(rest)))
+    safe_url = _without_password(parts, rest)
+    defaults = PostgresOptions(conninfo=conninfo, safe_url=safe_url)
+    try:
+        return PostgresOptions(
+            conninfo=conninfo,
+            safe_url=safe_url,
+            schema=_schema(own.get("schema", defaults.schema)),
+            migrate=_flag(own.get("migrate", "true")),
+            pool_size=int(_positive("pool_size", own.get("pool_size", defaults.pool_size))),
+            pool_timeout=_positive("pool_timeout", own.get("pool_timeout", defaults.pool_timeout)),
+            poll=_positive("poll", own.get("poll", defaults.poll)),
+        )
+    except ValueError as exc:
+        raise ValueError(
+            f"bad PostgreSQL store URL {safe_url!r}: {exc}; backburner options are "
+            "schema=NAME, migrate=true|false, pool_size=N, pool_timeout=SECONDS, poll=SECONDS"
+        ) from None
+
+
+def _without_password(parts: SplitResult, query: list[str]) -> str:
+    user, at, host = parts.netloc.rpartition("@")
+    netloc = f"{user.partition(':')[0]}@{host}" if at else parts.netloc
+    shown = "&".join(q for q in query if unquote(q.partition("=")[0]) != "password")
+    return urlunsplit(parts._replace(netloc=netloc, query=shown))
+
+
+def _schema(name: str) -> str:
+    if not _SCHEMA_NAME.match(name):
+        raise ValueError(f"schema={name!r} must be letters, digits and _ (at most 63)")
+    return name
+
+
+def _positive(name: str, value: str | float) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError(f"{name}={value!r} must be a number > 0")
+    return number
+
+
+def _flag(value: str) -> bool:
+    lowered = value.lower()
+    if lowered not in _TRUE | _FALSE:
+        raise ValueError(f"migrate={value!r} must be true or false")
+    return lowered in _TRUE
+
+
+def _configure(conn: Connection) -> None:
+    # Claims rely on READ COMMITTED: a row whose lock SKIP LOCKED obtained is re-checked at
+    # its latest version. Under a stricter server default they would fail to serialize.
+    conn.execute("SET default_transaction_isolation TO 'read committed'")
+
+
+def on_fork_in_child(owner: T, reset: Callable[[T], None]) -> None:
+    """Call `reset(owner)` in the child after each fork(), for as long as `owner` lives."""
+    ref = weakref.ref(owner)
+
+    def hook() -> None:
+        alive = ref()
+        if alive is not None:
+            reset(alive)
+
+    os.register_at_fork(after_in_child=hook)
+
+
+def is_alive(conn: Connection) -> bool:
+    """Cheap check of an idle pooled connection, without a round trip in the usual case.
+
+    An idle connection's socket has nothing to read unless the server closed it (a
+    restart) or sent an unsolicited message; only then is a ping worth its cost.
+    """
+    if conn.closed:
+        return False
+    try:
+        fd = conn.fileno()
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            readable = bool(poller.poll(0))
+        else:  # pragma: no cover - Windows
+            readable = bool(select.select([fd], [], [], 0)[0])
+        if readable:
+            conn.execute("")
+    except (OSError, ValueError, psycopg.Error):
+        return False
+    return not conn.closed
+
+
+class ConnectionSource:
+    """This process's connections to one database: a pool, plus dedicated connections."""
+
+    def __init__(self, options: PostgresOptions) -> None:
+        self.options = options
+        given = conninfo_to_dict(options.conninfo)
+        self._defaults: dict[str, Any] = {}
+        if "connect_timeout" not in given:
+            self._defaults["connect_timeout"] = 10
+        if "application_name" not in given and "PGAPPNAME" not in os.environ:
+            self._defaults["application_name"] = "backburner"
+        self._listen_defaults = {k: v for k, v in _LISTEN_KEEPALIVE.items() if k not in given}
+        self._lock = threading.Lock()
+        self._pool: ConnectionPool[Connection] | None = None
+        self._pid = 0
+        self._inherited: list[ConnectionPool[Connection]] = []  # the parent's, never used
+        self._probe_lock = threading.Lock()
+        self._probe: tuple[float, str | None] = (0.0, None)
+        on_fork_in_child(self, ConnectionSource._after_fork)
+
+    def _after_fork(self) -> None:
+        # A lock held by another thread of the parent at fork() would stay held forever.
+        self._lock = threading.Lock()
+        self._probe_lock = threading.Lock()
+
+    def _current_pool(self) -> ConnectionPool[Connection]:
+        pid = os.getpid()
+        pool = self._pool
+        if pool is not None and self._pid == pid:
+            return pool
+        with self._lock:
+            if self._pool is not None and self._pid != pid:
+                self._inherited.append(self._pool)
+                self._pool = None
+            if self._pool is None:
+                self._pool = ConnectionPool(
+                    self.options.conninfo,
+                    kwargs={"autocommit": True, **self._defaults},
+                    configure=_configure,
+                    min_size=1,
+                    max_size=max(1, self.options.pool_size),
+                    timeout=self.options.pool_timeout,
+                    # give up a reconnection attempt early: a request that finds the pool
+                    # empty starts a fresh one, so recovery after an outage stays prompt
+                    reconnect_timeout=15.0,
+                    name="backburner",
+                    open=True,
+                )
+                self._pid = pid
+            return self._pool
+
+    @contextmanager
+    def connection(self, timeout: float | None = None) -> Iterator[Connection]:
+        """A pooled autocommit connection; psycopg OperationalError becomes StoreUnavailable."""
+        pool = self._current_pool()
+        conn = self._checkout(pool, self.options.pool_timeout if timeout is None else timeout)
+        try:
+            with self.errors():
+                yield conn
+        finally:
+            pool.putconn(conn)
+
+    def _checkout(self, pool: ConnectionPool[Connection], budget: float) -> Connection:
+        deadline = time.monotonic() + budget
+        probed = False
+        while True:
+            left = deadline - time.monotonic()
+            wait = left if probed else min(left, _FIRST_WAIT)
+            try:
+                conn = pool.getconn(timeout=max(wait, 0.001))
+            except PoolTimeout:
+                if probed or time.monotonic() >= deadline:
+                    raise self._starved(budget, probed) from None
+                self.probe()
+                probed = True
+                continue
+            except psycopg.OperationalError as exc:
+                raise self.unavailable(str(exc)) from exc
+            if is_alive(conn):
+                return conn
+            conn.close()  # the pool replaces a closed connection in the background
+            pool.putconn(conn)
+
+    def _starved(self, budget: float, probed: bool) -> StoreUnavailable:
+        if not probed:
+            self.probe()
+        return self.unavailable(
+            f"the server answers, but no pooled connection was free within {budget:g}s "
+            f"(pool_size={self.options.pool_size}); raise pool_size or pool_timeout in the "
+            "URL, or look for long-running transactions"
+        )
+
+    def probe(self) -> None:
+        """Connect once outside the pool; raise StoreUnavailable saying why it failed.
+
+        One probe at a time per process, its answer reused for a second, so a crowd of
+        waiting threads does not become a crowd of connection attempts.
+        """
+        with self._probe_lock:
+            at, error = self._probe
+            if time.monotonic() - at > 1.0:
+                error = None
+                try:
+                    self.connect(connect_timeout=2).close()
+                except psycopg.Error as exc:
+                    error = str(exc).strip() or type(exc).__name__
+                self._probe = (time.monotonic(), error)
+        if error is not None:
+            raise self.unavailable(error)
+
+    def connect(self, listen: bool = False, **overrides: Any) -> Connection:
+        """A dedicated autocommit connection (not pooled); the caller closes it."""
+        extra = {**self._defaults, **(self._listen_defaults if listen else {}), **overrides}
+        return psycopg.connect(self.options.conninfo, autocommit=True, **extra)
+
+    def unavailable(self, reason: str) -> StoreUnavailable:
+        """The error users see when PostgreSQL cannot be used, with what to check."""
+        return StoreUnavailable(
+            f"PostgreSQL store {self.options.safe_url} is unavailable: {reason.strip()}. "
+            "Check that the server is running and accepts connections from this host, and "
+            "that the host, port, database, user and password in the URL are right."
+        )
+
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        """Raise psycopg's OperationalError (connection lost, server shutting down, pool
+        timeout) as StoreUnavailable."""
+        try:
+            yield
+        except psycopg.OperationalError as exc:
+            raise self.unavailable(str(exc) or type(exc).__name__) from exc
+
+    def close(self) -> None:
+        """Close this process's pool; a later use opens a new one."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+            mine = pool is not None and self._pid == os.getpid()
+            if pool is not None and not mine:
+                self._inherited.append(pool)
+        if mine and pool is not None:
+            pool.close(timeout=5.0)
