@@ -111,3 +111,7 @@ def test_worker_options_from_environment(bb: Backburner, monkeypatch: pytest.Mon
     result = CliRunner().invoke(main, ["worker"])
     assert result.exit_code == 0, result.output
     assert job.refresh().result == 3 and time.monotonic() - began < 30
+
+
+def test_migrate_reports_the_schema_version(bb: Backburner) -> None:
+    assert "schema at version 1" in run("migrate", "cliapp:bb")

@@ -334,6 +334,16 @@ def purge(app: str | None, statuses: Sequence[str], older_than: str) -> None:
     click.echo(f"{n} job(s) deleted")
 
 
+@main.command()
+@app_argument
+@_fail_cleanly
+def migrate(app: str | None) -> None:
+    """Create or upgrade the store's schema (PostgreSQL: run before deploying workers
+    when automatic migration is off with ?migrate=false)."""
+    version = _bb(app).store.migrate()
+    click.echo(f"schema at version {version}" if version else "this store has no schema")
+
+
 def command_group(name: str, resolve: Resolver, **group_options: Any) -> click.Group:
     """The same commands without APP, for a host that knows its Backburner (Flask)."""
 

@@ -178,6 +178,11 @@ class Store(ABC):
         """Delete finished jobs kept longer than `result_ttl`. Returns how many."""
         return self.purge(statuses=FINISHED, older_than=now - self.result_ttl)
 
+    def migrate(self) -> int:
+        """Create or upgrade the store's schema now (stores also do it on first use unless
+        told not to); returns the schema version, 0 for stores without one."""
+        return 0
+
     # -- workers -----------------------------------------------------------------------
     @abstractmethod
     def record_worker(self, info: WorkerInfo) -> None:

@@ -174,6 +174,10 @@ class SQLiteStore(Store):
             conn.execute("ROLLBACK")
             raise
 
+    def migrate(self) -> int:
+        self._conn()  # opening a connection creates or checks the schema
+        return SCHEMA_VERSION
+
     @contextmanager
     def _write(self, wake: bool = False, durable: bool = False) -> Iterator[sqlite3.Connection]:
         """A write transaction; `durable` ones commit with the URL's synchronous setting,
