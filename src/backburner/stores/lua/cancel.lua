@@ -1,0 +1,17 @@
+-- Cancel a pending job (returns 1); for a running one set cancel_requested (returns 0).
+-- ARGV: id, now.
+local id, now = ARGV[1], ARGV[2]
+local key = job_key(id)
+local job = read_job(id)
+if job.status == 'queued' then
+  -- it is in one of these two sets, depending on whether it was due yet
+  redis.call('ZREM', NS .. ':ready:' .. job.queue, ready_member(job.run_at, job.seq, id))
+  redis.call('ZREM', NS .. ':sched:' .. job.queue, id)
+  redis.call('HSET', key, 'status', 'cancelled', 'finished_at', now)
+  finish(id, job, 'queued', 'cancelled', now)
+  return 1
+end
+if job.status == 'running' then
+  redis.call('HSET', key, 'cancel_requested', 1)
+end
+return 0

@@ -1,0 +1,203 @@
+-- Shared helpers, prepended to every script when it is loaded.
+--
+-- KEYS[1] is the namespace, "{prefix}". Every key a script touches is built as
+-- KEYS[1] .. ":..." so all of them share one hash tag: on Redis Cluster they live in one
+-- slot, the one KEYS[1] routes the script to. Scripts never call KEYS or SCAN.
+--
+-- Times arrive as strings formatted by Python (repr of a float) and are stored as given:
+-- Lua would print numbers with 14 significant digits and lose sub-millisecond precision.
+-- Each redis.call costs a few microseconds, so scripts read a job with one HMGET and
+-- write it with one HSET.
+local NS = KEYS[1]
+local WAKE_CAP = 16 -- tokens kept per wake-up list: enough to rouse that many idle waiters
+
+local function job_key(id)
+  return NS .. ':job:' .. id
+end
+
+-- The fields most scripts need, read at once into a table keyed by field name.
+local JOB_FIELDS = {'status', 'token', 'queue', 'seq', 'priority', 'run_at', 'attempts',
+  'max_attempts', 'cancel_requested', 'unique_key'}
+local function read_job(id)
+  local values = redis.call('HMGET', job_key(id), unpack(JOB_FIELDS))
+  local job = {}
+  for i, name in ipairs(JOB_FIELDS) do
+    job[name] = values[i]
+  end
+  return job
+end
+
+local function is_held(job, token)
+  return job.status == 'running' and job.token == token
+end
+
+-- Jobs of one queue and status, scored by enqueue sequence (listing and counts).
+local function idx_key(status, queue)
+  return NS .. ':idx:' .. status .. ':' .. queue
+end
+
+local function reindex(id, job, from, to)
+  redis.call('ZREM', idx_key(from, job.queue), id)
+  redis.call('ZADD', idx_key(to, job.queue), job.seq, id)
+end
+
+-- A ready set is scored -priority; equal scores sort bytewise by member, so the member
+-- starts with run_at (fixed width, clamped to keep the width) then the enqueue sequence.
+-- It is a function of the job's fields, so it need not be stored to be removed.
+local function ready_member(run_at, seq, id)
+  local at = math.min(math.max(tonumber(run_at), 0), 9999999999999)
+  return string.format('%020.6f%016d|', at, tonumber(seq)) .. id
+end
+
+-- Add up to `n` tokens to a wake-up list, never holding more than WAKE_CAP.
+local function push_tokens(key, n)
+  local room = WAKE_CAP - redis.call('LLEN', key)
+  if room > 0 then
+    local tokens = {}
+    for i = 1, math.min(n, room) do
+      tokens[i] = '1'
+    end
+    redis.call('LPUSH', key, unpack(tokens))
+  end
+end
+
+-- Rouse up to `n` idle workers waiting on this queue (waiting on every queue included).
+local function wake(queue, n)
+  push_tokens(NS .. ':wake:' .. queue, n)
+end
+
+-- Put a pending job where claims look: its ready set when due, else the scheduled set
+-- (which the claim script promotes from once due).
+local function make_pending(id, queue, priority, run_at, seq, now)
+  if tonumber(run_at) <= tonumber(now) then
+    redis.call('ZADD', NS .. ':ready:' .. queue, -tonumber(priority),
+      ready_member(run_at, seq, id))
+  else
+    redis.call('ZADD', NS .. ':sched:' .. queue, run_at, id)
+  end
+end
+
+-- The job ended for good (the caller set its status): index it by finish time for purge
+-- and free its unique_key, so a new job with that key may be enqueued.
+local function finish(id, job, from, status, now)
+  reindex(id, job, from, status)
+  redis.call('ZADD', NS .. ':finished', now, id)
+  local unique = NS .. ':unique'
+  if job.unique_key and redis.call('HGET', unique, job.unique_key) == id then
+    redis.call('HDEL', unique, job.unique_key)
+  end
+end
+
+-- End the running attempt of `id` with `err`. `tail` is the rest of the failure's JSON
+-- object after its attempt number (built by Python, so floats keep full precision).
+-- Cancelled if cancel was requested, failed when `retry_at` is '', else pending again.
+local function end_attempt(id, job, now, err, tail, retry_at)
+  local key = job_key(id)
+  local item = '{"attempt": ' .. job.attempts .. ', ' .. tail
+  local failures = redis.call('HGET', key, 'failures')
+  if failures == '[]' then
+    failures = '[' .. item .. ']'
+  else
+    failures = string.sub(failures, 1, -2) .. ', ' .. item .. ']'
+  end
+  redis.call('HDEL', key, 'lease_until')
+  redis.call('ZREM', NS .. ':leases', id)
+  if job.cancel_requested == '1' or retry_at == '' then
+    local status = job.cancel_requested == '1' and 'cancelled' or 'failed'
+    redis.call('HSET', key, 'failures', failures, 'error', err, 'status', status,
+      'finished_at', now)
+    finish(id, job, 'running', status, now)
+  else
+    redis.call('HSET', key, 'failures', failures, 'error', err, 'status', 'queued',
+      'run_at', retry_at)
+    reindex(id, job, 'running', 'queued')
+    make_pending(id, job.queue, job.priority, retry_at, job.seq, now)
+    wake(job.queue, 1)
+  end
+end
+
+-- Take up to `limit` due jobs from `queues` (nil: every known queue): highest priority,
+-- then earliest run_at, then enqueue order. Returns each job's fields as a flat list.
+local PROMOTE = 1000 -- due scheduled jobs moved per queue per claim; the rest next time
+local function claim_jobs(now, lease_until, worker, limit, queues)
+  queues = queues or redis.call('SMEMBERS', NS .. ':queues')
+  local candidates = {}
+  for _, queue in ipairs(queues) do
+    local sched = NS .. ':sched:' .. queue
+    local due = redis.call('ZRANGEBYSCORE', sched, '-inf', now, 'LIMIT', 0, PROMOTE)
+    for _, id in ipairs(due) do
+      local f = redis.call('HMGET', job_key(id), 'priority', 'run_at', 'seq')
+      if f[1] then
+        make_pending(id, queue, f[1], f[2], f[3], now)
+      end
+    end
+    if #due > 0 then
+      redis.call('ZREM', sched, unpack(due))
+    end
+    local head = redis.call('ZRANGE', NS .. ':ready:' .. queue, 0, limit - 1, 'WITHSCORES')
+    for i = 1, #head, 2 do
+      local member = head[i]
+      candidates[#candidates + 1] = {
+        queue = queue,
+        member = member,
+        score = tonumber(head[i + 1]),
+        run_at = tonumber(string.sub(member, 1, 20)),
+        seq = tonumber(string.sub(member, 21, 36)),
+      }
+    end
+  end
+
+  -- Numbers, not strings, are compared: Lua compares strings with the server's locale.
+  if #queues > 1 then
+    table.sort(candidates, function(a, b)
+      if a.score ~= b.score then
+        return a.score < b.score
+      end
+      if a.run_at ~= b.run_at then
+        return a.run_at < b.run_at
+      end
+      return a.seq < b.seq
+    end)
+  end
+
+  local claimed, taken = {}, {}
+  for i = 1, math.min(limit, #candidates) do
+    local c = candidates[i]
+    local id = string.sub(c.member, string.find(c.member, '|', 1, true) + 1)
+    local key = job_key(id)
+    taken[c.queue] = taken[c.queue] or {}
+    table.insert(taken[c.queue], c.member)
+    local job = read_job(id)
+    if job.status == 'queued' then
+      redis.call('HSET', key, 'status', 'running', 'attempts', tonumber(job.attempts) + 1,
+        'token', tonumber(job.token) + 1, 'worker_id', worker, 'lease_until', lease_until,
+        'started_at', now)
+      redis.call('ZADD', NS .. ':leases', lease_until, id)
+      reindex(id, job, 'queued', 'running')
+      claimed[#claimed + 1] = redis.call('HGETALL', key)
+    end
+  end
+  for queue, members in pairs(taken) do
+    redis.call('ZREM', NS .. ':ready:' .. queue, unpack(members))
+  end
+  return claimed
+end
+
+-- Mark a held job succeeded; false (changing nothing) when `token` no longer holds it.
+local function complete_job(id, token, now, has_result, result)
+  local job = read_job(id)
+  if not is_held(job, token) then
+    return false
+  end
+  local key = job_key(id)
+  if has_result == '1' then
+    redis.call('HSET', key, 'status', 'succeeded', 'finished_at', now, 'result', result)
+    redis.call('HDEL', key, 'lease_until')
+  else
+    redis.call('HSET', key, 'status', 'succeeded', 'finished_at', now)
+    redis.call('HDEL', key, 'lease_until', 'result')
+  end
+  redis.call('ZREM', NS .. ':leases', id)
+  finish(id, job, 'running', 'succeeded', now)
+  return true
+end

@@ -1,0 +1,8 @@
+-- Drop workers whose last heartbeat is before ARGV[1]; return every remaining entry (JSON).
+local workers, beats = NS .. ':workers', NS .. ':beats'
+local stale = redis.call('ZRANGEBYSCORE', beats, '-inf', '(' .. ARGV[1])
+if #stale > 0 then
+  redis.call('HDEL', workers, unpack(stale))
+  redis.call('ZREM', beats, unpack(stale))
+end
+return redis.call('HVALS', workers)

@@ -1,0 +1,363 @@
+"""`redis://host:6379/0?prefix=bb` (also rediss:// and unix://): jobs in Redis.
+
+Every state change is one Lua script from `stores/lua/`, run by SHA, so it is atomic
+with respect to every other client. `?prefix=` isolates apps sharing a server. All keys
+of one prefix share the hash tag `{prefix}`, which scripts get as KEYS[1] and build every
+other key from: that is what makes undeclared keys safe on Redis Cluster (one slot, the
+one KEYS[1] routes to). Scripts never use KEYS or SCAN.
+
+    {p}:job:<id>              hash: the job's fields ('queued' for every pending job)
+    {p}:seq                   counter: enqueue order (FIFO, newest-first listing)
+    {p}:queues                set: every queue name seen, for claims on every queue
+    {p}:ready:<queue>         zset: due jobs; score -priority, member "<run_at><seq>|<id>"
+    {p}:sched:<queue>         zset: future jobs by run_at; the claim script promotes them
+    {p}:leases                zset: running jobs by lease deadline, for rescue
+    {p}:finished              zset: finished jobs by finished_at, for purge and prune
+    {p}:idx:<status>:<queue>  zset: jobs by enqueue sequence, for listing and counts
+    {p}:unique                hash: unique_key -> id of the live job holding it
+    {p}:wake:<queue>          list: a token per job made ready, at most 16; idle workers
+                              BLPOP it (and {p}:wake, told of new queues)
+    {p}:workers, {p}:beats    hash and zset: the worker registry
+
+Durability: a job survives a Redis restart only if Redis persists it; run Redis with
+`appendonly yes` (`appendfsync always` so no acknowledged write is lost, `everysec` to
+risk the last second) and `maxmemory-policy noeviction`, so keys are never evicted.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import time
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict
+from typing import Any, cast
+
+import redis
+
+from ..job import FINISHED, PENDING, Failure, JobRecord, JobStatus, pending_status
+from .base import LEASE_LAPSED, HeartbeatReply, Store, WorkerInfo, check_statuses
+from .redis_conn import RedisConnector
+
+# Statuses as stored: a pending job is 'queued' whatever its run_at.
+_STORED = ("queued", "running", "succeeded", "failed", "cancelled")
+_BATCH = 500  # jobs per rescue or purge script run, so no run blocks Redis for long
+
+
+def _opt_float(value: str | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _record(f: Mapping[str, str], now: float) -> JobRecord:
+    status = JobStatus(f["status"])
+    run_at = float(f["run_at"])
+    if status is JobStatus.QUEUED:
+        status = pending_status(run_at, now)
+    progress = f.get("progress")
+    return JobRecord(
+        id=f["id"],
+        task=f["task"],
+        queue=f["queue"],
+        payload=f["payload"],
+        priority=int(f["priority"]),
+        status=status,
+        run_at=run_at,
+        created_at=float(f["created_at"]),
+        max_attempts=int(f["max_attempts"]),
+        retry_backoff=float(f["retry_backoff"]),
+        timeout=_opt_float(f.get("timeout")),
+        unique_key=f.get("unique_key"),
+        attempts=int(f["attempts"]),
+        token=int(f["token"]),
+        worker_id=f.get("worker_id"),
+        lease_until=_opt_float(f.get("lease_until")),
+        started_at=_opt_float(f.get("started_at")),
+        finished_at=_opt_float(f.get("finished_at")),
+        result=f.get("result"),
+        error=f.get("error"),
+        failures=tuple(Failure.from_json(x) for x in json.loads(f["failures"])),
+        progress=None if progress is None else json.loads(progress),
+        cancel_requested=f.get("cancel_requested") == "1",
+    )
+
+
+def _pairs(flat: Sequence[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2]))
+
+
+def _failure_tail(at: float, error: str) -> str:
+    """A failure's JSON object without its opening brace and attempt (the script adds it)."""
+    return json.dumps({"at": at, "error": error})[1:]
+
+
+def _complete_args(job_id: str, token: int, now: float, result: str | None) -> tuple[Any, ...]:
+    return job_id, token, repr(now), "0" if result is None else "1", result or ""
+
+
+def _claim_args(
+    queues: Sequence[str] | None, worker_id: str, limit: int, lease_until: float
+) -> tuple[Any, ...]:
+    # "up to" `limit`: capped so one script stays short and within Lua's unpack() limit
+    return repr(lease_until), worker_id, min(limit, _BATCH), *(queues or ())
+
+
+class RedisStore(Store):
+    """Jobs in Redis, shared by every process and machine that can reach the server."""
+
+    schemes = ("redis", "rediss", "unix")
+
+    def __init__(self, url: str, *, result_ttl: float = 7 * 86400) -> None:
+        super().__init__(url, result_ttl=result_ttl)
+        self._redis = RedisConnector(url)
+        #: the namespace of this store's keys (URL option ?prefix=, default "bb")
+        self.prefix = self._redis.prefix
+
+    def _queues(self, client: redis.Redis) -> list[str]:
+        return sorted(str(q) for q in client.smembers(self._redis.key("queues")))
+
+    # -- producing ---------------------------------------------------------------------
+    def enqueue(self, records: Sequence[JobRecord]) -> list[str]:
+        if not records:
+            return []
+        args: list[Any] = [repr(time.time())]
+        for r in records:
+            args += (
+                r.id,
+                r.task,
+                r.queue,
+                r.payload,
+                r.priority,
+                repr(float(r.run_at)),
+                repr(float(r.created_at)),
+                r.max_attempts,
+                repr(float(r.retry_backoff)),
+                "" if r.timeout is None else repr(float(r.timeout)),
+                "0" if r.unique_key is None else "1",
+                r.unique_key or "",
+            )
+        stored, ids = self._redis.run("enqueue", *args)
+        if not stored:
+            raise ValueError(f"job id(s) already stored or repeated: {ids}; nothing was enqueued")
+        return list(ids)
+
+    # -- consuming ---------------------------------------------------------------------
+    def claim(
+        self, queues: Sequence[str] | None, worker_id: str, limit: int, lease_s: float
+    ) -> list[JobRecord]:
+        if limit <= 0 or (queues is not None and not queues):
+            return []
+        now = time.time()
+        args = _claim_args(queues, worker_id, limit, now + lease_s)
+        rows = self._redis.run("claim", repr(now), *args)
+        return [_record(_pairs(row), now) for row in rows]
+
+    def complete_and_claim(
+        self,
+        job_id: str,
+        token: int,
+        result: str | None,
+        queues: Sequence[str] | None,
+        worker_id: str,
+        limit: int,
+        lease_s: float,
+    ) -> tuple[bool, list[JobRecord]]:
+        """Both in one script: one round trip on a busy worker's hot path."""
+        if limit <= 0 or (queues is not None and not queues):
+            return self.complete(job_id, token, result), []
+        now = time.time()
+        done, rows = self._redis.run(
+            "complete_claim",
+            *_complete_args(job_id, token, now, result),
+            *_claim_args(queues, worker_id, limit, now + lease_s),
+        )
+        return bool(done), [_record(_pairs(row), now) for row in rows]
+
+    def heartbeat(
+        self, worker_id: str, leases: Mapping[str, int], lease_s: float
+    ) -> HeartbeatReply:
+        if not leases:
+            return HeartbeatReply()
+        pairs = [x for job_id, token in leases.items() for x in (job_id, token)]
+        lost, cancel = self._redis.run("heartbeat", repr(time.time() + lease_s), *pairs)
+        return HeartbeatReply(frozenset(lost), frozenset(cancel))
+
+    def complete(self, job_id: str, token: int, result: str | None) -> bool:
+        args = _complete_args(job_id, token, time.time(), result)
+        return bool(self._redis.run("complete", *args))
+
+    def fail(self, job_id: str, token: int, error: str, retry_at: float | None) -> bool:
+        now = time.time()
+        retry = "" if retry_at is None else repr(float(retry_at))
+        args = (job_id, token, repr(now), error, _failure_tail(now, error), retry)
+        return bool(self._redis.run("fail", *args))
+
+    def release(self, job_id: str, token: int) -> bool:
+        return bool(self._redis.run("release", job_id, token, repr(time.time())))
+
+    def set_progress(self, job_id: str, token: int, progress: Mapping[str, Any]) -> bool:
+        return bool(self._redis.run("progress", job_id, token, json.dumps(dict(progress))))
+
+    def rescue_expired(self, now: float | None = None) -> list[str]:
+        now = time.time() if now is None else now
+        tail = _failure_tail(now, LEASE_LAPSED)
+        rescued: list[str] = []
+        while True:
+            ids, examined = self._redis.run("rescue", repr(now), LEASE_LAPSED, tail, _BATCH)
+            rescued += ids
+            if examined < _BATCH:
+                return rescued
+
+    def wait_for_work(self, queues: Sequence[str] | None, timeout: float) -> None:
+        if queues is not None and not queues:
+            time.sleep(max(0.0, timeout))
+            return
+        which = ("*",) if queues is None else ("-", *queues)
+        ready, next_due, names = self._redis.run("peek", *which)
+        if ready:
+            return
+        now = time.time()
+        wait = timeout if next_due == "" else min(timeout, float(next_due) - now)
+        if wait < 0.001:  # BLPOP counts in milliseconds, and 0 would block forever
+            return
+        # Enqueues push a token to their queue's list; a new queue also to "wake", so
+        # waiters on every queue learn of it.
+        keys = [self._redis.key("wake", q) for q in names]
+        if queues is None:
+            keys.append(self._redis.key("wake"))
+        with self._redis.guard():
+            conn = self._redis.connection()
+            # a BLPOP longer than the socket timeout would look like a dead server
+            conn.client.blpop(keys, timeout=min(wait, conn.max_block))
+
+    # -- reading and operating ---------------------------------------------------------
+    def _fetch(self, client: redis.Redis, ids: Iterable[str], now: float) -> list[JobRecord]:
+        pipe = client.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hgetall(self._redis.key("job", job_id))
+        return [_record(f, now) for f in pipe.execute() if f]
+
+    def get(self, job_id: str) -> JobRecord | None:
+        with self._redis.guard():
+            client = self._redis.connection().client
+            fields = cast(dict[str, str], client.hgetall(self._redis.key("job", job_id)))
+        return _record(fields, time.time()) if fields else None
+
+    def _newest(self, client: redis.Redis, keys: list[str], page: int) -> Iterator[str]:
+        """Ids in the index sets `keys`, newest (highest sequence) first."""
+
+        def walk(key: str) -> Iterator[tuple[str, float]]:
+            for start in itertools.count(0, page):
+                rows: list[Any] = client.zrevrange(key, start, start + page - 1, withscores=True)
+                yield from ((str(m), float(s)) for m, s in rows)
+                if len(rows) < page:
+                    return
+
+        seen: set[str] = set()  # a job moving between sets while we page may show twice
+        for job_id, _ in heapq.merge(*(walk(k) for k in keys), key=lambda row: -row[1]):
+            if job_id not in seen:
+                seen.add(job_id)
+                yield job_id
+
+    def list_jobs(
+        self,
+        *,
+        status: JobStatus | None = None,
+        queue: str | None = None,
+        task: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[JobRecord]:
+        now = time.time()
+        stored = _STORED if status is None else ("queued" if status in PENDING else status.value,)
+        # Scheduled vs queued and the task are not indexed: those filters read the jobs.
+        filtered = task is not None or status in PENDING
+        with self._redis.guard():
+            client = self._redis.connection().client
+            queues = [queue] if queue is not None else self._queues(client)
+            keys = [self._redis.key("idx", s, q) for q in queues for s in stored]
+            page = 200 if filtered else max(16, min(offset + limit, 1000))
+            ids = self._newest(client, keys, page)
+            if not filtered:
+                return self._fetch(client, itertools.islice(ids, offset, offset + limit), now)
+            found: list[JobRecord] = []
+            while len(found) < offset + limit and (chunk := list(itertools.islice(ids, page))):
+                found += [
+                    r
+                    for r in self._fetch(client, chunk, now)
+                    if (status is None or r.status is status) and (task is None or r.task == task)
+                ]
+        return found[offset : offset + limit]
+
+    def counts(self) -> dict[str, dict[JobStatus, int]]:
+        now = time.time()
+        with self._redis.guard():
+            client = self._redis.connection().client
+            queues = self._queues(client)
+            pipe = client.pipeline(transaction=True)  # one consistent snapshot
+            for q in queues:
+                for s in _STORED:
+                    pipe.zcard(self._redis.key("idx", s, q))
+                pipe.zcount(self._redis.key("sched", q), f"({now!r}", "+inf")
+            replies = pipe.execute()
+        out: dict[str, dict[JobStatus, int]] = {}
+        width = len(_STORED) + 1
+        for i, q in enumerate(queues):
+            row = replies[i * width : (i + 1) * width]
+            per = dict(zip((JobStatus(s) for s in _STORED), row[:-1]))
+            per[JobStatus.SCHEDULED] = row[-1]
+            per[JobStatus.QUEUED] -= row[-1]
+            kept = {s: int(n) for s, n in per.items() if n}
+            if kept:
+                out[q] = kept
+        return out
+
+    def cancel(self, job_id: str) -> bool:
+        return bool(self._redis.run("cancel", job_id, repr(time.time())))
+
+    def retry(self, job_id: str) -> bool:
+        return bool(self._redis.run("retry", job_id, repr(time.time())))
+
+    def purge(
+        self, *, statuses: Collection[JobStatus] = FINISHED, older_than: float | None = None
+    ) -> int:
+        check_statuses(statuses)
+        if not statuses:
+            return 0
+        cutoff = "+inf" if older_than is None else f"({float(older_than)!r}"
+        names = [s.value for s in statuses]
+        total = offset = 0
+        while True:
+            deleted, removed, examined = self._redis.run("purge", cutoff, offset, _BATCH, *names)
+            total += int(deleted)
+            offset += examined - removed  # entries kept (other statuses) stay in the index
+            if examined < _BATCH:
+                return total
+
+    # -- workers -----------------------------------------------------------------------
+    def record_worker(self, info: WorkerInfo) -> None:
+        entry = json.dumps(asdict(info))
+        with self._redis.guard():
+            pipe = self._redis.connection().client.pipeline(transaction=True)
+            pipe.hset(self._redis.key("workers"), info.id, entry)
+            pipe.zadd(self._redis.key("beats"), {info.id: info.heartbeat_at})
+            pipe.execute()
+
+    def remove_worker(self, worker_id: str) -> None:
+        with self._redis.guard():
+            pipe = self._redis.connection().client.pipeline(transaction=True)
+            pipe.hdel(self._redis.key("workers"), worker_id)
+            pipe.zrem(self._redis.key("beats"), worker_id)
+            pipe.execute()
+
+    def list_workers(self, alive_since: float) -> list[WorkerInfo]:
+        entries = self._redis.run("workers", repr(float(alive_since)))
+        workers = []
+        for entry in entries:
+            fields = json.loads(entry)
+            fields.update(queues=tuple(fields["queues"]), jobs=tuple(fields["jobs"]))
+            workers.append(WorkerInfo(**fields))
+        return sorted(workers, key=lambda w: w.started_at)
+
+    def close(self) -> None:
+        self._redis.close()

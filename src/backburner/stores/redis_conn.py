@@ -1,0 +1,170 @@
+"""Connections of the Redis store: URL options, one pool per process (made anew after
+fork()), Lua scripts registered once and run by SHA, and errors as StoreUnavailable."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.commands.core import Script
+from redis.retry import Retry
+
+from ..errors import StoreUnavailable
+
+log = logging.getLogger("backburner.redis")
+
+SOCKET_TIMEOUT = 10.0  # default; the URL may set socket_timeout=SECONDS
+# Replies that mean "this server cannot serve writes right now", not "bad request".
+_UNAVAILABLE_REPLIES = ("OOM", "MISCONF", "READONLY", "BUSY", "MASTERDOWN", "CLUSTERDOWN")
+
+
+def parse_url(url: str) -> tuple[str, str]:
+    """Split off our `prefix` option: -> (URL for redis-py, prefix)."""
+    base, _, query = url.partition("?")
+    prefix = "bb"
+    rest = []
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name == "prefix":
+            prefix = value
+        else:
+            rest.append((name, value))
+    if not prefix or "{" in prefix or "}" in prefix:
+        raise ValueError(
+            f"bad prefix {prefix!r} in Redis URL {url!r}: use a non-empty name without "
+            "braces, e.g. ?prefix=myapp"
+        )
+    # rebuilt by hand: urlunsplit() would turn unix:///path into unix:/path
+    return base + (f"?{urlencode(rest)}" if rest else ""), prefix
+
+
+def _redacted(url: str) -> str:
+    netloc = urlsplit(url).netloc
+    userinfo, at, host = netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    return url.replace(netloc, f"{userinfo.partition(':')[0]}:***@{host}", 1)
+
+
+def _load_sources() -> dict[str, str]:
+    """Each script in lua/ by name, with lua/common.lua (its shared helpers) prepended."""
+    folder = resources.files(__package__).joinpath("lua")
+    common = folder.joinpath("common.lua").read_text()
+    return {
+        path.name.removesuffix(".lua"): common + path.read_text()
+        for path in folder.iterdir()
+        if path.name.endswith(".lua") and path.name != "common.lua"
+    }
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One process's client and the scripts registered with it."""
+
+    pid: int
+    client: redis.Redis
+    scripts: dict[str, Script]
+    max_block: float  # longest BLPOP that stays inside the socket timeout
+
+
+class RedisConnector:
+    """Hands out this process's Connection to one Redis store URL and names its keys."""
+
+    def __init__(self, url: str) -> None:
+        self.redis_url, self.prefix = parse_url(url)
+        self.namespace = "{" + self.prefix + "}"
+        self.safe_url = _redacted(url)
+        self._sources = _load_sources()
+        self._conn: Connection | None = None
+        self._inherited: list[Connection] = []  # a parent's, kept alive and never used
+        self._policy_checked = False
+
+    def connection(self) -> Connection:
+        """This process's connection, made on first use and again in a forked child."""
+        conn = self._conn
+        if conn is None or conn.pid != os.getpid():
+            conn = self._open()
+        if not self._policy_checked:  # until one check got through to the server
+            self._check_policy(conn.client)
+        return conn
+
+    def _open(self) -> Connection:
+        if self._conn is not None:
+            # Forked: those sockets are the parent's; closing or reading them here would
+            # break it, so the child keeps a reference (no GC-time close) and never uses it.
+            self._inherited.append(self._conn)
+        pool = redis.ConnectionPool.from_url(
+            self.redis_url,
+            decode_responses=True,
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=5.0,
+            # No silent re-sends: a script whose reply was lost may have run already.
+            retry=Retry(NoBackoff(), 0),
+        )
+        client = redis.Redis(connection_pool=pool)
+        scripts = {name: client.register_script(src) for name, src in self._sources.items()}
+        timeout = pool.connection_kwargs.get("socket_timeout")
+        max_block = float("inf") if not timeout else max(timeout / 2, timeout - 1.0)
+        self._conn = Connection(os.getpid(), client, scripts, max_block)
+        return self._conn
+
+    def _check_policy(self, client: redis.Redis) -> None:
+        try:
+            policy = str(client.config_get("maxmemory-policy").get("maxmemory-policy", ""))
+        except redis.ResponseError:
+            policy = ""  # CONFIG disabled or renamed (managed Redis): nothing to check
+        self._policy_checked = True
+        if policy and policy != "noeviction" and not policy.startswith("volatile-"):
+            log.warning(
+                "Redis at %s has maxmemory-policy %s: when memory runs out it evicts keys, "
+                "and jobs would be lost. Set maxmemory-policy noeviction (redis.conf, or "
+                "CONFIG SET maxmemory-policy noeviction).",
+                self.safe_url,
+                policy,
+            )
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Turn "Redis cannot be reached or cannot serve" into StoreUnavailable."""
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable(
+                f"cannot reach the Redis store at {self.safe_url}: {exc}. Check that "
+                "redis-server is running and reachable there and that the URL (host, port, "
+                "db, password, TLS) is right."
+            ) from exc
+        except redis.ResponseError as exc:
+            if not str(exc).startswith(_UNAVAILABLE_REPLIES):
+                raise
+            raise StoreUnavailable(
+                f"the Redis store at {self.safe_url} cannot serve the command: {exc}. Check "
+                "its maxmemory, its disk space and that the URL names the primary."
+            ) from exc
+
+    def run(self, name: str, *args: Any) -> Any:
+        """Run script `name` (lua/<name>.lua) by SHA with ARGV `args`."""
+        with self.guard():
+            conn = self.connection()
+            return conn.scripts[name]([self.namespace], args, client=conn.client)
+
+    def key(self, *parts: str) -> str:
+        """The key of `parts` in this store's namespace, e.g. key("job", id)."""
+        return ":".join((self.namespace, *parts))
+
+    def close(self) -> None:
+        """Disconnect this process's pool; the next call opens a new one."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        if conn.pid == os.getpid():
+            conn.client.connection_pool.disconnect()
+        else:
+            self._inherited.append(conn)  # the parent's sockets: leave them alone

@@ -1,0 +1,208 @@
+"""What only the Redis store promises: surviving a server restart, failing clearly while
+Redis is down, isolating prefixes, and warning about an evicting memory policy."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backburner.errors import StoreUnavailable
+from backburner.job import JobStatus
+from backburner.stores import Store, open_store
+
+from .conformance.records import make, wait_until
+from .servers import free_port, require
+from .servers.redis import RedisServer, delete_prefix
+
+pytest.importorskip("redis")
+
+JOBS = 5000
+LEASE = 3.0
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own (no persistence), killed by PID afterwards."""
+    if shutil.which("redis-server") is None:
+        require("redis-server", "not on PATH; these tests start their own server")
+    server = RedisServer(tmp_path / "redis", None, "--appendonly", "no").start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def _succeeded(store: Store) -> int:
+    try:
+        return store.counts().get("default", {}).get(JobStatus.SUCCEEDED, 0)
+    except StoreUnavailable:
+        return 0  # the server is restarting
+
+
+def _drain(store: Store, name: str, stop: Any) -> None:
+    """Claim and complete until told to stop, riding out the server going away."""
+    while not stop.is_set():
+        try:
+            batch = store.claim(None, name, 10, LEASE)
+            for job in batch:
+                store.complete(job.id, job.token, None)
+            if not batch:
+                store.rescue_expired()  # claims whose complete() was lost in the crash
+                store.wait_for_work(None, 0.2)
+        except StoreUnavailable:
+            time.sleep(0.05)  # back off while Redis restarts
+
+
+@pytest.mark.slow
+def test_every_job_succeeds_across_a_redis_crash_and_restart(tmp_path: Path) -> None:
+    if shutil.which("redis-server") is None:
+        require("redis-server", "not on PATH; this test starts and kills its own server")
+    durable = ("--appendonly", "yes", "--appendfsync", "always")
+    server = RedisServer(tmp_path / "redis", None, *durable).start()
+    ctx = mp.get_context("fork")
+    stop = ctx.Event()
+    procs: list[Any] = []
+    try:
+        store = open_store(server.url + "?prefix=restart")
+        records = [make(f"r{i}") for i in range(JOBS)]
+        for i in range(0, JOBS, 500):
+            store.enqueue(records[i : i + 500])
+        # The children inherit this store and its open connections: they must open their own.
+        procs = [ctx.Process(target=_drain, args=(store, f"w{i}", stop)) for i in range(2)]
+        for p in procs:
+            p.start()
+        done = wait_until(lambda: (n := _succeeded(store)) >= JOBS // 5 and n, timeout=120)
+        server.kill()
+        assert done < JOBS, "the drain finished before the crash: nothing was tested"
+        server.start()
+        # appendfsync always: every completion acknowledged before the crash is still there
+        assert store.counts()["default"][JobStatus.SUCCEEDED] >= done
+        wait_until(lambda: _succeeded(store) == JOBS, timeout=180, interval=0.1)
+        stop.set()
+        for p in procs:
+            p.join(timeout=30)
+            assert p.exitcode == 0
+        assert store.counts() == {"default": {JobStatus.SUCCEEDED: JOBS}}
+        finished = store.list_jobs(limit=JOBS)
+        assert {r.id for r in finished} == {r.id for r in records}
+        assert all(r.attempts >= 1 and r.finished_at is not None for r in finished)
+        store.close()
+    finally:
+        stop.set()
+        for p in procs:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=10)
+        server.kill()
+
+
+def test_calls_raise_store_unavailable_while_redis_is_down(own_server: RedisServer) -> None:
+    store = open_store(own_server.url + "?prefix=down")
+    store.enqueue([make()])
+    own_server.kill()
+    with pytest.raises(StoreUnavailable, match=f"127.0.0.1:{own_server.port}"):
+        store.enqueue([make()])
+    with pytest.raises(StoreUnavailable, match="redis-server is running"):
+        store.claim(None, "w", 1, LEASE)
+    own_server.start()  # back, empty: stale pooled sockets must not break the next call
+    record = make()
+    assert store.enqueue([record]) == [record.id]
+    store.close()
+
+
+def test_unreachable_url_fails_clearly_without_showing_the_password() -> None:
+    store = open_store(f"redis://:hunter2@127.0.0.1:{free_port()}/0")
+    with pytest.raises(StoreUnavailable) as caught:
+        store.get("any")
+    assert "hunter2" not in str(caught.value) and "***" in str(caught.value)
+
+
+def test_url_options_reach_redis_py_without_our_prefix() -> None:
+    from backburner.stores.redis_conn import parse_url
+
+    assert parse_url("unix:///run/redis.sock?db=2&prefix=app") == (
+        "unix:///run/redis.sock?db=2",
+        "app",
+    )
+    assert parse_url("redis://h:1/0?socket_timeout=3") == ("redis://h:1/0?socket_timeout=3", "bb")
+    with pytest.raises(ValueError, match="prefix"):
+        open_store("redis://127.0.0.1:6379/0?prefix=a}b")  # would break the hash tag
+
+
+def test_prefixes_isolate_stores_on_one_server(redis_server: tuple[str, int]) -> None:
+    host, port = redis_server
+    prefixes = [f"bbtest-{uuid.uuid4().hex}" for _ in range(2)]
+    mine, other = (open_store(f"redis://{host}:{port}/0?prefix={p}") for p in prefixes)
+    try:
+        record = make(unique_key="k")
+        mine.enqueue([record])
+        twin = make(unique_key="k")
+        assert other.enqueue([twin]) == [twin.id]  # unique keys are per prefix too
+        assert other.get(record.id) is None
+        [claimed] = other.claim(None, "w", 10, LEASE)
+        assert claimed.id == twin.id
+        other.complete(claimed.id, claimed.token, None)
+        assert other.purge() == 1
+        assert mine.counts() == {"default": {JobStatus.QUEUED: 1}}
+        assert [r.id for r in mine.list_jobs()] == [record.id]
+    finally:
+        mine.close()
+        other.close()
+        for prefix in prefixes:
+            delete_prefix(host, port, prefix)
+
+
+def test_warns_once_when_redis_may_evict_jobs(
+    own_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    import redis
+
+    admin = redis.Redis.from_url(own_server.url)
+    admin.config_set("maxmemory-policy", "allkeys-lru")
+    admin.close()
+    store = open_store(own_server.url)
+    with caplog.at_level(logging.WARNING, logger="backburner.redis"):
+        store.enqueue([make()])
+        store.claim(None, "w", 1, LEASE)
+        store.close()
+        store.get("again")  # a new connection, same store: still only one warning
+    warnings = [r for r in caplog.records if r.name == "backburner.redis"]
+    assert len(warnings) == 1
+    assert "allkeys-lru" in warnings[0].getMessage()
+    assert "noeviction" in warnings[0].getMessage()
+
+
+def test_no_warning_when_redis_does_not_evict(
+    own_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = open_store(own_server.url)
+    with caplog.at_level(logging.WARNING, logger="backburner.redis"):
+        store.enqueue([make()])
+    assert not [r for r in caplog.records if r.name == "backburner.redis"]
+    store.close()
+
+
+def test_complete_and_claim_is_fenced_and_takes_the_next_job(redis_store_url: str) -> None:
+    store = open_store(redis_store_url)
+    try:
+        store.enqueue([make("first", priority=1), make("second"), make("third", queue="other")])
+        [first] = store.claim(None, "w", 1, LEASE)
+        done, nxt = store.complete_and_claim(first.id, first.token, '"ok"', None, "w", 1, LEASE)
+        assert done and [r.task for r in nxt] == ["second"]
+        assert nxt[0].status is JobStatus.RUNNING and nxt[0].attempts == 1
+        assert store.get(first.id).result == '"ok"'  # type: ignore[union-attr]
+        # a stale token completes nothing, but the claim half still works
+        done, nxt2 = store.complete_and_claim(first.id, first.token, None, ["other"], "w", 5, LEASE)
+        assert not done and [r.task for r in nxt2] == ["third"]
+        assert store.get(first.id).result == '"ok"'  # type: ignore[union-attr]
+    finally:
+        store.close()
