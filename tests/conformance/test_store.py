@@ -378,3 +378,22 @@ def test_finished_statuses_are_final_for_claims(store: Store) -> None:
     store.fail(jobs[2].id, jobs[2].token, "E", time.time())
     assert {store.get(j.id).status for j in jobs} == FINISHED  # type: ignore[union-attr]
     assert claim_all(store) == []
+
+
+def test_claim_order_follows_due_time_before_enqueue_order(store: Store) -> None:
+    now = time.time()
+    store.enqueue([make("due-later", run_at=now - 1), make("due-first", run_at=now - 5)])
+    assert claim_all(store) == ["due-first", "due-later"]
+
+
+def test_complete_and_claim_is_fenced_and_hands_out_the_next_job(store: Store) -> None:
+    store.enqueue([make("a"), make("b"), make("c")])
+    [a] = store.claim(None, "w", 1, LEASE)
+    done, [b] = store.complete_and_claim(a.id, a.token, '"A"', None, "w", 1, LEASE)
+    assert done and b.task == "b" and b.status is JobStatus.RUNNING and b.attempts == 1
+    assert store.get(a.id).result == '"A"'  # type: ignore[union-attr]
+    stale, [c] = store.complete_and_claim(a.id, a.token, '"again"', None, "w", 1, LEASE)
+    assert not stale and c.task == "c"
+    assert store.get(a.id).result == '"A"'  # type: ignore[union-attr]
+    done, rest = store.complete_and_claim(b.id, b.token, None, ["other"], "w", 1, LEASE)
+    assert done and rest == []
