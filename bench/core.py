@@ -52,9 +52,19 @@ def claim_complete_rate(url: str, n: int, batch: int) -> float:
 def worker(url: str, *args: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "BACKBURNER_URL": url, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-m", "backburner", "worker", "bench.app:bb", "--log-level", "WARNING",
-         *args],
-        env=env, cwd=ROOT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "backburner",
+            "worker",
+            "bench.app:bb",
+            "--log-level",
+            "WARNING",
+            *args,
+        ],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
     )
 
 
@@ -122,17 +132,24 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=10.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+
         def fresh(name: str) -> str:
             return args.url or f"sqlite:///{tmp}/{name}.db"
 
         rate = enqueue_rate(fresh("enqueue"), args.enqueue)
         print(f"enqueue, one job per delay():        {rate:10,.0f} jobs/s")
-        print(f"claim+complete, 1 process, batch 1:  "
-              f"{claim_complete_rate(fresh('enqueue'), args.enqueue, 1):10,.0f} jobs/s")
-        print(f"drain {args.jobs:,} no-op jobs, 2 processes: "
-              f"{drain_throughput(fresh('drain'), args.jobs, 2):10,.0f} jobs/s")
+        print(
+            f"claim+complete, 1 process, batch 1:  "
+            f"{claim_complete_rate(fresh('enqueue'), args.enqueue, 1):10,.0f} jobs/s"
+        )
+        print(
+            f"drain {args.jobs:,} no-op jobs, 2 processes: "
+            f"{drain_throughput(fresh('drain'), args.jobs, 2):10,.0f} jobs/s"
+        )
         p50, p99, cpu = latency_and_idle_cpu(fresh("latency"), args.latency, args.idle)
-        print(f"idle enqueue-to-start:               p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
+        print(
+            f"idle enqueue-to-start:               p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
+        )
         print(f"idle worker CPU (supervisor+2 children): {cpu * 100:.2f}% of one core")
 
 
