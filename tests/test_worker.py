@@ -219,6 +219,24 @@ def test_a_job_longer_than_its_lease_keeps_it(
     assert record.attempts == 1 and not record.failures
 
 
+def test_sys_exit_in_a_task_fails_only_that_attempt(bb: Backburner, url: str, start: Start) -> None:
+    job = bb.tasks["exits"].delay()
+    worker = start(url, "-p", "1")
+    assert job.wait(timeout=20) == 2
+    assert job.refresh().record.failures[0].error.startswith("SystemExit: 3")
+    assert "restarting" not in worker.log()
+
+
+def test_a_dead_worker_thread_replaces_its_child_and_the_job_retries(
+    bb: Backburner, url: str, start: Start
+) -> None:
+    job = bb.tasks["interrupts"].delay()
+    worker = start(url, "-p", "1", "--lease", "60")
+    assert job.wait(timeout=20) == 2
+    assert "worker process died (exit code 5)" in job.refresh().record.failures[0].error
+    assert "worker thread died" in worker.log()
+
+
 def test_children_are_recycled_after_max_jobs(bb: Backburner, url: str, start: Start) -> None:
     jobs = [bb.tasks["pid"].delay() for _ in range(10)]
     worker = start(url, "--burst", "-p", "1", "--max-jobs-per-child", "3")

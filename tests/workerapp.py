@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -69,6 +70,18 @@ def build(url: str | None = None) -> Backburner:
             current_job.set_progress(1, None, "waiting for cancel")
             time.sleep(0.05)
         raise RuntimeError("stopped on request")
+
+    @bb.task(name="exits", retries=1, retry_backoff=0)
+    def exits() -> int:
+        if current_job.attempt == 1:
+            sys.exit(3)
+        return current_job.attempt
+
+    @bb.task(name="interrupts", retries=1, retry_backoff=0)
+    def interrupts() -> int:
+        if current_job.attempt == 1:
+            raise KeyboardInterrupt  # escapes the runner: its thread dies
+        return current_job.attempt
 
     @bb.task(name="chatty")
     def chatty() -> None:

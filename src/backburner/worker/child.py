@@ -31,6 +31,7 @@ IDLE_WAIT = 1.0  # seconds a thread waits for work before checking for stop agai
 EXIT_STOPPED = 0  # exit codes the supervisor understands
 EXIT_IDLE = 3  # --burst: nothing was due
 EXIT_RECYCLE = 4  # --max-jobs-per-child reached
+EXIT_BROKEN = 5  # a worker thread died: the supervisor fails its job and starts a new child
 
 
 @dataclass
@@ -46,6 +47,7 @@ class ChildState:
     jobs_left: int | None
     contexts: dict[str, JobContext]
     lock: threading.Lock
+    broken: bool = False
 
     def send(self, *events: tuple[Any, ...]) -> None:
         """Send events ("start", ...) / ("done", job_id) to the supervisor in one message."""
@@ -85,7 +87,7 @@ def child_main(bb: Backburner, config: WorkerConfig, worker_id: str, conn: Conne
     capture_output()
     threading.Thread(target=_listen, args=(state,), daemon=True, name="bb-listen").start()
     threads = [
-        threading.Thread(target=_work, args=(state,), name=f"bb-run-{i}")
+        threading.Thread(target=_work_or_break, args=(state,), name=f"bb-run-{i}")
         for i in range(config.threads)
     ]
     for thread in threads:
@@ -94,6 +96,8 @@ def child_main(bb: Backburner, config: WorkerConfig, worker_id: str, conn: Conne
         thread.join()
     bb.close()
     sys.stdout.flush()
+    if state.broken:
+        os._exit(EXIT_BROKEN)
     if state.jobs_left == 0:
         os._exit(EXIT_RECYCLE)
     os._exit(EXIT_IDLE if config.burst and not state.stop.is_set() else EXIT_STOPPED)
@@ -114,6 +118,17 @@ def _listen(state: ChildState) -> None:
                 ctx = state.contexts.get(message[1])
             if ctx is not None:
                 ctx.cancel_requested = True
+
+
+def _work_or_break(state: ChildState) -> None:
+    """A thread that dies would leave its job held forever: stop the whole child instead,
+    so the supervisor records the attempt and replaces it."""
+    try:
+        _work(state)
+    except BaseException:
+        log.exception("worker thread died; stopping this child process")
+        state.broken = True
+        state.stop.set()
 
 
 def _work(state: ChildState) -> None:

@@ -78,7 +78,7 @@ def execute(bb: Backburner, record: JobRecord, ctx: JobContext, backoff: bool = 
             value = task.fn(*args, **kwargs)
     except Retry as exc:
         return _failed(record, exc, exc.delay, backoff)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() in a task fails only that attempt
         return _failed(record, exc, None, backoff)
     finally:
         _current.reset(token)
