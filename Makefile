@@ -25,4 +25,4 @@ test: lint
 	$(BIN)/pytest
 
 bench: $(BIN)/.installed
-	$(BIN)/python -m bench.core
+	$(BIN)/python -m bench
