@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import statistics
 import subprocess
@@ -132,9 +133,15 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=10.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        run = secrets.token_hex(3)
 
         def fresh(name: str) -> str:
-            return args.url or f"sqlite:///{tmp}/{name}.db"
+            """An empty store per phase: a new SQLite file, Redis prefix or PG schema."""
+            if not args.url:
+                return f"sqlite:///{tmp}/{name}.db"
+            sep = "&" if "?" in args.url else "?"
+            option = "schema" if args.url.startswith("postgres") else "prefix"
+            return f"{args.url}{sep}{option}=bench_{name}_{run}"
 
         rate = enqueue_rate(fresh("enqueue"), args.enqueue)
         print(f"enqueue, one job per delay():        {rate:10,.0f} jobs/s")
@@ -151,6 +158,8 @@ def main() -> None:
             f"idle enqueue-to-start:               p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
         )
         print(f"idle worker CPU (supervisor+2 children): {cpu * 100:.2f}% of one core")
+        if args.url:
+            print(f"(left behind for inspection: prefix or schema bench_*_{run})")
 
 
 if __name__ == "__main__":
