@@ -159,7 +159,25 @@ def main() -> None:
         )
         print(f"idle worker CPU (supervisor+2 children): {cpu * 100:.2f}% of one core")
         if args.url:
-            print(f"(left behind for inspection: prefix or schema bench_*_{run})")
+            drop_bench_data(args.url, run)
+
+
+def drop_bench_data(url: str, run: str) -> None:
+    """Remove the Redis keys or PostgreSQL schemas this run created."""
+    names = [f"bench_{name}_{run}" for name in ("enqueue", "drain", "latency")]
+    if url.startswith("postgres"):
+        import psycopg
+
+        with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
+            for name in names:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        return
+    import redis
+
+    client = redis.Redis.from_url(url.split("?")[0])
+    for name in names:
+        for key in client.scan_iter(match=f"{{{name}}}*", count=1000):
+            client.delete(key)
 
 
 if __name__ == "__main__":
