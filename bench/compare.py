@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
+import hashlib
 import os
 import secrets
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import IO
 
 from bench import environment, report
 from bench.contenders import CONTENDERS, Contender
@@ -111,9 +115,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     chosen = choose(args.only, args.skip)
     if args.list:
         for c in CONTENDERS:
-            print(f"{c.name:22} {c.store:9} {c.how}")
+            print(f"{c.name:26} {c.store:9} {c.how}")
         return
     signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        lock = _exclusive(args.redis)  # held until this process exits
+    except StoreError as exc:
+        raise SystemExit(str(exc)) from None
     run_id = f"{time.strftime('%m%d%H%M')}{secrets.token_hex(2)}"
     folder = RUNS / run_id
     folder.mkdir(parents=True)
@@ -147,14 +155,35 @@ def main(argv: Sequence[str] | None = None) -> None:
         outcomes=outcomes,
     )
     args.output.write_text(text)
+    kept = args.keep or bool(report.problems(outcomes))
+    _tidy(folder, kept)
     print(f"\n{report.summary(text)}\n\nwritten to {args.output}")
-    _tidy(folder, args.keep or bool(report.problems(outcomes)))
+    if kept:
+        print(f"logs kept in {folder}")
+    lock.close()
+
+
+def _exclusive(redis_url: str) -> IO[str]:
+    """A lock on the Redis database for this run, held while the file stays open: each
+    run flushes the database between contenders, so two runs would wipe each other's
+    marks. Raises StoreError if another run on this machine holds it."""
+    name = hashlib.sha256(redis_url.encode()).hexdigest()[:12]
+    path = Path(tempfile.gettempdir()) / f"backburner-bench-{name}.lock"
+    lock = open(path, "a")  # noqa: SIM115 (it must stay open, so locked, for the whole run)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise StoreError(
+            f"another benchmark run is using {redis_url} (lock {path}): wait for it to "
+            "finish, or give this run an empty database of its own with --redis"
+        ) from None
+    return lock
 
 
 def _tidy(folder: Path, keep: bool) -> None:
     """Remove the run's folder (logs), unless asked to keep it or something went wrong."""
     if keep:
-        print(f"logs kept in {folder}")
         return
     shutil.rmtree(folder, ignore_errors=True)
     with contextlib.suppress(OSError):

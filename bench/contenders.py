@@ -67,8 +67,9 @@ BB = "bench.peers.backburner"
 BB_HOW = "`backburner worker -p 2` (threads 1)"
 CONTENDERS: tuple[Contender, ...] = (
     Contender("backburner-sqlite", "sqlite", BB, BB_HOW, _backburner, "sqlite:///{}".format, True),
-    # Huey's SQLite default skips the fsync per commit; this is backburner at that same
-    # durability, to separate the cost of the fsync from the cost of the code
+    # backburner without the fsync per enqueue, to separate the cost of the fsync from the
+    # cost of the code. Not Huey's durability: SqliteHuey leaves SQLite's default,
+    # synchronous=FULL (PRAGMA synchronous reads 2 on its connection), on every commit
     Contender(
         "backburner-sqlite-normal",
         "sqlite",

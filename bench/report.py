@@ -203,7 +203,7 @@ def render(
 ) -> str:
     """The whole of RESULTS.md."""
     rows = ratios(contenders, outcomes)
-    verdicts = [f"- **{r['store']}**: {r['verdict']}" for r in rows]
+    verdicts = [f"- **{r['backburner']}**: {r['verdict']}" for r in rows]
     hows = [f"- {c.name}: {c.how}" for c in contenders]
     issues = [f"- {p}" for p in problems(outcomes)] or ["- none"]
     parts = [

@@ -30,6 +30,7 @@ class Stores:
         self.folder, self.redis_url, self.pg_dsn, self.run_id = folder, redis_url, pg_dsn, run_id
         self.redis = redis.Redis.from_url(redis_url, socket_timeout=30)
         self.down: dict[str, str] = {}  # kind -> why it cannot be used
+        self.owned = False  # the Redis database was found empty: ours to flush
         self.versions: dict[str, str] = {}
         self._databases: list[str] = []
 
@@ -46,6 +47,7 @@ class Stores:
                     f"Redis database {self.redis_url} holds {keys} keys, and the benchmark "
                     "flushes the database it uses: pick an empty one with --redis"
                 )
+            self.owned = True
         try:
             with psycopg.connect(self.pg_dsn, connect_timeout=10) as conn:
                 row = conn.execute("SHOW server_version").fetchone()
@@ -77,7 +79,7 @@ class Stores:
 
     def flush(self) -> None:
         """Empty the run's Redis database (it held nothing before the run)."""
-        if "redis" not in self.down:
+        if self.owned and "redis" not in self.down:
             self.redis.flushdb()
 
     def close(self) -> None:
