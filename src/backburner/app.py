@@ -32,6 +32,13 @@ class Settings:
     result_ttl: float = 7 * 86400.0
     lease: float = 30.0
 
+    def __post_init__(self) -> None:
+        TaskOptions("settings", self.queue, retries=self.retries, retry_backoff=self.retry_backoff)
+        if not isinstance(self.lease, (int, float)) or self.lease <= 0:
+            raise ValueError(f"lease must be seconds > 0, got {self.lease!r}")
+        if not isinstance(self.result_ttl, (int, float)) or self.result_ttl < 0:
+            raise ValueError(f"result_ttl must be seconds >= 0, got {self.result_ttl!r}")
+
 
 class Backburner:
     """A job system: register tasks with `@bb.task`, enqueue with `task.delay()`.
@@ -55,7 +62,6 @@ class Backburner:
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.eager = eager
         self.settings = Settings(queue, retries, retry_backoff, result_ttl, lease)
-        TaskOptions(name="check", queue=queue, retries=retries, retry_backoff=retry_backoff)
         self._url = _check_url(url or os.environ.get("BACKBURNER_URL") or DEFAULT_URL)
         self._store: Store | None = None
         self._job_wrappers: list[Callable[[], AbstractContextManager[Any]]] = []

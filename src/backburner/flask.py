@@ -70,14 +70,12 @@ from .cli import command_group, record_json
 from .codec import TAG
 from .errors import BackburnerError
 from .job import JobRecord, JobStatus
-from .task import TaskOptions
 
 __all__ = ["Auth", "FlaskState", "init_app", "job_json", "job_url", "wants_html"]
 
 Auth = Callable[[JobRecord, Request], Any]
 """`auth(record, request)`: truthy lets the request see the job, falsy answers 403."""
 
-_TASK_DEFAULTS = ("queue", "retries", "retry_backoff")  # settings tasks fall back to
 _SETTINGS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "BACKBURNER_QUEUE": ("queue", str),
     "BACKBURNER_RETRIES": ("retries", int),
@@ -166,10 +164,10 @@ def _configure(bb: Backburner, contexts: _AppContexts, app: Flask) -> None:
             changes[name] = kind(value)
         except (TypeError, ValueError):
             raise ValueError(f"{key}={value!r}: expected {kind.__name__}") from None
-    settings = dataclasses.replace(contexts.base_settings, **changes)
-    TaskOptions("check", **{f: getattr(settings, f) for f in _TASK_DEFAULTS})
-    if settings.lease <= 0:
-        raise ValueError(f"BACKBURNER_LEASE={settings.lease!r}: expected seconds > 0")
+    try:
+        settings = dataclasses.replace(contexts.base_settings, **changes)  # validates them
+    except ValueError as exc:
+        raise ValueError(f"Flask app {app.name!r}, BACKBURNER_* config: {exc}") from None
     eager = config.get("BACKBURNER_EAGER")
     eager = (app.testing or contexts.base_eager) if eager is None else _flag(eager)
     url = config.get("BACKBURNER_URL")
