@@ -6,6 +6,7 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -125,3 +126,25 @@ def test_connections_of_ended_threads_are_closed(tmp_path: Path) -> None:
         thread.join()
     assert len(os.listdir("/proc/self/fd")) - fds < 10
     assert store.counts() == {"default": {JobStatus.QUEUED: 1}}
+
+
+def _open_and_enqueue(url: str, start: Any) -> None:
+    store = open_store(url)
+    start.wait()  # every process opens the fresh file at the same moment
+    store.enqueue([make()])
+
+
+def test_processes_creating_a_fresh_database_together(tmp_path: Path) -> None:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    for attempt in range(10):  # the race is narrow: try it a few times
+        url = f"sqlite:///{tmp_path}/fresh{attempt}.db"
+        start = ctx.Barrier(6)
+        procs = [ctx.Process(target=_open_and_enqueue, args=(url, start)) for _ in range(6)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [p.exitcode for p in procs] == [0] * 6
+        assert open_store(url).counts() == {"default": {JobStatus.QUEUED: 6}}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import queue
+import time
 from typing import Any
 
 from backburner.job import JobStatus
@@ -33,7 +35,15 @@ def _run_all(target: Any, args_for: Any) -> list[Any]:
     procs = [ctx.Process(target=target, args=(*args_for(i), start, out)) for i in range(PROCESSES)]
     for p in procs:
         p.start()
-    results = [out.get(timeout=240) for _ in procs]
+    results = []
+    deadline = time.monotonic() + 240
+    while len(results) < len(procs):
+        try:
+            results.append(out.get(timeout=0.5))
+        except queue.Empty:
+            failed = [p.name for p in procs if p.exitcode not in (None, 0)]
+            assert not failed, f"{failed} died; see the captured stderr"
+            assert time.monotonic() < deadline, "processes did not finish in 240 s"
     for p in procs:
         p.join(timeout=30)
         assert p.exitcode == 0, f"{p.name} exited {p.exitcode}"
