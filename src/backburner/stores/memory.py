@@ -40,11 +40,16 @@ class MemoryStore(Store):
             clashes = [r.id for r in records if r.id in self._jobs]
             if clashes or len({r.id for r in records}) != len(records):
                 raise ValueError(f"job id(s) already stored or repeated: {clashes}")
-            live_keys = {
-                r.unique_key: r.id
-                for r in self._jobs.values()
-                if r.unique_key is not None and r.status in ACTIVE
-            }
+            # only a batch with unique keys pays for the scan of every stored job
+            live_keys = (
+                {
+                    r.unique_key: r.id
+                    for r in self._jobs.values()
+                    if r.unique_key is not None and r.status in ACTIVE
+                }
+                if any(r.unique_key for r in records)
+                else {}
+            )
             for record in records:
                 existing = live_keys.get(record.unique_key) if record.unique_key else None
                 if existing is not None:
