@@ -17,6 +17,7 @@ import pytest
 from backburner.errors import StoreUnavailable
 from backburner.job import JobStatus
 from backburner.stores import Store, open_store
+from backburner.stores.base import Done
 
 from .conformance.records import make, wait_until
 from .servers import free_port, require
@@ -196,13 +197,16 @@ def test_complete_and_claim_is_fenced_and_takes_the_next_job(redis_store_url: st
     try:
         store.enqueue([make("first", priority=1), make("second"), make("third", queue="other")])
         [first] = store.claim(None, "w", 1, LEASE)
-        done, nxt = store.complete_and_claim(first.id, first.token, '"ok"', None, "w", 1, LEASE)
-        assert done and [r.task for r in nxt] == ["second"]
+        done, nxt = store.complete_and_claim(
+            [Done(first.id, first.token, '"ok"')], None, "w", 1, LEASE
+        )
+        assert done == [True] and [r.task for r in nxt] == ["second"]
         assert nxt[0].status is JobStatus.RUNNING and nxt[0].attempts == 1
         assert store.get(first.id).result == '"ok"'  # type: ignore[union-attr]
         # a stale token completes nothing, but the claim half still works
-        done, nxt2 = store.complete_and_claim(first.id, first.token, None, ["other"], "w", 5, LEASE)
-        assert not done and [r.task for r in nxt2] == ["third"]
+        stale = [Done(first.id, first.token, None)]
+        done, nxt2 = store.complete_and_claim(stale, ["other"], "w", 5, LEASE)
+        assert done == [False] and [r.task for r in nxt2] == ["third"]
         assert store.get(first.id).result == '"ok"'  # type: ignore[union-attr]
     finally:
         store.close()

@@ -127,6 +127,65 @@ def test_shutdown_timeout_hands_unfinished_jobs_back_without_counting(
     assert record.status is JobStatus.QUEUED and record.attempts == 0 and not record.failures
 
 
+def warm_then_batch(bb: Backburner, first: str, *args: object) -> tuple[str, list[str]]:
+    """Run short jobs so the worker thread learns to claim in batches, then make `first`
+    and 10 noops due together: one claim takes `first` and the noops queued behind it."""
+    warm = [bb.tasks["noop"].delay() for _ in range(40)]
+    wait_until(lambda: all(status_of(bb, j.id) is JobStatus.SUCCEEDED for j in warm), timeout=20)
+    due = time.time() + 0.5
+    head = bb.tasks[first].schedule(args, at=due)
+    behind = [bb.tasks["noop"].schedule(at=due) for _ in range(10)]
+    return head.id, [j.id for j in behind]
+
+
+def test_sigkill_mid_batch_counts_only_the_running_job(
+    bb: Backburner, url: str, start: Start, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pid"
+    start(url, "-p", "1", "--lease", "60")
+    head, behind = warm_then_batch(bb, "hang_first", str(marker))
+    wait_until(lambda: marker.exists() and marker.read_text().endswith(" 1"), timeout=20)
+    os.kill(int(marker.read_text().split()[0]), signal.SIGKILL)
+    wait_until(lambda: status_of(bb, head) is JobStatus.SUCCEEDED, timeout=20)
+    assert "worker process died" in bb.get_job(head).record.failures[0].error  # type: ignore[union-attr]
+    wait_until(lambda: all(status_of(bb, j) is JobStatus.SUCCEEDED for j in behind), timeout=20)
+    records = [bb.store.get(j) for j in behind]
+    assert all(r is not None and r.attempts == 1 and not r.failures for r in records)
+    # claimed with the killed job, handed back uncounted, claimed again
+    assert any(r is not None and r.token == 2 for r in records), "no batch was claimed"
+
+
+def test_a_slow_job_does_not_hold_back_the_results_before_it(
+    bb: Backburner, url: str, start: Start, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pid"
+    start(url, "-p", "1")
+    warm = [bb.tasks["noop"].delay() for _ in range(40)]
+    wait_until(lambda: all(status_of(bb, j.id) is JobStatus.SUCCEEDED for j in warm), timeout=20)
+    due = time.time() + 0.5
+    before = [bb.tasks["noop"].schedule(at=due) for _ in range(5)]
+    slow = bb.tasks["sleep"].schedule((30, str(marker)), at=due)
+    wait_until(marker.exists, timeout=20)
+    wait_until(lambda: all(status_of(bb, j.id) is JobStatus.SUCCEEDED for j in before), timeout=2)
+    assert status_of(bb, slow.id) is JobStatus.RUNNING
+
+
+def test_sigterm_mid_batch_hands_back_the_jobs_not_started(
+    bb: Backburner, url: str, start: Start, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pid"
+    worker = start(url, "-p", "1", "--shutdown-timeout", "20")
+    head, behind = warm_then_batch(bb, "sleep", 1.0, str(marker))
+    wait_until(marker.exists, timeout=20)
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(30) == 0
+    assert status_of(bb, head) is JobStatus.SUCCEEDED
+    records = [bb.store.get(j) for j in behind]
+    assert all(r is not None and r.status is JobStatus.QUEUED for r in records)
+    assert all(r is not None and r.attempts == 0 and not r.failures for r in records)
+    assert any(r is not None and r.token == 1 for r in records), "no batch was claimed"
+
+
 def test_second_signal_stops_at_once(
     bb: Backburner, url: str, start: Start, tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from backburner.job import FINISHED, JobStatus
 from backburner.stores import Store, WorkerInfo
+from backburner.stores.base import Done
 
 from .records import make, wait_until
 
@@ -389,11 +390,37 @@ def test_claim_order_follows_due_time_before_enqueue_order(store: Store) -> None
 def test_complete_and_claim_is_fenced_and_hands_out_the_next_job(store: Store) -> None:
     store.enqueue([make("a"), make("b"), make("c")])
     [a] = store.claim(None, "w", 1, LEASE)
-    done, [b] = store.complete_and_claim(a.id, a.token, '"A"', None, "w", 1, LEASE)
-    assert done and b.task == "b" and b.status is JobStatus.RUNNING and b.attempts == 1
+    done, [b] = store.complete_and_claim([Done(a.id, a.token, '"A"')], None, "w", 1, LEASE)
+    assert done == [True] and b.task == "b" and b.status is JobStatus.RUNNING
+    assert b.attempts == 1
     assert store.get(a.id).result == '"A"'  # type: ignore[union-attr]
-    stale, [c] = store.complete_and_claim(a.id, a.token, '"again"', None, "w", 1, LEASE)
-    assert not stale and c.task == "c"
+    stale, [c] = store.complete_and_claim([Done(a.id, a.token, '"again"')], None, "w", 1, LEASE)
+    assert stale == [False] and c.task == "c"
     assert store.get(a.id).result == '"A"'  # type: ignore[union-attr]
-    done, rest = store.complete_and_claim(b.id, b.token, None, ["other"], "w", 1, LEASE)
-    assert done and rest == []
+    done, rest = store.complete_and_claim([Done(b.id, b.token, None)], ["other"], "w", 1, LEASE)
+    assert done == [True] and rest == []
+
+
+def test_complete_and_claim_records_a_batch_and_claims_a_batch(store: Store) -> None:
+    store.enqueue([make(f"j{i}") for i in range(7)])
+    first = store.claim(None, "w", 3, LEASE)
+    assert [r.task for r in first] == ["j0", "j1", "j2"]
+    stale = Done(first[0].id, first[0].token + 1, None)  # not the current attempt's token
+    batch = [
+        stale,
+        Done(first[1].id, first[1].token, '"one"'),
+        Done(first[2].id, first[2].token, None),
+    ]
+    accepted, nxt = store.complete_and_claim(batch, None, "w", 3, LEASE)
+    assert accepted == [False, True, True]
+    assert [r.task for r in nxt] == ["j3", "j4", "j5"]
+    assert store.get(first[0].id).status is JobStatus.RUNNING  # type: ignore[union-attr]
+    assert store.get(first[1].id).result == '"one"'  # type: ignore[union-attr]
+    # recording alone (limit 0) claims nothing; claiming alone records nothing
+    accepted, none = store.complete_and_claim(
+        [Done(r.id, r.token, None) for r in nxt], None, "w", 0, LEASE
+    )
+    assert accepted == [True, True, True] and none == []
+    assert store.counts()["default"][JobStatus.QUEUED] == 1
+    assert store.complete_and_claim([], None, "w", 0, LEASE) == ([], [])
+    assert [r.task for r in store.complete_and_claim([], None, "w", 5, LEASE)[1]] == ["j6"]

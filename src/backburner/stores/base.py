@@ -13,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..job import FINISHED, JobRecord, JobStatus
 
@@ -26,6 +26,14 @@ class HeartbeatReply:
 
     lost: frozenset[str] = frozenset()
     cancel_requested: frozenset[str] = frozenset()
+
+
+class Done(NamedTuple):
+    """A succeeded attempt to record: its job, its fencing token and its result."""
+
+    job_id: str
+    token: int
+    result: str | None  # codec JSON
 
 
 @dataclass(frozen=True)
@@ -93,17 +101,21 @@ class Store(ABC):
 
     def complete_and_claim(
         self,
-        job_id: str,
-        token: int,
-        result: str | None,
+        done: Sequence[Done],
         queues: Sequence[str] | None,
         worker_id: str,
         limit: int,
         lease_s: float,
-    ) -> tuple[bool, list[JobRecord]]:
-        """`complete()` then `claim()`: a busy worker's hot path. Backends override it to
-        do both in one transaction or round trip; the guarantees are those of the two."""
-        return self.complete(job_id, token, result), self.claim(queues, worker_id, limit, lease_s)
+    ) -> tuple[list[bool], list[JobRecord]]:
+        """`complete()` each of `done`, then `claim()` up to `limit` jobs (none if 0): a busy
+        worker's hot path, which records a batch of jobs and takes the next in one go.
+
+        Returns whether each completion was accepted, and the jobs claimed. Backends
+        override it to do it all in one transaction or round trip; the guarantees are
+        those of `complete()` and `claim()`.
+        """
+        accepted = [self.complete(*d) for d in done]
+        return accepted, self.claim(queues, worker_id, limit, lease_s) if limit > 0 else []
 
     @abstractmethod
     def fail(self, job_id: str, token: int, error: str, retry_at: float | None) -> bool:

@@ -60,7 +60,7 @@ from psycopg.types.json import Jsonb
 from ..errors import BackburnerError, SchemaError, StoreUnavailable
 from ..job import FINISHED, Failure, JobRecord, JobStatus, pending_status
 from . import postgres_schema
-from .base import LEASE_LAPSED, HeartbeatReply, Store, WorkerInfo, check_statuses
+from .base import LEASE_LAPSED, Done, HeartbeatReply, Store, WorkerInfo, check_statuses
 from .postgres_conn import Connection, ConnectionSource, on_fork_in_child, parse_url
 from .postgres_listen import Listener
 from .postgres_tx import bind, bound, resolver
@@ -270,18 +270,48 @@ class PostgresStore(Store):
     def claim(
         self, queues: Sequence[str] | None, worker_id: str, limit: int, lease_s: float
     ) -> list[JobRecord]:
+        return self.complete_and_claim((), queues, worker_id, limit, lease_s)[1]
+
+    def complete_and_claim(
+        self,
+        done: Sequence[Done],
+        queues: Sequence[str] | None,
+        worker_id: str,
+        limit: int,
+        lease_s: float,
+    ) -> tuple[list[bool], list[JobRecord]]:
+        """One statement per part, sent together in one round trip (psycopg's pipeline)."""
+        if queues is not None and not queues:
+            limit = 0
+        if not done and limit <= 0:
+            return [], []
         now = time.time()
-        params = {
+        finished = {
+            "now": now,
+            "ids": [d.job_id for d in done],
+            "tokens": [d.token for d in done],
+            "results": [d.result for d in done],
+        }
+        wanted = {
             "worker": worker_id,
             "until": now + lease_s,
             "now": now,
             "queues": list(queues or ()),
             "limit": limit,
         }
-        with self._conn() as conn:
-            rows = _fetch(conn, self._sql["claim" if queues is None else "claim_queues"], params)
+        claim_sql = self._sql["claim" if queues is None else "claim_queues"]
+        with self._conn() as conn, conn.pipeline():
+            completed = conn.cursor(row_factory=tuple_row)
+            claimed = conn.cursor(row_factory=tuple_row)
+            with completed, claimed:
+                if done:
+                    completed.execute(self._sql["complete_many"], finished)
+                if limit > 0:
+                    claimed.execute(claim_sql, wanted)
+                ids = {row[0] for row in completed.fetchall()} if done else set()
+                rows = claimed.fetchall() if limit > 0 else []
         rows.sort(key=lambda row: (-row[4], row[6], row[23]))  # RETURNING has no order
-        return [_record(row, now) for row in rows]
+        return [d.job_id in ids for d in done], [_record(row, now) for row in rows]
 
     def heartbeat(
         self, worker_id: str, leases: Mapping[str, int], lease_s: float

@@ -37,7 +37,7 @@ from typing import Any, cast
 import redis
 
 from ..job import FINISHED, PENDING, Failure, JobRecord, JobStatus, pending_status
-from .base import LEASE_LAPSED, HeartbeatReply, Store, WorkerInfo, check_statuses
+from .base import LEASE_LAPSED, Done, HeartbeatReply, Store, WorkerInfo, check_statuses
 from .redis_conn import RedisConnector
 
 # Statuses as stored: a pending job is 'queued' whatever its run_at.
@@ -91,8 +91,13 @@ def _failure_tail(at: float, error: str) -> str:
     return json.dumps({"at": at, "error": error})[1:]
 
 
+def _result_args(result: str | None) -> tuple[str, str]:
+    """has_result and result, as the complete scripts take them."""
+    return ("0", "") if result is None else ("1", result)
+
+
 def _complete_args(job_id: str, token: int, now: float, result: str | None) -> tuple[Any, ...]:
-    return job_id, token, repr(now), "0" if result is None else "1", result or ""
+    return job_id, token, repr(now), *_result_args(result)
 
 
 def _claim_args(
@@ -154,24 +159,25 @@ class RedisStore(Store):
 
     def complete_and_claim(
         self,
-        job_id: str,
-        token: int,
-        result: str | None,
+        done: Sequence[Done],
         queues: Sequence[str] | None,
         worker_id: str,
         limit: int,
         lease_s: float,
-    ) -> tuple[bool, list[JobRecord]]:
-        """Both in one script: one round trip on a busy worker's hot path."""
-        if limit <= 0 or (queues is not None and not queues):
-            return self.complete(job_id, token, result), []
+    ) -> tuple[list[bool], list[JobRecord]]:
+        """All in one script: one round trip per batch on a busy worker."""
+        if queues is not None and not queues:
+            limit = 0
+        if not done and limit <= 0:
+            return [], []
         now = time.time()
-        done, rows = self._redis.run(
-            "complete_claim",
-            *_complete_args(job_id, token, now, result),
-            *_claim_args(queues, worker_id, limit, now + lease_s),
+        args = [repr(now), len(done)]
+        for d in done:
+            args += (d.job_id, d.token, *_result_args(d.result))
+        accepted, rows = self._redis.run(
+            "complete_claim", *args, *_claim_args(queues, worker_id, max(limit, 0), now + lease_s)
         )
-        return bool(done), [_record(_pairs(row), now) for row in rows]
+        return [bool(a) for a in accepted], [_record(_pairs(row), now) for row in rows]
 
     def heartbeat(
         self, worker_id: str, leases: Mapping[str, int], lease_s: float

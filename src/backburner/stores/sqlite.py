@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import SchemaError, StoreUnavailable
 from ..job import FINISHED, Failure, JobRecord, JobStatus, pending_status
-from .base import LEASE_LAPSED, HeartbeatReply, Store, WorkerInfo, check_statuses
+from .base import LEASE_LAPSED, Done, HeartbeatReply, Store, WorkerInfo, check_statuses
 from .wakeup import Wakeup
 
 SCHEMA_VERSION = 1
@@ -260,21 +260,27 @@ class SQLiteStore(Store):
         self, queues: Sequence[str] | None, worker_id: str, limit: int, lease_s: float
     ) -> list[JobRecord]:
         with self._write() as conn:
-            return self._claim(conn, queues, worker_id, limit, lease_s)
+            rows, now = self._claim(conn, queues, worker_id, limit, lease_s)
+        return _claimed(rows, now)
 
     def complete_and_claim(
         self,
-        job_id: str,
-        token: int,
-        result: str | None,
+        done: Sequence[Done],
         queues: Sequence[str] | None,
         worker_id: str,
         limit: int,
         lease_s: float,
-    ) -> tuple[bool, list[JobRecord]]:
+    ) -> tuple[list[bool], list[JobRecord]]:
+        """All in one transaction: one lock hand-off per batch on a busy worker."""
+        if not done and limit <= 0:
+            return [], []
+        rows: list[Any] = []
+        now = 0.0
         with self._write() as conn:
-            done = self._complete(conn, job_id, token, result)
-            return done, self._claim(conn, queues, worker_id, limit, lease_s)
+            accepted = [self._complete(conn, *d) for d in done]
+            if limit > 0:
+                rows, now = self._claim(conn, queues, worker_id, limit, lease_s)
+        return accepted, _claimed(rows, now)
 
     def _claim(
         self,
@@ -283,7 +289,8 @@ class SQLiteStore(Store):
         worker_id: str,
         limit: int,
         lease_s: float,
-    ) -> list[JobRecord]:
+    ) -> tuple[list[Any], float]:
+        """Claim in `conn`'s transaction: (rows, now); decoded once the lock is released."""
         now = time.time()
         where, params = self._queue_filter(queues)
         sql = (
@@ -292,10 +299,9 @@ class SQLiteStore(Store):
             f"SELECT seq FROM bb_jobs WHERE status = 'queued' AND run_at <= ? {where} "
             f"ORDER BY priority DESC, run_at, seq LIMIT ?) RETURNING {_COLUMNS}"
         )
-        rows = conn.execute(sql, (worker_id, now + lease_s, now, now, *params, limit)).fetchall()
-        claimed = [_record(row, now) for row in rows]
-        claimed.sort(key=lambda r: (-r.priority, r.run_at))
-        return claimed
+        return conn.execute(
+            sql, (worker_id, now + lease_s, now, now, *params, limit)
+        ).fetchall(), now
 
     @staticmethod
     def _queue_filter(queues: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
@@ -547,6 +553,13 @@ class SQLiteStore(Store):
             conn.close()
         self._local = threading.local()
         self._wakeup.close()
+
+
+def _claimed(rows: Sequence[Any], now: float) -> list[JobRecord]:
+    """Claimed rows as records in claim order (RETURNING gives no order)."""
+    claimed = [_record(row, now) for row in rows]
+    claimed.sort(key=lambda r: (-r.priority, r.run_at))
+    return claimed
 
 
 def _status_clause(status: JobStatus | None, now: float) -> tuple[list[str], list[Any]]:

@@ -13,13 +13,17 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import dataclass
+import time
+from collections import deque
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..context import JobContext, _current
 from ..errors import StoreUnavailable
 from ..job import JobRecord
+from ..stores.base import Done
+from .reports import Event, Writer
 from .runner import execute, lease_lost, record_outcome
 
 if TYPE_CHECKING:
@@ -32,6 +36,30 @@ EXIT_STOPPED = 0  # exit codes the supervisor understands
 EXIT_IDLE = 3  # --burst: nothing was due
 EXIT_RECYCLE = 4  # --max-jobs-per-child reached
 EXIT_BROKEN = 5  # a worker thread died: the supervisor fails its job and starts a new child
+# Short jobs are claimed and recorded in batches, so a busy worker makes one store call
+# per batch instead of two per job. A thread claims as many jobs as it expects to run in
+# BATCH_WINDOW (one at a time once they take that long), and a succeeded job is recorded
+# with the thread's next claim or, at the latest, about FLUSH_AFTER after it ended.
+BATCH_WINDOW = 0.005
+MAX_BATCH = 16
+FLUSH_AFTER = 0.005
+RETRY_STORE = 1.0  # seconds before trying again a store that could not be reached
+
+
+class Pace:
+    """How long this thread's jobs take (a moving average), to size its claims."""
+
+    def __init__(self) -> None:
+        self.mean: float | None = None
+
+    def observe(self, seconds: float) -> None:
+        self.mean = seconds if self.mean is None else 0.8 * self.mean + 0.2 * seconds
+
+    def batch(self) -> int:
+        """How many jobs to claim next: 1 until a job was timed, at most MAX_BATCH."""
+        if self.mean is None:
+            return 1
+        return max(1, min(MAX_BATCH, int(BATCH_WINDOW / max(self.mean, 1e-6))))
 
 
 @dataclass
@@ -41,51 +69,154 @@ class ChildState:
     bb: Backburner
     config: WorkerConfig
     worker_id: str
-    conn: Connection
-    stop: threading.Event
-    send_lock: threading.Lock
-    jobs_left: int | None
-    contexts: dict[str, JobContext]
-    lock: threading.Lock
+    conn: Connection  # commands from the supervisor
+    reports: Writer  # reports to the supervisor
+    stop: threading.Event = field(default_factory=threading.Event)
+    send_lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    contexts: dict[str, JobContext] = field(default_factory=dict)
+    jobs_left: int | None = None
     broken: bool = False
+    recorder: Recorder = field(init=False)
 
-    def send(self, *events: tuple[Any, ...]) -> None:
-        """Send events ("start", ...) / ("done", job_id) to the supervisor in one message."""
+    def __post_init__(self) -> None:
+        self.jobs_left = self.config.max_jobs_per_child
+        self.recorder = Recorder(self)
+
+    def send(self, *events: Event) -> None:
+        """Send events to the supervisor in one message:
+        ("claimed", id, token, attempts, max_attempts, retry_backoff, timeout): now held;
+        ("start", id, monotonic time): running; ("done", id): recorded or handed back."""
+        if not events:
+            return
         with self.send_lock:
             try:
-                self.conn.send(events)
+                self.reports.send(events)
             except OSError:  # supervisor gone: finish what we hold and stop
                 self.stop.set()
 
-    def take_slot(self) -> bool:
-        """Count one more job against --max-jobs-per-child; False once the budget is spent."""
+    def take_slots(self, wanted: int) -> int:
+        """Count up to `wanted` more jobs against --max-jobs-per-child; how many may run."""
         with self.lock:
             if self.jobs_left is None:
-                return True
-            if self.jobs_left <= 0:
-                return False
-            self.jobs_left -= 1
-            return True
+                return wanted
+            granted = min(wanted, self.jobs_left)
+            self.jobs_left -= granted
+            return granted
+
+    def give_back_slots(self, count: int) -> None:
+        with self.lock:
+            if self.jobs_left is not None:
+                self.jobs_left += count
 
 
-def child_main(bb: Backburner, config: WorkerConfig, worker_id: str, conn: Connection) -> None:
-    """Entry point of a forked child; exits the process when done."""
+class Recorder:
+    """Succeeded jobs not yet recorded, shared by a child's threads. A thread records them
+    all with its next claim; the flush thread records those that waited FLUSH_AFTER, so
+    a slow job never holds back the results of the jobs before it."""
+
+    def __init__(self, state: ChildState) -> None:
+        self.state = state
+        self._cond = threading.Condition()
+        self._pending: list[Done] = []
+        self._since = 0.0  # when the oldest pending job ended
+        self._closed = False
+
+    def add(self, done: Done) -> None:
+        with self._cond:
+            if not self._pending:
+                self._since = time.monotonic()
+                self._cond.notify()
+            self._pending.append(done)
+
+    def take(self) -> list[Done]:
+        with self._cond:
+            taken, self._pending = self._pending, []
+        return taken
+
+    def put_back(self, done: list[Done]) -> None:
+        """Keep jobs whose recording failed for the next try."""
+        with self._cond:
+            if not self._pending:
+                self._since = time.monotonic()
+            self._pending[:0] = done
+
+    def close(self) -> None:
+        """Record what is pending and end the flush thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def run(self) -> None:
+        """The flush thread."""
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if not self._pending:
+                    return
+                wait = self._since + FLUSH_AFTER - time.monotonic()
+                if wait > 0 and not self._closed:
+                    self._cond.wait(wait)  # a thread's claim may take them meanwhile
+                    continue
+                taken, self._pending = self._pending, []
+            events: list[Event] = []
+            try:
+                settle(self.state, taken, 0, events)
+            except StoreUnavailable as exc:
+                log.warning("store unavailable, recording again in %ss: %s", RETRY_STORE, exc)
+                if self._closed:
+                    return  # stopping: the leases will lapse and the jobs run again
+                time.sleep(RETRY_STORE)
+            self.state.send(*events)
+
+
+def settle(state: ChildState, done: list[Done], limit: int, events: list[Event]) -> list[JobRecord]:
+    """Record `done` and claim up to `limit` jobs in one store call; the supervisor's
+    events for both are added to `events`. If the store cannot be reached, `done` goes
+    back to the recorder and StoreUnavailable is raised."""
+    config = state.config
+    try:
+        accepted, claimed = state.bb.store.complete_and_claim(
+            done, config.queues, state.worker_id, limit, config.lease
+        )
+    except StoreUnavailable:
+        state.recorder.put_back(done)
+        raise
+    except Exception:  # their leases lapse and they run again: at least once holds
+        log.exception("could not record the outcome of job(s) %s", [d.job_id for d in done])
+        accepted, claimed = [True] * len(done), []
+    for d, ok in zip(done, accepted):
+        if not ok:
+            lease_lost(d.job_id)
+        events.append(("done", d.job_id))
+    for r in claimed:
+        events.append(
+            ("claimed", r.id, r.token, r.attempts, r.max_attempts, r.retry_backoff, r.timeout)
+        )
+    return claimed
+
+
+def child_main(
+    bb: Backburner,
+    config: WorkerConfig,
+    worker_id: str,
+    conn: Connection,
+    reports: Writer,
+    readers: list[int],
+) -> None:
+    """Entry point of a forked child; exits the process when done. `readers` are the
+    supervisor's ends of report pipes, which this process must not hold open."""
+    for fd in readers:
+        os.close(fd)
     signal.set_wakeup_fd(-1)  # the supervisor's signal pipe is not ours to write to
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the
-    state = ChildState(  # supervisor decides what it means
-        bb,
-        config,
-        worker_id,
-        conn,
-        threading.Event(),
-        threading.Lock(),
-        config.max_jobs_per_child,
-        {},
-        threading.Lock(),
-    )
+    state = ChildState(bb, config, worker_id, conn, reports)  # supervisor decides
     signal.signal(signal.SIGTERM, lambda *_: state.stop.set())
     capture_output()
     threading.Thread(target=_listen, args=(state,), daemon=True, name="bb-listen").start()
+    flusher = threading.Thread(target=state.recorder.run, name="bb-record")
+    flusher.start()
     threads = [
         threading.Thread(target=_work_or_break, args=(state,), name=f"bb-run-{i}")
         for i in range(config.threads)
@@ -94,6 +225,8 @@ def child_main(bb: Backburner, config: WorkerConfig, worker_id: str, conn: Conne
         thread.start()
     for thread in threads:
         thread.join()
+    state.recorder.close()
+    flusher.join()
     bb.close()
     sys.stdout.flush()
     if state.broken:
@@ -132,103 +265,86 @@ def _work_or_break(state: ChildState) -> None:
 
 
 def _work(state: ChildState) -> None:
-    """Claim and run jobs until stopped. A successful job is completed and the next one
-    claimed in one store call; its "done" rides with the next "start" to the supervisor."""
-    claimed: list[JobRecord] = []
-    finished: str | None = None  # the last job run, not yet reported done
-    while True:
-        if not claimed:
-            if finished is not None:
-                state.send(("done", finished))
-                finished = None
-            if state.stop.is_set():
-                return
-            got = _claim(state)
-            if got is None:
-                return
-            claimed = got
-            continue
-        record = claimed.pop(0)
-        ctx = JobContext(state.bb.store, record.id, record.token, record.attempts, record.task)
-        with state.lock:
-            state.contexts[record.id] = ctx
-        start = (
-            "start",
-            record.id,
-            record.token,
-            record.attempts,
-            record.max_attempts,
-            record.retry_backoff,
-            record.timeout,
-        )
-        state.send(*([("done", finished)] if finished else []), start)
-        claimed += _run_one(state, record, ctx)
-        finished = record.id
+    """Claim and run jobs until stopped. Events for the supervisor wait in `events` until
+    the next job starts or the thread waits, so a busy thread sends one message per job."""
+    pace = Pace()
+    claimed: deque[JobRecord] = deque()
+    events: list[Event] = []
+    try:
+        while not state.stop.is_set():
+            if not claimed:
+                got = _claim(state, pace.batch(), events)
+                if got is None:
+                    return
+                claimed.extend(got)
+                continue
+            _run_one(state, claimed.popleft(), pace, events)
+    finally:
+        for record in claimed:  # stopping: hand back the jobs not started
+            try:
+                state.bb.store.release(record.id, record.token)
+            except Exception:  # their leases will lapse instead
+                log.exception("job %s: could not hand it back", record.id)
+            events.append(("done", record.id))
+        state.send(*events)
 
 
-def _claim(state: ChildState) -> list[JobRecord] | None:
-    """Due jobs ([] after waiting for work), or None when this thread should end."""
-    store, config = state.bb.store, state.config
-    if not state.take_slot():
+def _claim(state: ChildState, wanted: int, events: list[Event]) -> list[JobRecord] | None:
+    """Record this child's succeeded jobs and claim up to `wanted` due ones; [] after
+    waiting for work, None when this thread should end."""
+    limit = state.take_slots(wanted)
+    if limit == 0:
         return None
     try:
-        claimed = store.claim(config.queues, state.worker_id, 1, config.lease)
-        if claimed:
-            return claimed
-        _give_back_slot(state)
-        if config.burst:
-            return None
-        store.wait_for_work(config.queues, IDLE_WAIT)
+        claimed = settle(state, state.recorder.take(), limit, events)
     except StoreUnavailable as exc:
-        _give_back_slot(state)
-        log.warning("store unavailable, retrying in 1s: %s", exc)
-        state.stop.wait(1.0)
+        state.give_back_slots(limit)
+        log.warning("store unavailable, retrying in %ss: %s", RETRY_STORE, exc)
+        state.stop.wait(RETRY_STORE)
+        return []
+    state.give_back_slots(limit - len(claimed))
+    if claimed:
+        return claimed
+    state.send(*events)
+    events.clear()
+    if state.config.burst:
+        return None
+    try:
+        state.bb.store.wait_for_work(state.config.queues, IDLE_WAIT)
+    except StoreUnavailable as exc:
+        log.warning("store unavailable, retrying in %ss: %s", RETRY_STORE, exc)
+        state.stop.wait(RETRY_STORE)
     return []
 
 
-def _give_back_slot(state: ChildState) -> None:
+def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Event]) -> None:
+    """Run one job; a success joins the recorder's batch, anything else is recorded now."""
+    bb = state.bb
+    ctx = JobContext(bb.store, record.id, record.token, record.attempts, record.task)
     with state.lock:
-        if state.jobs_left is not None:
-            state.jobs_left += 1
-
-
-def _run_one(state: ChildState, record: JobRecord, ctx: JobContext) -> list[JobRecord]:
-    """Run one job and record its outcome; returns the next job if one was claimed with it."""
-    bb, config = state.bb, state.config
-    next_jobs: list[JobRecord] = []
+        state.contexts[record.id] = ctx
+    events.append(("start", record.id, time.monotonic()))  # one clock for every process
+    state.send(*events)
+    events.clear()
+    began = time.monotonic()
     try:
         outcome = execute(bb, record, ctx)
+        pace.observe(time.monotonic() - began)
         ctx.flush()
         if outcome.succeeded:
             log.info("job %s %s succeeded (attempt %d)", record.id, record.task, record.attempts)
-        else:
-            first = (outcome.error or "").splitlines()[0]
-            verdict = "will retry" if outcome.retry_at else "failed"
-            log.warning("job %s %s %s: %s", record.id, record.task, verdict, first)
-        if outcome.succeeded and not state.stop.is_set() and state.take_slot():
-            try:
-                done, next_jobs = bb.store.complete_and_claim(
-                    record.id,
-                    record.token,
-                    outcome.result,
-                    config.queues,
-                    state.worker_id,
-                    1,
-                    config.lease,
-                )
-            finally:
-                if not next_jobs:
-                    _give_back_slot(state)
-            if not done:
-                lease_lost(record)
-        else:
-            record_outcome(bb, record, outcome)
+            state.recorder.add(Done(record.id, record.token, outcome.result))
+            return
+        first = (outcome.error or "").splitlines()[0]
+        verdict = "will retry" if outcome.retry_at else "failed"
+        log.warning("job %s %s %s: %s", record.id, record.task, verdict, first)
+        record_outcome(bb, record, outcome)
     except Exception:  # the store failed while recording: the lease will lapse and rescue
         log.exception("job %s: could not record its outcome", record.id)
     finally:
         with state.lock:
             state.contexts.pop(record.id, None)
-    return next_jobs
+    events.append(("done", record.id))
 
 
 class _JobFilter(logging.Filter):

@@ -117,13 +117,13 @@ def record_outcome(bb: Backburner, record: JobRecord, outcome: Outcome) -> bool:
         assert outcome.error is not None
         recorded = bb.store.fail(record.id, record.token, outcome.error, outcome.retry_at)
     if not recorded:
-        lease_lost(record)
+        lease_lost(record.id)
     return recorded
 
 
-def lease_lost(record: JobRecord) -> None:
+def lease_lost(job_id: str) -> None:
     log.warning(
-        "job %s: lease lost before the outcome was recorded; another attempt owns it", record.id
+        "job %s: lease lost before the outcome was recorded; another attempt owns it", job_id
     )
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BackburnerError
 from ..stores.base import WorkerInfo
+from . import reports
 from .child import EXIT_IDLE, EXIT_RECYCLE, child_main, setup_logging
 from .runner import retry_time
 
@@ -37,6 +38,10 @@ log = logging.getLogger("backburner.worker")
 PRUNE_EVERY = 60.0
 FAST_CRASH = 5.0  # a child dying sooner than this after start counts toward crash backoff
 REPEAT_WINDOW = 1.5  # a SIGTERM this soon after another is a resend, not a second signal
+# Children's start/done reports are read in batches at most this often: a busy worker
+# then costs the supervisor one wake-up per batch, not one per job. Nothing waits on them:
+# a death or a tick reads what is pending first, and a start carries its own start time.
+READ_EVERY = 0.02
 
 
 @dataclass(frozen=True)
@@ -75,21 +80,22 @@ class WorkerConfig:
 
 @dataclass
 class Held:
-    """A job a child is running, as the supervisor tracks it."""
+    """A job a child claimed, as the supervisor tracks it."""
 
     token: int
     attempts: int
     max_attempts: int
     retry_backoff: float
     timeout: float | None
-    started: float = field(default_factory=time.monotonic)
+    started: float | None = None  # time.monotonic() in the child when it started the job
 
 
 @dataclass
 class Child:
     index: int
     process: BaseProcess
-    conn: Connection
+    conn: Connection  # commands to the child: stop, cancel
+    reports: reports.Reader  # the child's reports: claimed, start, done
     started: float = field(default_factory=time.monotonic)
     jobs: dict[str, Held] = field(default_factory=dict)
     timed_out: str | None = None
@@ -111,6 +117,7 @@ class Supervisor:
         self.stop_deadline = 0.0
         self.next_tick = 0.0
         self.next_prune = 0.0
+        self.next_read = 0.0
         self._ctx = mp.get_context("fork")
         self._wake_r, self._wake_w = os.pipe()
 
@@ -146,27 +153,27 @@ class Supervisor:
 
     def _spawn(self, index: int) -> None:
         parent_conn, child_conn = self._ctx.Pipe()
+        reader, writer = reports.pipe()
+        # read ends the child must close, so a dead supervisor means EPIPE to its writes
+        readers = [reader.fd, *(c.reports.fd for c in self.children.values())]
         worker_id = f"{self.id}#{index}"
         process = self._ctx.Process(
             target=child_main,
-            args=(self.bb, self.config, worker_id, child_conn),
+            args=(self.bb, self.config, worker_id, child_conn, writer, readers),
             name=f"backburner-child-{index}",
             daemon=False,
         )
         process.start()
         child_conn.close()
-        self.children[index] = Child(index, process, parent_conn)
+        writer.close()
+        self.children[index] = Child(index, process, parent_conn, reader)
 
     def _step(self) -> None:
-        now = time.monotonic()
-        waitables: list[Any] = [self._wake_r]
-        for child in self.children.values():
-            waitables += [child.conn, child.process.sentinel]
-        ready = wait(waitables, timeout=max(0.0, self._next_deadline(now) - now))
+        ready = self._wait()
         if self._wake_r in ready:
             self._on_signals()
         for child in list(self.children.values()):
-            if child.conn in ready:
+            if child.reports.fd in ready:
                 self._read(child)
             if child.process.sentinel in ready:
                 self._reap(child)
@@ -182,11 +189,31 @@ class Supervisor:
                 del self.restart_at[index]
                 self._spawn(index)
 
+    def _wait(self) -> list[Any]:
+        """Block until a signal, a child's exit, a deadline, or (at most every
+        READ_EVERY) a child's reports; returns what is ready."""
+        now = time.monotonic()
+        reading = now >= self.next_read
+        waitables: list[Any] = [self._wake_r]
+        for child in self.children.values():
+            waitables.append(child.process.sentinel)
+            if reading and not child.reports.closed:
+                waitables.append(child.reports.fd)
+        deadline = self._next_deadline(now)
+        if not reading:
+            deadline = min(deadline, self.next_read)
+        ready = wait(waitables, timeout=max(0.0, deadline - now))
+        if not reading and time.monotonic() >= self.next_read:
+            ready += [c.reports.fd for c in self.children.values()]  # due: read them all
+        if any(c.reports.fd in ready for c in self.children.values()):
+            self.next_read = time.monotonic() + READ_EVERY
+        return ready
+
     def _next_deadline(self, now: float) -> float:
         deadline = self.next_tick
         for child in self.children.values():
             for held in child.jobs.values():
-                if held.timeout is not None:
+                if held.timeout is not None and held.started is not None:
                     deadline = min(deadline, held.started + held.timeout)
         if self.restart_at:
             deadline = min(deadline, *self.restart_at.values())
@@ -229,6 +256,7 @@ class Supervisor:
         for child in list(self.children.values()):
             child.process.kill()
             child.process.join()
+            self._read(child)  # reports it sent before it was killed
             for job_id, held in child.jobs.items():
                 released = self._quietly(self.bb.store.release, job_id, held.token)
                 log.info(
@@ -242,19 +270,16 @@ class Supervisor:
 
     # -- children ----------------------------------------------------------------------
     def _read(self, child: Child) -> None:
-        while True:
-            try:
-                if not child.conn.poll():
-                    return
-                events = child.conn.recv()
-            except (EOFError, OSError):
-                return
-            for event in events:
-                if event[0] == "start":
-                    _, job_id, token, attempts, max_attempts, backoff, timeout = event
-                    child.jobs[job_id] = Held(token, attempts, max_attempts, backoff, timeout)
-                elif event[0] == "done":
-                    child.jobs.pop(event[1], None)
+        for event in child.reports.read():
+            if event[0] == "claimed":
+                _, job_id, token, attempts, max_attempts, backoff, timeout = event
+                child.jobs[job_id] = Held(token, attempts, max_attempts, backoff, timeout)
+            elif event[0] == "start":
+                held = child.jobs.get(event[1])
+                if held is not None:
+                    held.started = event[2]
+            elif event[0] == "done":
+                child.jobs.pop(event[1], None)
 
     def _reap(self, child: Child) -> None:
         self._read(child)  # outcomes sent before death are not failures
@@ -279,10 +304,11 @@ class Supervisor:
 
     def _fail_orphans(self, child: Child, code: int | None) -> None:
         """Record the attempts a dead child was running, so they retry without waiting
-        for their leases to lapse."""
+        for their leases to lapse; jobs it had claimed but not started go back uncounted."""
         for job_id, held in child.jobs.items():
-            if child.timed_out is not None and job_id != child.timed_out:
-                self._quietly(self.bb.store.release, job_id, held.token)  # collateral: no count
+            collateral = child.timed_out is not None and job_id != child.timed_out
+            if held.started is None or collateral:
+                self._quietly(self.bb.store.release, job_id, held.token)  # no attempt counted
                 continue
             if job_id == child.timed_out:
                 error = (
@@ -303,6 +329,7 @@ class Supervisor:
     def _forget(self, child: Child) -> None:
         self.children.pop(child.index, None)
         child.conn.close()
+        child.reports.close()
 
     def _send(self, child: Child, *message: Any) -> None:
         with contextlib.suppress(OSError):  # it is dying; its sentinel will tell
@@ -313,7 +340,11 @@ class Supervisor:
             if child.timed_out is not None:
                 continue
             for job_id, held in child.jobs.items():
-                if held.timeout is not None and now - held.started > held.timeout:
+                if (
+                    held.timeout is not None
+                    and held.started is not None
+                    and now - held.started > held.timeout
+                ):
                     log.warning(
                         "job %s overran its %ss timeout: killing child %d",
                         job_id,
@@ -327,6 +358,8 @@ class Supervisor:
     # -- periodic work -----------------------------------------------------------------
     def _tick(self) -> None:
         store = self.bb.store
+        for child in self.children.values():
+            self._read(child)  # leases of jobs started since the last batch
         leases = {
             job_id: held.token for c in self.children.values() for job_id, held in c.jobs.items()
         }

@@ -1,10 +1,23 @@
--- A busy worker's hot path in one round trip: complete a job, then claim the next ones.
--- ARGV: id, token, now, has_result, result (as complete.lua), then lease_until, worker_id,
--- limit and queue names (none: every known queue), as claim.lua.
--- Returns {1 or 0 (completed or not), claimed jobs as flat HGETALL lists}.
-local done = complete_job(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]) and 1 or 0
-local queues = nil
-if #ARGV > 8 then
-  queues = {unpack(ARGV, 9)}
+-- A busy worker's hot path in one round trip: record a batch of succeeded jobs, then
+-- claim the next ones.
+-- ARGV: now, n, then n times (id, token, has_result, result) as complete.lua, then
+-- lease_until, worker_id, limit (0: claim nothing) and queue names (none: every known
+-- queue), as claim.lua.
+-- Returns {accepted flags (1 or 0 per job), claimed jobs as flat HGETALL lists}.
+local now, n = ARGV[1], tonumber(ARGV[2])
+local accepted = {}
+for i = 0, n - 1 do
+  local at = 3 + i * 4
+  accepted[i + 1] = complete_job(ARGV[at], ARGV[at + 1], now, ARGV[at + 2], ARGV[at + 3])
+    and 1 or 0
 end
-return {done, claim_jobs(ARGV[3], ARGV[6], ARGV[7], tonumber(ARGV[8]), queues)}
+local rest = 3 + n * 4
+local limit = tonumber(ARGV[rest + 2])
+if limit <= 0 then
+  return {accepted, {}}
+end
+local queues = nil
+if #ARGV > rest + 2 then
+  queues = {unpack(ARGV, rest + 3)}
+end
+return {accepted, claim_jobs(now, ARGV[rest], ARGV[rest + 1], limit, queues)}

@@ -79,6 +79,13 @@ UPDATE {jobs} SET status = 'succeeded', result = %(result)s, finished_at = %(now
     lease_until = NULL
 WHERE id = %(id)s AND token = %(token)s AND status = 'running';
 
+-- name: complete_many
+UPDATE {jobs} AS j SET status = 'succeeded', result = d.result, finished_at = %(now)s,
+    lease_until = NULL
+FROM unnest(%(ids)s::text[], %(tokens)s::bigint[], %(results)s::text[]) AS d(id, token, result)
+WHERE j.id = d.id AND j.token = d.token AND j.status = 'running'
+RETURNING j.id;
+
 -- name: fail
 -- The failure is appended to the history; then cancelled (cancel requested), pending
 -- again at retry_at, or failed (retry_at NULL).
