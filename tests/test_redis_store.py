@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -117,6 +118,86 @@ def test_calls_raise_store_unavailable_while_redis_is_down(own_server: RedisServ
     own_server.start()  # back, empty: stale pooled sockets must not break the next call
     record = make()
     assert store.enqueue([record]) == [record.id]
+    store.close()
+
+
+def test_scripts_flushed_from_the_server_are_loaded_again(own_server: RedisServer) -> None:
+    import redis
+
+    store = open_store(own_server.url + "?prefix=flush")
+    store.enqueue([make("before")])
+    redis.Redis(port=own_server.port).script_flush()
+    after = make("after")
+    assert store.enqueue([after]) == [after.id]
+    assert [r.task for r in store.claim(None, "w", 5, LEASE)] == ["before", "after"]
+    store.close()
+
+
+def test_a_connection_cut_mid_use_fails_one_call_and_is_not_reused(
+    own_server: RedisServer,
+) -> None:
+    import redis
+
+    store = open_store(own_server.url + "?prefix=cut")
+    store.enqueue([make()])
+    admin = redis.Redis(port=own_server.port)
+    assert admin.client_kill_filter(_type="normal", skipme=True) >= 1
+    outcomes = []
+    for _ in range(3):
+        try:
+            store.enqueue([make()])
+            outcomes.append("ok")
+        except StoreUnavailable:
+            outcomes.append("unavailable")
+    assert outcomes in (["ok"] * 3, ["unavailable", "ok", "ok"])
+    assert store.counts()["default"][JobStatus.QUEUED] == 1 + outcomes.count("ok")
+    store.close()
+
+
+_STALL = """
+local t0 = redis.call('TIME')
+local start = t0[1] * 1e6 + t0[2]
+while true do
+  local t = redis.call('TIME')
+  if t[1] * 1e6 + t[2] - start > tonumber(ARGV[1]) * 1e6 then return 1 end
+end
+"""
+
+
+def test_a_reply_that_came_too_late_is_never_read_as_the_next_ones(
+    own_server: RedisServer,
+) -> None:
+    import redis
+
+    store = open_store(own_server.url + "?prefix=late&socket_timeout=0.3")
+    store.enqueue([make()])
+    stall = threading.Thread(target=redis.Redis(port=own_server.port).eval, args=(_STALL, 0, 1.0))
+    stall.start()
+    time.sleep(0.1)  # the server is busy in the stalling script now
+    with pytest.raises(StoreUnavailable):
+        store.enqueue([make("late")])  # times out; its reply comes later
+    stall.join()
+    fresh = make("fresh")
+    assert store.enqueue([fresh]) == [fresh.id]
+    assert store.get(fresh.id) is not None
+    store.close()
+
+
+def test_threads_share_the_store_without_mixing_replies(redis_store_url: str) -> None:
+    store = open_store(redis_store_url)
+    records = [[make(f"t{t}-{i}") for i in range(200)] for t in range(8)]
+    results: list[list[str]] = [[] for _ in range(8)]
+
+    def produce(t: int) -> None:
+        for r in records[t]:
+            results[t] += store.enqueue([r])
+
+    threads = [threading.Thread(target=produce, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [[r.id for r in batch] for batch in records]
     store.close()
 
 

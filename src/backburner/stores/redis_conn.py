@@ -1,8 +1,15 @@
 """Connections of the Redis store: URL options, one pool per process (made anew after
-fork()), Lua scripts registered once and run by SHA, and errors as StoreUnavailable."""
+fork()), Lua scripts run by SHA, and errors as StoreUnavailable.
+
+Scripts, every state change, run on connections of our own: taken from a free list and
+given back after a full reply, so a call is one send and one read, without the client's
+per-command pool checks (about half the client-side cost of a call). A connection that
+failed mid-call is dropped, never reused.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Iterator
@@ -14,7 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
-from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from ..errors import StoreUnavailable
@@ -66,12 +73,13 @@ def _load_sources() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Connection:
-    """One process's client and the scripts registered with it."""
+    """One process's client, and the idle connections its scripts run on."""
 
     pid: int
     client: redis.Redis
-    scripts: dict[str, Script]
     max_block: float  # longest BLPOP that stays inside the socket timeout
+    # redis.Connection objects (untyped in redis-py); pop() and append() are thread-safe
+    idle: list[Any]
 
 
 class RedisConnector:
@@ -82,6 +90,9 @@ class RedisConnector:
         self.namespace = "{" + self.prefix + "}"
         self.safe_url = _redacted(url)
         self._sources = _load_sources()
+        self._shas = {
+            name: hashlib.sha1(src.encode()).hexdigest() for name, src in self._sources.items()
+        }
         self._conn: Connection | None = None
         self._inherited: list[Connection] = []  # a parent's, kept alive and never used
         self._policy_checked = False
@@ -109,10 +120,9 @@ class RedisConnector:
             retry=Retry(NoBackoff(), 0),
         )
         client = redis.Redis(connection_pool=pool)
-        scripts = {name: client.register_script(src) for name, src in self._sources.items()}
         timeout = pool.connection_kwargs.get("socket_timeout")
         max_block = float("inf") if not timeout else max(timeout / 2, timeout - 1.0)
-        self._conn = Connection(os.getpid(), client, scripts, max_block)
+        self._conn = Connection(os.getpid(), client, max_block, [])
         return self._conn
 
     def _check_policy(self, client: redis.Redis) -> None:
@@ -153,7 +163,31 @@ class RedisConnector:
         """Run script `name` (lua/<name>.lua) by SHA with ARGV `args`."""
         with self.guard():
             conn = self.connection()
-            return conn.scripts[name]([self.namespace], args, client=conn.client)
+            link: Any
+            try:
+                link = conn.idle.pop()
+            except IndexError:
+                link = conn.client.connection_pool.make_connection()
+            try:
+                reply = self._evalsha(link, name, args)
+            except redis.ResponseError:
+                conn.idle.append(link)  # the server answered in full: the link is sound
+                raise
+            except BaseException:
+                link.disconnect()  # a reply may be half read: never reuse it
+                raise
+            conn.idle.append(link)
+            return reply
+
+    def _evalsha(self, link: Any, name: str, args: tuple[Any, ...]) -> Any:
+        try:
+            link.send_command("EVALSHA", self._shas[name], 1, self.namespace, *args)
+            return link.read_response()
+        except NoScriptError:  # a restarted or flushed server: load it, then run it
+            link.send_command("SCRIPT", "LOAD", self._sources[name])
+            link.read_response()
+            link.send_command("EVALSHA", self._shas[name], 1, self.namespace, *args)
+            return link.read_response()
 
     def key(self, *parts: str) -> str:
         """The key of `parts` in this store's namespace, e.g. key("job", id)."""
@@ -166,5 +200,7 @@ class RedisConnector:
             return
         if conn.pid == os.getpid():
             conn.client.connection_pool.disconnect()
+            for link in conn.idle:
+                link.disconnect()
         else:
             self._inherited.append(conn)  # the parent's sockets: leave them alone
