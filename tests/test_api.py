@@ -89,6 +89,35 @@ def test_bad_arguments_raise_type_error_and_store_nothing(bb: Backburner) -> Non
     assert bb.store.counts() == {}
 
 
+def test_argument_count_is_checked_like_a_call(bb: Backburner) -> None:
+    @bb.task
+    def pair(a: int, b: int = 2) -> int:
+        return a + b
+
+    @bb.task
+    def star(*args: int, **kwargs: int) -> int:
+        return len(args) + len(kwargs)
+
+    @bb.task
+    def keyword_only(a: int, *, b: int) -> int:
+        return a + b
+
+    with pytest.raises(TypeError, match="missing a required argument"):
+        pair.delay()  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="too many positional arguments"):
+        pair.delay(1, 2, 3)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="missing a required argument: 'b'"):
+        keyword_only.delay(1)  # type: ignore[call-arg]
+    assert bb.store.counts() == {}
+    pair.delay(1)
+    pair.delay(1, 2)
+    pair.delay(1, b=5)
+    star.delay()
+    star.delay(1, 2, 3, x=4)
+    keyword_only.delay(1, b=2)
+    assert bb.store.counts()["default"][JobStatus.QUEUED] == 6
+
+
 def test_schedule_with_delay_and_at(bb: Backburner) -> None:
     @bb.task
     def ping() -> str:

@@ -80,3 +80,33 @@ def test_what_cannot_round_trip_is_refused_with_its_place(
 def test_unknown_tag_from_a_newer_version_is_an_error() -> None:
     with pytest.raises(ValueError, match="newer backburner"):
         codec.loads('{"__bb__":"hologram","v":1}')
+
+
+class Level(enum.IntEnum):
+    HIGH = 2
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        ((), {}),
+        (("a", 1, 2.5, True, None), {}),
+        ((1,), {"k": "v", "n": None}),
+        ((), {"__bb__": "a kwarg named like the tag"}),
+        (((1, 2), [3]), {}),  # a tuple is tagged
+        ((dt.date(2026, 1, 1),), {"when": uuid.UUID(int=7)}),
+    ],
+    ids=repr,
+)
+def test_dumps_call_is_dumps_of_args_and_kwargs(args: tuple[Any, ...], kwargs: Any) -> None:
+    text = codec.dumps_call(args, kwargs)
+    assert text == codec.dumps([list(args), kwargs])
+    assert codec.loads(text) == [list(args), kwargs]
+
+
+@pytest.mark.parametrize("odd", [Level.HIGH, {1, 2}, object()], ids=repr)
+def test_dumps_call_refuses_what_dumps_refuses(odd: Any) -> None:
+    with pytest.raises(codec.EncodeError):
+        codec.dumps_call((1, odd), {})
+    with pytest.raises(codec.EncodeError):
+        codec.dumps_call((), {"k": odd})

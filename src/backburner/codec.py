@@ -146,6 +146,18 @@ def dumps(value: Any) -> str:
     return _dumps(_encode(value))
 
 
+def dumps_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """Encode a call's arguments as `[args, kwargs]`, as dumps([list(args), kwargs])."""
+    plain = _PLAIN
+    if (
+        all(type(a) in plain for a in args)
+        and all(type(v) in plain for v in kwargs.values())
+        and TAG not in kwargs
+    ):
+        return _dumps([list(args), kwargs])  # nothing to check or tag: JSON as it is
+    return dumps([list(args), kwargs])
+
+
 def loads(text: str) -> Any:
     """Decode JSON text written by `dumps`, restoring the tagged types."""
     return _loads(text)

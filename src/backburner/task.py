@@ -73,11 +73,16 @@ class Task(Generic[P, R]):
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
         self._signature = inspect.signature(fn)
+        params = list(self._signature.parameters.values())
         self._positional = [
-            p.name
-            for p in self._signature.parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
         ]
+        # A call with positional arguments only fits a function taking nothing else
+        # exactly when their count is in this range: no need for Signature.bind().
+        self._arity: tuple[int, int] | None = None
+        if len(self._positional) == len(params):
+            required = sum(1 for p in params if p.default is p.empty)
+            self._arity = (required, len(params))
 
     @property
     def name(self) -> str:
@@ -142,12 +147,14 @@ class Task(Generic[P, R]):
     # -- enqueueing --------------------------------------------------------------------
     def encode_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         """Check the arguments against the function and encode them, or raise TypeError."""
+        arity = self._arity
+        if kwargs or arity is None or not arity[0] <= len(args) <= arity[1]:
+            try:
+                self._signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{self.name}.delay(): {exc}") from None
         try:
-            self._signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise TypeError(f"{self.name}.delay(): {exc}") from None
-        try:
-            return codec.dumps([list(args), kwargs])
+            return codec.dumps_call(args, kwargs)
         except codec.EncodeError as exc:
             kind, where, *rest = exc.path
             if kind == 0:
