@@ -133,7 +133,7 @@ def test_scripts_flushed_from_the_server_are_loaded_again(own_server: RedisServe
     store.close()
 
 
-def test_a_connection_cut_mid_use_fails_one_call_and_is_not_reused(
+def test_a_connection_the_server_closed_is_reconnected_before_use(
     own_server: RedisServer,
 ) -> None:
     import redis
@@ -149,8 +149,22 @@ def test_a_connection_cut_mid_use_fails_one_call_and_is_not_reused(
             outcomes.append("ok")
         except StoreUnavailable:
             outcomes.append("unavailable")
-    assert outcomes in (["ok"] * 3, ["unavailable", "ok", "ok"])
-    assert store.counts()["default"][JobStatus.QUEUED] == 1 + outcomes.count("ok")
+    assert outcomes == ["ok"] * 3, "a link the server closed is reconnected before use"
+    assert store.counts()["default"][JobStatus.QUEUED] == 4
+    store.close()
+
+
+def test_links_dropped_again_and_again_never_exhaust_max_connections(
+    own_server: RedisServer,
+) -> None:
+    import redis
+
+    store = open_store(own_server.url + "?prefix=cap&max_connections=2")
+    admin = redis.Redis(port=own_server.port)
+    for _ in range(6):
+        store.enqueue([make()])
+        admin.client_kill_filter(_type="normal", skipme=True)
+    assert store.counts()["default"][JobStatus.QUEUED] == 6
     store.close()
 
 

@@ -7,12 +7,15 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from backburner import Backburner, JobStatus
+from backburner.worker import reports
+from backburner.worker.supervisor import Child, Supervisor, WorkerConfig
 
 from . import workerapp
 from .helpers import SRC, TESTS, WorkerProcess, wait_until, worker_processes
@@ -184,6 +187,88 @@ def test_sigterm_mid_batch_hands_back_the_jobs_not_started(
     assert all(r is not None and r.status is JobStatus.QUEUED for r in records)
     assert all(r is not None and r.attempts == 0 and not r.failures for r in records)
     assert any(r is not None and r.token == 1 for r in records), "no batch was claimed"
+
+
+def test_jobs_claimed_behind_a_slow_one_go_to_another_worker(
+    bb: Backburner, url: str, start: Start, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pid"
+    start(url, "-p", "1")
+    head, behind = warm_then_batch(bb, "sleep", 30, str(marker))
+    wait_until(marker.exists, timeout=20)  # the batch is claimed, its first job running
+    start(url, "-p", "1")  # a second worker: it can only get what the first hands back
+    wait_until(lambda: all(status_of(bb, j) is JobStatus.SUCCEEDED for j in behind), timeout=10)
+    assert status_of(bb, head) is JobStatus.RUNNING
+    records = [bb.store.get(j) for j in behind]
+    assert all(r is not None and r.attempts == 1 and not r.failures for r in records)
+    assert all(r is not None and r.token == 2 for r in records), "claimed once only?"
+
+
+def _child_with_reports(index: int = 0) -> tuple[Child, reports.Writer]:
+    reader, writer = reports.pipe()
+    stand_in = types.SimpleNamespace(kill=lambda: None, sentinel=-1)
+    return Child(index, stand_in, None, reader), writer  # type: ignore[arg-type]
+
+
+def test_a_report_about_an_earlier_attempt_does_not_touch_the_current_one() -> None:
+    sup = Supervisor(Backburner("memory://"), WorkerConfig())
+    child, writer = _child_with_reports()
+    # thread A's attempt 1 failed and was claimed again by thread B (token 2) before
+    # A's "done" for token 1 reached the supervisor
+    claimed = ("claimed", "j", 1, 1, 3, 0.0, None)
+    writer.send((claimed, ("start", "j", 1, 10.0)))
+    writer.send((("claimed", "j", 2, 2, 3, 0.0, None), ("start", "j", 2, 11.0)))
+    writer.send((("done", "j", 1),))
+    sup._read(child)
+    held = child.jobs["j"]
+    assert (held.token, held.started) == (2, 11.0), "still heartbeated and timed"
+    writer.send((("start", "j", 1, 12.0), ("done", "j", 2)))
+    sup._read(child)
+    assert child.jobs == {}
+
+
+def test_jobs_left_by_a_child_that_ended_normally_go_back_uncounted() -> None:
+    bb = Backburner("memory://")
+
+    @bb.task(name="t")
+    def t() -> None: ...
+
+    jobs = [t.delay(), t.delay()]
+    sup = Supervisor(bb, WorkerConfig())
+    claimed = bb.store.claim(None, "w", 2, 30.0)
+    child, writer = _child_with_reports()
+    for r in claimed:  # started, succeeded, but the store was down when it recorded them
+        event = ("claimed", r.id, r.token, r.attempts, r.max_attempts, r.retry_backoff, None)
+        writer.send((event, ("start", r.id, r.token, 1.0)))
+    writer.send((("exit",),))
+    sup._read(child)
+    sup._fail_orphans(child, 0)
+    for job in jobs:
+        record = job.refresh().record
+        assert record.status is JobStatus.QUEUED and record.attempts == 0
+        assert not record.failures
+
+
+def test_a_child_that_died_fails_what_it_ran_and_hands_back_the_rest() -> None:
+    bb = Backburner("memory://")
+
+    @bb.task(name="t")
+    def t() -> None: ...
+
+    ran, waiting = t.delay(), t.delay()
+    sup = Supervisor(bb, WorkerConfig())
+    first, second = bb.store.claim(None, "w", 2, 30.0)
+    child, writer = _child_with_reports()
+    events = [
+        ("claimed", r.id, r.token, r.attempts, r.max_attempts, r.retry_backoff, None)
+        for r in (first, second)
+    ]
+    writer.send((*events, ("start", first.id, first.token, 1.0)))
+    sup._read(child)
+    sup._fail_orphans(child, -9)
+    assert "worker process died" in (ran.refresh().record.failures[0].error)
+    record = waiting.refresh().record
+    assert record.status is JobStatus.QUEUED and record.attempts == 0 and not record.failures
 
 
 def test_second_signal_stops_at_once(

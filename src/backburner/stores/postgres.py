@@ -49,7 +49,7 @@ import os
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import psycopg
@@ -109,6 +109,11 @@ def _rowcount(conn: Connection, query: str, params: Any = None) -> int:
     with conn.cursor(row_factory=tuple_row) as cur:
         cur.execute(query, params)
         return cur.rowcount
+
+
+# One round trip for several statements needs libpq 14 or newer (psycopg's binary
+# package bundles one); with an older libpq they go one after another.
+_PIPELINE = psycopg.Pipeline.is_supported()
 
 
 def channel_name(schema: str) -> str:
@@ -300,7 +305,7 @@ class PostgresStore(Store):
             "limit": limit,
         }
         claim_sql = self._sql["claim" if queues is None else "claim_queues"]
-        with self._conn() as conn, conn.pipeline():
+        with self._conn() as conn, conn.pipeline() if _PIPELINE else nullcontext():
             completed = conn.cursor(row_factory=tuple_row)
             claimed = conn.cursor(row_factory=tuple_row)
             with completed, claimed:

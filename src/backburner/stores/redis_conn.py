@@ -163,21 +163,33 @@ class RedisConnector:
         """Run script `name` (lua/<name>.lua) by SHA with ARGV `args`."""
         with self.guard():
             conn = self.connection()
-            link: Any
+            link = self._link(conn)
             try:
-                link = conn.idle.pop()
-            except IndexError:
-                link = conn.client.connection_pool.make_connection()
-            try:
-                reply = self._evalsha(link, name, args)
+                return self._evalsha(link, name, args)
             except redis.ResponseError:
-                conn.idle.append(link)  # the server answered in full: the link is sound
-                raise
+                raise  # the server answered in full: the link is sound
             except BaseException:
-                link.disconnect()  # a reply may be half read: never reuse it
+                link.disconnect()  # a reply may be half read: reconnect before reuse
                 raise
-            conn.idle.append(link)
-            return reply
+            finally:
+                conn.idle.append(link)
+
+    @staticmethod
+    def _link(conn: Connection) -> Any:
+        """An idle link of `conn`, or a new one. Like the pool, a link that the server
+        closed while it sat idle (restart, idle timeout) is reconnected first."""
+        try:
+            link = conn.idle.pop()
+        except IndexError:
+            pool = conn.client.connection_pool
+            return pool.connection_class(**pool.connection_kwargs)
+        try:
+            stale = link.can_read(timeout=0)
+        except (redis.ConnectionError, OSError):
+            stale = True
+        if stale:
+            link.disconnect()
+        return link
 
     def _evalsha(self, link: Any, name: str, args: tuple[Any, ...]) -> Any:
         try:

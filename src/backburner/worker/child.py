@@ -43,6 +43,7 @@ EXIT_BROKEN = 5  # a worker thread died: the supervisor fails its job and starts
 BATCH_WINDOW = 0.005
 MAX_BATCH = 16
 FLUSH_AFTER = 0.005
+HOLD_LIMIT = 0.1  # a claimed job not started within this goes back to the queue
 RETRY_STORE = 1.0  # seconds before trying again a store that could not be reached
 
 
@@ -77,16 +78,17 @@ class ChildState:
     contexts: dict[str, JobContext] = field(default_factory=dict)
     jobs_left: int | None = None
     broken: bool = False
-    recorder: Recorder = field(init=False)
+    batches: Batches = field(init=False)
 
     def __post_init__(self) -> None:
         self.jobs_left = self.config.max_jobs_per_child
-        self.recorder = Recorder(self)
+        self.batches = Batches(self)
 
     def send(self, *events: Event) -> None:
         """Send events to the supervisor in one message:
         ("claimed", id, token, attempts, max_attempts, retry_backoff, timeout): now held;
-        ("start", id, monotonic time): running; ("done", id): recorded or handed back."""
+        ("start", id, token, monotonic time): running; ("done", id, token): recorded or
+        handed back; ("exit",): the last one, from a child ending normally."""
         if not events:
             return
         with self.send_lock:
@@ -110,86 +112,139 @@ class ChildState:
                 self.jobs_left += count
 
 
-class Recorder:
-    """Succeeded jobs not yet recorded, shared by a child's threads. A thread records them
-    all with its next claim; the flush thread records those that waited FLUSH_AFTER, so
-    a slow job never holds back the results of the jobs before it."""
+class Batches:
+    """What a child holds between store calls, shared by its threads: claimed jobs not
+    started yet, and succeeded jobs not recorded yet. Threads record results with their
+    next claim; this class's own thread records results that waited FLUSH_AFTER and hands
+    back jobs left unstarted for HOLD_LIMIT (behind a slow job, say), so a batch never
+    holds back results, nor work another process could do."""
 
     def __init__(self, state: ChildState) -> None:
         self.state = state
         self._cond = threading.Condition()
-        self._pending: list[Done] = []
-        self._since = 0.0  # when the oldest pending job ended
+        self._results: list[Done] = []
+        self._since = 0.0  # when the oldest result ended
+        self._claimed: deque[tuple[float, JobRecord]] = deque()  # (claimed at, job)
         self._closed = False
 
+    # -- claimed jobs ------------------------------------------------------------------
+    def hold(self, records: list[JobRecord]) -> None:
+        with self._cond:
+            now = time.monotonic()
+            self._claimed.extend((now, r) for r in records)
+            self._cond.notify()
+
+    def next_job(self) -> JobRecord | None:
+        with self._cond:
+            return self._claimed.popleft()[1] if self._claimed else None
+
+    def drop_all(self) -> list[JobRecord]:
+        """Every claimed job not started (stopping: they are to be handed back)."""
+        with self._cond:
+            dropped = [r for _, r in self._claimed]
+            self._claimed.clear()
+        return dropped
+
+    # -- results -----------------------------------------------------------------------
     def add(self, done: Done) -> None:
         with self._cond:
-            if not self._pending:
+            if not self._results:
                 self._since = time.monotonic()
                 self._cond.notify()
-            self._pending.append(done)
+            self._results.append(done)
 
     def take(self) -> list[Done]:
         with self._cond:
-            taken, self._pending = self._pending, []
+            taken, self._results = self._results, []
         return taken
 
     def put_back(self, done: list[Done]) -> None:
-        """Keep jobs whose recording failed for the next try."""
+        """Keep results whose recording failed for the next try."""
         with self._cond:
-            if not self._pending:
+            if not self._results:
                 self._since = time.monotonic()
-            self._pending[:0] = done
+                self._cond.notify()
+            self._results[:0] = done
 
+    # -- the batch thread --------------------------------------------------------------
     def close(self) -> None:
-        """Record what is pending and end the flush thread."""
+        """Record the results left and end the batch thread."""
         with self._cond:
             self._closed = True
             self._cond.notify()
 
     def run(self) -> None:
-        """The flush thread."""
         while True:
             with self._cond:
-                while not self._pending and not self._closed:
-                    self._cond.wait()
-                if not self._pending:
+                results, stale = self._due()
+                if results is None:
                     return
-                wait = self._since + FLUSH_AFTER - time.monotonic()
-                if wait > 0 and not self._closed:
-                    self._cond.wait(wait)  # a thread's claim may take them meanwhile
-                    continue
-                taken, self._pending = self._pending, []
             events: list[Event] = []
+            self._hand_back(stale, events)
             try:
-                settle(self.state, taken, 0, events)
+                if results:
+                    settle(self.state, results, 0, events)
             except StoreUnavailable as exc:
                 log.warning("store unavailable, recording again in %ss: %s", RETRY_STORE, exc)
-                if self._closed:
-                    return  # stopping: the leases will lapse and the jobs run again
+                if self._closed:  # stopping: the supervisor hands these jobs back uncounted
+                    self.state.send(*events)
+                    return
                 time.sleep(RETRY_STORE)
             self.state.send(*events)
+
+    def _due(self) -> tuple[list[Done] | None, list[JobRecord]]:
+        """Wait (holding the condition) for results to record or jobs to hand back;
+        (None, []) once closed with nothing left."""
+        while True:
+            now = time.monotonic()
+            stale = []
+            while self._claimed and now - self._claimed[0][0] >= HOLD_LIMIT:
+                stale.append(self._claimed.popleft()[1])
+            flush = bool(self._results) and (self._closed or now - self._since >= FLUSH_AFTER)
+            if flush or stale:
+                taken: list[Done] = []
+                if flush:
+                    taken, self._results = self._results, []
+                return taken, stale
+            if self._closed:
+                return None, []
+            deadlines = [self._claimed[0][0] + HOLD_LIMIT] if self._claimed else []
+            if self._results:
+                deadlines.append(self._since + FLUSH_AFTER)
+            self._cond.wait(max(0.0, min(deadlines) - now) if deadlines else None)
+
+    def _hand_back(self, stale: list[JobRecord], events: list[Event]) -> None:
+        kept = []
+        for record in stale:
+            try:
+                self.state.bb.store.release(record.id, record.token)
+            except StoreUnavailable:
+                kept.append(record)  # held a while longer: maybe a thread runs it
+                continue
+            events.append(("done", record.id, record.token))
+        if kept:
+            self.hold(kept)
 
 
 def settle(state: ChildState, done: list[Done], limit: int, events: list[Event]) -> list[JobRecord]:
     """Record `done` and claim up to `limit` jobs in one store call; the supervisor's
     events for both are added to `events`. If the store cannot be reached, `done` goes
-    back to the recorder and StoreUnavailable is raised."""
+    back to the batches and StoreUnavailable is raised."""
     config = state.config
     try:
         accepted, claimed = state.bb.store.complete_and_claim(
             done, config.queues, state.worker_id, limit, config.lease
         )
     except StoreUnavailable:
-        state.recorder.put_back(done)
+        state.batches.put_back(done)
         raise
     except Exception:  # their leases lapse and they run again: at least once holds
         log.exception("could not record the outcome of job(s) %s", [d.job_id for d in done])
-        accepted, claimed = [True] * len(done), []
-    for d, ok in zip(done, accepted):
-        if not ok:
+        accepted, claimed = [], []
+    for i, d in enumerate(done):
+        if i < len(accepted) and not accepted[i]:
             lease_lost(d.job_id)
-        events.append(("done", d.job_id))
+        events.append(("done", d.job_id, d.token))
     for r in claimed:
         events.append(
             ("claimed", r.id, r.token, r.attempts, r.max_attempts, r.retry_backoff, r.timeout)
@@ -215,8 +270,8 @@ def child_main(
     signal.signal(signal.SIGTERM, lambda *_: state.stop.set())
     capture_output()
     threading.Thread(target=_listen, args=(state,), daemon=True, name="bb-listen").start()
-    flusher = threading.Thread(target=state.recorder.run, name="bb-record")
-    flusher.start()
+    batcher = threading.Thread(target=state.batches.run, name="bb-batch")
+    batcher.start()
     threads = [
         threading.Thread(target=_work_or_break, args=(state,), name=f"bb-run-{i}")
         for i in range(config.threads)
@@ -225,8 +280,10 @@ def child_main(
         thread.start()
     for thread in threads:
         thread.join()
-    state.recorder.close()
-    flusher.join()
+    state.batches.close()
+    batcher.join()
+    if not state.broken:  # a thread that died mid-job: that attempt must count
+        state.send(("exit",))
     bb.close()
     sys.stdout.flush()
     if state.broken:
@@ -268,24 +325,24 @@ def _work(state: ChildState) -> None:
     """Claim and run jobs until stopped. Events for the supervisor wait in `events` until
     the next job starts or the thread waits, so a busy thread sends one message per job."""
     pace = Pace()
-    claimed: deque[JobRecord] = deque()
     events: list[Event] = []
     try:
         while not state.stop.is_set():
-            if not claimed:
-                got = _claim(state, pace.batch(), events)
-                if got is None:
-                    return
-                claimed.extend(got)
+            record = state.batches.next_job()
+            if record is not None:
+                _run_one(state, record, pace, events)
                 continue
-            _run_one(state, claimed.popleft(), pace, events)
+            claimed = _claim(state, pace.batch(), events)
+            if claimed is None:
+                return
+            state.batches.hold(claimed)
     finally:
-        for record in claimed:  # stopping: hand back the jobs not started
+        for record in state.batches.drop_all():  # stopping: hand back what never started
             try:
                 state.bb.store.release(record.id, record.token)
             except Exception:  # their leases will lapse instead
                 log.exception("job %s: could not hand it back", record.id)
-            events.append(("done", record.id))
+            events.append(("done", record.id, record.token))
         state.send(*events)
 
 
@@ -296,7 +353,7 @@ def _claim(state: ChildState, wanted: int, events: list[Event]) -> list[JobRecor
     if limit == 0:
         return None
     try:
-        claimed = settle(state, state.recorder.take(), limit, events)
+        claimed = settle(state, state.batches.take(), limit, events)
     except StoreUnavailable as exc:
         state.give_back_slots(limit)
         log.warning("store unavailable, retrying in %ss: %s", RETRY_STORE, exc)
@@ -318,12 +375,12 @@ def _claim(state: ChildState, wanted: int, events: list[Event]) -> list[JobRecor
 
 
 def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Event]) -> None:
-    """Run one job; a success joins the recorder's batch, anything else is recorded now."""
+    """Run one job; a success joins the results to record, anything else is recorded now."""
     bb = state.bb
     ctx = JobContext(bb.store, record.id, record.token, record.attempts, record.task)
     with state.lock:
         state.contexts[record.id] = ctx
-    events.append(("start", record.id, time.monotonic()))  # one clock for every process
+    events.append(("start", record.id, record.token, time.monotonic()))  # one clock for all
     state.send(*events)
     events.clear()
     began = time.monotonic()
@@ -333,7 +390,7 @@ def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Even
         ctx.flush()
         if outcome.succeeded:
             log.info("job %s %s succeeded (attempt %d)", record.id, record.task, record.attempts)
-            state.recorder.add(Done(record.id, record.token, outcome.result))
+            state.batches.add(Done(record.id, record.token, outcome.result))
             return
         first = (outcome.error or "").splitlines()[0]
         verdict = "will retry" if outcome.retry_at else "failed"
@@ -344,7 +401,7 @@ def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Even
     finally:
         with state.lock:
             state.contexts.pop(record.id, None)
-    events.append(("done", record.id))
+    events.append(("done", record.id, record.token))
 
 
 class _JobFilter(logging.Filter):

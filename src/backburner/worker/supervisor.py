@@ -42,6 +42,9 @@ REPEAT_WINDOW = 1.5  # a SIGTERM this soon after another is a resend, not a seco
 # then costs the supervisor one wake-up per batch, not one per job. Nothing waits on them:
 # a death or a tick reads what is pending first, and a start carries its own start time.
 READ_EVERY = 0.02
+# A job that ended just before its timeout may still wait this long to be reported done
+# (its result is recorded in a batch), so the kill waits that much longer.
+REPORT_GRACE = 0.05
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ class Child:
     started: float = field(default_factory=time.monotonic)
     jobs: dict[str, Held] = field(default_factory=dict)
     timed_out: str | None = None
+    clean_exit: bool = False  # it said goodbye: whatever it still holds never crashed it
 
 
 class Supervisor:
@@ -214,7 +218,7 @@ class Supervisor:
         for child in self.children.values():
             for held in child.jobs.values():
                 if held.timeout is not None and held.started is not None:
-                    deadline = min(deadline, held.started + held.timeout)
+                    deadline = min(deadline, held.started + held.timeout + REPORT_GRACE)
         if self.restart_at:
             deadline = min(deadline, *self.restart_at.values())
         if self.stopping:
@@ -271,15 +275,21 @@ class Supervisor:
     # -- children ----------------------------------------------------------------------
     def _read(self, child: Child) -> None:
         for event in child.reports.read():
-            if event[0] == "claimed":
+            kind = event[0]
+            if kind == "claimed":
                 _, job_id, token, attempts, max_attempts, backoff, timeout = event
                 child.jobs[job_id] = Held(token, attempts, max_attempts, backoff, timeout)
-            elif event[0] == "start":
-                held = child.jobs.get(event[1])
-                if held is not None:
-                    held.started = event[2]
-            elif event[0] == "done":
-                child.jobs.pop(event[1], None)
+                continue
+            if kind == "exit":
+                child.clean_exit = True
+                continue
+            held = child.jobs.get(event[1])
+            if held is None or held.token != event[2]:
+                continue  # about an earlier attempt of a job this child claimed again
+            if kind == "start":
+                held.started = event[3]
+            elif kind == "done":
+                del child.jobs[event[1]]
 
     def _reap(self, child: Child) -> None:
         self._read(child)  # outcomes sent before death are not failures
@@ -304,10 +314,12 @@ class Supervisor:
 
     def _fail_orphans(self, child: Child, code: int | None) -> None:
         """Record the attempts a dead child was running, so they retry without waiting
-        for their leases to lapse; jobs it had claimed but not started go back uncounted."""
+        for their leases to lapse. Jobs it had not started, jobs killed along with one
+        that timed out, and jobs left by a child that ended normally (results it could
+        not record) go back uncounted."""
         for job_id, held in child.jobs.items():
             collateral = child.timed_out is not None and job_id != child.timed_out
-            if held.started is None or collateral:
+            if held.started is None or collateral or child.clean_exit:
                 self._quietly(self.bb.store.release, job_id, held.token)  # no attempt counted
                 continue
             if job_id == child.timed_out:
@@ -337,23 +349,30 @@ class Supervisor:
 
     def _enforce_timeouts(self, now: float) -> None:
         for child in self.children.values():
-            if child.timed_out is not None:
-                continue
-            for job_id, held in child.jobs.items():
-                if (
-                    held.timeout is not None
-                    and held.started is not None
-                    and now - held.started > held.timeout
-                ):
+            if child.timed_out is None and self._overran(child, now):
+                self._read(child)  # it may have ended in time, its report not read yet
+                job_id = self._overran(child, now)
+                if job_id is not None:
                     log.warning(
                         "job %s overran its %ss timeout: killing child %d",
                         job_id,
-                        held.timeout,
+                        child.jobs[job_id].timeout,
                         child.index,
                     )
                     child.timed_out = job_id
                     child.process.kill()
-                    break
+
+    @staticmethod
+    def _overran(child: Child, now: float) -> str | None:
+        """A running job of `child` past its timeout (and the grace), if any."""
+        for job_id, held in child.jobs.items():
+            if (
+                held.timeout is not None
+                and held.started is not None
+                and now - held.started > held.timeout + REPORT_GRACE
+            ):
+                return job_id
+        return None
 
     # -- periodic work -----------------------------------------------------------------
     def _tick(self) -> None:
