@@ -47,10 +47,13 @@ def status_of(bb: Backburner, job_id: str) -> JobStatus:
     return record.status
 
 
-def test_burst_runs_every_due_job_then_exits_zero(bb: Backburner, url: str, start: Start) -> None:
+@pytest.mark.parametrize("shape", [("-p", "2"), ("-p", "1", "--threads", "3")], ids=str)
+def test_burst_runs_every_due_job_then_exits_zero(
+    bb: Backburner, url: str, start: Start, shape: tuple[str, ...]
+) -> None:
     jobs = [bb.tasks["noop"].delay() for _ in range(60)]
     later = bb.tasks["noop"].schedule(delay=3600)
-    worker = start(url, "--burst", "-p", "2")
+    worker = start(url, "--burst", *shape)
     assert worker.wait(60) == 0
     assert {status_of(bb, j.id) for j in jobs} == {JobStatus.SUCCEEDED}
     assert status_of(bb, later.id) is JobStatus.SCHEDULED

@@ -221,6 +221,7 @@ class Batches:
             except StoreUnavailable:
                 kept.append(record)  # held a while longer: maybe a thread runs it
                 continue
+            self.state.give_back_slots(1)  # it never ran: not one of --max-jobs-per-child
             events.append(("done", record.id, record.token))
         if kept:
             self.hold(kept)
@@ -280,6 +281,7 @@ def child_main(
         thread.start()
     for thread in threads:
         thread.join()
+    _hand_back_unstarted(state)
     state.batches.close()
     batcher.join()
     if not state.broken:  # a thread that died mid-job: that attempt must count
@@ -337,13 +339,19 @@ def _work(state: ChildState) -> None:
                 return
             state.batches.hold(claimed)
     finally:
-        for record in state.batches.drop_all():  # stopping: hand back what never started
-            try:
-                state.bb.store.release(record.id, record.token)
-            except Exception:  # their leases will lapse instead
-                log.exception("job %s: could not hand it back", record.id)
-            events.append(("done", record.id, record.token))
         state.send(*events)
+
+
+def _hand_back_unstarted(state: ChildState) -> None:
+    """Once every thread ended: release the claimed jobs none of them started."""
+    events: list[Event] = []
+    for record in state.batches.drop_all():
+        try:
+            state.bb.store.release(record.id, record.token)
+        except Exception:  # their leases will lapse instead
+            log.exception("job %s: could not hand it back", record.id)
+        events.append(("done", record.id, record.token))
+    state.send(*events)
 
 
 def _claim(state: ChildState, wanted: int, events: list[Event]) -> list[JobRecord] | None:
