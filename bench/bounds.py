@@ -1,0 +1,133 @@
+"""What bounds the targets backburner misses, measured on this machine.
+
+    python -m bench.bounds [--redis redis://127.0.0.1:6379/0]
+
+1. A durable SQLite enqueue: a bare INSERT + COMMIT with synchronous=FULL in WAL mode,
+   with no Python library around it, for Huey's table and for ours.
+2. A Redis enqueue: server time of our enqueue script against one LPUSH (INFO
+   commandstats), and what the client side of each costs.
+3. Idle latency: one Redis PING round trip, hot and after the process slept 20 ms (as
+   the harness pauses between latency samples).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from importlib import resources
+
+import redis
+
+from bench.app import build
+
+HUEY_TABLE = (
+    "CREATE TABLE task (id INTEGER NOT NULL PRIMARY KEY, queue TEXT NOT NULL, "
+    "data BLOB NOT NULL, priority REAL NOT NULL DEFAULT 0.0);"
+    "CREATE INDEX task_priority_id ON task (priority DESC, id ASC)"
+)
+
+
+def per_call_us(fn: Callable[[], object], n: int) -> float:
+    fn()
+    began = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - began) / n * 1e6
+
+
+def sqlite_commit(n: int) -> None:
+    ours = resources.files("backburner.stores").joinpath("sql/sqlite.sql").read_text()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, schema in (("huey", HUEY_TABLE), ("backburner", ours)):
+            conn = sqlite3.connect(f"{tmp}/{name}.db", isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.executescript(schema)
+            if name == "huey":
+
+                def insert(c: sqlite3.Connection = conn) -> None:
+                    c.execute("BEGIN")
+                    c.execute(
+                        "INSERT INTO task (queue, data) VALUES (?, ?)", ("q", os.urandom(200))
+                    )
+                    c.execute("COMMIT")
+
+            else:
+
+                def insert(c: sqlite3.Connection = conn) -> None:
+                    now = time.time()
+                    c.execute("BEGIN IMMEDIATE")
+                    c.execute(
+                        "INSERT INTO bb_jobs (id, task, queue, payload, priority, status, "
+                        "run_at, created_at, max_attempts, retry_backoff) "
+                        "VALUES (?, 'bench.record', 'default', ?, 0, 'queued', ?, ?, 4, 1.0)",
+                        (os.urandom(16).hex(), '[["bench:key",1,1764423000.1],{}]', now, now),
+                    )
+                    c.execute("COMMIT")
+
+            cost = per_call_us(insert, n)
+            print(f"  {name:10s} bare INSERT+COMMIT, synchronous=FULL: {cost:6.1f} us")
+            conn.close()
+
+
+def redis_enqueue(url: str, n: int) -> None:
+    client = redis.Redis.from_url(url, decode_responses=True)
+    prefix = f"bounds{os.getpid()}"
+    bb = build(f"{url}?prefix={prefix}")
+    noop = bb.tasks["noop"]
+    try:
+        client.config_resetstat()
+        ours = per_call_us(lambda: noop.delay(1), n)
+        script = client.info("commandstats")["cmdstat_evalsha"]["usec_per_call"]
+        client.config_resetstat()
+        lpush = per_call_us(lambda: client.lpush(f"{prefix}:list", "x" * 200), n)
+        lpush_server = client.info("commandstats")["cmdstat_lpush"]["usec_per_call"]
+        ping = per_call_us(client.ping, n)
+        print(
+            f"  backburner delay(): {ours:6.1f} us, of which script on the server {script:5.1f} us"
+        )
+        print(
+            f"  redis-py LPUSH:     {lpush:6.1f} us, of which on the server {lpush_server:5.1f} us"
+        )
+        print(f"  PING round trip:    {ping:6.1f} us")
+    finally:
+        bb.close()
+        client.delete(f"{prefix}:list")
+        for key in client.scan_iter(match=f"{{{prefix}}}*", count=1000):
+            client.delete(key)
+
+
+def cold_ping(url: str, n: int) -> None:
+    client = redis.Redis.from_url(url)
+    for pause in (0.0, 0.02):
+        lags = []
+        for _ in range(n):
+            if pause:
+                time.sleep(pause)
+            began = time.perf_counter()
+            client.ping()
+            lags.append(time.perf_counter() - began)
+        label = "hot" if not pause else f"after {pause * 1000:.0f} ms idle"
+        print(f"  PING p50 {label:18s} {statistics.median(lags) * 1e6:6.0f} us")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--calls", type=int, default=3000)
+    args = parser.parse_args()
+    print("1. durable SQLite enqueue")
+    sqlite_commit(args.calls)
+    print("2. Redis enqueue")
+    redis_enqueue(args.redis, args.calls)
+    print("3. idle Redis round trip")
+    cold_ping(args.redis, 300)
+
+
+if __name__ == "__main__":
+    main()
