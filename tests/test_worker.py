@@ -133,12 +133,18 @@ def test_shutdown_timeout_hands_unfinished_jobs_back_without_counting(
     assert record.status is JobStatus.QUEUED and record.attempts == 0 and not record.failures
 
 
+def warm(bb: Backburner) -> float:
+    """Run short jobs so the worker thread learns to claim in batches; returns a due time
+    for jobs that should be claimed together."""
+    jobs = [bb.tasks["noop"].delay() for _ in range(40)]
+    wait_until(lambda: all(status_of(bb, j.id) is JobStatus.SUCCEEDED for j in jobs), timeout=20)
+    return time.time() + 0.5
+
+
 def warm_then_batch(bb: Backburner, first: str, *args: object) -> tuple[str, list[str]]:
-    """Run short jobs so the worker thread learns to claim in batches, then make `first`
-    and 10 noops due together: one claim takes `first` and the noops queued behind it."""
-    warm = [bb.tasks["noop"].delay() for _ in range(40)]
-    wait_until(lambda: all(status_of(bb, j.id) is JobStatus.SUCCEEDED for j in warm), timeout=20)
-    due = time.time() + 0.5
+    """Make `first` and 10 noops due together on a warmed worker: one claim takes `first`
+    and the noops queued behind it."""
+    due = warm(bb)
     head = bb.tasks[first].schedule(args, at=due)
     behind = [bb.tasks["noop"].schedule(at=due) for _ in range(10)]
     return head.id, [j.id for j in behind]
@@ -166,9 +172,7 @@ def test_a_slow_job_does_not_hold_back_the_results_before_it(
 ) -> None:
     marker = tmp_path / "pid"
     start(url, "-p", "1")
-    warm = [bb.tasks["noop"].delay() for _ in range(40)]
-    wait_until(lambda: all(status_of(bb, j.id) is JobStatus.SUCCEEDED for j in warm), timeout=20)
-    due = time.time() + 0.5
+    due = warm(bb)
     before = [bb.tasks["noop"].schedule(at=due) for _ in range(5)]
     slow = bb.tasks["sleep"].schedule((30, str(marker)), at=due)
     wait_until(marker.exists, timeout=20)
