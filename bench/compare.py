@@ -125,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     run_id = f"{time.strftime('%m%d%H%M')}{secrets.token_hex(2)}"
     folder = RUNS / run_id
     folder.mkdir(parents=True)
+    commit = environment.source(ROOT)  # now: the tree may move on while the rounds run
     package = _snapshot(folder) if args.snapshot else ROOT / "src" / "backburner"
     pythonpath = os.pathsep.join([str(package.parent), str(ROOT)])
     plan = Plan(
@@ -146,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     text = report.render(
         command=_command(argv),
         date=date,
-        source=_source(digests, args.snapshot),
+        source=_source(commit, digests, args.snapshot),
         machine=machine,
         versions={**environment.versions(), **stores.versions},
         plan={"jobs": args.jobs, "latency": args.latency, "pause": args.pause},
@@ -199,8 +200,8 @@ def _snapshot(folder: Path) -> Path:
     return target
 
 
-def _source(digests: list[str], snapshot: bool) -> str:
-    commit = environment.source(ROOT)
+def _source(commit: str, digests: list[str], snapshot: bool) -> str:
+    """`commit` is the tree when the run started."""
     if snapshot:
         commit += ", copied at start (--snapshot)"
     if len(set(digests)) <= 1:
