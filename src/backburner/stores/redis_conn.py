@@ -1,10 +1,11 @@
 """Connections of the Redis store: URL options, one pool per process (made anew after
 fork()), Lua scripts run by SHA, and errors as StoreUnavailable.
 
-Scripts, every state change, run on connections of our own: taken from a free list and
-given back after a full reply, so a call is one send and one read, without the client's
-per-command pool checks (about half the client-side cost of a call). A connection that
-failed mid-call is dropped, never reused.
+Scripts, every state change, run on connections of our own ("links"), taken from a free
+list: a call is one send and one read, without the client's per-command pool machinery
+(about half the client-side cost of a call). A link that failed mid-call is disconnected
+before it goes back, and one the server closed while idle is reconnected before use, so
+no call ever reads another call's reply.
 """
 
 from __future__ import annotations
