@@ -150,12 +150,7 @@ class RedisStore(Store):
     def claim(
         self, queues: Sequence[str] | None, worker_id: str, limit: int, lease_s: float
     ) -> list[JobRecord]:
-        if limit <= 0 or (queues is not None and not queues):
-            return []
-        now = time.time()
-        args = _claim_args(queues, worker_id, limit, now + lease_s)
-        rows = self._redis.run("claim", repr(now), *args)
-        return [_record(_pairs(row), now) for row in rows]
+        return self.complete_and_claim((), queues, worker_id, limit, lease_s)[1]
 
     def complete_and_claim(
         self,

@@ -259,9 +259,7 @@ class SQLiteStore(Store):
     def claim(
         self, queues: Sequence[str] | None, worker_id: str, limit: int, lease_s: float
     ) -> list[JobRecord]:
-        with self._write() as conn:
-            rows, now = self._claim(conn, queues, worker_id, limit, lease_s)
-        return _claimed(rows, now)
+        return self.complete_and_claim((), queues, worker_id, limit, lease_s)[1]
 
     def complete_and_claim(
         self,

@@ -1,8 +1,9 @@
 -- A busy worker's hot path in one round trip: record a batch of succeeded jobs, then
 -- claim the next ones.
+-- Claims alone run it with n = 0.
 -- ARGV: now, n, then n times (id, token, has_result, result) as complete.lua, then
 -- lease_until, worker_id, limit (0: claim nothing) and queue names (none: every known
--- queue), as claim.lua.
+-- queue).
 -- Returns {accepted flags (1 or 0 per job), claimed jobs as flat HGETALL lists}.
 local now, n = ARGV[1], tonumber(ARGV[2])
 local accepted = {}
