@@ -23,6 +23,7 @@ from importlib import resources
 
 import redis
 
+from backburner.stores.sqlite import _INSERT
 from bench.app import build
 
 HUEY_TABLE = (
@@ -61,13 +62,10 @@ def sqlite_commit(n: int) -> None:
 
                 def insert(c: sqlite3.Connection = conn) -> None:
                     now = time.time()
+                    payload = '[["bench:key",1,1764423000.1],{}]'
+                    row = (os.urandom(16).hex(), "bench.record", "default", payload, 0)
                     c.execute("BEGIN IMMEDIATE")
-                    c.execute(
-                        "INSERT INTO bb_jobs (id, task, queue, payload, priority, status, "
-                        "run_at, created_at, max_attempts, retry_backoff) "
-                        "VALUES (?, 'bench.record', 'default', ?, 0, 'queued', ?, ?, 4, 1.0)",
-                        (os.urandom(16).hex(), '[["bench:key",1,1764423000.1],{}]', now, now),
-                    )
+                    c.execute(_INSERT, (*row, now, now, 4, 1.0, None, None))  # the store's own
                     c.execute("COMMIT")
 
             cost = per_call_us(insert, n)
