@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from backburner import Backburner, JobStatus
+from backburner import Backburner, JobFailed, JobStatus, JobTimeout
 from backburner.worker import reports
 from backburner.worker.supervisor import Child, Supervisor, WorkerConfig
 
@@ -100,6 +100,9 @@ def test_timeout_kills_the_child_fails_the_attempt_and_a_fresh_child_goes_on(
     start(url, "-p", "1")
     wait_until(lambda: status_of(bb, slow.id) is JobStatus.FAILED, timeout=20)
     assert "JobTimeout" in (slow.refresh().error or "")
+    with pytest.raises(JobTimeout) as raised:  # a JobFailed that says why
+        slow.wait(timeout=1)
+    assert isinstance(raised.value, JobFailed) and raised.value.job is slow
     after = bb.tasks["noop"].delay()
     wait_until(lambda: status_of(bb, after.id) is JobStatus.SUCCEEDED, timeout=20)
 

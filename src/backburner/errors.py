@@ -41,8 +41,10 @@ class JobFailed(BackburnerError):
         self.job = job
 
 
-class JobTimeout(BackburnerError):
-    """The job ran longer than its task's `timeout` and was stopped."""
+class JobTimeout(JobFailed):
+    """The job failed because its last attempt ran longer than its task's `timeout` and
+    its worker process was stopped. `job.wait()` raises it (a JobFailed); the attempt's
+    error, in `job.error`, starts with "JobTimeout:"."""
 
 
 class Retry(Exception):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import codec
-from .errors import JobFailed
+from .errors import JobFailed, JobTimeout
 
 if TYPE_CHECKING:
     from .app import Backburner
@@ -166,7 +166,8 @@ class Job:
     def wait(self, timeout: float | None = None, poll: float = 0.5) -> Any:
         """Block until the job finishes and return its result.
 
-        Raises JobFailed if it failed or was cancelled, TimeoutError after `timeout` seconds.
+        Raises JobFailed if it failed or was cancelled (JobTimeout, a JobFailed, when its
+        last attempt overran the task's timeout), TimeoutError after `timeout` seconds.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         interval = 0.002
@@ -176,7 +177,9 @@ class Job:
             if status is JobStatus.SUCCEEDED:
                 return self.result
             if status in FINISHED:
-                raise JobFailed(self, f"job {self.id} ({self.task}) {status.value}: {self.error}")
+                timed_out = (self.error or "").startswith(f"{JobTimeout.__name__}:")
+                failure = JobTimeout if status is JobStatus.FAILED and timed_out else JobFailed
+                raise failure(self, f"job {self.id} ({self.task}) {status.value}: {self.error}")
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(
                     f"job {self.id} ({self.task}) still {status.value} after {timeout}s"

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from backburner import policy
 from backburner.job import FINISHED, JobStatus
 from backburner.stores import Store, WorkerInfo
 from backburner.stores.base import Done
@@ -424,3 +425,60 @@ def test_complete_and_claim_records_a_batch_and_claims_a_batch(store: Store) -> 
     assert store.counts()["default"][JobStatus.QUEUED] == 1
     assert store.complete_and_claim([], None, "w", 0, LEASE) == ([], [])
     assert [r.task for r in store.complete_and_claim([], None, "w", 5, LEASE)[1]] == ["j6"]
+
+
+def test_end_attempts_applies_each_ending_fenced_by_its_token(store: Store) -> None:
+    store.enqueue([make("a", max_attempts=3), make("b"), make("c")])
+    a, b, c = store.claim(None, "w", 3, LEASE)
+    due = time.time() + 60
+    retried = policy.failed(a.id, a.token, "E: one", due)
+    stale = policy.failed(b.id, b.token + 1, "E: stale", None)
+    back = policy.handed_back(c.id, c.token)
+    assert store.end_attempts([retried, stale, back]) == [True, False, True]
+    got_a, got_b, got_c = (store.get(r.id) for r in (a, b, c))
+    assert got_a is not None and got_a.status is JobStatus.SCHEDULED
+    assert got_a.run_at == pytest.approx(due) and got_a.attempts == 1
+    assert [(f.attempt, f.error) for f in got_a.failures] == [(1, "E: one")]
+    assert got_a.lease_until is None and got_a.finished_at is None
+    assert got_b is not None and got_b.status is JobStatus.RUNNING and not got_b.failures
+    assert got_c is not None and got_c.status is JobStatus.QUEUED and got_c.attempts == 0
+    assert not got_c.failures and got_c.error is None
+    assert store.end_attempts([]) == []
+
+
+def test_an_ending_takes_its_cancel_branch_when_cancel_was_requested(store: Store) -> None:
+    store.enqueue([make(max_attempts=5), make()])
+    a, b = store.claim(None, "w", 2, LEASE)
+    store.cancel(a.id)
+    store.cancel(b.id)
+    retry = policy.failed(a.id, a.token, "E: x", time.time())
+    assert store.end_attempts([retry, policy.handed_back(b.id, b.token)]) == [True, True]
+    for job in (store.get(a.id), store.get(b.id)):
+        assert job is not None and job.status is JobStatus.CANCELLED and job.finished_at
+    assert claim_all(store) == []
+
+
+def test_a_lapse_ending_is_refused_once_the_lease_was_renewed(store: Store) -> None:
+    store.enqueue([make(max_attempts=3)])
+    [job] = store.claim(None, "w", 1, 0.01)
+    [lapsed] = wait_until(lambda: store.lapsed(time.time(), 10))
+    assert lapsed.id == job.id and lapsed.token == job.token
+    ending = policy.after_lapse(lapsed, time.time())
+    store.heartbeat("w", {job.id: job.token}, LEASE)  # the worker was only slow
+    assert store.end_attempts([ending]) == [False]
+    got = store.get(job.id)
+    assert got is not None and got.status is JobStatus.RUNNING and not got.failures
+    assert store.lapsed(time.time(), 10) == []
+
+
+def test_lapsed_lists_running_jobs_past_their_lease_earliest_first(store: Store) -> None:
+    store.enqueue([make("late"), make("early"), make("held"), make("waiting")])
+    [late] = store.claim(None, "w", 1, 0.2)
+    [early] = store.claim(None, "w", 1, 0.01)
+    store.claim(None, "w", 1, LEASE)
+    found = wait_until(
+        lambda: len(store.lapsed(time.time(), 10)) == 2 and store.lapsed(time.time(), 10)
+    )
+    assert [r.id for r in found] == [early.id, late.id]
+    assert all(r.status is JobStatus.RUNNING for r in found)
+    assert [r.id for r in store.lapsed(time.time(), 1)] == [early.id]

@@ -10,14 +10,17 @@ out: it changes on every claim, so an outcome recorded with an older token is re
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from .. import policy
 from ..job import FINISHED, JobRecord, JobStatus
+from ..policy import Ending
 
-LEASE_LAPSED = "LeaseExpired: the worker running this attempt stopped heartbeating"
+RESCUE_BATCH = 500  # lapsed leases ended per store call, so no call holds the store long
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,6 @@ class Store(ABC):
         """
 
     # -- consuming ---------------------------------------------------------------------
-    @abstractmethod
     def claim(
         self, queues: Sequence[str] | None, worker_id: str, limit: int, lease_s: float
     ) -> list[JobRecord]:
@@ -81,6 +83,7 @@ class Store(ABC):
         returned is RUNNING, with `attempts` one higher, a fresh `token`, `worker_id` set and
         `lease_until` = now + `lease_s`. No job is handed to two claimers for one attempt.
         """
+        return self.complete_and_claim((), queues, worker_id, limit, lease_s)[1]
 
     @abstractmethod
     def heartbeat(
@@ -99,6 +102,7 @@ class Store(ABC):
         Returns False, changing nothing, when the attempt no longer holds the job.
         """
 
+    @abstractmethod
     def complete_and_claim(
         self,
         done: Sequence[Done],
@@ -107,39 +111,66 @@ class Store(ABC):
         limit: int,
         lease_s: float,
     ) -> tuple[list[bool], list[JobRecord]]:
-        """`complete()` each of `done`, then `claim()` up to `limit` jobs (none if 0): a busy
-        worker's hot path, which records a batch of jobs and takes the next in one go.
+        """`complete()` each of `done`, then `claim()` up to `limit` jobs (none if 0), in
+        one transaction or round trip: a busy worker's hot path, which records a batch of
+        jobs and takes the next in one go.
 
-        Returns whether each completion was accepted, and the jobs claimed. Backends
-        override it to do it all in one transaction or round trip; the guarantees are
-        those of `complete()` and `claim()`.
+        Returns whether each completion was accepted, and the jobs claimed; the guarantees
+        are those of `complete()` and `claim()`.
         """
-        accepted = [self.complete(*d) for d in done]
-        return accepted, self.claim(queues, worker_id, limit, lease_s) if limit > 0 else []
 
     @abstractmethod
+    def end_attempts(self, endings: Sequence[Ending]) -> list[bool]:
+        """Apply each `Ending` (decided by `backburner.policy`) to its running attempt,
+        atomically per ending and in one transaction or round trip where the store can.
+
+        An ending is applied only while its `token` still holds the job, and, when it has
+        `lapsed_before`, only while the job's lease lapsed before that time. Returns whether
+        each was applied; one refused changes nothing. Workers waiting for the job's queue
+        are woken when it becomes pending again.
+        """
+
     def fail(self, job_id: str, token: int, error: str, retry_at: float | None) -> bool:
         """Record a failed attempt if `token` is still current; returns False otherwise.
 
         `error` is appended to the job's failures. With `retry_at` the job becomes pending
         again, due at `retry_at`; with None it is FAILED. A job with cancel requested
-        becomes CANCELLED instead of being retried.
+        becomes CANCELLED instead of being retried (see `policy.failed`).
         """
+        return self.end_attempts([policy.failed(job_id, token, error, retry_at)])[0]
 
-    @abstractmethod
     def release(self, job_id: str, token: int) -> bool:
         """Hand a running job back to its queue without counting the attempt (graceful
-        shutdown). Only if `token` is current; returns whether it was released."""
+        shutdown, or claimed and never started). Only if `token` is current; returns whether
+        it was released. A job with cancel requested is CANCELLED instead."""
+        return self.end_attempts([policy.handed_back(job_id, token)])[0]
 
     @abstractmethod
     def set_progress(self, job_id: str, token: int, progress: Mapping[str, Any]) -> bool:
         """Store `progress` ({"done", "total", "message"}) if `token` is still current."""
 
     @abstractmethod
+    def lapsed(self, now: float, limit: int) -> list[JobRecord]:
+        """Up to `limit` running jobs whose lease lapsed before `now`, earliest first.
+
+        Read only: `rescue_expired()` decides what becomes of them and ends them.
+        """
+
     def rescue_expired(self, now: float | None = None) -> list[str]:
-        """Return running jobs whose lease lapsed before `now` to their queue (or FAILED
-        when out of attempts; CANCELLED when cancel was requested), recording the lapse
-        as that attempt's failure. Returns the ids rescued."""
+        """End every running attempt whose lease lapsed before `now`, as `policy.after_lapse`
+        decides (retried at once while attempts remain, else FAILED; CANCELLED when cancel
+        was requested), recording the lapse as that attempt's failure. An attempt whose
+        worker recorded its outcome or renewed its lease meanwhile is left alone.
+        Returns the ids rescued."""
+        now = time.time() if now is None else now
+        rescued: list[str] = []
+        while True:
+            batch = self.lapsed(now, RESCUE_BATCH)
+            endings = [policy.after_lapse(r, now) for r in batch]
+            applied = self.end_attempts(endings) if endings else []
+            rescued += [e.job_id for e, ok in zip(endings, applied) if ok]
+            if len(batch) < RESCUE_BATCH or not any(applied):
+                return rescued
 
     @abstractmethod
     def wait_for_work(self, queues: Sequence[str] | None, timeout: float) -> None:

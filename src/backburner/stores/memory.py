@@ -13,7 +13,8 @@ from dataclasses import replace
 from typing import Any
 
 from ..job import ACTIVE, FINISHED, PENDING, Failure, JobRecord, JobStatus, pending_status
-from .base import LEASE_LAPSED, HeartbeatReply, Store, WorkerInfo, check_statuses
+from ..policy import Ending
+from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
 
 
 class MemoryStore(Store):
@@ -64,31 +65,44 @@ class MemoryStore(Store):
             self._changed.notify_all()
         return ids
 
-    def claim(
+    def complete_and_claim(
+        self,
+        done: Sequence[Done],
+        queues: Sequence[str] | None,
+        worker_id: str,
+        limit: int,
+        lease_s: float,
+    ) -> tuple[list[bool], list[JobRecord]]:
+        with self._changed:
+            accepted = [self._complete(*d) for d in done]
+            return accepted, self._claim(queues, worker_id, limit, lease_s)
+
+    def _claim(
         self, queues: Sequence[str] | None, worker_id: str, limit: int, lease_s: float
     ) -> list[JobRecord]:
+        if limit <= 0:
+            return []
         now = time.time()
-        with self._changed:
-            due = [
-                r
-                for r in self._jobs.values()
-                if r.status in PENDING and r.run_at <= now and (queues is None or r.queue in queues)
-            ]
-            due.sort(key=lambda r: (-r.priority, r.run_at, self._seq[r.id]))
-            claimed = []
-            for record in due[:limit]:
-                running = replace(
-                    record,
-                    status=JobStatus.RUNNING,
-                    attempts=record.attempts + 1,
-                    token=record.token + 1,
-                    worker_id=worker_id,
-                    lease_until=now + lease_s,
-                    started_at=now,
-                )
-                self._jobs[record.id] = running
-                claimed.append(running)
-            return claimed
+        due = [
+            r
+            for r in self._jobs.values()
+            if r.status in PENDING and r.run_at <= now and (queues is None or r.queue in queues)
+        ]
+        due.sort(key=lambda r: (-r.priority, r.run_at, self._seq[r.id]))
+        claimed = []
+        for record in due[:limit]:
+            running = replace(
+                record,
+                status=JobStatus.RUNNING,
+                attempts=record.attempts + 1,
+                token=record.token + 1,
+                worker_id=worker_id,
+                lease_until=now + lease_s,
+                started_at=now,
+            )
+            self._jobs[record.id] = running
+            claimed.append(running)
+        return claimed
 
     def _held(self, job_id: str, token: int) -> JobRecord | None:
         record = self._jobs.get(job_id)
@@ -114,48 +128,48 @@ class MemoryStore(Store):
 
     def complete(self, job_id: str, token: int, result: str | None) -> bool:
         with self._changed:
-            record = self._held(job_id, token)
-            if record is None:
-                return False
-            self._jobs[job_id] = replace(
-                record,
-                status=JobStatus.SUCCEEDED,
-                result=result,
-                finished_at=time.time(),
-                lease_until=None,
-            )
-            self._changed.notify_all()
-            return True
+            return self._complete(job_id, token, result)
 
-    def _end_attempt(self, record: JobRecord, error: str, retry_at: float | None) -> JobRecord:
-        now = time.time()
-        failures = (*record.failures, Failure(record.attempts, now, error))
-        common: dict[str, Any] = {"error": error, "failures": failures, "lease_until": None}
-        if record.cancel_requested:
-            return replace(record, status=JobStatus.CANCELLED, finished_at=now, **common)
-        if retry_at is None:
-            return replace(record, status=JobStatus.FAILED, finished_at=now, **common)
-        return replace(record, status=JobStatus.QUEUED, run_at=retry_at, **common)
+    def _complete(self, job_id: str, token: int, result: str | None) -> bool:
+        record = self._held(job_id, token)
+        if record is None:
+            return False
+        self._jobs[job_id] = replace(
+            record,
+            status=JobStatus.SUCCEEDED,
+            result=result,
+            finished_at=time.time(),
+            lease_until=None,
+        )
+        self._changed.notify_all()
+        return True
 
-    def fail(self, job_id: str, token: int, error: str, retry_at: float | None) -> bool:
+    def end_attempts(self, endings: Sequence[Ending]) -> list[bool]:
         with self._changed:
-            record = self._held(job_id, token)
-            if record is None:
-                return False
-            self._jobs[job_id] = self._end_attempt(record, error, retry_at)
-            self._changed.notify_all()
-            return True
+            applied = [self._end(e) for e in endings]
+            if any(applied):
+                self._changed.notify_all()
+            return applied
 
-    def release(self, job_id: str, token: int) -> bool:
-        with self._changed:
-            record = self._held(job_id, token)
-            if record is None:
-                return False
-            self._jobs[job_id] = replace(
-                record, status=JobStatus.QUEUED, attempts=record.attempts - 1, lease_until=None
-            )
-            self._changed.notify_all()
-            return True
+    def _end(self, e: Ending) -> bool:
+        record = self._held(e.job_id, e.token)
+        if record is None:
+            return False
+        if e.lapsed_before is not None and (record.lease_until or 0.0) >= e.lapsed_before:
+            return False
+        status = e.if_cancelled if record.cancel_requested else e.status
+        changes: dict[str, Any] = {"status": status, "lease_until": None}
+        if e.error is not None:
+            changes["error"] = e.error
+            changes["failures"] = (*record.failures, Failure(record.attempts, e.at, e.error))
+        if not e.counted:
+            changes["attempts"] = record.attempts - 1
+        if status is JobStatus.QUEUED:
+            changes["run_at"] = record.run_at if e.run_at is None else e.run_at
+        else:
+            changes["finished_at"] = e.at
+        self._jobs[e.job_id] = replace(record, **changes)
+        return True
 
     def set_progress(self, job_id: str, token: int, progress: Mapping[str, Any]) -> bool:
         with self._changed:
@@ -165,18 +179,15 @@ class MemoryStore(Store):
             self._jobs[job_id] = replace(record, progress=dict(progress))
             return True
 
-    def rescue_expired(self, now: float | None = None) -> list[str]:
-        now = time.time() if now is None else now
-        rescued = []
+    def lapsed(self, now: float, limit: int) -> list[JobRecord]:
         with self._changed:
-            for record in list(self._jobs.values()):
-                if record.status is JobStatus.RUNNING and (record.lease_until or 0) < now:
-                    retry_at = now if record.attempts < record.max_attempts else None
-                    self._jobs[record.id] = self._end_attempt(record, LEASE_LAPSED, retry_at)
-                    rescued.append(record.id)
-            if rescued:
-                self._changed.notify_all()
-        return rescued
+            expired = [
+                r
+                for r in self._jobs.values()
+                if r.status is JobStatus.RUNNING and (r.lease_until or 0.0) < now
+            ]
+        expired.sort(key=lambda r: r.lease_until or 0.0)
+        return expired[:limit]
 
     def wait_for_work(self, queues: Sequence[str] | None, timeout: float) -> None:
         with self._changed:

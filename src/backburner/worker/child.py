@@ -400,9 +400,6 @@ def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Even
             log.info("job %s %s succeeded (attempt %d)", record.id, record.task, record.attempts)
             state.batches.add(Done(record.id, record.token, outcome.result))
             return
-        first = (outcome.error or "").splitlines()[0]
-        verdict = "will retry" if outcome.retry_at else "failed"
-        log.warning("job %s %s %s: %s", record.id, record.task, verdict, first)
         record_outcome(bb, record, outcome)
     except Exception:  # the store failed while recording: the lease will lapse and rescue
         log.exception("job %s: could not record its outcome", record.id)

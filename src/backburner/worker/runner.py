@@ -12,11 +12,11 @@ import traceback
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from .. import codec
+from .. import codec, policy
 from ..context import JobContext, _current
 from ..errors import Retry, UnknownTask
 from ..job import Failure, JobRecord, JobStatus
-from ..retry import backoff_delay
+from ..policy import Ending
 
 if TYPE_CHECKING:
     from ..app import Backburner
@@ -26,12 +26,13 @@ log = logging.getLogger("backburner.worker")
 
 @dataclass(frozen=True)
 class Outcome:
-    """How an attempt ended: a result (codec JSON), or an error and when to retry."""
+    """How an attempt ended: a result (codec JSON), or an error and the delay `Retry`
+    asked for (None: the task's backoff). `policy` decides what a failure leads to."""
 
     succeeded: bool
     result: str | None = None
     error: str | None = None
-    retry_at: float | None = None
+    delay: float | None = None
 
 
 def format_error(exc: BaseException) -> str:
@@ -40,26 +41,7 @@ def format_error(exc: BaseException) -> str:
     return head + "\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
-def retry_time(
-    attempts: int,
-    max_attempts: int,
-    retry_backoff: float,
-    delay: float | None = None,
-    backoff: bool = True,
-) -> float | None:
-    """When to run again after attempt number `attempts` failed, or None if out of attempts.
-    `delay` (from Retry) overrides the backoff; without `backoff` the retry is due at once
-    (drain() and eager mode)."""
-    if attempts >= max_attempts:
-        return None
-    if not backoff:
-        delay = 0.0
-    elif delay is None:
-        delay = backoff_delay(attempts, retry_backoff)
-    return time.time() + delay
-
-
-def execute(bb: Backburner, record: JobRecord, ctx: JobContext, backoff: bool = True) -> Outcome:
+def execute(bb: Backburner, record: JobRecord, ctx: JobContext) -> Outcome:
     """Run the task of `record` once. Never raises for anything the job did."""
     task = bb.tasks.get(record.task)
     if task is None:
@@ -67,7 +49,7 @@ def execute(bb: Backburner, record: JobRecord, ctx: JobContext, backoff: bool = 
             f"no task named {record.task!r} is registered with this Backburner; does the "
             "worker import the module that defines it?"
         )
-        return Outcome(False, error=f"UnknownTask: {error}")
+        return Outcome(False, error=f"{type(error).__name__}: {error}")
     try:
         args, kwargs = codec.loads(record.payload)
     except Exception as exc:
@@ -77,9 +59,9 @@ def execute(bb: Backburner, record: JobRecord, ctx: JobContext, backoff: bool = 
         with bb.job_scope():
             value = task.fn(*args, **kwargs)
     except Retry as exc:
-        return _failed(record, exc, exc.delay, backoff)
+        return Outcome(False, error=format_error(exc), delay=exc.delay)
     except (Exception, SystemExit) as exc:  # sys.exit() in a task fails only that attempt
-        return _failed(record, exc, None, backoff)
+        return Outcome(False, error=format_error(exc))
     finally:
         _current.reset(token)
     try:
@@ -91,31 +73,36 @@ def execute(bb: Backburner, record: JobRecord, ctx: JobContext, backoff: bool = 
         )
 
 
-def _failed(record: JobRecord, exc: BaseException, delay: float | None, backoff: bool) -> Outcome:
-    retry_at = retry_time(
-        record.attempts, record.max_attempts, record.retry_backoff, delay, backoff
-    )
-    return Outcome(False, error=format_error(exc), retry_at=retry_at)
-
-
 def run_claimed(
     bb: Backburner, record: JobRecord, ctx: JobContext | None = None, backoff: bool = True
 ) -> Outcome:
     """Execute a job this process claimed and record its outcome, fenced by its token."""
     ctx = ctx or JobContext(bb.store, record.id, record.token, record.attempts, record.task)
-    outcome = execute(bb, record, ctx, backoff)
+    outcome = execute(bb, record, ctx)
     ctx.flush()
-    record_outcome(bb, record, outcome)
+    record_outcome(bb, record, outcome, backoff)
     return outcome
 
 
-def record_outcome(bb: Backburner, record: JobRecord, outcome: Outcome) -> bool:
+def ending_of(record: JobRecord, outcome: Outcome, backoff: bool = True) -> Ending:
+    """What `policy` makes of a failed attempt of `record`; without `backoff` a retry is
+    due at once (drain() and eager mode)."""
+    assert outcome.error is not None
+    return policy.after_error(record, outcome.error, delay=outcome.delay, backoff=backoff)
+
+
+def record_outcome(
+    bb: Backburner, record: JobRecord, outcome: Outcome, backoff: bool = True
+) -> bool:
     """Store the outcome of `record`'s attempt; False if its lease was lost meanwhile."""
     if outcome.succeeded:
         recorded = bb.store.complete(record.id, record.token, outcome.result)
     else:
-        assert outcome.error is not None
-        recorded = bb.store.fail(record.id, record.token, outcome.error, outcome.retry_at)
+        ending = ending_of(record, outcome, backoff)
+        first = (outcome.error or "").splitlines()[0]
+        verdict = "will retry" if ending.status is JobStatus.QUEUED else "failed"
+        log.warning("job %s %s %s: %s", record.id, record.task, verdict, first)
+        [recorded] = bb.store.end_attempts([ending])
     if not recorded:
         lease_lost(record.id)
     return recorded
@@ -154,7 +141,7 @@ def run_eagerly(bb: Backburner, record: JobRecord) -> JobRecord:
             started_at=time.time(),
         )
         ctx = JobContext(sink, record.id, attempt, attempt, record.task)  # type: ignore[arg-type]
-        outcome = execute(bb, record, ctx, backoff=False)
+        outcome = execute(bb, record, ctx)
         ctx.flush()
         now = time.time()
         if outcome.succeeded:
@@ -168,7 +155,7 @@ def run_eagerly(bb: Backburner, record: JobRecord) -> JobRecord:
             )
         assert outcome.error is not None
         failures.append(Failure(attempt, now, outcome.error))
-        if outcome.retry_at is None:
+        if ending_of(record, outcome, backoff=False).status is not JobStatus.QUEUED:
             break
     return replace(
         record,

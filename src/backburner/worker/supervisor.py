@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BackburnerError
+from .. import policy
+from ..errors import BackburnerError, JobTimeout
+from ..job import JobStatus
 from ..stores.base import WorkerInfo
 from . import reports
 from .child import EXIT_IDLE, EXIT_RECYCLE, child_main, setup_logging
-from .runner import retry_time
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -324,18 +325,18 @@ class Supervisor:
                 continue
             if job_id == child.timed_out:
                 error = (
-                    f"JobTimeout: the job ran longer than its timeout of {held.timeout}s "
-                    "and its worker process was killed"
+                    f"{JobTimeout.__name__}: the job ran longer than its timeout of "
+                    f"{held.timeout}s and its worker process was killed"
                 )
             else:
                 error = f"WorkerDied: worker process died ({_describe(code)})"
-            retry_at = retry_time(held.attempts, held.max_attempts, held.retry_backoff)
-            self._quietly(self.bb.store.fail, job_id, held.token, error, retry_at)
+            ending = policy.failed(job_id, held.token, error, policy.retry_at(held))
+            self._quietly(self.bb.store.end_attempts, [ending])
             log.warning(
                 "job %s: %s; %s",
                 job_id,
                 error,
-                "will retry" if retry_at else "out of attempts, failed",
+                "will retry" if ending.status is JobStatus.QUEUED else "out of attempts, failed",
             )
 
     def _forget(self, child: Child) -> None:

@@ -1,0 +1,131 @@
+"""What happens to an attempt that ends without success: the one place that decides it.
+
+Workers, `drain()`, eager mode and the stores' lease rescue all ask this module; stores
+only apply the `Ending` it returns, atomically and fenced by the attempt's token. So a
+change of retry policy (say, a lapsed lease waiting one backoff step) is one edit here.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from .job import JobStatus
+
+MAX_BACKOFF = 3600.0  # seconds: the longest any backoff step waits
+LEASE_LAPSED = "LeaseExpired: the worker running this attempt stopped heartbeating"
+
+
+class Attempts(Protocol):
+    """How many attempts a job has had and may have, and its backoff base."""
+
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def retry_backoff(self) -> float: ...
+
+
+class Attempt(Attempts, Protocol):
+    """A running attempt: its job and fencing token too (a JobRecord has it all)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def token(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How one running attempt ends, as a store is to record it.
+
+    A store applies it only while `token` still holds the job (and, with `lapsed_before`,
+    only while its lease lapsed before that time), all at once:
+    - the job becomes `status`, or `if_cancelled` when cancel was requested by then
+      (read inside the store's own atomic step, so a cancel is never lost to a race);
+    - QUEUED: due again at `run_at` (None: keeps its run_at); FAILED or CANCELLED: its
+      `finished_at` is `at`;
+    - with `error`, the failure (attempt number, `at`, `error`) is appended to its history
+      and becomes `job.error`;
+    - unless `counted`, the attempt is given back (attempts goes down by one).
+    """
+
+    job_id: str
+    token: int
+    status: JobStatus
+    if_cancelled: JobStatus
+    at: float
+    run_at: float | None = None
+    error: str | None = None
+    counted: bool = True
+    lapsed_before: float | None = None
+
+
+def backoff_delay(attempt: int, base: float, cap: float = MAX_BACKOFF) -> float:
+    """Seconds to wait after failed attempt number `attempt` (1-based): uniform in
+    [0, min(cap, base * 2**(attempt-1))], so retrying workers spread out. The exponent is
+    capped before it is computed, so no attempt count overflows."""
+    steps = min(max(0, attempt - 1), 64)  # 2**64 times any base is past any cap
+    return random.uniform(0.0, min(cap, base * 2.0**steps))
+
+
+def retry_at(
+    attempt: Attempts, *, delay: float | None = None, backoff: bool = True, now: float | None = None
+) -> float | None:
+    """When to run `attempt`'s job again after it failed, or None when it is out of
+    attempts. `delay` (from `Retry`) replaces the backoff; without `backoff` the retry is
+    due at once (`drain()` and eager mode)."""
+    if attempt.attempts >= attempt.max_attempts:
+        return None
+    if not backoff:
+        delay = 0.0
+    elif delay is None:
+        delay = backoff_delay(attempt.attempts, attempt.retry_backoff)
+    return (time.time() if now is None else now) + delay
+
+
+def failed(job_id: str, token: int, error: str, run_again_at: float | None) -> Ending:
+    """The attempt failed with `error`: pending again at `run_again_at`, or FAILED for
+    good when None. A job whose cancel was requested is CANCELLED instead, never retried."""
+    return Ending(
+        job_id,
+        token,
+        JobStatus.FAILED if run_again_at is None else JobStatus.QUEUED,
+        if_cancelled=JobStatus.CANCELLED,
+        at=time.time(),
+        run_at=run_again_at,
+        error=error,
+    )
+
+
+def after_error(
+    attempt: Attempt, error: str, *, delay: float | None = None, backoff: bool = True
+) -> Ending:
+    """The attempt raised (or timed out, or its process died): retried with backoff while
+    attempts remain, else failed."""
+    return failed(attempt.id, attempt.token, error, retry_at(attempt, delay=delay, backoff=backoff))
+
+
+def after_lapse(attempt: Attempt, now: float) -> Ending:
+    """The attempt's lease lapsed before `now` (its worker vanished): the attempt counts,
+    and the job is retried at once while attempts remain, else failed."""
+    again = retry_at(attempt, delay=0.0, now=now)
+    return replace(
+        failed(attempt.id, attempt.token, LEASE_LAPSED, again), at=now, lapsed_before=now
+    )
+
+
+def handed_back(job_id: str, token: int) -> Ending:
+    """The attempt never ran, or was stopped by a graceful shutdown: back to its queue
+    without counting it, or CANCELLED if cancel was requested meanwhile."""
+    return Ending(
+        job_id,
+        token,
+        JobStatus.QUEUED,
+        if_cancelled=JobStatus.CANCELLED,
+        at=time.time(),
+        counted=False,
+    )
