@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import codec
+from . import codec, signals
 from .errors import JobFailed, JobTimeout
 
 if TYPE_CHECKING:
@@ -161,6 +161,8 @@ class Job:
         `current_job.cancel_requested` set, and will not be retried."""
         cancelled = self._bb.store.cancel(self.id)
         self.refresh()
+        if cancelled:
+            signals.send_job(signals.job_cancelled, self._bb, self._record)
         return cancelled
 
     def wait(self, timeout: float | None = None, poll: float = 0.5) -> Any:

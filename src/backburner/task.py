@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from . import codec
+from . import codec, signals
 from .job import Job, JobRecord, pending_status
 
 if TYPE_CHECKING:
@@ -193,6 +193,7 @@ class Task(Generic[P, R]):
             existing = self.bb.store.get(job_id)
             if existing is not None:
                 return Job(self.bb, existing)
+        signals.send_job(signals.job_enqueued, self.bb, record)
         return Job(self.bb, record)
 
 

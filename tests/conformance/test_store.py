@@ -434,7 +434,11 @@ def test_end_attempts_applies_each_ending_fenced_by_its_token(store: Store) -> N
     retried = policy.failed(a.id, a.token, "E: one", due)
     stale = policy.failed(b.id, b.token + 1, "E: stale", None)
     back = policy.handed_back(c.id, c.token)
-    assert store.end_attempts([retried, stale, back]) == [True, False, True]
+    assert store.end_attempts([retried, stale, back]) == [
+        JobStatus.QUEUED,
+        None,
+        JobStatus.QUEUED,
+    ]
     got_a, got_b, got_c = (store.get(r.id) for r in (a, b, c))
     assert got_a is not None and got_a.status is JobStatus.SCHEDULED
     assert got_a.run_at == pytest.approx(due) and got_a.attempts == 1
@@ -452,7 +456,8 @@ def test_an_ending_takes_its_cancel_branch_when_cancel_was_requested(store: Stor
     store.cancel(a.id)
     store.cancel(b.id)
     retry = policy.failed(a.id, a.token, "E: x", time.time())
-    assert store.end_attempts([retry, policy.handed_back(b.id, b.token)]) == [True, True]
+    ended = store.end_attempts([retry, policy.handed_back(b.id, b.token)])
+    assert ended == [JobStatus.CANCELLED, JobStatus.CANCELLED]
     for job in (store.get(a.id), store.get(b.id)):
         assert job is not None and job.status is JobStatus.CANCELLED and job.finished_at
     assert claim_all(store) == []
@@ -465,7 +470,7 @@ def test_a_lapse_ending_is_refused_once_the_lease_was_renewed(store: Store) -> N
     assert lapsed.id == job.id and lapsed.token == job.token
     ending = policy.after_lapse(lapsed, time.time())
     store.heartbeat("w", {job.id: job.token}, LEASE)  # the worker was only slow
-    assert store.end_attempts([ending]) == [False]
+    assert store.end_attempts([ending]) == [None]
     got = store.get(job.id)
     assert got is not None and got.status is JobStatus.RUNNING and not got.failures
     assert store.lapsed(time.time(), 10) == []

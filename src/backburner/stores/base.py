@@ -39,6 +39,15 @@ class Done(NamedTuple):
     result: str | None  # codec JSON
 
 
+class Rescued(NamedTuple):
+    """A lapsed attempt ended by `rescue_lapsed`: the job as it was, how it ended, and the
+    status it now has."""
+
+    record: JobRecord
+    ending: Ending
+    status: JobStatus
+
+
 @dataclass(frozen=True)
 class WorkerInfo:
     """A live worker process as operators see it in `backburner status`."""
@@ -120,13 +129,14 @@ class Store(ABC):
         """
 
     @abstractmethod
-    def end_attempts(self, endings: Sequence[Ending]) -> list[bool]:
+    def end_attempts(self, endings: Sequence[Ending]) -> list[JobStatus | None]:
         """Apply each `Ending` (decided by `backburner.policy`) to its running attempt,
         atomically per ending and in one transaction or round trip where the store can.
 
         An ending is applied only while its `token` still holds the job, and, when it has
-        `lapsed_before`, only while the job's lease lapsed before that time. Returns whether
-        each was applied; one refused changes nothing. Workers waiting for the job's queue
+        `lapsed_before`, only while the job's lease lapsed before that time. Returns, for
+        each, the status the job now has (the ending's `status`, or its `if_cancelled`), or
+        None where it was refused, changing nothing. Workers waiting for the job's queue
         are woken when it becomes pending again.
         """
 
@@ -137,13 +147,13 @@ class Store(ABC):
         again, due at `retry_at`; with None it is FAILED. A job with cancel requested
         becomes CANCELLED instead of being retried (see `policy.failed`).
         """
-        return self.end_attempts([policy.failed(job_id, token, error, retry_at)])[0]
+        return self.end_attempts([policy.failed(job_id, token, error, retry_at)])[0] is not None
 
     def release(self, job_id: str, token: int) -> bool:
         """Hand a running job back to its queue without counting the attempt (graceful
         shutdown, or claimed and never started). Only if `token` is current; returns whether
         it was released. A job with cancel requested is CANCELLED instead."""
-        return self.end_attempts([policy.handed_back(job_id, token)])[0]
+        return self.end_attempts([policy.handed_back(job_id, token)])[0] is not None
 
     @abstractmethod
     def set_progress(self, job_id: str, token: int, progress: Mapping[str, Any]) -> bool:
@@ -156,21 +166,26 @@ class Store(ABC):
         Read only: `rescue_expired()` decides what becomes of them and ends them.
         """
 
-    def rescue_expired(self, now: float | None = None) -> list[str]:
+    def rescue_lapsed(self, now: float | None = None) -> list[Rescued]:
         """End every running attempt whose lease lapsed before `now`, as `policy.after_lapse`
         decides (retried at once while attempts remain, else FAILED; CANCELLED when cancel
         was requested), recording the lapse as that attempt's failure. An attempt whose
-        worker recorded its outcome or renewed its lease meanwhile is left alone.
-        Returns the ids rescued."""
+        worker recorded its outcome or renewed its lease meanwhile is left alone."""
         now = time.time() if now is None else now
-        rescued: list[str] = []
+        rescued: list[Rescued] = []
         while True:
             batch = self.lapsed(now, RESCUE_BATCH)
             endings = [policy.after_lapse(r, now) for r in batch]
-            applied = self.end_attempts(endings) if endings else []
-            rescued += [e.job_id for e, ok in zip(endings, applied) if ok]
-            if len(batch) < RESCUE_BATCH or not any(applied):
+            statuses = self.end_attempts(endings) if endings else []
+            rescued += [
+                Rescued(r, e, s) for r, e, s in zip(batch, endings, statuses) if s is not None
+            ]
+            if len(batch) < RESCUE_BATCH or not any(statuses):
                 return rescued
+
+    def rescue_expired(self, now: float | None = None) -> list[str]:
+        """`rescue_lapsed()`, returning the ids rescued."""
+        return [r.record.id for r in self.rescue_lapsed(now)]
 
     @abstractmethod
     def wait_for_work(self, queues: Sequence[str] | None, timeout: float) -> None:

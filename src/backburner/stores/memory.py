@@ -144,19 +144,19 @@ class MemoryStore(Store):
         self._changed.notify_all()
         return True
 
-    def end_attempts(self, endings: Sequence[Ending]) -> list[bool]:
+    def end_attempts(self, endings: Sequence[Ending]) -> list[JobStatus | None]:
         with self._changed:
-            applied = [self._end(e) for e in endings]
-            if any(applied):
+            statuses = [self._end(e) for e in endings]
+            if any(statuses):
                 self._changed.notify_all()
-            return applied
+            return statuses
 
-    def _end(self, e: Ending) -> bool:
+    def _end(self, e: Ending) -> JobStatus | None:
         record = self._held(e.job_id, e.token)
         if record is None:
-            return False
+            return None
         if e.lapsed_before is not None and (record.lease_until or 0.0) >= e.lapsed_before:
-            return False
+            return None
         status = e.if_cancelled if record.cancel_requested else e.status
         changes: dict[str, Any] = {"status": status, "lease_until": None}
         if e.error is not None:
@@ -169,7 +169,7 @@ class MemoryStore(Store):
         else:
             changes["finished_at"] = e.at
         self._jobs[e.job_id] = replace(record, **changes)
-        return True
+        return status
 
     def set_progress(self, job_id: str, token: int, progress: Mapping[str, Any]) -> bool:
         with self._changed:

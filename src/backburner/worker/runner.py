@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from .. import codec, policy
+from .. import codec, policy, signals
 from ..context import JobContext, _current
 from ..errors import Retry, UnknownTask
 from ..job import Failure, JobRecord, JobStatus
@@ -33,6 +33,7 @@ class Outcome:
     result: str | None = None
     error: str | None = None
     delay: float | None = None
+    exception: BaseException | None = field(default=None, compare=False)
 
 
 def format_error(exc: BaseException) -> str:
@@ -54,23 +55,29 @@ def execute(bb: Backburner, record: JobRecord, ctx: JobContext) -> Outcome:
         args, kwargs = codec.loads(record.payload)
     except Exception as exc:
         return Outcome(False, error=f"undecodable payload: {format_error(exc)}")
+    signals.send_job(signals.job_started, bb, record)
+    began = time.monotonic()
     token = _current.set(ctx)
     try:
         with bb.job_scope():
             value = task.fn(*args, **kwargs)
     except Retry as exc:
-        return Outcome(False, error=format_error(exc), delay=exc.delay)
+        return Outcome(False, error=format_error(exc), delay=exc.delay, exception=exc)
     except (Exception, SystemExit) as exc:  # sys.exit() in a task fails only that attempt
-        return Outcome(False, error=format_error(exc))
+        return Outcome(False, error=format_error(exc), exception=exc)
     finally:
         _current.reset(token)
     try:
-        return Outcome(True, result=codec.dumps(value))
+        result = codec.dumps(value)
     except TypeError as exc:
         return Outcome(
             False,
             error=f"ResultNotStorable: the task returned a value that cannot be stored: {exc}",
+            exception=exc,
         )
+    duration = time.monotonic() - began
+    signals.send_job(signals.job_succeeded, bb, record, result=value, duration=duration)
+    return Outcome(True, result=result)
 
 
 def run_claimed(
@@ -102,10 +109,36 @@ def record_outcome(
         first = (outcome.error or "").splitlines()[0]
         verdict = "will retry" if ending.status is JobStatus.QUEUED else "failed"
         log.warning("job %s %s %s: %s", record.id, record.task, verdict, first)
-        [recorded] = bb.store.end_attempts([ending])
+        [status] = bb.store.end_attempts([ending])
+        announce(bb, record, ending, status, outcome.exception)
+        recorded = status is not None
     if not recorded:
         lease_lost(record.id)
     return recorded
+
+
+def announce(
+    bb: Backburner,
+    record: JobRecord,
+    ending: Ending,
+    status: JobStatus | None,
+    exception: BaseException | None = None,
+) -> None:
+    """Send the signal for an attempt that ended as `ending` and left the job `status`
+    (None: the store refused it, the attempt no longer held the job: nothing to say)."""
+    if status is JobStatus.QUEUED and ending.counted:
+        signals.send_job(
+            signals.job_retrying,
+            bb,
+            record,
+            error=ending.error,
+            exception=exception,
+            run_at=ending.run_at,
+        )
+    elif status is JobStatus.FAILED:
+        signals.send_job(signals.job_failed, bb, record, error=ending.error, exception=exception)
+    elif status is JobStatus.CANCELLED:
+        signals.send_job(signals.job_cancelled, bb, record)
 
 
 def lease_lost(job_id: str) -> None:
@@ -155,7 +188,9 @@ def run_eagerly(bb: Backburner, record: JobRecord) -> JobRecord:
             )
         assert outcome.error is not None
         failures.append(Failure(attempt, now, outcome.error))
-        if ending_of(record, outcome, backoff=False).status is not JobStatus.QUEUED:
+        ending = ending_of(record, outcome, backoff=False)
+        announce(bb, record, ending, ending.status, outcome.exception)
+        if ending.status is not JobStatus.QUEUED:
             break
     return replace(
         record,

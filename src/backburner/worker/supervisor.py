@@ -23,12 +23,14 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
-from .. import policy
+from .. import policy, signals
 from ..errors import BackburnerError, JobTimeout
 from ..job import JobStatus
+from ..signals import job_endings_wanted
 from ..stores.base import WorkerInfo
 from . import reports
 from .child import EXIT_IDLE, EXIT_RECYCLE, child_main, setup_logging
+from .runner import announce
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -118,6 +120,7 @@ class Supervisor:
         self.crashes = 0
         self.started_at = time.time()
         self.stopping = False
+        self.stopping_announced = False
         self.last_signal = (0, 0.0)
         self.stop_deadline = 0.0
         self.next_tick = 0.0
@@ -139,11 +142,13 @@ class Supervisor:
             ",".join(self.config.queues or ["*"]),
             self.bb.url,
         )
+        signals.send(signals.worker_started, self.bb, worker_id=self.id, config=self.config)
         try:
             for index in range(self.config.processes):
                 self._spawn(index)
             while self.children or (self.restart_at and not self.stopping):
                 self._step()
+            self._announce_stopping("no job left (--burst)" if self.config.burst else "stopped")
         finally:
             for child in self.children.values():  # only after an error in the loop itself
                 child.process.kill()
@@ -252,10 +257,16 @@ class Supervisor:
                 self.config.shutdown_timeout,
             )
             self.stopping = True
+            self._announce_stopping(f"signal {signal.Signals(signum).name}")
             self.stop_deadline = time.monotonic() + self.config.shutdown_timeout
             self.restart_at.clear()
             for child in self.children.values():
                 self._send(child, "stop")
+
+    def _announce_stopping(self, reason: str) -> None:
+        if not self.stopping_announced:
+            self.stopping_announced = True
+            signals.send(signals.worker_stopping, self.bb, worker_id=self.id, reason=reason)
 
     def _hand_back_all(self, why: str) -> None:
         for child in list(self.children.values()):
@@ -331,13 +342,16 @@ class Supervisor:
             else:
                 error = f"WorkerDied: worker process died ({_describe(code)})"
             ending = policy.failed(job_id, held.token, error, policy.retry_at(held))
-            self._quietly(self.bb.store.end_attempts, [ending])
+            record = self._quietly(self.bb.store.get, job_id) if job_endings_wanted() else None
+            [status] = self._quietly(self.bb.store.end_attempts, [ending]) or [None]
             log.warning(
                 "job %s: %s; %s",
                 job_id,
                 error,
                 "will retry" if ending.status is JobStatus.QUEUED else "out of attempts, failed",
             )
+            if record is not None:
+                announce(self.bb, record, ending, status)
 
     def _forget(self, child: Child) -> None:
         self.children.pop(child.index, None)
@@ -400,9 +414,9 @@ class Supervisor:
             tuple(leases),
         )
         self._quietly(store.record_worker, info)
-        rescued = self._quietly(store.rescue_expired, now) or []
-        for job_id in rescued:
-            log.warning("job %s: lease lapsed, rescued", job_id)
+        for rescued in self._quietly(store.rescue_lapsed, now) or []:
+            log.warning("job %s: lease lapsed, rescued", rescued.record.id)
+            announce(self.bb, rescued.record, rescued.ending, rescued.status)
         if time.monotonic() >= self.next_prune:
             self.next_prune = time.monotonic() + PRUNE_EVERY
             self._quietly(store.prune, now)
