@@ -7,9 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from workerapp import build  # type: ignore[import-not-found]
-
 from backburner import Backburner, Job, signals
+from workerapp import build  # type: ignore[import-not-found]
 
 bb: Backburner = build()
 LOG = Path(os.environ["BB_SIGNAL_LOG"])
