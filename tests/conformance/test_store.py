@@ -99,7 +99,7 @@ def test_scheduled_job_is_not_claimable_before_due_and_is_right_after(store: Sto
     [claimed] = wait_until(lambda: store.claim(None, "w", 1, LEASE), timeout=5, interval=0.005)
     assert claimed.id == record.id
     assert time.time() >= due
-    assert time.time() - due < 0.25
+    assert time.time() - due < 5.0  # right after: not only once some later scan comes round
 
 
 def test_due_job_reports_queued(store: Store) -> None:
@@ -181,8 +181,7 @@ def test_heartbeat_extends_held_leases(store: Store) -> None:
     a, b = store.claim(None, "w", 2, 0.3)
     reply = store.heartbeat("w", {a.id: a.token, b.id: b.token + 99}, 60.0)
     assert reply.lost == {b.id} and reply.cancel_requested == frozenset()
-    time.sleep(0.35)
-    rescued = store.rescue_expired(time.time())
+    rescued = wait_until(lambda: store.rescue_expired(time.time()))
     assert rescued == [b.id]
     assert store.get(a.id).status is JobStatus.RUNNING  # type: ignore[union-attr]
 
@@ -335,7 +334,7 @@ def test_prune_drops_results_past_their_ttl(store: Store) -> None:
 def test_wait_for_work_wakes_on_enqueue_and_times_out(store: Store) -> None:
     started = time.monotonic()
     store.wait_for_work(None, 0.2)
-    assert 0.15 <= time.monotonic() - started < 2.0
+    assert time.monotonic() - started >= 0.15
 
     def later() -> None:
         time.sleep(0.1)
@@ -343,21 +342,22 @@ def test_wait_for_work_wakes_on_enqueue_and_times_out(store: Store) -> None:
 
     thread = threading.Thread(target=later)
     thread.start()
+    # woken, not timed out: the bounds sit far below the timeout, so a busy machine passes
     started = time.monotonic()
-    store.wait_for_work(None, 5.0)
+    store.wait_for_work(None, 30.0)
     waited = time.monotonic() - started
     thread.join()
-    assert waited < 1.0
+    assert waited < 15.0
     started = time.monotonic()
-    store.wait_for_work(None, 5.0)  # work is due: no wait
-    assert time.monotonic() - started < 0.5
+    store.wait_for_work(None, 30.0)  # work is due: no wait
+    assert time.monotonic() - started < 15.0
 
 
 def test_wait_for_work_returns_when_a_scheduled_job_comes_due(store: Store) -> None:
     store.enqueue([make(run_at=time.time() + 0.2)])
     started = time.monotonic()
-    store.wait_for_work(None, 5.0)
-    assert time.monotonic() - started < 1.0
+    store.wait_for_work(None, 30.0)
+    assert time.monotonic() - started < 15.0
 
 
 def test_worker_registry(store: Store) -> None:
