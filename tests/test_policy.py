@@ -58,3 +58,8 @@ def test_a_hand_back_does_not_count_and_records_no_error() -> None:
     ending = policy.handed_back("j", 4)
     assert ending.status is JobStatus.QUEUED and not ending.counted and ending.error is None
     assert ending.run_at is None and ending.if_cancelled is JobStatus.CANCELLED
+
+
+def test_an_error_no_retry_can_mend_fails_at_once() -> None:
+    ending = policy.after_error(make(attempts=1, max_attempts=4), "E", retryable=False)
+    assert ending.status is JobStatus.FAILED and ending.run_at is None

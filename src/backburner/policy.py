@@ -102,11 +102,18 @@ def failed(job_id: str, token: int, error: str, run_again_at: float | None) -> E
 
 
 def after_error(
-    attempt: Attempt, error: str, *, delay: float | None = None, backoff: bool = True
+    attempt: Attempt,
+    error: str,
+    *,
+    delay: float | None = None,
+    backoff: bool = True,
+    retryable: bool = True,
 ) -> Ending:
     """The attempt raised (or timed out, or its process died): retried with backoff while
-    attempts remain, else failed."""
-    return failed(attempt.id, attempt.token, error, retry_at(attempt, delay=delay, backoff=backoff))
+    attempts remain, else failed. An error no retry can mend (`retryable=False`: the
+    payload cannot be decoded, the result cannot be stored) fails the job at once."""
+    again = retry_at(attempt, delay=delay, backoff=backoff) if retryable else None
+    return failed(attempt.id, attempt.token, error, again)
 
 
 def after_lapse(attempt: Attempt, now: float) -> Ending:

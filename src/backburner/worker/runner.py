@@ -33,6 +33,7 @@ class Outcome:
     result: str | None = None
     error: str | None = None
     delay: float | None = None
+    retryable: bool = True  # False: running it again cannot help (bad payload, say)
     exception: BaseException | None = field(default=None, compare=False)
 
 
@@ -50,11 +51,11 @@ def execute(bb: Backburner, record: JobRecord, ctx: JobContext) -> Outcome:
             f"no task named {record.task!r} is registered with this Backburner; does the "
             "worker import the module that defines it?"
         )
-        return Outcome(False, error=f"{type(error).__name__}: {error}")
+        return Outcome(False, error=f"{type(error).__name__}: {error}", retryable=False)
     try:
         args, kwargs = codec.loads(record.payload)
     except Exception as exc:
-        return Outcome(False, error=f"undecodable payload: {format_error(exc)}")
+        return Outcome(False, error=f"undecodable payload: {format_error(exc)}", retryable=False)
     signals.send_job(signals.job_started, bb, record)
     began = time.monotonic()
     token = _current.set(ctx)
@@ -73,6 +74,7 @@ def execute(bb: Backburner, record: JobRecord, ctx: JobContext) -> Outcome:
         return Outcome(
             False,
             error=f"ResultNotStorable: the task returned a value that cannot be stored: {exc}",
+            retryable=False,
             exception=exc,
         )
     duration = time.monotonic() - began
@@ -95,7 +97,9 @@ def ending_of(record: JobRecord, outcome: Outcome, backoff: bool = True) -> Endi
     """What `policy` makes of a failed attempt of `record`; without `backoff` a retry is
     due at once (drain() and eager mode)."""
     assert outcome.error is not None
-    return policy.after_error(record, outcome.error, delay=outcome.delay, backoff=backoff)
+    return policy.after_error(
+        record, outcome.error, delay=outcome.delay, backoff=backoff, retryable=outcome.retryable
+    )
 
 
 def record_outcome(
