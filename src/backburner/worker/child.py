@@ -23,7 +23,8 @@ from ..context import JobContext, _current
 from ..errors import StoreUnavailable
 from ..job import JobRecord
 from ..stores.base import Done
-from .reports import Event, Writer
+from .messages import Cancel, Claimed, Event, Exiting, Finished, Started, Stop
+from .reports import Writer
 from .runner import execute, lease_lost, record_outcome
 
 if TYPE_CHECKING:
@@ -85,10 +86,7 @@ class ChildState:
         self.batches = Batches(self)
 
     def send(self, *events: Event) -> None:
-        """Send events to the supervisor in one message:
-        ("claimed", id, token, attempts, max_attempts, retry_backoff, timeout): now held;
-        ("start", id, token, monotonic time): running; ("done", id, token): recorded or
-        handed back; ("exit",): the last one, from a child ending normally."""
+        """Send events to the supervisor in one message (see `messages`)."""
         if not events:
             return
         with self.send_lock:
@@ -222,7 +220,7 @@ class Batches:
                 kept.append(record)  # held a while longer: maybe a thread runs it
                 continue
             self.state.give_back_slots(1)  # it never ran: not one of --max-jobs-per-child
-            events.append(("done", record.id, record.token))
+            events.append(Finished(record.id, record.token))
         if kept:
             self.hold(kept)
 
@@ -245,11 +243,8 @@ def settle(state: ChildState, done: list[Done], limit: int, events: list[Event])
     for i, d in enumerate(done):
         if i < len(accepted) and not accepted[i]:
             lease_lost(d.job_id)
-        events.append(("done", d.job_id, d.token))
-    for r in claimed:
-        events.append(
-            ("claimed", r.id, r.token, r.attempts, r.max_attempts, r.retry_backoff, r.timeout)
-        )
+        events.append(Finished(d.job_id, d.token))
+    events.extend(Claimed.of(r) for r in claimed)
     return claimed
 
 
@@ -285,7 +280,7 @@ def child_main(
     state.batches.close()
     batcher.join()
     if not state.broken:  # a thread that died mid-job: that attempt must count
-        state.send(("exit",))
+        state.send(Exiting())
     bb.close()
     sys.stdout.flush()
     if state.broken:
@@ -303,13 +298,14 @@ def _listen(state: ChildState) -> None:
         except (EOFError, OSError):
             state.stop.set()  # the supervisor died: finish in-hand jobs, claim no more
             return
-        if message[0] == "stop":
-            state.stop.set()
-        elif message[0] == "cancel":
-            with state.lock:
-                ctx = state.contexts.get(message[1])
-            if ctx is not None:
-                ctx.cancel_requested = True
+        match message:
+            case Stop():
+                state.stop.set()
+            case Cancel():
+                with state.lock:
+                    ctx = state.contexts.get(message.job_id)
+                if ctx is not None:
+                    ctx.cancel_requested = True
 
 
 def _work_or_break(state: ChildState) -> None:
@@ -350,7 +346,7 @@ def _hand_back_unstarted(state: ChildState) -> None:
             state.bb.store.release(record.id, record.token)
         except Exception:  # their leases will lapse instead
             log.exception("job %s: could not hand it back", record.id)
-        events.append(("done", record.id, record.token))
+        events.append(Finished(record.id, record.token))
     state.send(*events)
 
 
@@ -388,7 +384,7 @@ def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Even
     ctx = JobContext(bb.store, record.id, record.token, record.attempts, record.task)
     with state.lock:
         state.contexts[record.id] = ctx
-    events.append(("start", record.id, record.token, time.monotonic()))  # one clock for all
+    events.append(Started(record.id, record.token, time.monotonic()))  # one clock for all
     state.send(*events)
     events.clear()
     began = time.monotonic()
@@ -409,7 +405,7 @@ def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Even
     finally:
         with state.lock:
             state.contexts.pop(record.id, None)
-    events.append(("done", record.id, record.token))
+    events.append(Finished(record.id, record.token))
 
 
 class _JobFilter(logging.Filter):

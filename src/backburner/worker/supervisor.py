@@ -27,6 +27,7 @@ from ..errors import BackburnerError
 from ..stores.base import WorkerInfo
 from . import reports
 from .child import EXIT_IDLE, EXIT_RECYCLE, child_main, setup_logging
+from .messages import Cancel, Claimed, Command, Exiting, Finished, Started, Stop
 from .runner import retry_time
 
 if TYPE_CHECKING:
@@ -97,8 +98,8 @@ class Held:
 class Child:
     index: int
     process: BaseProcess
-    conn: Connection  # commands to the child: stop, cancel
-    reports: reports.Reader  # the child's reports: claimed, start, done
+    conn: Connection  # commands to the child (messages.Command)
+    reports: reports.Reader  # the child's reports (messages.Event)
     started: float = field(default_factory=time.monotonic)
     jobs: dict[str, Held] = field(default_factory=dict)
     timed_out: str | None = None
@@ -254,7 +255,7 @@ class Supervisor:
             self.stop_deadline = time.monotonic() + self.config.shutdown_timeout
             self.restart_at.clear()
             for child in self.children.values():
-                self._send(child, "stop")
+                self._send(child, Stop())
 
     def _hand_back_all(self, why: str) -> None:
         for child in list(self.children.values()):
@@ -275,21 +276,21 @@ class Supervisor:
     # -- children ----------------------------------------------------------------------
     def _read(self, child: Child) -> None:
         for event in child.reports.read():
-            kind = event[0]
-            if kind == "claimed":
-                _, job_id, token, attempts, max_attempts, backoff, timeout = event
-                child.jobs[job_id] = Held(token, attempts, max_attempts, backoff, timeout)
-                continue
-            if kind == "exit":
-                child.clean_exit = True
-                continue
-            held = child.jobs.get(event[1])
-            if held is None or held.token != event[2]:
-                continue  # about an earlier attempt of a job this child claimed again
-            if kind == "start":
-                held.started = event[3]
-            elif kind == "done":
-                del child.jobs[event[1]]
+            match event:
+                case Claimed():
+                    child.jobs[event.job_id] = Held(
+                        event.token,
+                        event.attempts,
+                        event.max_attempts,
+                        event.retry_backoff,
+                        event.timeout,
+                    )
+                case Started() if _holds(child, event):
+                    child.jobs[event.job_id].started = event.at
+                case Finished() if _holds(child, event):
+                    del child.jobs[event.job_id]
+                case Exiting():
+                    child.clean_exit = True
 
     def _reap(self, child: Child) -> None:
         self._read(child)  # outcomes sent before death are not failures
@@ -343,9 +344,9 @@ class Supervisor:
         child.conn.close()
         child.reports.close()
 
-    def _send(self, child: Child, *message: Any) -> None:
+    def _send(self, child: Child, command: Command) -> None:
         with contextlib.suppress(OSError):  # it is dying; its sentinel will tell
-            child.conn.send(message)
+            child.conn.send(command)
 
     def _enforce_timeouts(self, now: float) -> None:
         for child in self.children.values():
@@ -409,7 +410,7 @@ class Supervisor:
     def _relay_cancels(self, job_ids: frozenset[str]) -> None:
         for child in self.children.values():
             for job_id in job_ids & child.jobs.keys():
-                self._send(child, "cancel", job_id)
+                self._send(child, Cancel(job_id))
 
     def _quietly(self, method: Any, *args: Any) -> Any:
         """Call a store method; a store outage is logged, not fatal (the next tick retries)."""
@@ -418,6 +419,13 @@ class Supervisor:
         except BackburnerError as exc:
             log.warning("store call %s failed: %s", getattr(method, "__name__", method), exc)
             return None
+
+
+def _holds(child: Child, event: Started | Finished) -> bool:
+    """Whether `child` holds the attempt `event` is about: a late report about an earlier
+    attempt of a job it claimed again (from another of its threads) is ignored."""
+    held = child.jobs.get(event.job_id)
+    return held is not None and held.token == event.token
 
 
 def _describe(code: int | None) -> str:
