@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -453,6 +455,25 @@ def test_job_output_goes_to_the_worker_log_tagged_with_the_job_id(
     lines = worker.log().splitlines()
     assert any(job.id in line and "hello from a job" in line for line in lines)
     assert any(job.id in line and "a warning from a job" in line for line in lines)
+
+
+def test_run_worker_leaves_the_callers_logging_and_stdout_alone(bb: Backburner) -> None:
+    jobs = [bb.tasks["noop"].delay(), bb.tasks["chatty"].delay()]
+    root = logging.getLogger()
+    handlers, level, stdout = list(root.handlers), root.level, sys.stdout
+    assert bb.run_worker(processes=1, burst=True) == 0
+    assert {status_of(bb, j.id) for j in jobs} == {JobStatus.SUCCEEDED}
+    assert (root.handlers, root.level) == (handlers, level)
+    assert sys.stdout is stdout
+
+
+def test_the_worker_command_logs_its_start_and_stop(url: str, start: Start) -> None:
+    worker = start(url, "--burst", "-p", "1", "--threads", "2")
+    assert worker.wait(30) == 0
+    log = worker.log()
+    assert re.search(r" INFO +\[\d+\] \[-\] backburner\.worker: worker \S+: 1 process", log), log
+    assert "1 process(es) x 2 thread(s), queues *" in log
+    assert re.search(r"backburner\.worker: worker \S+ stopped", log), log
 
 
 def test_idle_worker_starts_new_and_scheduled_jobs_promptly(

@@ -7,7 +7,6 @@ child dies. So user code holding the GIL can never make a lease lapse.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import signal
@@ -18,12 +17,13 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
-from ..context import JobContext, _current
+from ..context import JobContext
 from ..errors import StoreUnavailable
 from ..job import JobRecord
 from ..stores.base import Done
 from .batching import RETRY_STORE, Batches, Pace
 from .messages import Cancel, Event, Exiting, Finished, Started, Stop
+from .output import capture_output
 from .reports import Writer
 from .runner import execute, record_outcome
 
@@ -85,7 +85,7 @@ def child_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the
     state = ChildState(bb, config, worker_id, conn, reports)  # supervisor decides
     signal.signal(signal.SIGTERM, lambda *_: state.stop.set())
-    capture_output()
+    capture_output()  # only where the `backburner` command set up the worker's log
     threading.Thread(target=_listen, args=(state,), daemon=True, name="bb-listen").start()
     batcher = threading.Thread(target=state.batches.run, name="bb-batch")
     batcher.start()
@@ -213,57 +213,3 @@ def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Even
         with state.lock:
             state.contexts.pop(record.id, None)
     events.append(Finished(record.id, record.token))
-
-
-class _JobFilter(logging.Filter):
-    """Tags every record with the id of the job running in its thread ("-" outside one)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        ctx = _current.get()
-        record.job_id = ctx.id if ctx is not None else "-"
-        return True
-
-
-class _LineLogger(io.TextIOBase):
-    """Stands in for sys.stdout in a child: each line printed becomes a log record, so
-    output of concurrent jobs is not interleaved and carries its job id."""
-
-    def __init__(self) -> None:
-        self._partial = threading.local()
-        self._log = logging.getLogger("backburner.job")
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        buffered = getattr(self._partial, "text", "") + text
-        *lines, rest = buffered.split("\n")
-        self._partial.text = rest
-        for line in lines:
-            self._log.info("%s", line)
-        return len(text)
-
-    def flush(self) -> None:
-        rest = getattr(self._partial, "text", "")
-        if rest:
-            self._partial.text = ""
-            self._log.info("%s", rest)
-
-
-LOG_FORMAT = "%(asctime)s %(levelname)-7s [%(process)d] [%(job_id)s] %(name)s: %(message)s"
-
-
-def setup_logging(level: str) -> None:
-    """Worker log to stderr, every line tagged with pid and job id."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    handler.addFilter(_JobFilter())
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(level.upper())
-
-
-def capture_output() -> None:
-    sys.stdout = _LineLogger()

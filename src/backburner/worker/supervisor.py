@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BackburnerError
 from ..stores.base import WorkerInfo
 from . import reports
-from .child import EXIT_IDLE, EXIT_RECYCLE, child_main, setup_logging
+from .child import EXIT_IDLE, EXIT_RECYCLE, child_main
 from .messages import Cancel, Claimed, Command, Exiting, Finished, Started, Stop
 from .runner import retry_time
 
@@ -59,7 +59,6 @@ class WorkerConfig:
     max_jobs_per_child: int | None = None
     shutdown_timeout: float = 30.0
     lease: float = 30.0
-    log_level: str = "INFO"
 
     def __post_init__(self) -> None:
         checks = [
@@ -72,10 +71,6 @@ class WorkerConfig:
                 "max jobs per child must be >= 1",
             ),
             (self.queues is None or all(self.queues), "queue names must not be empty"),
-            (
-                logging.getLevelName(self.log_level.upper()) != f"Level {self.log_level.upper()}",
-                f"unknown log level {self.log_level!r}; use DEBUG, INFO, WARNING or ERROR",
-            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -441,6 +436,6 @@ def _describe(code: int | None) -> str:
 
 
 def run(bb: Backburner, config: WorkerConfig) -> int:
-    """Run a worker for `bb` with `config` in this process until it stops."""
-    setup_logging(config.log_level)
+    """Run a worker for `bb` with `config` in this process until it stops. It logs to the
+    "backburner.worker" logger and configures no logging itself (see `output`)."""
     return Supervisor(bb, config).run()
