@@ -274,11 +274,11 @@ class Supervisor:
             match event:
                 case Claimed():
                     child.jobs[event.job_id] = Held(
-                        event.token,
-                        event.attempts,
-                        event.max_attempts,
-                        event.retry_backoff,
-                        event.timeout,
+                        token=event.token,
+                        attempts=event.attempts,
+                        max_attempts=event.max_attempts,
+                        retry_backoff=event.retry_backoff,
+                        timeout=event.timeout,
                     )
                 case Started() if _holds(child, event):
                     child.jobs[event.job_id].started = event.at
