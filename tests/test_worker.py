@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
+import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from backburner import Backburner, JobFailed, JobStatus, JobTimeout
+from backburner.job import JobRecord
 from backburner.worker import reports
+from backburner.worker.messages import Cancel, Claimed, Exiting, Finished, Started, Stop
 from backburner.worker.supervisor import Child, Supervisor, WorkerConfig
 
 from . import workerapp
@@ -220,21 +226,51 @@ def _child_with_reports(index: int = 0) -> tuple[Child, reports.Writer]:
     return Child(index, stand_in, None, reader), writer  # type: ignore[arg-type]
 
 
+def claimed_event(r: JobRecord) -> Claimed:
+    return Claimed(
+        job_id=r.id,
+        token=r.token,
+        attempts=r.attempts,
+        max_attempts=r.max_attempts,
+        retry_backoff=r.retry_backoff,
+        timeout=None,
+    )
+
+
 def test_a_report_about_an_earlier_attempt_does_not_touch_the_current_one() -> None:
     sup = Supervisor(Backburner("memory://"), WorkerConfig())
     child, writer = _child_with_reports()
     # thread A's attempt 1 failed and was claimed again by thread B (token 2) before
-    # A's "done" for token 1 reached the supervisor
-    claimed = ("claimed", "j", 1, 1, 3, 0.0, None)
-    writer.send((claimed, ("start", "j", 1, 10.0)))
-    writer.send((("claimed", "j", 2, 2, 3, 0.0, None), ("start", "j", 2, 11.0)))
-    writer.send((("done", "j", 1),))
+    # A's Finished for token 1 reached the supervisor
+    first = Claimed(
+        job_id="j", token=1, attempts=1, max_attempts=3, retry_backoff=0.0, timeout=None
+    )
+    again = dataclasses.replace(first, token=2, attempts=2)
+    writer.send((first, Started(job_id="j", token=1, at=10.0)))
+    writer.send((again, Started(job_id="j", token=2, at=11.0)))
+    writer.send((Finished(job_id="j", token=1),))
     sup._read(child)
     held = child.jobs["j"]
     assert (held.token, held.started) == (2, 11.0), "still heartbeated and timed"
-    writer.send((("start", "j", 1, 12.0), ("done", "j", 2)))
+    writer.send((Started(job_id="j", token=1, at=12.0), Finished(job_id="j", token=2)))
     sup._read(child)
     assert child.jobs == {}
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        Claimed(job_id="j", token=2, attempts=3, max_attempts=4, retry_backoff=0.5, timeout=9.0),
+        Started(job_id="j", token=2, at=12.5),
+        Finished(job_id="j", token=2),
+        Exiting(),
+        Stop(),
+        Cancel(job_id="j"),
+    ],
+    ids=lambda m: type(m).__name__,
+)
+def test_every_message_crosses_the_process_boundary_intact(message: object) -> None:
+    assert pickle.loads(pickle.dumps(message, pickle.HIGHEST_PROTOCOL)) == message
 
 
 def test_jobs_left_by_a_child_that_ended_normally_go_back_uncounted() -> None:
@@ -248,9 +284,8 @@ def test_jobs_left_by_a_child_that_ended_normally_go_back_uncounted() -> None:
     claimed = bb.store.claim(None, "w", 2, 30.0)
     child, writer = _child_with_reports()
     for r in claimed:  # started, succeeded, but the store was down when it recorded them
-        event = ("claimed", r.id, r.token, r.attempts, r.max_attempts, r.retry_backoff, None)
-        writer.send((event, ("start", r.id, r.token, 1.0)))
-    writer.send((("exit",),))
+        writer.send((claimed_event(r), Started(job_id=r.id, token=r.token, at=1.0)))
+    writer.send((Exiting(),))
     sup._read(child)
     sup._fail_orphans(child, 0)
     for job in jobs:
@@ -269,11 +304,8 @@ def test_a_child_that_died_fails_what_it_ran_and_hands_back_the_rest() -> None:
     sup = Supervisor(bb, WorkerConfig())
     first, second = bb.store.claim(None, "w", 2, 30.0)
     child, writer = _child_with_reports()
-    events = [
-        ("claimed", r.id, r.token, r.attempts, r.max_attempts, r.retry_backoff, None)
-        for r in (first, second)
-    ]
-    writer.send((*events, ("start", first.id, first.token, 1.0)))
+    events = [claimed_event(r) for r in (first, second)]
+    writer.send((*events, Started(job_id=first.id, token=first.token, at=1.0)))
     sup._read(child)
     sup._fail_orphans(child, -9)
     assert "worker process died" in (ran.refresh().record.failures[0].error)
@@ -426,6 +458,25 @@ def test_job_output_goes_to_the_worker_log_tagged_with_the_job_id(
     lines = worker.log().splitlines()
     assert any(job.id in line and "hello from a job" in line for line in lines)
     assert any(job.id in line and "a warning from a job" in line for line in lines)
+
+
+def test_run_worker_leaves_the_callers_logging_and_stdout_alone(bb: Backburner) -> None:
+    jobs = [bb.tasks["noop"].delay(), bb.tasks["chatty"].delay()]
+    root = logging.getLogger()
+    handlers, level, stdout = list(root.handlers), root.level, sys.stdout
+    assert bb.run_worker(processes=1, burst=True) == 0
+    assert {status_of(bb, j.id) for j in jobs} == {JobStatus.SUCCEEDED}
+    assert (root.handlers, root.level) == (handlers, level)
+    assert sys.stdout is stdout
+
+
+def test_the_worker_command_logs_its_start_and_stop(url: str, start: Start) -> None:
+    worker = start(url, "--burst", "-p", "1", "--threads", "2")
+    assert worker.wait(30) == 0
+    log = worker.log()
+    assert re.search(r" INFO +\[\d+\] \[-\] backburner\.worker: worker \S+: 1 process", log), log
+    assert "1 process(es) x 2 thread(s), queues *" in log
+    assert re.search(r"backburner\.worker: worker \S+ stopped", log), log
 
 
 def test_idle_worker_starts_new_and_scheduled_jobs_promptly(

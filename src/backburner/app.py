@@ -204,7 +204,9 @@ class Backburner:
         **options: Any,
     ) -> int:
         """Run a worker pool in this process until stopped (or idle, with `burst`).
-        Returns the exit code: 0 after a clean stop."""
+        Returns the exit code: 0 after a clean stop. Logging and sys.stdout stay as the
+        caller set them, here and in the forked worker processes; the worker logs to the
+        "backburner.worker" logger (`backburner worker` sends it to stderr)."""
         from .worker.supervisor import WorkerConfig, run
 
         config = WorkerConfig(

@@ -20,6 +20,7 @@ from .app import Backburner
 from .errors import BackburnerError
 from .job import FINISHED, JobRecord, JobStatus
 from .loader import AppNotFound, load_backburner
+from .worker.output import setup_logging
 from .worker.supervisor import WorkerConfig
 
 Resolver = Callable[[], Backburner]
@@ -140,13 +141,16 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
 )
 @_fail_cleanly
-def worker(app: str | None, queues: str, lease: float | None, **options: Any) -> None:
+def worker(
+    app: str | None, queues: str, lease: float | None, log_level: str, **options: Any
+) -> None:
     """Run a pool of worker processes until SIGTERM / Ctrl-C (or idle, with --burst)."""
     bb = _bb(app)
     names = tuple(q.strip() for q in queues.split(",") if q.strip()) or None
     config = WorkerConfig(queues=names, lease=lease or bb.settings.lease, **options)
     from .worker.supervisor import run
 
+    setup_logging(log_level)  # the command owns this process's log; bb.run_worker() does not
     raise SystemExit(run(bb, config))
 
 

@@ -178,6 +178,9 @@ def _worker_main(
         ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
     if os.getppid() != parent:  # the parent died before the death signal was armed
         return
+    from .worker.output import setup_logging
+
+    setup_logging("INFO")  # the demo is a command: its worker logs as `backburner worker` does
     sys.exit(bb.run_worker(processes=processes, shutdown_timeout=timeout))
 
 

@@ -1,4 +1,4 @@
-"""A child's reports to its supervisor: pickled event tuples, each framed by its length,
+"""A child's reports to its supervisor: pickled events (`messages`), framed by their length,
 over a pipe of their own. The supervisor reads whatever is waiting with one read(), so a
 busy child's hundreds of reports cost it one wake-up and a few system calls."""
 
@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 import pickle
 import struct
-from typing import Any
 
-Event = tuple[Any, ...]
+from .messages import Event
+
 _HEADER = struct.Struct("<I")
 _CHUNK = 1 << 16
 

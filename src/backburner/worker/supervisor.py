@@ -29,7 +29,8 @@ from ..job import JobStatus
 from ..signals import job_endings_wanted
 from ..stores.base import WorkerInfo
 from . import reports
-from .child import EXIT_IDLE, EXIT_RECYCLE, child_main, setup_logging
+from .child import EXIT_IDLE, EXIT_RECYCLE, child_main
+from .messages import Cancel, Claimed, Command, Exiting, Finished, Started, Stop
 from .runner import announce
 
 if TYPE_CHECKING:
@@ -61,7 +62,6 @@ class WorkerConfig:
     max_jobs_per_child: int | None = None
     shutdown_timeout: float = 30.0
     lease: float = 30.0
-    log_level: str = "INFO"
 
     def __post_init__(self) -> None:
         checks = [
@@ -74,10 +74,6 @@ class WorkerConfig:
                 "max jobs per child must be >= 1",
             ),
             (self.queues is None or all(self.queues), "queue names must not be empty"),
-            (
-                logging.getLevelName(self.log_level.upper()) != f"Level {self.log_level.upper()}",
-                f"unknown log level {self.log_level!r}; use DEBUG, INFO, WARNING or ERROR",
-            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -100,8 +96,8 @@ class Held:
 class Child:
     index: int
     process: BaseProcess
-    conn: Connection  # commands to the child: stop, cancel
-    reports: reports.Reader  # the child's reports: claimed, start, done
+    conn: Connection  # commands to the child (messages.Command)
+    reports: reports.Reader  # the child's reports (messages.Event)
     started: float = field(default_factory=time.monotonic)
     jobs: dict[str, Held] = field(default_factory=dict)
     timed_out: str | None = None
@@ -261,7 +257,7 @@ class Supervisor:
             self.stop_deadline = time.monotonic() + self.config.shutdown_timeout
             self.restart_at.clear()
             for child in self.children.values():
-                self._send(child, "stop")
+                self._send(child, Stop())
 
     def _announce_stopping(self, reason: str) -> None:
         if not self.stopping_announced:
@@ -287,21 +283,21 @@ class Supervisor:
     # -- children ----------------------------------------------------------------------
     def _read(self, child: Child) -> None:
         for event in child.reports.read():
-            kind = event[0]
-            if kind == "claimed":
-                _, job_id, token, attempts, max_attempts, backoff, timeout = event
-                child.jobs[job_id] = Held(token, attempts, max_attempts, backoff, timeout)
-                continue
-            if kind == "exit":
-                child.clean_exit = True
-                continue
-            held = child.jobs.get(event[1])
-            if held is None or held.token != event[2]:
-                continue  # about an earlier attempt of a job this child claimed again
-            if kind == "start":
-                held.started = event[3]
-            elif kind == "done":
-                del child.jobs[event[1]]
+            match event:
+                case Claimed():
+                    child.jobs[event.job_id] = Held(
+                        token=event.token,
+                        attempts=event.attempts,
+                        max_attempts=event.max_attempts,
+                        retry_backoff=event.retry_backoff,
+                        timeout=event.timeout,
+                    )
+                case Started() if _holds(child, event):
+                    child.jobs[event.job_id].started = event.at
+                case Finished() if _holds(child, event):
+                    del child.jobs[event.job_id]
+                case Exiting():
+                    child.clean_exit = True
 
     def _reap(self, child: Child) -> None:
         self._read(child)  # outcomes sent before death are not failures
@@ -358,9 +354,9 @@ class Supervisor:
         child.conn.close()
         child.reports.close()
 
-    def _send(self, child: Child, *message: Any) -> None:
+    def _send(self, child: Child, command: Command) -> None:
         with contextlib.suppress(OSError):  # it is dying; its sentinel will tell
-            child.conn.send(message)
+            child.conn.send(command)
 
     def _enforce_timeouts(self, now: float) -> None:
         for child in self.children.values():
@@ -424,7 +420,7 @@ class Supervisor:
     def _relay_cancels(self, job_ids: frozenset[str]) -> None:
         for child in self.children.values():
             for job_id in job_ids & child.jobs.keys():
-                self._send(child, "cancel", job_id)
+                self._send(child, Cancel(job_id))
 
     def _quietly(self, method: Any, *args: Any) -> Any:
         """Call a store method; a store outage is logged, not fatal (the next tick retries)."""
@@ -433,6 +429,13 @@ class Supervisor:
         except BackburnerError as exc:
             log.warning("store call %s failed: %s", getattr(method, "__name__", method), exc)
             return None
+
+
+def _holds(child: Child, event: Started | Finished) -> bool:
+    """Whether `child` holds the attempt `event` is about: a late report about an earlier
+    attempt of a job it claimed again (from another of its threads) is ignored."""
+    held = child.jobs.get(event.job_id)
+    return held is not None and held.token == event.token
 
 
 def _describe(code: int | None) -> str:
@@ -448,6 +451,6 @@ def _describe(code: int | None) -> str:
 
 
 def run(bb: Backburner, config: WorkerConfig) -> int:
-    """Run a worker for `bb` with `config` in this process until it stops."""
-    setup_logging(config.log_level)
+    """Run a worker for `bb` with `config` in this process until it stops. It logs to the
+    "backburner.worker" logger and configures no logging itself (see `output`)."""
     return Supervisor(bb, config).run()

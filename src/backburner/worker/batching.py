@@ -1,0 +1,275 @@
+"""How a child batches its store calls: claims sized to the pace of its jobs, results
+recorded together with the next claim, and jobs handed back when they wait too long.
+
+Short jobs are claimed and recorded in batches, so a busy worker makes one store call per
+batch instead of two per job. A thread claims as many jobs as it expects to run in
+BATCH_WINDOW (one at a time once they take that long), and a succeeded job is recorded
+with the thread's next claim or, at the latest, about FLUSH_AFTER after it ended. A job
+claimed but not started within HOLD_LIMIT (behind a slow one) goes back to the queue, so
+a batch never holds back results, nor work another process could do.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from ..errors import StoreUnavailable
+from ..job import JobRecord
+from ..stores.base import Done
+from .messages import Claimed, Event, Finished
+from .runner import lease_lost
+
+if TYPE_CHECKING:
+    from ..app import Backburner
+    from .supervisor import WorkerConfig
+
+log = logging.getLogger("backburner.worker")
+BATCH_WINDOW = 0.005
+MAX_BATCH = 16
+FLUSH_AFTER = 0.005
+HOLD_LIMIT = 0.1
+RETRY_STORE = 1.0  # seconds before trying again a store that could not be reached
+
+HandBack = Literal["stale", "stopping"]
+
+
+class Send(Protocol):
+    """Sends events to the supervisor, in one message."""
+
+    def __call__(self, *events: Event) -> None: ...
+
+
+class Pace:
+    """How long a thread's jobs take (a moving average), to size its claims."""
+
+    def __init__(self) -> None:
+        self.mean: float | None = None
+
+    def observe(self, seconds: float) -> None:
+        self.mean = seconds if self.mean is None else 0.8 * self.mean + 0.2 * seconds
+
+    def batch(self) -> int:
+        """How many jobs to claim next: 1 until a job was timed, at most MAX_BATCH."""
+        if self.mean is None:
+            return 1
+        return max(1, min(MAX_BATCH, int(BATCH_WINDOW / max(self.mean, 1e-6))))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The answer to `Batches.claim`: the jobs claimed, and the events that tell the
+    supervisor about them and about the results recorded in the same store call (for the
+    caller to send with its next message). `used_up`: nothing was claimed because this
+    child has run its --max-jobs-per-child."""
+
+    records: tuple[JobRecord, ...] = ()
+    events: tuple[Event, ...] = ()
+    used_up: bool = False
+
+
+class Slots:
+    """--max-jobs-per-child: how many more jobs this child may claim (None: no limit).
+    A job takes its slot when claimed, so each counts once however many threads claim."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.left = limit
+        self._lock = threading.Lock()
+
+    @property
+    def used_up(self) -> bool:
+        return self.left == 0
+
+    def take(self, wanted: int) -> int:
+        """Take up to `wanted` slots; returns how many were taken."""
+        with self._lock:
+            if self.left is None:
+                return wanted
+            granted = min(wanted, self.left)
+            self.left -= granted
+            return granted
+
+    def give_back(self, count: int) -> None:
+        with self._lock:
+            if self.left is not None:
+                self.left += count
+
+
+class Batches:
+    """What a child holds between store calls, shared by its threads: claimed jobs not
+    started yet, and succeeded jobs not recorded yet. Threads record results with their
+    next `claim`; `run`, in a thread of its own, records results that waited FLUSH_AFTER
+    and hands back jobs left unstarted for HOLD_LIMIT."""
+
+    def __init__(self, bb: Backburner, config: WorkerConfig, worker_id: str, send: Send) -> None:
+        self.slots = Slots(config.max_jobs_per_child)
+        self._bb = bb
+        self._config = config
+        self._worker_id = worker_id
+        self._send = send
+        self._cond = threading.Condition()
+        self._results: list[Done] = []
+        self._since = 0.0  # when the oldest result ended
+        self._claimed: deque[tuple[float, JobRecord]] = deque()  # (claimed at, job)
+        self._closed = False
+
+    # -- claiming and handing back -----------------------------------------------------
+    def claim(self, wanted: int) -> Claim:
+        """Record the results waiting and claim up to `wanted` due jobs, in one store call.
+        Raises StoreUnavailable if the store cannot be reached: then nothing is claimed and
+        the results wait for the next call."""
+        limit = self.slots.take(wanted)
+        if limit == 0:
+            return Claim(used_up=True)
+        try:
+            claim = self._settle(self._take_results(), limit)
+        except StoreUnavailable:
+            self.slots.give_back(limit)
+            raise
+        self.slots.give_back(limit - len(claim.records))
+        return claim
+
+    def hand_back(self, records: Iterable[JobRecord], why: HandBack) -> None:
+        """Release claimed jobs that no thread started, without counting an attempt, and
+        tell the supervisor this child no longer holds them.
+
+        "stale": held HOLD_LIMIT behind a slow job, so another process may run it. It never
+        ran, so its slot is given back; if the store cannot be reached it is held a while
+        longer (a thread of this child may still run it).
+        "stopping": the child is ending. A failed release is logged (the lease lapses
+        instead), and the slot stays taken: a child out of slots exits as recycled, so the
+        supervisor starts a new one, even with --burst, for the jobs handed back."""
+        events: list[Event] = []
+        kept: list[JobRecord] = []
+        for record in records:
+            if why == "stale":
+                try:
+                    self._bb.store.release(record.id, record.token)
+                except StoreUnavailable:
+                    kept.append(record)
+                    continue
+                self.slots.give_back(1)
+            else:
+                try:
+                    self._bb.store.release(record.id, record.token)
+                except Exception:
+                    log.exception("job %s: could not hand it back", record.id)
+            events.append(Finished(record.id, record.token))
+        if kept:
+            self.hold(kept)
+        self._send(*events)
+
+    def _settle(self, done: list[Done], limit: int) -> Claim:
+        """Record `done` and claim up to `limit` jobs in one store call. If the store cannot
+        be reached, `done` is kept for the next try and StoreUnavailable is raised."""
+        config = self._config
+        try:
+            accepted, claimed = self._bb.store.complete_and_claim(
+                done, config.queues, self._worker_id, limit, config.lease
+            )
+        except StoreUnavailable:
+            self._put_back(done)
+            raise
+        except Exception:  # their leases lapse and they run again: at least once holds
+            log.exception("could not record the outcome of job(s) %s", [d.job_id for d in done])
+            accepted, claimed = [], []
+        events: list[Event] = []
+        for i, d in enumerate(done):
+            if i < len(accepted) and not accepted[i]:
+                lease_lost(d.job_id)
+            events.append(Finished(d.job_id, d.token))
+        events.extend(Claimed.of(r) for r in claimed)
+        return Claim(tuple(claimed), tuple(events))
+
+    # -- claimed jobs ------------------------------------------------------------------
+    def hold(self, records: Iterable[JobRecord]) -> None:
+        """Keep claimed jobs until a thread takes them with `next_job`."""
+        with self._cond:
+            now = time.monotonic()
+            self._claimed.extend((now, r) for r in records)
+            self._cond.notify()
+
+    def next_job(self) -> JobRecord | None:
+        """The oldest claimed job no thread started yet, if any."""
+        with self._cond:
+            return self._claimed.popleft()[1] if self._claimed else None
+
+    def unstarted(self) -> list[JobRecord]:
+        """Take every claimed job not started (stopping: they are to be handed back)."""
+        with self._cond:
+            taken = [r for _, r in self._claimed]
+            self._claimed.clear()
+        return taken
+
+    # -- results -----------------------------------------------------------------------
+    def add(self, done: Done) -> None:
+        """A succeeded attempt, recorded with the next claim or within FLUSH_AFTER."""
+        with self._cond:
+            if not self._results:
+                self._since = time.monotonic()
+                self._cond.notify()
+            self._results.append(done)
+
+    def _take_results(self) -> list[Done]:
+        with self._cond:
+            taken, self._results = self._results, []
+        return taken
+
+    def _put_back(self, done: list[Done]) -> None:
+        """Keep results whose recording failed for the next try."""
+        with self._cond:
+            if not self._results:
+                self._since = time.monotonic()
+                self._cond.notify()
+            self._results[:0] = done
+
+    # -- the batch thread --------------------------------------------------------------
+    def close(self) -> None:
+        """Record the results left and end the batch thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def run(self) -> None:
+        """The batch thread's loop, until `close()` and the last results are recorded."""
+        while True:
+            with self._cond:
+                results, stale = self._due()
+                if results is None:
+                    return
+            self.hand_back(stale, "stale")
+            if not results:
+                continue
+            try:
+                self._send(*self._settle(results, 0).events)
+            except StoreUnavailable as exc:
+                log.warning("store unavailable, recording again in %ss: %s", RETRY_STORE, exc)
+                if self._closed:  # stopping: the supervisor hands these jobs back uncounted
+                    return
+                time.sleep(RETRY_STORE)
+
+    def _due(self) -> tuple[list[Done] | None, list[JobRecord]]:
+        """Wait (holding the condition) for results to record or jobs to hand back;
+        (None, []) once closed with nothing left."""
+        while True:
+            now = time.monotonic()
+            stale = []
+            while self._claimed and now - self._claimed[0][0] >= HOLD_LIMIT:
+                stale.append(self._claimed.popleft()[1])
+            flush = bool(self._results) and (self._closed or now - self._since >= FLUSH_AFTER)
+            if flush or stale:
+                taken: list[Done] = []
+                if flush:
+                    taken, self._results = self._results, []
+                return taken, stale
+            if self._closed:
+                return None, []
+            deadlines = [self._claimed[0][0] + HOLD_LIMIT] if self._claimed else []
+            if self._results:
+                deadlines.append(self._since + FLUSH_AFTER)
+            self._cond.wait(max(0.0, min(deadlines) - now) if deadlines else None)
