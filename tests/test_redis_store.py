@@ -11,12 +11,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from backburner import policy
 from backburner.errors import StoreUnavailable
-from backburner.job import JobStatus
+from backburner.job import JobRecord, JobStatus
 from backburner.stores import Store, open_store
 from backburner.stores.base import Done
 
@@ -25,6 +26,9 @@ from .servers import free_port, require
 from .servers.redis import RedisServer, delete_prefix
 
 pytest.importorskip("redis")
+
+if TYPE_CHECKING:
+    from backburner.stores.redis import RedisStore
 
 JOBS = 5000
 LEASE = 3.0
@@ -304,4 +308,79 @@ def test_complete_and_claim_is_fenced_and_takes_the_next_job(redis_store_url: st
         assert done == [False] and [r.task for r in nxt2] == ["third"]
         assert store.get(first.id).result == '"ok"'  # type: ignore[union-attr]
     finally:
+        store.close()
+
+
+def _redis_store(url: str) -> RedisStore:
+    from backburner.stores.redis import RedisStore
+
+    store = open_store(url)
+    assert isinstance(store, RedisStore)
+    return store
+
+
+def _back_to_running(job: JobRecord) -> policy.Ending:
+    """An ending no attempt can have."""
+    return policy.Ending(job.id, job.token, JobStatus.RUNNING, JobStatus.CANCELLED, at=1.0)
+
+
+def test_a_malformed_ending_is_refused_before_any_ending_is_applied(
+    redis_store_url: str,
+) -> None:
+    import redis
+
+    store = _redis_store(redis_store_url)
+    try:
+        store.enqueue([make("a"), make("b")])
+        a, b = store.claim(None, "w", 2, LEASE)
+        with pytest.raises(ValueError, match="not"):
+            store.end_attempts([policy.handed_back(a.id, a.token), _back_to_running(b)])
+        # The script checks every number itself: a Lua script cannot undo a write it made.
+        good = ["1.5", a.id, a.token, "queued", "cancelled", "1.5", "", "0", "", "", ""]
+        bad = [b.id, b.token, "failed", "cancelled", "soon", "", "1", "", "E", '"at": 1}']
+        with pytest.raises(redis.ResponseError, match="nothing was changed"):
+            store._redis.run("end_attempts", *good, *bad)
+        for job in (a, b):
+            got = store.get(job.id)
+            assert got is not None and got.status is JobStatus.RUNNING and got.attempts == 1
+    finally:
+        store.close()
+
+
+def test_a_failure_keeps_the_exact_time_given_by_python(redis_store_url: str) -> None:
+    store = _redis_store(redis_store_url)
+    try:
+        store.enqueue([make(max_attempts=1)])
+        [job] = store.claim(None, "w", 1, LEASE)
+        at = 1_700_000_000.123456789
+        ending = policy.Ending(
+            job.id, job.token, JobStatus.FAILED, JobStatus.CANCELLED, at=at, error="E: x"
+        )
+        assert store.end_attempts([ending]) == [True]
+        got = store.get(job.id)
+        assert got is not None and got.finished_at == at and got.failures[0].at == at
+    finally:
+        store.close()
+
+
+def test_lapsed_skips_and_drops_lease_entries_of_jobs_no_longer_running(
+    redis_store_url: str,
+) -> None:
+    import redis
+
+    store = _redis_store(redis_store_url)
+    admin = redis.Redis.from_url(redis_store_url.partition("?")[0], decode_responses=True)
+    try:
+        store.enqueue([make("done"), make("held"), make("lapsed")])
+        done, held, lapsed = store.claim(None, "w", 3, LEASE)
+        store.complete(done.id, done.token, None)
+        leases = store._redis.key("leases")
+        # entries left behind (say, by an older version), ahead of the one real lapse
+        admin.zadd(leases, {done.id: 1.0, "no-such-job": 2.0, lapsed.id: 3.0})
+        admin.hset(store._redis.key("job", lapsed.id), "lease_until", "3.0")
+        assert [r.id for r in store.lapsed(time.time(), 1)] == [lapsed.id]
+        assert admin.zrange(leases, 0, -1) == [lapsed.id, held.id]
+        assert store.rescue_expired() == [lapsed.id]
+    finally:
+        admin.close()
         store.close()

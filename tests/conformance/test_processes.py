@@ -85,3 +85,44 @@ def test_concurrent_enqueue_from_several_processes_loses_nothing(shared_url: str
     stored = {r.id for r in store.list_jobs(limit=JOBS + 10)}
     assert stored == ids
     store.close()
+
+
+def _enqueues_one_by_one(store: Any, queue: str, n: int = 200) -> bool:
+    """Enqueue `n` jobs in `n` calls, each answered with its own job's id: calls sharing a
+    connection with another process's would soon read a reply meant for the other."""
+    records = [make(queue, queue=queue) for _ in range(n)]
+    return all(store.enqueue([r]) == [r.id] for r in records)
+
+
+def _use_inherited(store: Any, start: Any, out: Any) -> None:
+    """In a forked child: use the store object the parent opened and used, then close it."""
+    store.wait_for_work(["idle"], 0.01)
+    jobs = store.claim(["default"], "c", 10, 60.0)
+    completed = [store.complete(j.id, j.token, None) for j in jobs]
+    start.wait()
+    out.put((completed, _enqueues_one_by_one(store, "child")))
+    store.close()  # the child's own connections only, never the parent's
+
+
+def test_a_store_used_before_fork_works_in_the_child_and_in_the_parent(shared_url: str) -> None:
+    store = open_store(shared_url)
+    store.enqueue([make("a"), make("b")])
+    store.wait_for_work(["idle"], 0.01)  # the parent holds connections and waits' sockets
+    ctx = mp.get_context("fork")
+    start, out = ctx.Barrier(2), ctx.Queue()
+    child = ctx.Process(target=_use_inherited, args=(store, start, out))
+    child.start()
+    start.wait(timeout=60)
+    assert _enqueues_one_by_one(store, "parent")  # while the child uses its copy
+    completed, child_ok = out.get(timeout=60)
+    child.join(timeout=30)
+    assert child.exitcode == 0 and completed == [True, True] and child_ok
+    # the child closed its store: the parent's connections still work
+    for job in store.claim(["child"], "p", 500, 60.0):
+        assert store.complete(job.id, job.token, None)
+    assert store.counts() == {
+        "default": {JobStatus.SUCCEEDED: 2},
+        "child": {JobStatus.SUCCEEDED: 200},
+        "parent": {JobStatus.QUEUED: 200},
+    }
+    store.close()

@@ -45,7 +45,6 @@ If ``delay()`` raises inside the block, roll the transaction back.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -61,7 +60,8 @@ from ..errors import BackburnerError, SchemaError, StoreUnavailable
 from ..job import FINISHED, Failure, JobRecord, JobStatus, pending_status
 from . import postgres_schema
 from .base import LEASE_LAPSED, Done, HeartbeatReply, Store, WorkerInfo, check_statuses
-from .postgres_conn import Connection, ConnectionSource, on_fork_in_child, parse_url
+from .forks import on_fork_in_child
+from .postgres_conn import Connection, ConnectionSource, parse_url
 from .postgres_listen import Listener
 from .postgres_tx import bind, bound, resolver
 
@@ -143,11 +143,15 @@ class PostgresStore(Store):
         self._schema_ready = False
         self._lock = threading.Lock()
         self._listener: Listener | None = None
-        self._listener_pid = 0
         self._inherited: list[Listener] = []  # the parent's, whose thread is not here
         on_fork_in_child(self, PostgresStore._after_fork)
 
     def _after_fork(self) -> None:
+        # The parent's listener: its connection and thread are the parent's, never used or
+        # closed here. The pool is ConnectionSource's to drop.
+        if self._listener is not None:
+            self._inherited.append(self._listener)
+            self._listener = None
         self._lock = threading.Lock()  # may have been held by a thread of the parent
 
     def __repr__(self) -> str:
@@ -397,15 +401,10 @@ class PostgresStore(Store):
         return None if due is None else float(due) - time.time()
 
     def _current_listener(self) -> Listener:
-        pid = os.getpid()
         with self._lock:
-            if self._listener is not None and self._listener_pid != pid:
-                self._inherited.append(self._listener)  # keep: never close the parent's
-                self._listener = None
             if self._listener is None:
                 source = self._source
                 self._listener = Listener(lambda: source.connect(listen=True), self.channel)
-                self._listener_pid = pid
             return self._listener
 
     # -- reading and operating ---------------------------------------------------------
@@ -514,9 +513,7 @@ class PostgresStore(Store):
 
     def close(self) -> None:
         with self._lock:
-            listener = self._listener if self._listener_pid == os.getpid() else None
-            if listener is not None:
-                self._listener = None
+            listener, self._listener = self._listener, None
         if listener is not None:
             listener.stop()
         self._source.close()

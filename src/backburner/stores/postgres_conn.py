@@ -1,9 +1,9 @@
 """Connections for the PostgreSQL store: URL options, one pool per process, clear errors.
 
 The pool (psycopg_pool) is created lazily in the process that uses it. After `fork()` the
-child builds its own and never touches the parent's sockets: the inherited pool is kept
-referenced and unused, and psycopg does not close a connection object collected in
-another process than the one that opened it.
+child builds its own and never touches the parent's sockets (see forks.py): the inherited
+pool is kept referenced and unused, and psycopg does not close a connection object
+collected in another process than the one that opened it.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ import re
 import select
 import threading
 import time
-import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 import psycopg
@@ -25,9 +24,9 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import StoreUnavailable
+from .forks import on_fork_in_child
 
 Connection = psycopg.Connection[Any]
-T = TypeVar("T")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -127,18 +126,6 @@ def _configure(conn: Connection) -> None:
     conn.execute("SET default_transaction_isolation TO 'read committed'")
 
 
-def on_fork_in_child(owner: T, reset: Callable[[T], None]) -> None:
-    """Call `reset(owner)` in the child after each fork(), for as long as `owner` lives."""
-    ref = weakref.ref(owner)
-
-    def hook() -> None:
-        alive = ref()
-        if alive is not None:
-            reset(alive)
-
-    os.register_at_fork(after_in_child=hook)
-
-
 def is_alive(conn: Connection) -> bool:
     """Cheap check of an idle pooled connection, without a round trip in the usual case.
 
@@ -176,26 +163,25 @@ class ConnectionSource:
         self._listen_defaults = {k: v for k, v in _LISTEN_KEEPALIVE.items() if k not in given}
         self._lock = threading.Lock()
         self._pool: ConnectionPool[Connection] | None = None
-        self._pid = 0
         self._inherited: list[ConnectionPool[Connection]] = []  # the parent's, never used
         self._probe_lock = threading.Lock()
         self._probe: tuple[float, str | None] = (0.0, None)
         on_fork_in_child(self, ConnectionSource._after_fork)
 
     def _after_fork(self) -> None:
+        # The parent's pool: its sockets and its worker threads stay the parent's.
+        if self._pool is not None:
+            self._inherited.append(self._pool)
+            self._pool = None
         # A lock held by another thread of the parent at fork() would stay held forever.
         self._lock = threading.Lock()
         self._probe_lock = threading.Lock()
 
     def _current_pool(self) -> ConnectionPool[Connection]:
-        pid = os.getpid()
         pool = self._pool
-        if pool is not None and self._pid == pid:
+        if pool is not None:
             return pool
         with self._lock:
-            if self._pool is not None and self._pid != pid:
-                self._inherited.append(self._pool)
-                self._pool = None
             if self._pool is None:
                 self._pool = ConnectionPool(
                     self.options.conninfo,
@@ -210,7 +196,6 @@ class ConnectionSource:
                     name="backburner",
                     open=True,
                 )
-                self._pid = pid
             return self._pool
 
     @contextmanager
@@ -298,8 +283,5 @@ class ConnectionSource:
         """Close this process's pool; a later use opens a new one."""
         with self._lock:
             pool, self._pool = self._pool, None
-            mine = pool is not None and self._pid == os.getpid()
-            if pool is not None and not mine:
-                self._inherited.append(pool)
-        if mine and pool is not None:
+        if pool is not None:
             pool.close(timeout=5.0)

@@ -37,12 +37,15 @@ from typing import Any, cast
 import redis
 
 from ..job import FINISHED, PENDING, Failure, JobRecord, JobStatus, pending_status
-from .base import LEASE_LAPSED, Done, HeartbeatReply, Store, WorkerInfo, check_statuses
+from ..policy import Ending
+from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
 from .redis_conn import RedisConnector
 
 # Statuses as stored: a pending job is 'queued' whatever its run_at.
 _STORED = ("queued", "running", "succeeded", "failed", "cancelled")
-_BATCH = 500  # jobs per rescue or purge script run, so no run blocks Redis for long
+_BATCH = 500  # jobs per claim, end_attempts or purge run, so none blocks Redis for long
+# Statuses an attempt may end in, as the end_attempts script takes them.
+_ENDS = ("queued", "succeeded", "failed", "cancelled")
 
 
 def _opt_float(value: str | None) -> float | None:
@@ -89,6 +92,28 @@ def _pairs(flat: Sequence[str]) -> dict[str, str]:
 def _failure_tail(at: float, error: str) -> str:
     """A failure's JSON object without its opening brace and attempt (the script adds it)."""
     return json.dumps({"at": at, "error": error})[1:]
+
+
+def _opt_time(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
+
+
+def _ending_args(e: Ending) -> tuple[Any, ...]:
+    """An Ending as the end_attempts script takes it (see lua/end_attempts.lua)."""
+    ends = (JobStatus(e.status).value, JobStatus(e.if_cancelled).value)
+    if any(s not in _ENDS for s in ends):
+        raise ValueError(f"an attempt ends queued, succeeded, failed or cancelled, not {ends}")
+    failure = ("", "") if e.error is None else (e.error, _failure_tail(e.at, e.error))
+    return (
+        e.job_id,
+        int(e.token),
+        *ends,
+        repr(float(e.at)),
+        _opt_time(e.run_at),
+        "1" if e.counted else "0",
+        _opt_time(e.lapsed_before),
+        *failure,
+    )
 
 
 def _result_args(result: str | None) -> tuple[str, str]:
@@ -147,11 +172,6 @@ class RedisStore(Store):
         return list(ids)
 
     # -- consuming ---------------------------------------------------------------------
-    def claim(
-        self, queues: Sequence[str] | None, worker_id: str, limit: int, lease_s: float
-    ) -> list[JobRecord]:
-        return self.complete_and_claim((), queues, worker_id, limit, lease_s)[1]
-
     def complete_and_claim(
         self,
         done: Sequence[Done],
@@ -187,27 +207,25 @@ class RedisStore(Store):
         args = _complete_args(job_id, token, time.time(), result)
         return bool(self._redis.run("complete", *args))
 
-    def fail(self, job_id: str, token: int, error: str, retry_at: float | None) -> bool:
-        now = time.time()
-        retry = "" if retry_at is None else repr(float(retry_at))
-        args = (job_id, token, repr(now), error, _failure_tail(now, error), retry)
-        return bool(self._redis.run("fail", *args))
-
-    def release(self, job_id: str, token: int) -> bool:
-        return bool(self._redis.run("release", job_id, token, repr(time.time())))
+    def end_attempts(self, endings: Sequence[Ending]) -> list[bool]:
+        """One script per batch of up to 500 endings, each applied atomically."""
+        applied: list[bool] = []
+        for i in range(0, len(endings), _BATCH):
+            args: list[Any] = [repr(time.time())]
+            for e in endings[i : i + _BATCH]:
+                args += _ending_args(e)
+            applied += (bool(a) for a in self._redis.run("end_attempts", *args))
+        return applied
 
     def set_progress(self, job_id: str, token: int, progress: Mapping[str, Any]) -> bool:
         return bool(self._redis.run("progress", job_id, token, json.dumps(dict(progress))))
 
-    def rescue_expired(self, now: float | None = None) -> list[str]:
-        now = time.time() if now is None else now
-        tail = _failure_tail(now, LEASE_LAPSED)
-        rescued: list[str] = []
-        while True:
-            ids, examined = self._redis.run("rescue", repr(now), LEASE_LAPSED, tail, _BATCH)
-            rescued += ids
-            if examined < _BATCH:
-                return rescued
+    def lapsed(self, now: float, limit: int) -> list[JobRecord]:
+        if limit <= 0:
+            return []
+        rows = self._redis.run("lapsed", repr(float(now)), int(limit))
+        seen = time.time()
+        return [_record(_pairs(row), seen) for row in rows]
 
     def wait_for_work(self, queues: Sequence[str] | None, timeout: float) -> None:
         if queues is not None and not queues:

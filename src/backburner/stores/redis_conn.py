@@ -1,5 +1,5 @@
 """Connections of the Redis store: URL options, one pool per process (made anew after
-fork()), Lua scripts run by SHA, and errors as StoreUnavailable.
+fork(), see forks.py), Lua scripts run by SHA, and errors as StoreUnavailable.
 
 Scripts, every state change, run on connections of our own ("links"), taken from a free
 list: a call is one send and one read, without the client's per-command pool machinery
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from ..errors import StoreUnavailable
+from .forks import on_fork_in_child
 
 log = logging.getLogger("backburner.redis")
 
@@ -76,7 +76,6 @@ def _load_sources() -> dict[str, str]:
 class Connection:
     """One process's client, and the idle connections its scripts run on."""
 
-    pid: int
     client: redis.Redis
     max_block: float  # longest BLPOP that stays inside the socket timeout
     # redis.Connection objects (untyped in redis-py); pop() and append() are thread-safe
@@ -97,21 +96,25 @@ class RedisConnector:
         self._conn: Connection | None = None
         self._inherited: list[Connection] = []  # a parent's, kept alive and never used
         self._policy_checked = False
+        on_fork_in_child(self, RedisConnector._after_fork)
+
+    def _after_fork(self) -> None:
+        # The parent's sockets: reading or closing them here would break its calls, so the
+        # child keeps a reference (no close when collected) and never uses them.
+        if self._conn is not None:
+            self._inherited.append(self._conn)
+            self._conn = None
 
     def connection(self) -> Connection:
-        """This process's connection, made on first use and again in a forked child."""
+        """This process's connection, made on first use (again in a forked child)."""
         conn = self._conn
-        if conn is None or conn.pid != os.getpid():
+        if conn is None:
             conn = self._open()
         if not self._policy_checked:  # until one check got through to the server
             self._check_policy(conn.client)
         return conn
 
     def _open(self) -> Connection:
-        if self._conn is not None:
-            # Forked: those sockets are the parent's; closing or reading them here would
-            # break it, so the child keeps a reference (no GC-time close) and never uses it.
-            self._inherited.append(self._conn)
         pool = redis.ConnectionPool.from_url(
             self.redis_url,
             decode_responses=True,
@@ -123,7 +126,7 @@ class RedisConnector:
         client = redis.Redis(connection_pool=pool)
         timeout = pool.connection_kwargs.get("socket_timeout")
         max_block = float("inf") if not timeout else max(timeout / 2, timeout - 1.0)
-        self._conn = Connection(os.getpid(), client, max_block, [])
+        self._conn = Connection(client, max_block, [])
         return self._conn
 
     def _check_policy(self, client: redis.Redis) -> None:
@@ -211,9 +214,6 @@ class RedisConnector:
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        if conn.pid == os.getpid():
-            conn.client.connection_pool.disconnect()
-            for link in conn.idle:
-                link.disconnect()
-        else:
-            self._inherited.append(conn)  # the parent's sockets: leave them alone
+        conn.client.connection_pool.disconnect()
+        for link in conn.idle:
+            link.disconnect()

@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ..errors import SchemaError, StoreUnavailable
 from ..job import FINISHED, Failure, JobRecord, JobStatus, pending_status
 from .base import LEASE_LAPSED, Done, HeartbeatReply, Store, WorkerInfo, check_statuses
+from .forks import on_fork_in_child
 from .wakeup import Wakeup
 
 SCHEMA_VERSION = 1
@@ -110,28 +111,34 @@ class SQLiteStore(Store):
         _check_writable(self.path)
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[tuple[int, threading.Thread, sqlite3.Connection]] = []
+        self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._inherited: list[sqlite3.Connection] = []  # kept open after fork, never used
-        self._schema_ready_pid = 0
+        self._schema_ready = False
+        on_fork_in_child(self, SQLiteStore._after_fork)
 
     # -- connections -------------------------------------------------------------------
+    def _after_fork(self) -> None:
+        # The parent's connections: closing one here could release its locks or remove
+        # its WAL, so the child keeps them referenced and unused. Their threads, and any
+        # holder of the lock, did not come along. The child checks the schema itself.
+        self._inherited += [c for _, c in self._connections]
+        self._connections = []
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._schema_ready = False
+
     def _conn(self) -> sqlite3.Connection:
         held = getattr(self._local, "conn", None)
-        pid = os.getpid()
-        if held is not None and held[0] == pid:
-            return held[1]  # type: ignore[no-any-return]
+        if held is not None:
+            return held  # type: ignore[no-any-return]
         conn = self._connect()
-        self._local.conn = (pid, conn)
+        self._local.conn = conn
         self._local.sync = self.synchronous
         with self._lock:
-            # Connections opened before fork() belong to the parent; closing them here
-            # could release its locks, so the child keeps them alive and unused.
-            self._inherited.extend(c for p, _, c in self._connections if p != pid)
-            mine = [(p, t, c) for p, t, c in self._connections if p == pid]
             # a thread-per-request server would otherwise leak one connection per thread
-            ended = [c for _, t, c in mine if not t.is_alive()]
-            self._connections = [e for e in mine if e[1].is_alive()]
-            self._connections.append((pid, threading.current_thread(), conn))
+            ended = [c for t, c in self._connections if not t.is_alive()]
+            self._connections = [e for e in self._connections if e[0].is_alive()]
+            self._connections.append((threading.current_thread(), conn))
         for old in ended:
             old.close()
         return conn
@@ -148,9 +155,9 @@ class SQLiteStore(Store):
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open SQLite store {self.path!r}: {exc}") from exc
-        if self._schema_ready_pid != os.getpid():
+        if not self._schema_ready:
             self._ensure_schema(conn)
-            self._schema_ready_pid = os.getpid()
+            self._schema_ready = True
         return conn
 
     def _use_wal(self, conn: sqlite3.Connection) -> None:
@@ -543,11 +550,9 @@ class SQLiteStore(Store):
         ]
 
     def close(self) -> None:
-        pid = os.getpid()
         with self._lock:
-            mine = [c for p, _, c in self._connections if p == pid]
-            self._connections = [e for e in self._connections if e[0] != pid]
-        for conn in mine:
+            mine, self._connections = self._connections, []
+        for _, conn in mine:
             conn.close()
         self._local = threading.local()
         self._wakeup.close()

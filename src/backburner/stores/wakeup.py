@@ -17,6 +17,9 @@ import select
 import socket
 import tempfile
 import threading
+from typing import Any
+
+from .forks import on_fork_in_child
 
 FALLBACK = 0.25  # seconds between database checks while waiting
 
@@ -34,8 +37,17 @@ class Wakeup:
     def __init__(self, db_path: str) -> None:
         self.folder = channel_dir(db_path)
         self._local = threading.local()
-        self._sender: tuple[int, socket.socket] | None = None
+        self._sender: socket.socket | None = None
         self._listing: tuple[float, list[str]] = (-1.0, [])
+        self._inherited: list[Any] = []  # the parent's sockets, never used or closed here
+        on_fork_in_child(self, Wakeup._after_fork)
+
+    def _after_fork(self) -> None:
+        # The forking thread's listener is bound to a path the parent still waits on:
+        # close() would unlink it. The child binds its own on first wait.
+        self._inherited.append((self._sender, self._local))
+        self._sender = None
+        self._local = threading.local()
 
     # -- notify ------------------------------------------------------------------------
     def notify(self) -> None:
@@ -65,18 +77,17 @@ class Wakeup:
         return self._listing[1]
 
     def _socket_for_sending(self) -> socket.socket:
-        pid = os.getpid()
-        if self._sender is None or self._sender[0] != pid:
+        if self._sender is None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             sock.setblocking(False)
-            self._sender = (pid, sock)
-        return self._sender[1]
+            self._sender = sock
+        return self._sender
 
     # -- wait --------------------------------------------------------------------------
     def _listener(self) -> socket.socket | None:
         held = getattr(self._local, "sock", None)
-        if held is not None and held[0] == os.getpid():
-            return held[1]  # type: ignore[no-any-return]
+        if held is not None:
+            return held[0]  # type: ignore[no-any-return]
         try:
             os.makedirs(self.folder, mode=0o700, exist_ok=True)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -85,7 +96,7 @@ class Wakeup:
             sock.setblocking(False)
         except OSError:
             return None
-        self._local.sock = (os.getpid(), sock, path)
+        self._local.sock = (sock, path)
         return sock
 
     def drain(self) -> None:
@@ -112,8 +123,8 @@ class Wakeup:
     def close(self) -> None:
         """Remove this thread's socket."""
         held = getattr(self._local, "sock", None)
-        if held is not None and held[0] == os.getpid():
-            held[1].close()
+        if held is not None:
+            held[0].close()
             with contextlib.suppress(OSError):
-                os.unlink(held[2])
+                os.unlink(held[1])
         self._local = threading.local()

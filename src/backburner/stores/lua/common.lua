@@ -88,34 +88,6 @@ local function finish(id, job, from, status, now)
   end
 end
 
--- End the running attempt of `id` with `err`. `tail` is the rest of the failure's JSON
--- object after its attempt number (built by Python, so floats keep full precision).
--- Cancelled if cancel was requested, failed when `retry_at` is '', else pending again.
-local function end_attempt(id, job, now, err, tail, retry_at)
-  local key = job_key(id)
-  local item = '{"attempt": ' .. job.attempts .. ', ' .. tail
-  local failures = redis.call('HGET', key, 'failures')
-  if failures == '[]' then
-    failures = '[' .. item .. ']'
-  else
-    failures = string.sub(failures, 1, -2) .. ', ' .. item .. ']'
-  end
-  redis.call('HDEL', key, 'lease_until')
-  redis.call('ZREM', NS .. ':leases', id)
-  if job.cancel_requested == '1' or retry_at == '' then
-    local status = job.cancel_requested == '1' and 'cancelled' or 'failed'
-    redis.call('HSET', key, 'failures', failures, 'error', err, 'status', status,
-      'finished_at', now)
-    finish(id, job, 'running', status, now)
-  else
-    redis.call('HSET', key, 'failures', failures, 'error', err, 'status', 'queued',
-      'run_at', retry_at)
-    reindex(id, job, 'running', 'queued')
-    make_pending(id, job.queue, job.priority, retry_at, job.seq, now)
-    wake(job.queue, 1)
-  end
-end
-
 -- Take up to `limit` due jobs from `queues` (nil: every known queue): highest priority,
 -- then earliest run_at, then enqueue order. Returns each job's fields as a flat list.
 local PROMOTE = 1000 -- due scheduled jobs moved per queue per claim; the rest next time
