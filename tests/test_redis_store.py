@@ -356,7 +356,7 @@ def test_a_failure_keeps_the_exact_time_given_by_python(redis_store_url: str) ->
         ending = policy.Ending(
             job.id, job.token, JobStatus.FAILED, JobStatus.CANCELLED, at=at, error="E: x"
         )
-        assert store.end_attempts([ending]) == [True]
+        assert store.end_attempts([ending]) == [JobStatus.FAILED]
         got = store.get(job.id)
         assert got is not None and got.finished_at == at and got.failures[0].at == at
     finally:

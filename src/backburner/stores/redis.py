@@ -207,15 +207,17 @@ class RedisStore(Store):
         args = _complete_args(job_id, token, time.time(), result)
         return bool(self._redis.run("complete", *args))
 
-    def end_attempts(self, endings: Sequence[Ending]) -> list[bool]:
+    def end_attempts(self, endings: Sequence[Ending]) -> list[JobStatus | None]:
         """One script per batch of up to 500 endings, each applied atomically."""
-        applied: list[bool] = []
+        statuses: list[JobStatus | None] = []
         for i in range(0, len(endings), _BATCH):
             args: list[Any] = [repr(time.time())]
             for e in endings[i : i + _BATCH]:
                 args += _ending_args(e)
-            applied += (bool(a) for a in self._redis.run("end_attempts", *args))
-        return applied
+            statuses += (
+                JobStatus(s) if s else None for s in self._redis.run("end_attempts", *args)
+            )
+        return statuses
 
     def set_progress(self, job_id: str, token: int, progress: Mapping[str, Any]) -> bool:
         return bool(self._redis.run("progress", job_id, token, json.dumps(dict(progress))))

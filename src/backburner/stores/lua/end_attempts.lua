@@ -3,7 +3,7 @@
 -- ARGV: now, then per ending (STRIDE values): id, token, status, if_cancelled, at,
 -- run_at ('' keeps the job's), counted ('1'/'0'), lapsed_before ('' for none), error,
 -- failure JSON tail after its attempt number ('' when the ending records no failure).
--- Returns a 1 (applied) or 0 (refused: changed nothing) per ending.
+-- Returns per ending the status the job was left in, or '' (refused: changed nothing).
 local STRIDE = 10
 local ENDS = {queued = true, succeeded = true, failed = true, cancelled = true}
 
@@ -58,7 +58,7 @@ local function apply(now, base)
     unpack(ARGV, base, base + STRIDE - 1)
   local job = read_job(id)
   if not endable(id, job, token, lapsed_before) then
-    return 0
+    return ''
   end
   local key = job_key(id)
   if job.cancel_requested == '1' then
@@ -94,7 +94,7 @@ local function apply(now, base)
     redis.call('HSET', key, unpack(fields))
     finish(id, job, 'running', status, at)
   end
-  return 1
+  return status
 end
 
 local now = ARGV[1]
