@@ -525,3 +525,20 @@ def test_bad_app_is_one_clear_line(app: str, expected: str, url: str) -> None:
     assert expected in proc.stderr
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_the_supervisor_hears_of_a_claim_before_any_thread_can_start_its_jobs() -> None:
+    from backburner.worker import child
+    from backburner.worker.batching import Claim
+
+    record = JobRecord(id="j", task="noop", token=1, attempts=1)
+    sent: list[object] = []
+    state = types.SimpleNamespace(
+        batches=types.SimpleNamespace(
+            claim=lambda wanted: Claim(records=(record,), events=(Claimed.of(record),))
+        ),
+        send=lambda *events: sent.extend(events),
+    )
+    events: list[object] = []
+    assert child._claim(state, 4, events) == (record,)  # type: ignore[arg-type]
+    assert sent == [Claimed.of(record)] and events == []

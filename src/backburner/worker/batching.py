@@ -65,7 +65,7 @@ class Pace:
 class Claim:
     """The answer to `Batches.claim`: the jobs claimed, and the events that tell the
     supervisor about them and about the results recorded in the same store call (for the
-    caller to send with its next message). `used_up`: nothing was claimed because this
+    caller to send before any of these jobs can start). `used_up`: nothing was claimed because this
     child has run its --max-jobs-per-child."""
 
     records: tuple[JobRecord, ...] = ()

@@ -171,10 +171,13 @@ def _claim(state: ChildState, wanted: int, events: list[Event]) -> tuple[JobReco
     if claim.used_up:
         return None
     events += claim.events
-    if claim.records:
-        return claim.records
+    # The supervisor learns of the claim before any thread can start one of these jobs:
+    # a Started it reads before the Claimed would be dropped, leaving that attempt with no
+    # timeout and, should the child die, handed back uncounted.
     state.send(*events)
     events.clear()
+    if claim.records:
+        return claim.records
     if state.config.burst:
         return None
     try:
