@@ -133,7 +133,12 @@ def test_schedule_with_delay_and_at(bb: Backburner) -> None:
         assert job.status is JobStatus.SCHEDULED
     assert drain(bb) == 0
     ran: list[int] = []
-    wait_until(lambda: ran.append(drain(bb)) or sum(ran) >= 2, timeout=10)
+
+    def both_ran() -> bool:
+        ran.append(drain(bb))
+        return sum(ran) >= 2
+
+    wait_until(both_ran, timeout=10)
     assert sum(ran) == 2
     assert later.refresh().status is JobStatus.SCHEDULED
 

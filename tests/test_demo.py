@@ -124,7 +124,7 @@ def test_demo_serves_the_app_runs_jobs_and_stops_everything(
     elsewhere.mkdir()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    args = [BIN / "backburner", "demo", "--port", str(port)]
+    args: list[str | Path] = [BIN / "backburner", "demo", "--port", str(port)]
     with running(args, tmp_path / "demo.log", cwd=elsewhere) as demo:
         wait_until(lambda: f"open:  {base}/" in demo.log(), timeout=60)
         assert f"sqlite:///{elsewhere}/backburner-demo.db" in demo.log()
@@ -141,7 +141,7 @@ def test_demo_hands_a_running_job_back_when_stopped(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     db = tmp_path / "demo.db"
-    args = [BIN / "backburner", "demo", "--port", str(port), "--db", db]
+    args: list[str | Path] = [BIN / "backburner", "demo", "--port", str(port), "--db", db]
     args += ["--shutdown-timeout", "0.5", "--processes", "1"]
     with running(args, tmp_path / "demo.log", cwd=tmp_path) as demo:
         wait_until(lambda: "open:" in demo.log(), timeout=60)

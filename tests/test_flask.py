@@ -199,6 +199,7 @@ def test_app_factory_several_apps_share_the_backburner_and_the_latest_config_win
     assert as_backburner(first) is as_backburner(second) is userapp.bb
 
     job = userapp.whoami.delay("no app context here")
+    assert userapp.bb is not None
     drain(userapp.bb)
     assert job.refresh().result == {"marker": "second", "notes": 1}, "the latest app"
 

@@ -97,7 +97,7 @@ def test_backburner_transaction_with_task_delay(
 
 def test_notify_wakes_workers_only_at_commit(postgres_store_url: str, postgres_server: str) -> None:
     store = open_store(with_option(postgres_store_url, "poll=60"))  # only NOTIFY can wake it
-    store.migrate()  # type: ignore[attr-defined]
+    store.migrate()
     woke = threading.Event()
 
     def waiter() -> None:
@@ -178,7 +178,7 @@ def test_flask_sqlalchemy_session_commits_job_with_the_app_data(
     sqlalchemy = pytest.importorskip("sqlalchemy")
 
     bb, add = make_bb(postgres_store_url)
-    bb.store.migrate()  # type: ignore[attr-defined]
+    bb.store.migrate()
     app = flask.Flask(__name__)
     app.config["SQLALCHEMY_DATABASE_URI"] = sqlalchemy_url(postgres_server)
     db = flask_sqlalchemy.SQLAlchemy(app)
@@ -266,7 +266,7 @@ def test_newer_schema_is_refused(
     with pytest.raises(SchemaError, match="v9999"):
         newer.counts()
     with pytest.raises(SchemaError, match="upgrade backburner"):
-        newer.migrate()  # type: ignore[attr-defined]
+        newer.migrate()
     newer.close()
 
 
@@ -274,7 +274,7 @@ def test_migrate_false_refuses_a_missing_schema_until_migrated(postgres_store_ur
     manual = open_store(with_option(postgres_store_url, "migrate=false"))
     with pytest.raises(SchemaError, match="backburner migrate"):
         manual.enqueue([make()])
-    assert manual.migrate() == 1  # type: ignore[attr-defined]
+    assert manual.migrate() == 1
     record = make()
     assert manual.enqueue([record]) == [record.id]
     manual.close()
@@ -359,7 +359,7 @@ def test_wait_for_work_polls_when_the_listener_cannot_connect(
         raise psycopg.OperationalError("listener refused by the test")
 
     store = open_store(with_option(postgres_store_url, "poll=0.1"))
-    store.migrate()  # type: ignore[attr-defined]
+    store.migrate()
     monkeypatch.setattr(ConnectionSource, "connect", refuse)
     store.wait_for_work(None, 0.05)
     later = threading.Timer(0.2, store.enqueue, args=([make()],))

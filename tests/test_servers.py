@@ -144,7 +144,7 @@ def wait_for_success(base: str, started: dict[str, Any], timeout: float = 60) ->
         return job if job["status"] in ("succeeded", "failed", "cancelled") else None
 
     job = wait_until(finished, timeout=timeout, interval=0.1)
-    assert job["status"] == "succeeded", job
+    assert job is not None and job["status"] == "succeeded", job
     return job
 
 
@@ -175,7 +175,7 @@ def test_gunicorn_prefork_workers_enqueue_and_its_backburner_worker_runs_the_job
     gunicorn = BIN / "gunicorn"
     if not gunicorn.exists():
         require("gunicorn", f"no {gunicorn}; pip install -e '.[dev]'")
-    from gunicorn import config
+    from gunicorn import config  # type: ignore[import-untyped]
 
     port = free_port()
     args: list[str | Path] = [gunicorn, "-c", EXAMPLE / "gunicorn.conf.py"]

@@ -321,7 +321,7 @@ def test_second_signal_stops_at_once(
     worker = start(url, "-p", "1", "--shutdown-timeout", "60")
     wait_until(marker.exists, timeout=20)
     worker.signal(signal.SIGINT)
-    time.sleep(0.2)  # let the first signal be handled on its own
+    wait_until(lambda: "finishing running jobs" in worker.log(), timeout=20)  # on its own
     began = time.monotonic()
     worker.signal(signal.SIGINT)
     assert worker.wait(30) == 0

@@ -35,7 +35,7 @@ def _run_all(target: Any, args_for: Any) -> list[Any]:
     procs = [ctx.Process(target=target, args=(*args_for(i), start, out)) for i in range(PROCESSES)]
     for p in procs:
         p.start()
-    results = []
+    results: list[Any] = []
     deadline = time.monotonic() + 240
     while len(results) < len(procs):
         try:

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from backburner import policy
-from backburner.job import FINISHED, JobStatus
+from backburner.job import FINISHED, JobRecord, JobStatus
 from backburner.stores import Store, WorkerInfo
 from backburner.stores.base import Done
 
@@ -201,9 +201,10 @@ def test_progress_is_stored_for_the_current_attempt(store: Store) -> None:
     store.enqueue([make()])
     [job] = store.claim(None, "w", 1, LEASE)
     assert store.set_progress(job.id, job.token, {"done": 3, "total": 10, "message": "resizing"})
-    assert store.get(job.id).progress == {
+    got = store.get(job.id)
+    assert got is not None and got.progress == {
         "done": 3,
-        "total": 10,  # type: ignore[union-attr]
+        "total": 10,
         "message": "resizing",
     }
 
@@ -481,9 +482,12 @@ def test_lapsed_lists_running_jobs_past_their_lease_earliest_first(store: Store)
     [late] = store.claim(None, "w", 1, 0.2)
     [early] = store.claim(None, "w", 1, 0.01)
     store.claim(None, "w", 1, LEASE)
-    found = wait_until(
-        lambda: len(store.lapsed(time.time(), 10)) == 2 and store.lapsed(time.time(), 10)
-    )
+
+    def both_lapsed() -> list[JobRecord]:
+        found = store.lapsed(time.time(), 10)
+        return found if len(found) == 2 else []
+
+    found = wait_until(both_lapsed)
     assert [r.id for r in found] == [early.id, late.id]
     assert all(r.status is JobStatus.RUNNING for r in found)
     assert [r.id for r in store.lapsed(time.time(), 1)] == [early.id]
