@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, overload
 from urllib.parse import urlsplit
 
+from . import defaults
 from .errors import BackburnerError
 from .job import Job
 from .stores import Store, open_store, supported_schemes
@@ -19,18 +20,16 @@ from .task import Task, TaskOptions
 P = ParamSpec("P")
 R = TypeVar("R")
 
-DEFAULT_URL = "sqlite:///backburner.db"
-
 
 @dataclass
 class Settings:
     """Defaults for every task of one Backburner; tasks and `options()` override them."""
 
-    queue: str = "default"
-    retries: int = 3
-    retry_backoff: float = 1.0
-    result_ttl: float = 7 * 86400.0
-    lease: float = 30.0
+    queue: str = defaults.QUEUE
+    retries: int = defaults.RETRIES
+    retry_backoff: float = defaults.RETRY_BACKOFF
+    result_ttl: float = defaults.RESULT_TTL
+    lease: float = defaults.LEASE
 
     def __post_init__(self) -> None:
         TaskOptions("settings", self.queue, retries=self.retries, retry_backoff=self.retry_backoff)
@@ -53,16 +52,16 @@ class Backburner:
         url: str | None = None,
         *,
         eager: bool = False,
-        queue: str = "default",
-        retries: int = 3,
-        retry_backoff: float = 1.0,
-        result_ttl: float = 7 * 86400.0,
-        lease: float = 30.0,
+        queue: str = defaults.QUEUE,
+        retries: int = defaults.RETRIES,
+        retry_backoff: float = defaults.RETRY_BACKOFF,
+        result_ttl: float = defaults.RESULT_TTL,
+        lease: float = defaults.LEASE,
     ) -> None:
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.eager = eager
         self.settings = Settings(queue, retries, retry_backoff, result_ttl, lease)
-        self._url = _check_url(url or os.environ.get("BACKBURNER_URL") or DEFAULT_URL)
+        self._url = _check_url(url or os.environ.get("BACKBURNER_URL") or defaults.URL)
         self._store: Store | None = None
         self._job_wrappers: list[Callable[[], AbstractContextManager[Any]]] = []
 
@@ -107,7 +106,7 @@ class Backburner:
         *,
         name: str | None = None,
         queue: str | None = None,
-        priority: int = 0,
+        priority: int = defaults.PRIORITY,
         retries: int | None = None,
         timeout: float | None = None,
         retry_backoff: float | None = None,
@@ -121,7 +120,7 @@ class Backburner:
         *,
         name: str | None = None,
         queue: str | None = None,
-        priority: int = 0,
+        priority: int = defaults.PRIORITY,
         retries: int | None = None,
         timeout: float | None = None,
         retry_backoff: float | None = None,
@@ -197,8 +196,8 @@ class Backburner:
 
     def run_worker(
         self,
-        processes: int = 2,
-        threads: int = 1,
+        processes: int = defaults.PROCESSES,
+        threads: int = defaults.THREADS,
         queues: Sequence[str] | None = None,
         burst: bool = False,
         **options: Any,

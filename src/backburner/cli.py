@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from . import defaults
 from .app import Backburner
 from .errors import BackburnerError
 from .job import FINISHED, JobRecord, JobStatus
@@ -75,7 +76,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
     "-p",
     "--processes",
     type=click.IntRange(1),
-    default=2,
+    default=defaults.PROCESSES,
     show_default=True,
     envvar="BACKBURNER_PROCESSES",
     show_envvar=True,
@@ -85,7 +86,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
     "-t",
     "--threads",
     type=click.IntRange(1),
-    default=1,
+    default=defaults.THREADS,
     show_default=True,
     envvar="BACKBURNER_THREADS",
     show_envvar=True,
@@ -117,7 +118,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 @click.option(
     "--shutdown-timeout",
     type=click.FloatRange(0),
-    default=30.0,
+    default=defaults.SHUTDOWN_TIMEOUT,
     show_default=True,
     envvar="BACKBURNER_SHUTDOWN_TIMEOUT",
     show_envvar=True,
@@ -129,11 +130,11 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
     default=None,
     envvar="BACKBURNER_LEASE",
     show_envvar=True,
-    help="Lease seconds; renewed every lease/3 [default: the app's, 30].",
+    help=f"Lease seconds; renewed every lease/3 [default: the app's, {defaults.LEASE:g}].",
 )
 @click.option(
     "--log-level",
-    default="INFO",
+    default=defaults.LOG_LEVEL,
     show_default=True,
     envvar="BACKBURNER_LOG_LEVEL",
     show_envvar=True,

@@ -48,7 +48,7 @@ import json
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, cast, get_type_hints
 
 import click
 from flask import (
@@ -65,7 +65,7 @@ from flask import (
 )
 from flask.ctx import AppContext
 
-from .app import Backburner
+from .app import Backburner, Settings
 from .cli import command_group, record_json
 from .codec import TAG
 from .errors import BackburnerError
@@ -76,12 +76,10 @@ __all__ = ["Auth", "FlaskState", "init_app", "job_json", "job_url", "wants_html"
 Auth = Callable[[JobRecord, Request], Any]
 """`auth(record, request)`: truthy lets the request see the job, falsy answers 403."""
 
+# BACKBURNER_<FIELD> -> (field, type) for every Settings field: Settings alone says which
+# settings exist, their types and their defaults, so a new one is configurable from here too.
 _SETTINGS: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    "BACKBURNER_QUEUE": ("queue", str),
-    "BACKBURNER_RETRIES": ("retries", int),
-    "BACKBURNER_RETRY_BACKOFF": ("retry_backoff", float),
-    "BACKBURNER_RESULT_TTL": ("result_ttl", float),
-    "BACKBURNER_LEASE": ("lease", float),
+    f"BACKBURNER_{name.upper()}": (name, kind) for name, kind in get_type_hints(Settings).items()
 }
 
 

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import codec
+from . import codec, defaults
 from .errors import JobFailed
 
 if TYPE_CHECKING:
@@ -66,14 +66,14 @@ class JobRecord:
 
     id: str
     task: str
-    queue: str = "default"
+    queue: str = defaults.QUEUE
     payload: str = "[[],{}]"
-    priority: int = 0
+    priority: int = defaults.PRIORITY
     status: JobStatus = JobStatus.QUEUED
     run_at: float = 0.0
     created_at: float = 0.0
-    max_attempts: int = 4
-    retry_backoff: float = 1.0
+    max_attempts: int = defaults.RETRIES + 1
+    retry_backoff: float = defaults.RETRY_BACKOFF
     timeout: float | None = None
     unique_key: str | None = None
     attempts: int = 0

@@ -15,6 +15,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from .. import defaults
 from ..job import FINISHED, JobRecord, JobStatus
 
 LEASE_LAPSED = "LeaseExpired: the worker running this attempt stopped heartbeating"
@@ -55,7 +56,7 @@ class Store(ABC):
     #: URL schemes this class serves, e.g. ("sqlite",)
     schemes: tuple[str, ...] = ()
 
-    def __init__(self, url: str, *, result_ttl: float = 7 * 86400) -> None:
+    def __init__(self, url: str, *, result_ttl: float = defaults.RESULT_TTL) -> None:
         self.url = url
         self.result_ttl = result_ttl
 

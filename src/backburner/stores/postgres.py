@@ -57,6 +57,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 
+from .. import defaults
 from ..errors import BackburnerError, SchemaError, StoreUnavailable
 from ..job import FINISHED, Failure, JobRecord, JobStatus, pending_status
 from . import postgres_schema
@@ -130,7 +131,7 @@ class PostgresStore(Store):
     schemes = ("postgresql", "postgres")
 
     def __init__(
-        self, url: str, *, result_ttl: float = 7 * 86400, poll: float | None = None
+        self, url: str, *, result_ttl: float = defaults.RESULT_TTL, poll: float | None = None
     ) -> None:
         super().__init__(url, result_ttl=result_ttl)
         self.options = parse_url(url)

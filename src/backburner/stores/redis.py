@@ -36,6 +36,7 @@ from typing import Any, cast
 
 import redis
 
+from .. import defaults
 from ..job import FINISHED, PENDING, Failure, JobRecord, JobStatus, pending_status
 from .base import LEASE_LAPSED, Done, HeartbeatReply, Store, WorkerInfo, check_statuses
 from .redis_conn import RedisConnector
@@ -112,7 +113,7 @@ class RedisStore(Store):
 
     schemes = ("redis", "rediss", "unix")
 
-    def __init__(self, url: str, *, result_ttl: float = 7 * 86400) -> None:
+    def __init__(self, url: str, *, result_ttl: float = defaults.RESULT_TTL) -> None:
         super().__init__(url, result_ttl=result_ttl)
         self._redis = RedisConnector(url)
         #: the namespace of this store's keys (URL option ?prefix=, default "bb")
