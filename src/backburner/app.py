@@ -9,12 +9,10 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, overload
-from urllib.parse import urlsplit
 
 from . import defaults
-from .errors import BackburnerError
 from .job import Job
-from .stores import Store, open_store, supported_schemes
+from .stores import Store, open_store, store_scheme
 from .task import Task, TaskOptions
 
 P = ParamSpec("P")
@@ -61,7 +59,8 @@ class Backburner:
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.eager = eager
         self.settings = Settings(queue, retries, retry_backoff, result_ttl, lease)
-        self._url = _check_url(url or os.environ.get("BACKBURNER_URL") or defaults.URL)
+        self._url = url or os.environ.get("BACKBURNER_URL") or defaults.URL
+        store_scheme(self._url)  # a wrong URL fails here, not at the first delay()
         self._store: Store | None = None
         self._job_wrappers: list[Callable[[], AbstractContextManager[Any]]] = []
 
@@ -76,7 +75,7 @@ class Backburner:
     @url.setter
     def url(self, value: str) -> None:
         """Point at another store (e.g. a fresh one per test); the current one is closed."""
-        value = _check_url(value)
+        store_scheme(value)
         if value != self._url and self._store is not None:
             self._store.close()
             self._store = None
@@ -165,14 +164,8 @@ class Backburner:
     def transaction(self, connection: Any) -> AbstractContextManager[None]:
         """Enqueue inside the caller's database transaction (PostgreSQL store only):
         `with bb.transaction(session): task.delay(...)`. The job exists only if the
-        transaction commits."""
-        enter = getattr(self.store, "transaction", None)
-        if enter is None:
-            raise BackburnerError(
-                "transactional enqueue needs the PostgreSQL store; "
-                f"this Backburner uses {self._url!r}"
-            )
-        return enter(connection)  # type: ignore[no-any-return]
+        transaction commits. Other stores raise BackburnerError (see `Store.transaction`)."""
+        return self.store.transaction(connection)
 
     def add_job_wrapper(self, factory: Callable[[], AbstractContextManager[Any]]) -> None:
         """Run every job inside `factory()` (e.g. a Flask app context)."""
@@ -215,16 +208,6 @@ class Backburner:
             **options,
         )
         return int(run(self, config))
-
-
-def _check_url(url: str) -> str:
-    scheme = urlsplit(url).scheme.lower()
-    if scheme not in supported_schemes():
-        raise ValueError(
-            f"unsupported store URL {url!r}: the scheme must be one of "
-            f"{', '.join(s + '://' for s in supported_schemes())}"
-        )
-    return url
 
 
 def _default_name(fn: Callable[..., Any]) -> str:

@@ -20,8 +20,6 @@ from .base import LEASE_LAPSED, HeartbeatReply, Store, WorkerInfo, check_statuse
 class MemoryStore(Store):
     """Jobs in a dict guarded by one lock; claims scan the pending jobs."""
 
-    schemes = ("memory",)
-
     def __init__(self, url: str = "memory://", *, result_ttl: float = defaults.RESULT_TTL) -> None:
         super().__init__(url, result_ttl=result_ttl)
         self._jobs: dict[str, JobRecord] = {}

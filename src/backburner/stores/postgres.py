@@ -128,8 +128,6 @@ def channel_name(schema: str) -> str:
 class PostgresStore(Store):
     """Jobs in PostgreSQL: see the module docstring for the URL and transactional enqueue."""
 
-    schemes = ("postgresql", "postgres")
-
     def __init__(
         self, url: str, *, result_ttl: float = defaults.RESULT_TTL, poll: float | None = None
     ) -> None:

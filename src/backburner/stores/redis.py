@@ -111,8 +111,6 @@ def _claim_args(
 class RedisStore(Store):
     """Jobs in Redis, shared by every process and machine that can reach the server."""
 
-    schemes = ("redis", "rediss", "unix")
-
     def __init__(self, url: str, *, result_ttl: float = defaults.RESULT_TTL) -> None:
         super().__init__(url, result_ttl=result_ttl)
         self._redis = RedisConnector(url)

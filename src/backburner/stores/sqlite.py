@@ -100,8 +100,6 @@ def _record(row: Sequence[Any], now: float) -> JobRecord:
 class SQLiteStore(Store):
     """Jobs in one SQLite file shared by every process on the machine."""
 
-    schemes = ("sqlite",)
-
     def __init__(self, url: str, *, result_ttl: float = defaults.RESULT_TTL) -> None:
         super().__init__(url, result_ttl=result_ttl)
         self.path, options = parse_url(url)
