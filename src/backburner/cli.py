@@ -215,7 +215,7 @@ def jobs(
         offset=offset,
     )
     if as_json:
-        click.echo(json.dumps([record_json(r) for r in records], indent=2))
+        click.echo(json.dumps([r.to_dict() for r in records], indent=2))
         return
     rows = [
         [
@@ -247,7 +247,7 @@ def show(app: str | None, job_id: str, as_json: bool) -> None:
     if record is None:
         raise click.ClickException(f"no job {job_id!r} in this store")
     if as_json:
-        click.echo(json.dumps(record_json(record, full=True), indent=2))
+        click.echo(json.dumps(record.to_dict(full=True), indent=2))
         return
     fields = [
         ("id", record.id),
@@ -391,34 +391,6 @@ def _progress(r: JobRecord) -> str:
         return "-"
     done = f"{p.get('done')}/{p.get('total')}" if p.get("total") is not None else f"{p.get('done')}"
     return f"{done} {p.get('message') or ''}".strip()
-
-
-def record_json(r: JobRecord, full: bool = False) -> dict[str, Any]:
-    """A job as JSON for scripts (`--json`)."""
-    data: dict[str, Any] = {
-        "id": r.id,
-        "task": r.task,
-        "queue": r.queue,
-        "status": r.status.value,
-        "priority": r.priority,
-        "attempts": r.attempts,
-        "max_attempts": r.max_attempts,
-        "created_at": r.created_at,
-        "run_at": r.run_at,
-        "started_at": r.started_at,
-        "finished_at": r.finished_at,
-        "progress": r.progress,
-        "error": r.error.splitlines()[0] if r.error else None,
-    }
-    if full:
-        data.update(
-            payload=r.payload,
-            result=r.result,
-            error=r.error,
-            worker_id=r.worker_id,
-            failures=[f.to_json() for f in r.failures],
-        )
-    return data
 
 
 from .demo import demo as _demo  # noqa: E402

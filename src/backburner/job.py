@@ -88,6 +88,36 @@ class JobRecord:
     progress: dict[str, Any] | None = field(default=None, compare=False)
     cancel_requested: bool = False
 
+    def to_dict(self, full: bool = False) -> dict[str, Any]:
+        """The job as plain JSON-ready data, the one shape scripts (`--json`) and the job
+        API see: id, task, queue, status, priority, attempts, max_attempts, the times
+        (Unix seconds), progress and the first line of the error. `full` adds payload,
+        result (codec JSON text), the whole error, worker_id and every failure."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "task": self.task,
+            "queue": self.queue,
+            "status": self.status.value,
+            "priority": self.priority,
+            "attempts": self.attempts,
+            "max_attempts": self.max_attempts,
+            "created_at": self.created_at,
+            "run_at": self.run_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "progress": self.progress,
+            "error": self.error.splitlines()[0] if self.error else None,
+        }
+        if full:
+            data.update(
+                payload=self.payload,
+                result=self.result,
+                error=self.error,
+                worker_id=self.worker_id,
+                failures=[f.to_json() for f in self.failures],
+            )
+        return data
+
 
 def pending_status(run_at: float, now: float) -> JobStatus:
     """SCHEDULED while `run_at` is in the future, else QUEUED."""
