@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from . import defaults
+from . import __version__, defaults
 from .app import Backburner
 from .errors import BackburnerError
 from .job import FINISHED, JobRecord, JobStatus
@@ -61,7 +61,7 @@ def _fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="backburner")
+@click.version_option(__version__)
 def main() -> None:
     """backburner: background jobs for Flask and any Python web app."""
 
