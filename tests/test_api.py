@@ -13,7 +13,8 @@ import pytest
 
 import backburner
 from backburner import Backburner, JobFailed, JobRecord, JobStatus, Retry, current_job
-from backburner.errors import MissingExtra
+from backburner.errors import BackburnerError, MissingExtra
+from backburner.stores import open_store
 from backburner.testing import drain, eager
 
 from .helpers import wait_until
@@ -327,6 +328,34 @@ def test_store_url_errors_say_what_to_do(tmp_path: Path, monkeypatch: pytest.Mon
     blocked.write_text("")
     with pytest.raises(backburner.StoreUnavailable, match="does not exist"):
         _ = Backburner(f"sqlite:///{blocked}/jobs.db").store
+
+
+def test_backburner_and_open_store_refuse_a_bad_url_the_same_way() -> None:
+    with pytest.raises(ValueError) as from_backburner:
+        Backburner("mysql://localhost/db")
+    with pytest.raises(ValueError) as from_open_store:
+        open_store("mysql://localhost/db")
+    assert str(from_backburner.value) == str(from_open_store.value)
+    bb = Backburner("memory://")
+    with pytest.raises(ValueError, match=r"for example sqlite:///jobs\.db"):
+        bb.url = "ftp://nope"
+    assert bb.url == "memory://", "a refused URL changes nothing"
+
+
+def test_transaction_on_a_store_that_cannot_join_one_says_which_can(bb: Backburner) -> None:
+    with pytest.raises(BackburnerError, match=r"Store \((memory|sqlite)://\).*PostgreSQL"):
+        bb.transaction(object())
+    with pytest.raises(BackburnerError, match=r"call delay\(\) after your transaction commits"):
+        bb.store.transaction(object())
+
+
+def test_transaction_refusal_does_not_show_the_store_password() -> None:
+    pytest.importorskip("redis")
+    store = open_store("redis://:hunter2@127.0.0.1:9/0")  # connects on first use: never here
+    with pytest.raises(BackburnerError, match=r"RedisStore \(redis://\)") as refused:
+        store.transaction(object())
+    assert "hunter2" not in str(refused.value)
+    store.close()
 
 
 def test_missing_extra_names_the_pip_command() -> None:

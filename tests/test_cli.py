@@ -63,6 +63,35 @@ def test_jobs_filters_and_json(bb: Backburner) -> None:
     assert "no jobs" in run("jobs", "cliapp:bb", "--task", "nothing")
 
 
+def test_json_output_is_the_records_own_shape(bb: Backburner) -> None:
+    job = bb.tasks["bad"].delay()
+    drain(bb)
+    record = bb.store.get(job.id)
+    assert record is not None
+    summary = record.to_dict()
+    assert list(summary) == [
+        "id",
+        "task",
+        "queue",
+        "status",
+        "priority",
+        "attempts",
+        "max_attempts",
+        "created_at",
+        "run_at",
+        "started_at",
+        "finished_at",
+        "progress",
+        "error",
+    ]
+    assert summary["error"] == "KeyError: 'missing thing'", "only the first line"
+    assert json.loads(run("jobs", "cliapp:bb", "--json")) == [summary]
+    full = json.loads(run("show", "cliapp:bb", job.id, "--json"))
+    assert full == record.to_dict(full=True)
+    assert list(full) == [*summary, "payload", "result", "worker_id", "failures"]
+    assert full["error"].startswith("KeyError") and "Traceback" in full["error"]
+
+
 def test_show_prints_attempts_with_tracebacks(bb: Backburner) -> None:
     job = bb.tasks["bad"].delay()
     drain(bb)

@@ -110,3 +110,30 @@ def test_dumps_call_refuses_what_dumps_refuses(odd: Any) -> None:
         codec.dumps_call((1, odd), {})
     with pytest.raises(codec.EncodeError):
         codec.dumps_call((), {"k": odd})
+
+
+def test_loads_plain_shows_tagged_values_as_their_plain_json() -> None:
+    value = {
+        "when": dt.datetime(2024, 5, 1, 12, 0),
+        "day": dt.date(2024, 5, 1),
+        "id": uuid.UUID(int=1),
+        "price": Decimal("1.10"),
+        "raw": b"\x00\x01",
+        "pair": (1, (2,)),
+        "escaped": {"__bb__": "mine", "v": [1]},
+        "plain": [None, True, "x"],
+    }
+    assert codec.loads_plain(codec.dumps(value)) == {
+        "when": "2024-05-01T12:00:00",
+        "day": "2024-05-01",
+        "id": "00000000-0000-0000-0000-000000000001",
+        "price": "1.10",
+        "raw": "AAE=",
+        "pair": [1, [2]],
+        "escaped": {"__bb__": "mine", "v": [1]},
+        "plain": [None, True, "x"],
+    }
+
+
+def test_loads_plain_shows_a_tag_it_does_not_know_instead_of_failing() -> None:
+    assert codec.loads_plain('{"__bb__": "future", "v": [1, 2]}') == [1, 2]

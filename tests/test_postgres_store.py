@@ -106,7 +106,7 @@ def test_notify_wakes_workers_only_at_commit(postgres_store_url: str, postgres_s
 
     thread = threading.Thread(target=waiter)
     with psycopg.connect(postgres_server) as conn:
-        with store.transaction(conn):  # type: ignore[attr-defined]
+        with store.transaction(conn):
             thread.start()
             store.enqueue([make()])
         assert not woke.wait(0.5), "woken before commit"

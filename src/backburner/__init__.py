@@ -29,4 +29,7 @@ __all__ = [
     "Task",
     "current_job",
 ]
+
+# The one place the version is written: pyproject.toml reads this literal at build time
+# ([tool.setuptools.dynamic]), so the running code and the built package never disagree.
 __version__ = "0.1.0"

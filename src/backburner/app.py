@@ -9,28 +9,25 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, overload
-from urllib.parse import urlsplit
 
-from .errors import BackburnerError
+from . import defaults
 from .job import Job
-from .stores import Store, open_store, supported_schemes
+from .stores import Store, open_store, store_scheme
 from .task import Task, TaskOptions
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-DEFAULT_URL = "sqlite:///backburner.db"
 
 
 @dataclass
 class Settings:
     """Defaults for every task of one Backburner; tasks and `options()` override them."""
 
-    queue: str = "default"
-    retries: int = 3
-    retry_backoff: float = 1.0
-    result_ttl: float = 7 * 86400.0
-    lease: float = 30.0
+    queue: str = defaults.QUEUE
+    retries: int = defaults.RETRIES
+    retry_backoff: float = defaults.RETRY_BACKOFF
+    result_ttl: float = defaults.RESULT_TTL
+    lease: float = defaults.LEASE
 
     def __post_init__(self) -> None:
         TaskOptions("settings", self.queue, retries=self.retries, retry_backoff=self.retry_backoff)
@@ -53,16 +50,17 @@ class Backburner:
         url: str | None = None,
         *,
         eager: bool = False,
-        queue: str = "default",
-        retries: int = 3,
-        retry_backoff: float = 1.0,
-        result_ttl: float = 7 * 86400.0,
-        lease: float = 30.0,
+        queue: str = defaults.QUEUE,
+        retries: int = defaults.RETRIES,
+        retry_backoff: float = defaults.RETRY_BACKOFF,
+        result_ttl: float = defaults.RESULT_TTL,
+        lease: float = defaults.LEASE,
     ) -> None:
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.eager = eager
         self.settings = Settings(queue, retries, retry_backoff, result_ttl, lease)
-        self._url = _check_url(url or os.environ.get("BACKBURNER_URL") or DEFAULT_URL)
+        self._url = url or os.environ.get("BACKBURNER_URL") or defaults.URL
+        store_scheme(self._url)  # a wrong URL fails here, not at the first delay()
         self._store: Store | None = None
         self._job_wrappers: list[Callable[[], AbstractContextManager[Any]]] = []
 
@@ -77,7 +75,7 @@ class Backburner:
     @url.setter
     def url(self, value: str) -> None:
         """Point at another store (e.g. a fresh one per test); the current one is closed."""
-        value = _check_url(value)
+        store_scheme(value)
         if value != self._url and self._store is not None:
             self._store.close()
             self._store = None
@@ -107,7 +105,7 @@ class Backburner:
         *,
         name: str | None = None,
         queue: str | None = None,
-        priority: int = 0,
+        priority: int = defaults.PRIORITY,
         retries: int | None = None,
         timeout: float | None = None,
         retry_backoff: float | None = None,
@@ -121,7 +119,7 @@ class Backburner:
         *,
         name: str | None = None,
         queue: str | None = None,
-        priority: int = 0,
+        priority: int = defaults.PRIORITY,
         retries: int | None = None,
         timeout: float | None = None,
         retry_backoff: float | None = None,
@@ -166,14 +164,8 @@ class Backburner:
     def transaction(self, connection: Any) -> AbstractContextManager[None]:
         """Enqueue inside the caller's database transaction (PostgreSQL store only):
         `with bb.transaction(session): task.delay(...)`. The job exists only if the
-        transaction commits."""
-        enter = getattr(self.store, "transaction", None)
-        if enter is None:
-            raise BackburnerError(
-                "transactional enqueue needs the PostgreSQL store; "
-                f"this Backburner uses {self._url!r}"
-            )
-        return enter(connection)  # type: ignore[no-any-return]
+        transaction commits. Other stores raise BackburnerError (see `Store.transaction`)."""
+        return self.store.transaction(connection)
 
     def add_job_wrapper(self, factory: Callable[[], AbstractContextManager[Any]]) -> None:
         """Run every job inside `factory()` (e.g. a Flask app context)."""
@@ -197,8 +189,8 @@ class Backburner:
 
     def run_worker(
         self,
-        processes: int = 2,
-        threads: int = 1,
+        processes: int = defaults.PROCESSES,
+        threads: int = defaults.THREADS,
         queues: Sequence[str] | None = None,
         burst: bool = False,
         **options: Any,
@@ -218,16 +210,6 @@ class Backburner:
             **options,
         )
         return int(run(self, config))
-
-
-def _check_url(url: str) -> str:
-    scheme = urlsplit(url).scheme.lower()
-    if scheme not in supported_schemes():
-        raise ValueError(
-            f"unsupported store URL {url!r}: the scheme must be one of "
-            f"{', '.join(s + '://' for s in supported_schemes())}"
-        )
-    return url
 
 
 def _default_name(fn: Callable[..., Any]) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from . import __version__, defaults
 from .app import Backburner
 from .errors import BackburnerError
 from .job import FINISHED, JobRecord, JobStatus
@@ -61,7 +62,7 @@ def _fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="backburner")
+@click.version_option(__version__)
 def main() -> None:
     """backburner: background jobs for Flask and any Python web app."""
 
@@ -76,7 +77,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
     "-p",
     "--processes",
     type=click.IntRange(1),
-    default=2,
+    default=defaults.PROCESSES,
     show_default=True,
     envvar="BACKBURNER_PROCESSES",
     show_envvar=True,
@@ -86,7 +87,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
     "-t",
     "--threads",
     type=click.IntRange(1),
-    default=1,
+    default=defaults.THREADS,
     show_default=True,
     envvar="BACKBURNER_THREADS",
     show_envvar=True,
@@ -118,7 +119,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 @click.option(
     "--shutdown-timeout",
     type=click.FloatRange(0),
-    default=30.0,
+    default=defaults.SHUTDOWN_TIMEOUT,
     show_default=True,
     envvar="BACKBURNER_SHUTDOWN_TIMEOUT",
     show_envvar=True,
@@ -130,11 +131,11 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
     default=None,
     envvar="BACKBURNER_LEASE",
     show_envvar=True,
-    help="Lease seconds; renewed every lease/3 [default: the app's, 30].",
+    help=f"Lease seconds; renewed every lease/3 [default: the app's, {defaults.LEASE:g}].",
 )
 @click.option(
     "--log-level",
-    default="INFO",
+    default=defaults.LOG_LEVEL,
     show_default=True,
     envvar="BACKBURNER_LOG_LEVEL",
     show_envvar=True,
@@ -218,7 +219,7 @@ def jobs(
         offset=offset,
     )
     if as_json:
-        click.echo(json.dumps([record_json(r) for r in records], indent=2))
+        click.echo(json.dumps([r.to_dict() for r in records], indent=2))
         return
     rows = [
         [
@@ -250,7 +251,7 @@ def show(app: str | None, job_id: str, as_json: bool) -> None:
     if record is None:
         raise click.ClickException(f"no job {job_id!r} in this store")
     if as_json:
-        click.echo(json.dumps(record_json(record, full=True), indent=2))
+        click.echo(json.dumps(record.to_dict(full=True), indent=2))
         return
     fields = [
         ("id", record.id),
@@ -394,34 +395,6 @@ def _progress(r: JobRecord) -> str:
         return "-"
     done = f"{p.get('done')}/{p.get('total')}" if p.get("total") is not None else f"{p.get('done')}"
     return f"{done} {p.get('message') or ''}".strip()
-
-
-def record_json(r: JobRecord, full: bool = False) -> dict[str, Any]:
-    """A job as JSON for scripts (`--json`)."""
-    data: dict[str, Any] = {
-        "id": r.id,
-        "task": r.task,
-        "queue": r.queue,
-        "status": r.status.value,
-        "priority": r.priority,
-        "attempts": r.attempts,
-        "max_attempts": r.max_attempts,
-        "created_at": r.created_at,
-        "run_at": r.run_at,
-        "started_at": r.started_at,
-        "finished_at": r.finished_at,
-        "progress": r.progress,
-        "error": r.error.splitlines()[0] if r.error else None,
-    }
-    if full:
-        data.update(
-            payload=r.payload,
-            result=r.result,
-            error=r.error,
-            worker_id=r.worker_id,
-            failures=[f.to_json() for f in r.failures],
-        )
-    return data
 
 
 from .demo import demo as _demo  # noqa: E402

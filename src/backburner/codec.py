@@ -161,3 +161,21 @@ def dumps_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
 def loads(text: str) -> Any:
     """Decode JSON text written by `dumps`, restoring the tagged types."""
     return _loads(text)
+
+
+def _plain_hook(obj: dict[str, Any]) -> Any:
+    if len(obj) != 2 or TAG not in obj or "v" not in obj:
+        return obj
+    # hooks run innermost first, so the pairs of an escaped dict are already plain
+    return dict(obj["v"]) if obj[TAG] == "dict" else obj["v"]
+
+
+_loads_plain = json.JSONDecoder(object_hook=_plain_hook).decode
+
+
+def loads_plain(text: str) -> Any:
+    """Decode JSON text written by `dumps` into plain JSON values, for clients that are not
+    Python (the job API): a tagged value becomes its JSON form (datetime, date, time, UUID
+    and Decimal as their text, bytes as base64 text, a tuple as a list). Never raises for
+    a tag it does not know: it shows that value's JSON form too."""
+    return _loads_plain(text)

@@ -44,11 +44,10 @@ Give each app its own Backburner when they need separate stores.
 from __future__ import annotations
 
 import dataclasses
-import json
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, cast, get_type_hints
 
 import click
 from flask import (
@@ -65,9 +64,9 @@ from flask import (
 )
 from flask.ctx import AppContext
 
-from .app import Backburner
-from .cli import command_group, record_json
-from .codec import TAG
+from . import codec
+from .app import Backburner, Settings
+from .cli import command_group
 from .errors import BackburnerError
 from .job import JobRecord, JobStatus
 
@@ -76,12 +75,10 @@ __all__ = ["Auth", "FlaskState", "init_app", "job_json", "job_url", "wants_html"
 Auth = Callable[[JobRecord, Request], Any]
 """`auth(record, request)`: truthy lets the request see the job, falsy answers 403."""
 
+# BACKBURNER_<FIELD> -> (field, type) for every Settings field: Settings alone says which
+# settings exist, their types and their defaults, so a new one is configurable from here too.
 _SETTINGS: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    "BACKBURNER_QUEUE": ("queue", str),
-    "BACKBURNER_RETRIES": ("retries", int),
-    "BACKBURNER_RETRY_BACKOFF": ("retry_backoff", float),
-    "BACKBURNER_RESULT_TTL": ("result_ttl", float),
-    "BACKBURNER_LEASE": ("lease", float),
+    f"BACKBURNER_{name.upper()}": (name, kind) for name, kind in get_type_hints(Settings).items()
 }
 
 
@@ -216,23 +213,12 @@ def job_json(bb: Backburner, record: JobRecord) -> dict[str, Any]:
     """A job as the API shows it: id, task, queue, status, attempts, max_attempts,
     progress, created_at/run_at/started_at/finished_at (Unix seconds), error (its first
     line), and `result` only if the task was declared with `expose_result=True`."""
-    data = record_json(record)
+    data = record.to_dict()
     task = bb.tasks.get(record.task)
     if task is not None and task.opts.expose_result:
         text = record.result if record.status is JobStatus.SUCCEEDED else None
-        data["result"] = None if text is None else _plain_json(text)
+        data["result"] = None if text is None else codec.loads_plain(text)
     return data
-
-
-def _plain_json(text: str) -> Any:
-    """Codec JSON as plain JSON: tagged values (datetime, bytes, ...) become their text."""
-
-    def untag(obj: dict[str, Any]) -> Any:
-        if len(obj) == 2 and TAG in obj and "v" in obj:
-            return dict(obj["v"]) if obj[TAG] == "dict" else obj["v"]
-        return obj
-
-    return json.loads(text, object_hook=untag)
 
 
 def wants_html() -> bool:

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import codec, signals
+from . import codec, defaults, signals
 from .errors import JobFailed, JobTimeout
 
 if TYPE_CHECKING:
@@ -66,14 +66,14 @@ class JobRecord:
 
     id: str
     task: str
-    queue: str = "default"
+    queue: str = defaults.QUEUE
     payload: str = "[[],{}]"
-    priority: int = 0
+    priority: int = defaults.PRIORITY
     status: JobStatus = JobStatus.QUEUED
     run_at: float = 0.0
     created_at: float = 0.0
-    max_attempts: int = 4
-    retry_backoff: float = 1.0
+    max_attempts: int = defaults.RETRIES + 1
+    retry_backoff: float = defaults.RETRY_BACKOFF
     timeout: float | None = None
     unique_key: str | None = None
     attempts: int = 0
@@ -87,6 +87,36 @@ class JobRecord:
     failures: tuple[Failure, ...] = ()
     progress: dict[str, Any] | None = field(default=None, compare=False)
     cancel_requested: bool = False
+
+    def to_dict(self, full: bool = False) -> dict[str, Any]:
+        """The job as plain JSON-ready data, the one shape scripts (`--json`) and the job
+        API see: id, task, queue, status, priority, attempts, max_attempts, the times
+        (Unix seconds), progress and the first line of the error. `full` adds payload,
+        result (codec JSON text), the whole error, worker_id and every failure."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "task": self.task,
+            "queue": self.queue,
+            "status": self.status.value,
+            "priority": self.priority,
+            "attempts": self.attempts,
+            "max_attempts": self.max_attempts,
+            "created_at": self.created_at,
+            "run_at": self.run_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "progress": self.progress,
+            "error": self.error.splitlines()[0] if self.error else None,
+        }
+        if full:
+            data.update(
+                payload=self.payload,
+                result=self.result,
+                error=self.error,
+                worker_id=self.worker_id,
+                failures=[f.to_json() for f in self.failures],
+            )
+        return data
 
 
 def pending_status(run_at: float, now: float) -> JobStatus:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from . import codec, signals
+from . import codec, defaults, signals
 from .job import Job, JobRecord, pending_status
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ class TaskOptions:
 
     name: str
     queue: str | None = None
-    priority: int = 0
+    priority: int = defaults.PRIORITY
     retries: int | None = None
     timeout: float | None = None
     retry_backoff: float | None = None

@@ -9,7 +9,14 @@ from urllib.parse import urlsplit
 from ..errors import MissingExtra
 from .base import HeartbeatReply, Store, WorkerInfo
 
-__all__ = ["HeartbeatReply", "Store", "WorkerInfo", "open_store", "supported_schemes"]
+__all__ = [
+    "HeartbeatReply",
+    "Store",
+    "WorkerInfo",
+    "open_store",
+    "store_scheme",
+    "supported_schemes",
+]
 
 # scheme -> (module, class, extra that provides its dependencies)
 _BACKENDS: dict[str, tuple[str, str, str | None]] = {
@@ -24,7 +31,22 @@ _BACKENDS: dict[str, tuple[str, str, str | None]] = {
 
 
 def supported_schemes() -> list[str]:
+    """The URL schemes `open_store` accepts, sorted."""
     return sorted(_BACKENDS)
+
+
+def store_scheme(url: str) -> str:
+    """The scheme of `url`, lowercased, if a backend serves it; else ValueError naming the
+    supported ones. Imports no backend, so `Backburner(url)` can check its URL at once and
+    still connect on first use."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in _BACKENDS:
+        raise ValueError(
+            f"unsupported store URL {url!r}: the scheme must be one of "
+            f"{', '.join(s + '://' for s in supported_schemes())} "
+            "(for example sqlite:///jobs.db or redis://localhost:6379/0)"
+        )
+    return scheme
 
 
 def open_store(url: str, **options: Any) -> Store:
@@ -33,13 +55,7 @@ def open_store(url: str, **options: Any) -> Store:
     Raises ValueError for an unknown scheme or a malformed URL, and MissingExtra naming
     the pip extra when the backend's dependencies are not installed.
     """
-    scheme = urlsplit(url).scheme.lower()
-    if scheme not in _BACKENDS:
-        raise ValueError(
-            f"unsupported store URL {url!r}: the scheme must be one of "
-            f"{', '.join(s + '://' for s in supported_schemes())} "
-            "(for example sqlite:///jobs.db or redis://localhost:6379/0)"
-        )
+    scheme = store_scheme(url)
     module_name, class_name, extra = _BACKENDS[scheme]
     try:
         module = importlib.import_module(f"{__name__}.{module_name}")

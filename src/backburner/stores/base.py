@@ -13,10 +13,13 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
-from .. import policy
+from .. import defaults, policy
+from ..errors import BackburnerError
 from ..job import FINISHED, JobRecord, JobStatus
 from ..policy import Ending
 
@@ -64,10 +67,7 @@ class WorkerInfo:
 class Store(ABC):
     """A durable home for jobs. Subclasses implement every abstract method."""
 
-    #: URL schemes this class serves, e.g. ("sqlite",)
-    schemes: tuple[str, ...] = ()
-
-    def __init__(self, url: str, *, result_ttl: float = 7 * 86400) -> None:
+    def __init__(self, url: str, *, result_ttl: float = defaults.RESULT_TTL) -> None:
         self.url = url
         self.result_ttl = result_ttl
 
@@ -81,6 +81,21 @@ class Store(ABC):
         the slot holds the record's own id. Status is derived from `run_at` (SCHEDULED
         while in the future). Raises StoreUnavailable if the store cannot be reached.
         """
+
+    def transaction(self, connection: object) -> AbstractContextManager[None]:
+        """Within the block, `enqueue` writes on `connection`'s current transaction, so the
+        jobs exist only if the caller's transaction commits.
+
+        Only a store in the same database as the caller's data can do that: PostgresStore
+        overrides this. Every other store raises BackburnerError saying so.
+        """
+        # the scheme, not the URL: a URL may carry a password, and messages end up in logs
+        scheme = urlsplit(self.url).scheme
+        raise BackburnerError(
+            f"{type(self).__name__} ({scheme}://) cannot enqueue inside your database "
+            "transaction: transactional enqueue needs the PostgreSQL store (postgresql://...); "
+            "use a postgresql:// URL, or call delay() after your transaction commits"
+        )
 
     # -- consuming ---------------------------------------------------------------------
     def claim(

@@ -12,6 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from .. import defaults
 from ..job import ACTIVE, FINISHED, PENDING, Failure, JobRecord, JobStatus, pending_status
 from ..policy import Ending
 from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
@@ -20,9 +21,7 @@ from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
 class MemoryStore(Store):
     """Jobs in a dict guarded by one lock; claims scan the pending jobs."""
 
-    schemes = ("memory",)
-
-    def __init__(self, url: str = "memory://", *, result_ttl: float = 7 * 86400) -> None:
+    def __init__(self, url: str = "memory://", *, result_ttl: float = defaults.RESULT_TTL) -> None:
         super().__init__(url, result_ttl=result_ttl)
         self._jobs: dict[str, JobRecord] = {}
         self._seq: dict[str, int] = {}

@@ -56,6 +56,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 
+from .. import defaults
 from ..errors import BackburnerError, SchemaError, StoreUnavailable
 from ..job import FINISHED, Failure, JobRecord, JobStatus, pending_status
 from . import postgres_schema
@@ -127,10 +128,8 @@ def channel_name(schema: str) -> str:
 class PostgresStore(Store):
     """Jobs in PostgreSQL: see the module docstring for the URL and transactional enqueue."""
 
-    schemes = ("postgresql", "postgres")
-
     def __init__(
-        self, url: str, *, result_ttl: float = 7 * 86400, poll: float | None = None
+        self, url: str, *, result_ttl: float = defaults.RESULT_TTL, poll: float | None = None
     ) -> None:
         super().__init__(url, result_ttl=result_ttl)
         self.options = parse_url(url)

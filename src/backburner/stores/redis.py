@@ -36,6 +36,7 @@ from typing import Any, cast
 
 import redis
 
+from .. import defaults
 from ..job import FINISHED, PENDING, Failure, JobRecord, JobStatus, pending_status
 from ..policy import Ending
 from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
@@ -135,9 +136,7 @@ def _claim_args(
 class RedisStore(Store):
     """Jobs in Redis, shared by every process and machine that can reach the server."""
 
-    schemes = ("redis", "rediss", "unix")
-
-    def __init__(self, url: str, *, result_ttl: float = 7 * 86400) -> None:
+    def __init__(self, url: str, *, result_ttl: float = defaults.RESULT_TTL) -> None:
         super().__init__(url, result_ttl=result_ttl)
         self._redis = RedisConnector(url)
         #: the namespace of this store's keys (URL option ?prefix=, default "bb")

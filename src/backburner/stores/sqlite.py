@@ -26,6 +26,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .. import defaults
 from ..errors import SchemaError, StoreUnavailable
 from ..job import FINISHED, Failure, JobRecord, JobStatus, pending_status
 from .base import LEASE_LAPSED, Done, HeartbeatReply, Store, WorkerInfo, check_statuses
@@ -100,9 +101,7 @@ def _record(row: Sequence[Any], now: float) -> JobRecord:
 class SQLiteStore(Store):
     """Jobs in one SQLite file shared by every process on the machine."""
 
-    schemes = ("sqlite",)
-
-    def __init__(self, url: str, *, result_ttl: float = 7 * 86400) -> None:
+    def __init__(self, url: str, *, result_ttl: float = defaults.RESULT_TTL) -> None:
         super().__init__(url, result_ttl=result_ttl)
         self.path, options = parse_url(url)
         self.synchronous = options.get("synchronous", "full").upper()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
-from .. import policy, signals
+from .. import defaults, policy, signals
 from ..errors import BackburnerError, JobTimeout
 from ..job import JobStatus
 from ..signals import job_endings_wanted
@@ -55,13 +55,13 @@ REPORT_GRACE = 0.05
 class WorkerConfig:
     """Options of `backburner worker` / `bb.run_worker()`."""
 
-    processes: int = 2
-    threads: int = 1
+    processes: int = defaults.PROCESSES
+    threads: int = defaults.THREADS
     queues: tuple[str, ...] | None = None
     burst: bool = False
     max_jobs_per_child: int | None = None
-    shutdown_timeout: float = 30.0
-    lease: float = 30.0
+    shutdown_timeout: float = defaults.SHUTDOWN_TIMEOUT
+    lease: float = defaults.LEASE
 
     def __post_init__(self) -> None:
         checks = [
