@@ -92,10 +92,6 @@ def _decoded(value: Any) -> Any:
     return value  # psycopg has decoded jsonb already
 
 
-def _records(found: Sequence[dict[str, Any]], now: float) -> list[JobRecord]:
-    return [rows.job_record(row, now, _decoded) for row in found]
-
-
 def _fetch_dicts(
     conn: Connection, query: str, params: Any = None, prepare: bool | None = None
 ) -> list[dict[str, Any]]:
@@ -310,7 +306,7 @@ class PostgresStore(Store):
         claim_sql = self._sql["claim" if queues is None else "claim_queues"]
         with self._conn() as conn, conn.pipeline() if _PIPELINE else nullcontext():
             completed = conn.cursor(row_factory=tuple_row)
-            claimed = conn.cursor(row_factory=_dict_row)
+            claimed = conn.cursor(row_factory=tuple_row)
             with completed, claimed:
                 if done:
                     completed.execute(self._sql["complete_many"], finished)
@@ -318,8 +314,7 @@ class PostgresStore(Store):
                     claimed.execute(claim_sql, wanted)
                 ids = {job_id for (job_id,) in completed.fetchall()} if done else set()
                 found = claimed.fetchall() if limit > 0 else []
-        found.sort(key=rows.claim_order)  # RETURNING has no order
-        return [d.job_id in ids for d in done], _records(found, now)
+        return [d.job_id in ids for d in done], rows.claimed_records(found, now, _decoded)
 
     def heartbeat(
         self, worker_id: str, leases: Mapping[str, int], lease_s: float
@@ -361,8 +356,8 @@ class PostgresStore(Store):
 
     def lapsed(self, now: float, limit: int) -> list[JobRecord]:
         with self._conn() as conn:
-            found = _fetch_dicts(conn, self._sql["lapsed"], {"now": now, "limit": limit})
-        return _records(found, time.time())
+            found = _fetch(conn, self._sql["lapsed"], {"now": now, "limit": limit})
+        return rows.job_records(found, time.time(), _decoded)
 
     def wait_for_work(self, queues: Sequence[str] | None, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -405,11 +400,11 @@ class PostgresStore(Store):
         resolve = bound(id(self))
         if resolve is not None:  # inside transaction(): see the caller's uncommitted jobs
             with self._source.errors():
-                found = _fetch_dicts(resolve(), sql, params, prepare=False)
+                found = _fetch(resolve(), sql, params, prepare=False)
         else:
             with self._conn() as conn:
-                found = _fetch_dicts(conn, sql, params)
-        return _records(found, time.time())
+                found = _fetch(conn, sql, params)
+        return rows.job_records(found, time.time(), _decoded)
 
     def get(self, job_id: str) -> JobRecord | None:
         found = self._select("WHERE id = %s", (job_id,))

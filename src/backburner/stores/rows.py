@@ -1,8 +1,9 @@
 """SQL rows to JobRecords and WorkerInfos, read by column name: what the SQL stores share.
 
-Both SQL stores select `JOB_COLUMNS` (the JobRecord field names, so a field added to the
-dataclass is a column added here) and build records with `job_record` from rows keyed by
-column name, never by position. What differs between them is passed in as a hook:
+Both SQL stores select `JOB_SELECT` (the JobRecord field names, so a field added to the
+dataclass is a column read here, then seq) and hand the rows to `job_records` or
+`claimed_records`, which key each row by column name before anything reads it: no code
+reads a column by its position. What differs between the stores is passed in as a hook:
 `decode_json` reads a JSON column (TEXT in SQLite, so `json.loads`; PostgreSQL's jsonb
 arrives decoded). Integer-or-boolean `cancel_requested` and the SCHEDULED-or-QUEUED
 status of a pending job are settled here, once for both; so is how an `Ending` (decided
@@ -26,8 +27,10 @@ DecodeJson = Callable[[Any], Any]
 
 JOB_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(JobRecord))
 WORKER_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(WorkerInfo))
-#: The select list of every statement that reads jobs (bb_jobs has these columns and seq).
-JOB_SELECT = ", ".join(JOB_COLUMNS)
+#: The select list of every statement that reads jobs: the record's columns, then seq
+#: (enqueue order, which sorts claimed rows).
+_JOB_READ = (*JOB_COLUMNS, "seq")
+JOB_SELECT = ", ".join(_JOB_READ)
 WORKER_SELECT = ", ".join(WORKER_COLUMNS)
 
 _QUEUED = JobStatus.QUEUED.value
@@ -44,18 +47,17 @@ def by_name(names: Iterable[str]) -> Callable[[Sequence[Any]], dict[str, Any]]:
     return lambda values: dict(zip(keys, values))
 
 
-def job_record(row: Mapping[str, Any], now: float, decode_json: DecodeJson) -> JobRecord:
-    """The JobRecord of a bb_jobs row (`JOB_COLUMNS`, and `seq` if read to sort claims)
-    read at `now`. The stores keep every pending job as 'queued'; one whose run_at is
-    still ahead of `now` is reported SCHEDULED."""
-    values = dict(row)
-    values.pop("seq", None)
+def _record(values: dict[str, Any], now: float, decode_json: DecodeJson) -> JobRecord:
+    """The JobRecord of a row keyed by column name, read at `now`; `values` is a fresh
+    dict, made over into the record's fields. The stores keep every pending job as
+    'queued': one whose run_at is still ahead of `now` is reported SCHEDULED."""
+    del values["seq"]
     status = values["status"]
     values["status"] = (
         pending_status(values["run_at"], now) if status == _QUEUED else JobStatus(status)
     )
     failures = values["failures"]
-    # most jobs never failed: an empty history skips the JSON decoding (a claim's hot path)
+    # most jobs never failed: an empty history skips the JSON decoding
     values["failures"] = (
         tuple(Failure.from_json(f) for f in decode_json(failures))
         if failures and failures != "[]"
@@ -65,6 +67,33 @@ def job_record(row: Mapping[str, Any], now: float, decode_json: DecodeJson) -> J
         values["progress"] = decode_json(values["progress"])
     values["cancel_requested"] = bool(values["cancel_requested"])
     return JobRecord(**values)
+
+
+# A row selected as JOB_SELECT, keyed by column name. Made once: working the names out
+# of each result's description cost more than the rest of a claim's Python (measured).
+_job_row = by_name(_JOB_READ)
+
+
+def job_records(
+    found: Iterable[Sequence[Any]], now: float, decode_json: DecodeJson
+) -> list[JobRecord]:
+    """The records of rows selected as `JOB_SELECT`, read at `now`, in the order given."""
+    return [_record(_job_row(row), now, decode_json) for row in found]
+
+
+def claimed_records(
+    found: Iterable[Sequence[Any]], now: float, decode_json: DecodeJson
+) -> list[JobRecord]:
+    """The records of claimed rows (selected as `JOB_SELECT`) in claim order, which
+    RETURNING does not keep: highest priority first, then earliest run_at, then enqueue
+    order (seq), as the Store protocol promises."""
+    named = [_job_row(row) for row in found]
+    named.sort(key=_claim_order)
+    return [_record(row, now, decode_json) for row in named]
+
+
+def _claim_order(row: Mapping[str, Any]) -> tuple[int, float, int]:
+    return -row["priority"], row["run_at"], row["seq"]
 
 
 def worker_info(row: Mapping[str, Any], decode_json: DecodeJson) -> WorkerInfo:
@@ -82,12 +111,6 @@ def worker_values(info: WorkerInfo, encode_json: Callable[[Any], Any]) -> dict[s
     values["queues"] = encode_json(list(info.queues))
     values["jobs"] = encode_json(list(info.jobs))
     return values
-
-
-def claim_order(row: Mapping[str, Any]) -> tuple[int, float, int]:
-    """Sort key of claimed rows (RETURNING gives no order): highest priority first, then
-    earliest run_at, then enqueue order (seq), as the Store protocol promises."""
-    return -row["priority"], row["run_at"], row["seq"]
 
 
 def ending_params(ending: Ending) -> dict[str, Any]:

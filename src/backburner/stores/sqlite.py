@@ -104,11 +104,6 @@ def _dicts(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
     return [make(row) for row in cur.fetchall()]
 
 
-def _records(found: Sequence[dict[str, Any]], now: float) -> list[JobRecord]:
-    # JSON columns are TEXT in SQLite; cancel_requested is an integer (rows makes it a bool)
-    return [rows.job_record(row, now, json.loads) for row in found]
-
-
 class SQLiteStore(Store):
     """Jobs in one SQLite file shared by every process on the machine."""
 
@@ -280,14 +275,14 @@ class SQLiteStore(Store):
         """All in one transaction: one lock hand-off per batch on a busy worker."""
         if not done and limit <= 0:
             return [], []
-        claimed: list[dict[str, Any]] = []
+        claimed: list[Any] = []
         now = 0.0
         with self._write() as conn:
             accepted = [self._complete(conn, *d) for d in done]
             if limit > 0:
                 claimed, now = self._claim(conn, queues, worker_id, limit, lease_s)
-        claimed.sort(key=rows.claim_order)  # RETURNING gives no order
-        return accepted, _records(claimed, now)
+        # JSON columns are TEXT in SQLite (cancel_requested an integer: rows makes it a bool)
+        return accepted, rows.claimed_records(claimed, now, json.loads)
 
     def _claim(
         self,
@@ -296,7 +291,7 @@ class SQLiteStore(Store):
         worker_id: str,
         limit: int,
         lease_s: float,
-    ) -> tuple[list[dict[str, Any]], float]:
+    ) -> tuple[list[Any], float]:
         """Claim in `conn`'s transaction: (rows, now); decoded once the lock is released."""
         now = time.time()
         where, params = self._queue_filter(queues)
@@ -304,10 +299,11 @@ class SQLiteStore(Store):
             "UPDATE bb_jobs SET status = 'running', attempts = attempts + 1, token = token + 1, "
             "worker_id = ?, lease_until = ?, started_at = ? WHERE seq IN ("
             f"SELECT seq FROM bb_jobs WHERE status = 'queued' AND run_at <= ? {where} "
-            f"ORDER BY priority DESC, run_at, seq LIMIT ?) RETURNING {rows.JOB_SELECT}, seq"
+            f"ORDER BY priority DESC, run_at, seq LIMIT ?) RETURNING {rows.JOB_SELECT}"
         )
-        cur = conn.execute(sql, (worker_id, now + lease_s, now, now, *params, limit))
-        return _dicts(cur), now
+        return conn.execute(
+            sql, (worker_id, now + lease_s, now, now, *params, limit)
+        ).fetchall(), now
 
     @staticmethod
     def _queue_filter(queues: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
@@ -393,8 +389,8 @@ class SQLiteStore(Store):
     # -- reading and operating ---------------------------------------------------------
     def _select(self, sql: str, params: Sequence[Any] = ()) -> list[JobRecord]:
         now = time.time()
-        cur = self._conn().execute(f"SELECT {rows.JOB_SELECT} FROM bb_jobs {sql}", params)
-        return _records(_dicts(cur), now)
+        found = self._conn().execute(f"SELECT {rows.JOB_SELECT} FROM bb_jobs {sql}", params)
+        return rows.job_records(found.fetchall(), now, json.loads)
 
     def get(self, job_id: str) -> JobRecord | None:
         found = self._select("WHERE id = ?", (job_id,))

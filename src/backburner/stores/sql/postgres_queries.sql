@@ -1,7 +1,7 @@
 -- The PostgreSQL store's statements, for the schema the postgres_NNNN_*.sql files build.
 -- Each starts with "-- name: NAME". {jobs} and {workers} become the schema-qualified
--- tables and {columns} the JobRecord columns (stores/rows.py), which postgres.py reads by
--- name.
+-- tables and {columns} the JobRecord columns and seq (rows.JOB_SELECT), which
+-- stores/rows.py reads by name.
 --
 -- Statements that make a job pending end with the same tail: it calls pg_notify once per
 -- queue that got a pending job (delivered at commit, so workers never see a job before
@@ -57,7 +57,7 @@ WHERE seq IN (
     SELECT seq FROM {jobs} WHERE status = 'queued' AND run_at <= %(now)s
     ORDER BY priority DESC, run_at, seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 )
-RETURNING {columns}, seq;
+RETURNING {columns};
 
 -- name: claim_queues
 UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
@@ -67,7 +67,7 @@ WHERE seq IN (
     WHERE status = 'queued' AND run_at <= %(now)s AND queue = ANY(%(queues)s)
     ORDER BY priority DESC, run_at, seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 )
-RETURNING {columns}, seq;
+RETURNING {columns};
 
 -- name: heartbeat
 UPDATE {jobs} AS j SET lease_until = %(until)s
