@@ -54,7 +54,7 @@ from typing import Any
 
 import psycopg
 from psycopg.pq import TransactionStatus
-from psycopg.rows import RowMaker, tuple_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 
 from ..errors import BackburnerError, SchemaError, StoreUnavailable
@@ -83,21 +83,8 @@ _FIELDS = (
 )
 
 
-def _dict_row(cursor: psycopg.Cursor[Any]) -> RowMaker[dict[str, Any]]:
-    """psycopg row factory: each row a dict keyed by column name (see rows.by_name)."""
-    return rows.by_name(column.name for column in cursor.description or ())
-
-
 def _decoded(value: Any) -> Any:
     return value  # psycopg has decoded jsonb already
-
-
-def _fetch_dicts(
-    conn: Connection, query: str, params: Any = None, prepare: bool | None = None
-) -> list[dict[str, Any]]:
-    with conn.cursor(row_factory=_dict_row) as cur:
-        cur.execute(query, params, prepare=prepare)
-        return cur.fetchall()
 
 
 def _fetch(
@@ -485,7 +472,8 @@ class PostgresStore(Store):
     def list_workers(self, alive_since: float) -> list[WorkerInfo]:
         with self._conn() as conn:
             _rowcount(conn, self._sql["forget_workers"], {"since": alive_since})
-            found = _fetch_dicts(conn, self._sql["list_workers"])
+            with conn.cursor(row_factory=dict_row) as cur:  # by column name
+                found = cur.execute(self._sql["list_workers"]).fetchall()
         return [rows.worker_info(row, _decoded) for row in found]
 
     def close(self) -> None:

@@ -13,7 +13,6 @@ by `backburner.policy`) becomes the parameters of their end-attempt statements.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
@@ -27,24 +26,13 @@ DecodeJson = Callable[[Any], Any]
 
 JOB_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(JobRecord))
 WORKER_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(WorkerInfo))
+_JOB_READ = (*JOB_COLUMNS, "seq")
 #: The select list of every statement that reads jobs: the record's columns, then seq
 #: (enqueue order, which sorts claimed rows).
-_JOB_READ = (*JOB_COLUMNS, "seq")
 JOB_SELECT = ", ".join(_JOB_READ)
 WORKER_SELECT = ", ".join(WORKER_COLUMNS)
 
 _QUEUED = JobStatus.QUEUED.value
-
-
-def by_name(names: Iterable[str]) -> Callable[[Sequence[Any]], dict[str, Any]]:
-    """Makes rows of a result whose columns are `names` into dicts keyed by column name.
-
-    The names are interned: `JobRecord(**values)` then matches its keywords by identity,
-    where names fresh from a driver would cost a string comparison per parameter tried
-    (twice the cost of building a record from a claimed row, measured).
-    """
-    keys = [sys.intern(name) for name in names]
-    return lambda values: dict(zip(keys, values))
 
 
 def _record(values: dict[str, Any], now: float, decode_json: DecodeJson) -> JobRecord:
@@ -69,9 +57,15 @@ def _record(values: dict[str, Any], now: float, decode_json: DecodeJson) -> JobR
     return JobRecord(**values)
 
 
-# A row selected as JOB_SELECT, keyed by column name. Made once: working the names out
-# of each result's description cost more than the rest of a claim's Python (measured).
-_job_row = by_name(_JOB_READ)
+def _job_row(values: Sequence[Any]) -> dict[str, Any]:
+    """A row selected as `JOB_SELECT`, keyed by column name.
+
+    The names are the dataclass's own, interned, strings, which `JobRecord(**row)` matches
+    by identity. Names read from each result's description instead cost more than the
+    rest of a claim's Python (measured): the work of listing them, and a string
+    comparison per keyword tried, as a driver's copies are equal but not identical.
+    """
+    return dict(zip(_JOB_READ, values))
 
 
 def job_records(

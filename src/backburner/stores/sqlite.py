@@ -98,12 +98,6 @@ def _check_writable(path: str) -> None:
         )
 
 
-def _dicts(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
-    """The rows of `cur`, each a dict keyed by column name."""
-    make = rows.by_name(column[0] for column in cur.description)
-    return [make(row) for row in cur.fetchall()]
-
-
 class SQLiteStore(Store):
     """Jobs in one SQLite file shared by every process on the machine."""
 
@@ -488,8 +482,10 @@ class SQLiteStore(Store):
     def list_workers(self, alive_since: float) -> list[WorkerInfo]:
         with self._write() as conn:
             conn.execute("DELETE FROM bb_workers WHERE heartbeat_at < ?", (alive_since,))
-            cur = conn.execute(f"SELECT {rows.WORKER_SELECT} FROM bb_workers ORDER BY started_at")
-            found = _dicts(cur)
+            cur = conn.cursor()
+            cur.row_factory = sqlite3.Row  # read by column name
+            cur.execute(f"SELECT {rows.WORKER_SELECT} FROM bb_workers ORDER BY started_at")
+            found = cur.fetchall()
         return [rows.worker_info(row, json.loads) for row in found]
 
     def close(self) -> None:
