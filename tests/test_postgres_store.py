@@ -9,11 +9,12 @@ import multiprocessing as mp
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
-from backburner import Backburner
+from backburner import Backburner, policy
 from backburner.errors import SchemaError, StoreUnavailable
 from backburner.job import JobStatus
 from backburner.stores import open_store
@@ -401,6 +402,53 @@ def test_purge_deletes_in_batches(store: Any, monkeypatch: pytest.MonkeyPatch) -
         store.complete(job.id, job.token, None)
     assert store.purge() == 30
     assert store.counts() == {}
+
+
+# -- ending attempts while other transactions hold the row ---------------------------------
+def _lock_row(conn: Any, schema: str, job_id: str, change: str = "") -> None:
+    """Take the job's row lock in `conn`'s open transaction (and `change` it, uncommitted)."""
+    sql = f'UPDATE "{schema}".bb_jobs SET {change or "id = id"} WHERE id = %s'
+    conn.execute(sql, (job_id,))
+
+
+def test_a_lapse_ending_passes_over_a_row_another_transaction_holds(
+    store: Any, postgres_server: str, postgres_schema: str
+) -> None:
+    store.enqueue([make(max_attempts=3)])
+    [job] = store.claim(None, "w", 1, 0.01)
+    [lapsed] = wait_until(lambda: store.lapsed(time.time(), 10))
+    ending = policy.after_lapse(lapsed, time.time())
+    with psycopg.connect(postgres_server) as worker_side:
+        _lock_row(worker_side, postgres_schema, job.id)  # its worker is recording it
+        pool = ThreadPoolExecutor(1)
+        try:  # a wait on the lock would show as a timeout
+            assert pool.submit(store.end_attempts, [ending]).result(timeout=10) == [None]
+        finally:
+            worker_side.rollback()
+            pool.shutdown()
+    assert store.end_attempts([ending]) == [JobStatus.QUEUED]  # a later pass takes it
+    got = store.get(job.id)
+    assert got is not None and got.status is JobStatus.QUEUED and len(got.failures) == 1
+
+
+def test_an_ending_waits_for_a_row_being_completed_and_is_then_refused(
+    store: Any, postgres_server: str, postgres_schema: str, admin: Any
+) -> None:
+    store.enqueue([make()])
+    [job] = store.claim(None, "w", 1, LEASE)
+    with psycopg.connect(postgres_server) as other:
+        _lock_row(other, postgres_schema, job.id, "status = 'succeeded', lease_until = NULL")
+        with ThreadPoolExecutor(1) as pool:
+            failing = pool.submit(store.fail, job.id, job.token, "E: late", None)
+            waiting = (
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND position(%s in query) > 0"
+            )
+            wait_until(lambda: admin.execute(waiting, (postgres_schema,)).fetchone()[0] == 1)
+            other.commit()
+            assert failing.result(timeout=10) is False  # checked again on the new row
+    got = store.get(job.id)
+    assert got is not None and got.status is JobStatus.SUCCEEDED and not got.failures
 
 
 # -- a server restart in the middle of a drain ---------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -389,6 +390,15 @@ def test_claim_order_follows_due_time_before_enqueue_order(store: Store) -> None
     assert claim_all(store) == ["due-first", "due-later"]
 
 
+def test_jobs_due_at_the_same_time_are_claimed_together_in_enqueue_order(store: Store) -> None:
+    due = time.time() - 1
+    for start in (0, 5, 10):  # separate enqueues as well as batches
+        store.enqueue([make(f"j{i:02}", run_at=due, priority=2) for i in range(start, start + 5)])
+    store.enqueue([make("other", run_at=due - 10, priority=2)])  # due earlier: claimed first
+    assert claim_all(store, limit=6) == ["other", "j00", "j01", "j02", "j03", "j04"]
+    assert claim_all(store, limit=20) == [f"j{i:02}" for i in range(5, 15)]
+
+
 def test_complete_and_claim_is_fenced_and_hands_out_the_next_job(store: Store) -> None:
     store.enqueue([make("a"), make("b"), make("c")])
     [a] = store.claim(None, "w", 1, LEASE)
@@ -449,6 +459,18 @@ def test_end_attempts_applies_each_ending_fenced_by_its_token(store: Store) -> N
     assert got_c is not None and got_c.status is JobStatus.QUEUED and got_c.attempts == 0
     assert not got_c.failures and got_c.error is None
     assert store.end_attempts([]) == []
+
+
+def test_an_ending_is_recorded_at_its_exact_time(store: Store) -> None:
+    store.enqueue([make(max_attempts=1)])
+    [job] = store.claim(None, "w", 1, LEASE)
+    at = time.time() + 0.123456789  # every digit of the float must survive the store
+    ending = replace(policy.failed(job.id, job.token, "E: last", None), at=at)
+    assert store.end_attempts([ending]) == [JobStatus.FAILED]
+    got = store.get(job.id)
+    assert got is not None and got.status is JobStatus.FAILED and got.error == "E: last"
+    assert got.finished_at == at and got.lease_until is None
+    assert [(f.attempt, f.at, f.error) for f in got.failures] == [(1, at, "E: last")]
 
 
 def test_an_ending_takes_its_cancel_branch_when_cancel_was_requested(store: Store) -> None:

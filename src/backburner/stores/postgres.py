@@ -53,24 +53,20 @@ from typing import Any
 
 import psycopg
 from psycopg.pq import TransactionStatus
-from psycopg.rows import tuple_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 
 from .. import defaults
 from ..errors import BackburnerError, SchemaError, StoreUnavailable
-from ..job import FINISHED, Failure, JobRecord, JobStatus, pending_status
-from . import postgres_schema
-from .base import LEASE_LAPSED, Done, HeartbeatReply, Store, WorkerInfo, check_statuses
+from ..job import FINISHED, JobRecord, JobStatus
+from ..policy import Ending
+from . import postgres_schema, rows
+from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
 from .forks import on_fork_in_child
 from .postgres_conn import Connection, ConnectionSource, parse_url
 from .postgres_listen import Listener
 from .postgres_tx import bind, bound, resolver
 
-_COLUMNS = (
-    "id, task, queue, payload, priority, status, run_at, created_at, max_attempts, "
-    "retry_backoff, timeout, unique_key, attempts, token, worker_id, lease_until, "
-    "started_at, finished_at, result, error, failures, progress, cancel_requested"
-)
 _PURGE_BATCH = 5000
 _UNIQUE_RETRIES = 10
 _FIELDS = (
@@ -88,13 +84,8 @@ _FIELDS = (
 )
 
 
-def _record(row: Sequence[Any], now: float) -> JobRecord:
-    status = JobStatus(row[5])
-    if status is JobStatus.QUEUED:
-        status = pending_status(row[6], now)
-    leading: list[Any] = [*row[:5], status, *row[6:20]]
-    trailing: list[Any] = [tuple(Failure.from_json(f) for f in row[20]), row[21], bool(row[22])]
-    return JobRecord(*leading, *trailing)
+def _decoded(value: Any) -> Any:
+    return value  # psycopg has decoded jsonb already
 
 
 def _fetch(
@@ -137,7 +128,7 @@ class PostgresStore(Store):
         self.poll = self.options.poll if poll is None else poll
         self.channel = channel_name(self.schema)
         self._jobs = f'"{self.schema}".bb_jobs'  # parse_url allows [A-Za-z0-9_] only
-        self._sql = postgres_schema.queries(self.schema, _COLUMNS)
+        self._sql = postgres_schema.queries(self.schema, rows.JOB_SELECT)
         self._source = ConnectionSource(self.options)
         self._schema_ready = False
         self._lock = threading.Lock()
@@ -247,8 +238,8 @@ class PostgresStore(Store):
         stored: dict[str, str] = {}  # record id -> id of the job that holds its place
         todo = list(records)
         for _ in range(_UNIQUE_RETRIES):
-            rows = _fetch(conn, *self._insert_statement(todo), prepare)
-            stored.update((row[0], row[0]) for row in rows)
+            inserted = _fetch(conn, *self._insert_statement(todo), prepare)
+            stored.update((job_id, job_id) for job_id, _ in inserted)
             skipped = [r for r in todo if r.id not in stored]
             if skipped:
                 # the live job holding each skipped record's unique_key (maybe one of ours)
@@ -275,11 +266,6 @@ class PostgresStore(Store):
         return sql, params
 
     # -- consuming ---------------------------------------------------------------------
-    def claim(
-        self, queues: Sequence[str] | None, worker_id: str, limit: int, lease_s: float
-    ) -> list[JobRecord]:
-        return self.complete_and_claim((), queues, worker_id, limit, lease_s)[1]
-
     def complete_and_claim(
         self,
         done: Sequence[Done],
@@ -316,10 +302,9 @@ class PostgresStore(Store):
                     completed.execute(self._sql["complete_many"], finished)
                 if limit > 0:
                     claimed.execute(claim_sql, wanted)
-                ids = {row[0] for row in completed.fetchall()} if done else set()
-                rows = claimed.fetchall() if limit > 0 else []
-        rows.sort(key=lambda row: (-row[4], row[6], row[23]))  # RETURNING has no order
-        return [d.job_id in ids for d in done], [_record(row, now) for row in rows]
+                ids = {job_id for (job_id,) in completed.fetchall()} if done else set()
+                found = claimed.fetchall() if limit > 0 else []
+        return [d.job_id in ids for d in done], rows.claimed_records(found, now, _decoded)
 
     def heartbeat(
         self, worker_id: str, leases: Mapping[str, int], lease_s: float
@@ -332,10 +317,10 @@ class PostgresStore(Store):
             "tokens": list(leases.values()),
         }
         with self._conn() as conn:
-            rows = _fetch(conn, self._sql["heartbeat"], params)
-        held = {job_id for job_id, _ in rows}
+            renewed = _fetch(conn, self._sql["heartbeat"], params)
+        held = {job_id for job_id, _ in renewed}
         return HeartbeatReply(
-            frozenset(leases.keys() - held), frozenset(job_id for job_id, c in rows if c)
+            frozenset(leases.keys() - held), frozenset(job_id for job_id, c in renewed if c)
         )
 
     def complete(self, job_id: str, token: int, result: str | None) -> bool:
@@ -343,37 +328,26 @@ class PostgresStore(Store):
         with self._conn() as conn:
             return _rowcount(conn, self._sql["complete"], params) == 1
 
-    def fail(self, job_id: str, token: int, error: str, retry_at: float | None) -> bool:
-        params = {
-            "now": time.time(),
-            "error": error,
-            "retry_at": retry_at,
-            "id": job_id,
-            "token": token,
-            "channel": self.channel,
-        }
+    def end_attempts(self, endings: Sequence[Ending]) -> list[JobStatus | None]:
+        """One statement for the whole batch: see end_attempts in postgres_queries.sql."""
+        if not endings:
+            return []
+        each = [rows.ending_params(e) for e in endings]
+        params: dict[str, Any] = {name: [p[name] for p in each] for name in each[0]}
+        params["channel"] = self.channel
         with self._conn() as conn:
-            return len(_fetch(conn, self._sql["fail"], params)) == 1
-
-    def release(self, job_id: str, token: int) -> bool:
-        params = {"id": job_id, "token": token, "channel": self.channel}
-        with self._conn() as conn:
-            return len(_fetch(conn, self._sql["release"], params)) == 1
+            ended = dict(_fetch(conn, self._sql["end_attempts"], params))
+        return [JobStatus(ended[n]) if n in ended else None for n in range(1, len(endings) + 1)]
 
     def set_progress(self, job_id: str, token: int, progress: Mapping[str, Any]) -> bool:
         params = {"progress": Jsonb(dict(progress)), "id": job_id, "token": token}
         with self._conn() as conn:
             return _rowcount(conn, self._sql["set_progress"], params) == 1
 
-    def rescue_expired(self, now: float | None = None) -> list[str]:
-        params = {
-            "now": time.time(),
-            "due": time.time() if now is None else now,
-            "error": LEASE_LAPSED,
-            "channel": self.channel,
-        }
+    def lapsed(self, now: float, limit: int) -> list[JobRecord]:
         with self._conn() as conn:
-            return [row[0] for row in _fetch(conn, self._sql["rescue"], params)]
+            found = _fetch(conn, self._sql["lapsed"], {"now": now, "limit": limit})
+        return rows.job_records(found, time.time(), _decoded)
 
     def wait_for_work(self, queues: Sequence[str] | None, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -393,10 +367,9 @@ class PostgresStore(Store):
         sql = self._sql["next_due" if queues is None else "next_due_queues"]
         try:
             with self._conn(timeout=max(0.05, min(budget, self.options.pool_timeout))) as conn:
-                rows = _fetch(conn, sql, {"queues": list(queues or ())})
+                [(due,)] = _fetch(conn, sql, {"queues": list(queues or ())})
         except StoreUnavailable:
             return None
-        due = rows[0][0] if rows else None
         return None if due is None else float(due) - time.time()
 
     def _current_listener(self) -> Listener:
@@ -408,16 +381,15 @@ class PostgresStore(Store):
 
     # -- reading and operating ---------------------------------------------------------
     def _select(self, where: str, params: Any = ()) -> list[JobRecord]:
-        sql = f"SELECT {_COLUMNS} FROM {self._jobs} {where}"
+        sql = f"SELECT {rows.JOB_SELECT} FROM {self._jobs} {where}"
         resolve = bound(id(self))
         if resolve is not None:  # inside transaction(): see the caller's uncommitted jobs
             with self._source.errors():
-                rows = _fetch(resolve(), sql, params, prepare=False)
+                found = _fetch(resolve(), sql, params, prepare=False)
         else:
             with self._conn() as conn:
-                rows = _fetch(conn, sql, params)
-        now = time.time()
-        return [_record(row, now) for row in rows]
+                found = _fetch(conn, sql, params)
+        return rows.job_records(found, time.time(), _decoded)
 
     def get(self, job_id: str) -> JobRecord | None:
         found = self._select("WHERE id = %s", (job_id,))
@@ -443,25 +415,25 @@ class PostgresStore(Store):
 
     def counts(self) -> dict[str, dict[JobStatus, int]]:
         with self._conn() as conn:
-            rows = _fetch(conn, self._sql["counts"], {"now": time.time()})
+            found = _fetch(conn, self._sql["counts"], {"now": time.time()})
         out: dict[str, dict[JobStatus, int]] = {}
-        for queue, status, n in rows:
+        for queue, status, n in found:
             out.setdefault(queue, {})[JobStatus(status)] = n
         return out
 
     def cancel(self, job_id: str) -> bool:
         with self._conn() as conn:
-            rows = _fetch(conn, self._sql["cancel"], {"now": time.time(), "id": job_id})
-        return bool(rows) and rows[0][0] == "cancelled"
+            changed = _fetch(conn, self._sql["cancel"], {"now": time.time(), "id": job_id})
+        return [status for (status,) in changed] == ["cancelled"]
 
     def retry(self, job_id: str) -> bool:
         params = {"now": time.time(), "id": job_id, "channel": self.channel}
         try:
             with self._conn() as conn:
-                rows = _fetch(conn, self._sql["retry"], params)
+                requeued = _fetch(conn, self._sql["retry"], params)
         except psycopg.errors.UniqueViolation:
             return False  # another live job holds its unique_key
-        return len(rows) == 1
+        return len(requeued) == 1
 
     def purge(
         self, *, statuses: Collection[JobStatus] = FINISHED, older_than: float | None = None
@@ -488,17 +460,8 @@ class PostgresStore(Store):
 
     # -- workers -----------------------------------------------------------------------
     def record_worker(self, info: WorkerInfo) -> None:
-        params = {
-            "id": info.id,
-            "host": info.host,
-            "pid": info.pid,
-            "started_at": info.started_at,
-            "heartbeat_at": info.heartbeat_at,
-            "queues": Jsonb(list(info.queues)),
-            "jobs": Jsonb(list(info.jobs)),
-        }
         with self._conn() as conn:
-            _rowcount(conn, self._sql["record_worker"], params)
+            _rowcount(conn, self._sql["record_worker"], rows.worker_values(info, Jsonb))
 
     def remove_worker(self, worker_id: str) -> None:
         with self._conn() as conn:
@@ -507,8 +470,9 @@ class PostgresStore(Store):
     def list_workers(self, alive_since: float) -> list[WorkerInfo]:
         with self._conn() as conn:
             _rowcount(conn, self._sql["forget_workers"], {"since": alive_since})
-            rows = _fetch(conn, self._sql["list_workers"])
-        return [WorkerInfo(r[0], r[1], r[2], r[3], r[4], tuple(r[5]), tuple(r[6])) for r in rows]
+            with conn.cursor(row_factory=dict_row) as cur:  # by column name
+                found = cur.execute(self._sql["list_workers"]).fetchall()
+        return [rows.worker_info(row, _decoded) for row in found]
 
     def close(self) -> None:
         with self._lock:

@@ -28,25 +28,40 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .. import defaults
 from ..errors import SchemaError, StoreUnavailable
-from ..job import FINISHED, Failure, JobRecord, JobStatus, pending_status
-from .base import LEASE_LAPSED, Done, HeartbeatReply, Store, WorkerInfo, check_statuses
+from ..job import FINISHED, JobRecord, JobStatus
+from ..policy import Ending
+from . import rows
+from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
 from .forks import on_fork_in_child
 from .wakeup import Wakeup
 
 SCHEMA_VERSION = 1
 PURGE_BATCH = 5000
 _SYNC_MODES = ("full", "normal")
-_COLUMNS = (
-    "id, task, queue, payload, priority, status, run_at, created_at, max_attempts, "
-    "retry_backoff, timeout, unique_key, attempts, token, worker_id, lease_until, "
-    "started_at, finished_at, result, error, failures, progress, cancel_requested"
-)
 _INSERT = (
     "INSERT INTO bb_jobs (id, task, queue, payload, priority, status, run_at, created_at, "
     "max_attempts, retry_backoff, timeout, unique_key) "
     "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)"
 )
 _HELD = "id = ? AND token = ? AND status = 'running'"
+_RECORD_WORKER = (
+    f"INSERT OR REPLACE INTO bb_workers ({rows.WORKER_SELECT}) "
+    f"VALUES ({', '.join(':' + name for name in rows.WORKER_COLUMNS)})"
+)
+# How an attempt ends (see policy.Ending). Every SET expression reads the row as it was,
+# so those that depend on the new status repeat how it is chosen.
+_NEW_STATUS = "CASE WHEN cancel_requested THEN :if_cancelled ELSE :status END"
+_END = (
+    f"UPDATE bb_jobs SET status = {_NEW_STATUS}, lease_until = NULL, "
+    "attempts = attempts - :given_back, error = COALESCE(:error, error), "
+    "failures = CASE WHEN :failure IS NULL THEN failures ELSE "
+    "  json_insert(failures, '$[#]', json_set(json(:failure), '$.attempt', attempts)) END, "
+    f"run_at = CASE WHEN {_NEW_STATUS} = 'queued' THEN COALESCE(:run_at, run_at) "
+    "  ELSE run_at END, "
+    f"finished_at = CASE WHEN {_NEW_STATUS} = 'queued' THEN finished_at ELSE :at END "
+    "WHERE id = :id AND token = :token AND status = 'running' "
+    "AND (:lapsed_before IS NULL OR lease_until < :lapsed_before) RETURNING status"
+)
 
 
 def parse_url(url: str) -> tuple[str, dict[str, str]]:
@@ -83,19 +98,6 @@ def _check_writable(path: str) -> None:
             f"cannot use SQLite store {path!r}: {target!r} is not writable by this user "
             f"(uid {os.getuid()}); fix its permissions or point the URL elsewhere"
         )
-
-
-def _record(row: Sequence[Any], now: float) -> JobRecord:
-    status = JobStatus(row[5])
-    if status is JobStatus.QUEUED:
-        status = pending_status(row[6], now)
-    leading: list[Any] = [*row[:5], status, *row[6:20]]
-    trailing: list[Any] = [
-        tuple(Failure.from_json(f) for f in json.loads(row[20])),
-        None if row[21] is None else json.loads(row[21]),
-        bool(row[22]),
-    ]
-    return JobRecord(*leading, *trailing)
 
 
 class SQLiteStore(Store):
@@ -262,11 +264,6 @@ class SQLiteStore(Store):
         return ids
 
     # -- consuming ---------------------------------------------------------------------
-    def claim(
-        self, queues: Sequence[str] | None, worker_id: str, limit: int, lease_s: float
-    ) -> list[JobRecord]:
-        return self.complete_and_claim((), queues, worker_id, limit, lease_s)[1]
-
     def complete_and_claim(
         self,
         done: Sequence[Done],
@@ -278,13 +275,14 @@ class SQLiteStore(Store):
         """All in one transaction: one lock hand-off per batch on a busy worker."""
         if not done and limit <= 0:
             return [], []
-        rows: list[Any] = []
+        claimed: list[Any] = []
         now = 0.0
         with self._write() as conn:
             accepted = [self._complete(conn, *d) for d in done]
             if limit > 0:
-                rows, now = self._claim(conn, queues, worker_id, limit, lease_s)
-        return accepted, _claimed(rows, now)
+                claimed, now = self._claim(conn, queues, worker_id, limit, lease_s)
+        # JSON columns are TEXT in SQLite (cancel_requested an integer: rows makes it a bool)
+        return accepted, rows.claimed_records(claimed, now, json.loads)
 
     def _claim(
         self,
@@ -301,7 +299,7 @@ class SQLiteStore(Store):
             "UPDATE bb_jobs SET status = 'running', attempts = attempts + 1, token = token + 1, "
             "worker_id = ?, lease_until = ?, started_at = ? WHERE seq IN ("
             f"SELECT seq FROM bb_jobs WHERE status = 'queued' AND run_at <= ? {where} "
-            f"ORDER BY priority DESC, run_at, seq LIMIT ?) RETURNING {_COLUMNS}"
+            f"ORDER BY priority DESC, run_at, seq LIMIT ?) RETURNING {rows.JOB_SELECT}"
         )
         return conn.execute(
             sql, (worker_id, now + lease_s, now, now, *params, limit)
@@ -343,46 +341,15 @@ class SQLiteStore(Store):
         )
         return cur.rowcount == 1
 
-    def _end_attempt(
-        self,
-        conn: sqlite3.Connection,
-        where: str,
-        params: Sequence[Any],
-        error: str,
-        retry_at: float | None,
-    ) -> int:
-        """Record `error` as a failed attempt of the running jobs matching `where`; then
-        cancelled (cancel requested), pending again at `retry_at`, or failed (None)."""
-        now = time.time()
-        failure = json.dumps({"at": now, "error": error})
-        cur = conn.execute(
-            "UPDATE bb_jobs SET "
-            "failures = json_insert(failures, '$[#]', json_set(json(?), '$.attempt', attempts)), "
-            "error = ?, lease_until = NULL, "
-            "status = CASE WHEN cancel_requested THEN 'cancelled' "
-            "  WHEN ? IS NULL THEN 'failed' ELSE 'queued' END, "
-            "run_at = COALESCE(?, run_at), "
-            "finished_at = CASE WHEN cancel_requested OR ? IS NULL THEN ? END "
-            f"WHERE status = 'running' AND {where}",
-            (failure, error, retry_at, retry_at, retry_at, now, *params),
-        )
-        return cur.rowcount
-
-    def fail(self, job_id: str, token: int, error: str, retry_at: float | None) -> bool:
-        with self._write(wake=True) as conn:
-            return (
-                self._end_attempt(conn, "id = ? AND token = ?", (job_id, token), error, retry_at)
-                == 1
-            )
-
-    def release(self, job_id: str, token: int) -> bool:
-        with self._write(wake=True) as conn:
-            cur = conn.execute(
-                "UPDATE bb_jobs SET status = 'queued', attempts = attempts - 1, "
-                f"lease_until = NULL WHERE {_HELD}",
-                (job_id, token),
-            )
-            return cur.rowcount == 1
+    def end_attempts(self, endings: Sequence[Ending]) -> list[JobStatus | None]:
+        """All in one write transaction; idle workers are woken if a job is pending again."""
+        if not endings:
+            return []
+        with self._write() as conn:
+            ended = [conn.execute(_END, rows.ending_params(e)).fetchone() for e in endings]
+        if any(row is not None and row[0] == JobStatus.QUEUED.value for row in ended):
+            self._wakeup.notify()
+        return [None if row is None else JobStatus(row[0]) for row in ended]
 
     def set_progress(self, job_id: str, token: int, progress: Mapping[str, Any]) -> bool:
         with self._write() as conn:
@@ -392,19 +359,11 @@ class SQLiteStore(Store):
             )
             return cur.rowcount == 1
 
-    def rescue_expired(self, now: float | None = None) -> list[str]:
-        now = time.time() if now is None else now
-        with self._write(wake=True) as conn:
-            rows = conn.execute(
-                "SELECT id, attempts < max_attempts FROM bb_jobs "
-                "WHERE status = 'running' AND lease_until < ?",
-                (now,),
-            ).fetchall()
-            for job_id, can_retry in rows:
-                self._end_attempt(
-                    conn, "id = ?", (job_id,), LEASE_LAPSED, now if can_retry else None
-                )
-        return [row[0] for row in rows]
+    def lapsed(self, now: float, limit: int) -> list[JobRecord]:
+        return self._select(
+            "WHERE status = 'running' AND lease_until < ? ORDER BY lease_until LIMIT ?",
+            (now, limit),
+        )
 
     def wait_for_work(self, queues: Sequence[str] | None, timeout: float) -> None:
         self._wakeup.drain()  # wake-ups sent before this check are covered by it
@@ -430,8 +389,8 @@ class SQLiteStore(Store):
     # -- reading and operating ---------------------------------------------------------
     def _select(self, sql: str, params: Sequence[Any] = ()) -> list[JobRecord]:
         now = time.time()
-        rows = self._conn().execute(f"SELECT {_COLUMNS} FROM bb_jobs {sql}", params).fetchall()
-        return [_record(row, now) for row in rows]
+        found = self._conn().execute(f"SELECT {rows.JOB_SELECT} FROM bb_jobs {sql}", params)
+        return rows.job_records(found.fetchall(), now, json.loads)
 
     def get(self, job_id: str) -> JobRecord | None:
         found = self._select("WHERE id = ?", (job_id,))
@@ -455,7 +414,7 @@ class SQLiteStore(Store):
         return self._select(f"{where} ORDER BY seq DESC LIMIT ? OFFSET ?", (*params, limit, offset))
 
     def counts(self) -> dict[str, dict[JobStatus, int]]:
-        rows = (
+        found = (
             self._conn()
             .execute(
                 "SELECT queue, CASE WHEN status = 'queued' AND run_at > ? THEN 'scheduled' "
@@ -465,7 +424,7 @@ class SQLiteStore(Store):
             .fetchall()
         )
         out: dict[str, dict[JobStatus, int]] = {}
-        for queue, status, n in rows:
+        for queue, status, n in found:
             out.setdefault(queue, {})[JobStatus(status)] = n
         return out
 
@@ -520,18 +479,7 @@ class SQLiteStore(Store):
     # -- workers -----------------------------------------------------------------------
     def record_worker(self, info: WorkerInfo) -> None:
         with self._write() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO bb_workers VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    info.id,
-                    info.host,
-                    info.pid,
-                    info.started_at,
-                    info.heartbeat_at,
-                    json.dumps(info.queues),
-                    json.dumps(info.jobs),
-                ),
-            )
+            conn.execute(_RECORD_WORKER, rows.worker_values(info, json.dumps))
 
     def remove_worker(self, worker_id: str) -> None:
         with self._write() as conn:
@@ -540,13 +488,11 @@ class SQLiteStore(Store):
     def list_workers(self, alive_since: float) -> list[WorkerInfo]:
         with self._write() as conn:
             conn.execute("DELETE FROM bb_workers WHERE heartbeat_at < ?", (alive_since,))
-            rows = conn.execute("SELECT * FROM bb_workers ORDER BY started_at").fetchall()
-        return [
-            WorkerInfo(
-                r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), tuple(json.loads(r[6]))
-            )
-            for r in rows
-        ]
+            cur = conn.cursor()
+            cur.row_factory = sqlite3.Row  # read by column name
+            cur.execute(f"SELECT {rows.WORKER_SELECT} FROM bb_workers ORDER BY started_at")
+            found = cur.fetchall()
+        return [rows.worker_info(row, json.loads) for row in found]
 
     def close(self) -> None:
         with self._lock:
@@ -555,13 +501,6 @@ class SQLiteStore(Store):
             conn.close()
         self._local = threading.local()
         self._wakeup.close()
-
-
-def _claimed(rows: Sequence[Any], now: float) -> list[JobRecord]:
-    """Claimed rows as records in claim order (RETURNING gives no order)."""
-    claimed = [_record(row, now) for row in rows]
-    claimed.sort(key=lambda r: (-r.priority, r.run_at))
-    return claimed
 
 
 def _status_clause(status: JobStatus | None, now: float) -> tuple[list[str], list[Any]]:

@@ -1,10 +1,11 @@
 -- The PostgreSQL store's statements, for the schema the postgres_NNNN_*.sql files build.
 -- Each starts with "-- name: NAME". {jobs} and {workers} become the schema-qualified
--- tables and {columns} the JobRecord columns, in the order postgres.py reads them.
+-- tables and {columns} the JobRecord columns and seq (rows.JOB_SELECT), which
+-- stores/rows.py reads by name.
 --
 -- Statements that make a job pending end with the same tail: it calls pg_notify once per
 -- queue that got a pending job (delivered at commit, so workers never see a job before
--- it exists) and returns (id, status) per changed row.
+-- it exists) and returns one row per job changed.
 -- Status filters are literals, never parameters, so the planner matches partial indexes.
 
 -- name: insert
@@ -56,7 +57,7 @@ WHERE seq IN (
     SELECT seq FROM {jobs} WHERE status = 'queued' AND run_at <= %(now)s
     ORDER BY priority DESC, run_at, seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 )
-RETURNING {columns}, seq;
+RETURNING {columns};
 
 -- name: claim_queues
 UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
@@ -66,7 +67,7 @@ WHERE seq IN (
     WHERE status = 'queued' AND run_at <= %(now)s AND queue = ANY(%(queues)s)
     ORDER BY priority DESC, run_at, seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 )
-RETURNING {columns}, seq;
+RETURNING {columns};
 
 -- name: heartbeat
 UPDATE {jobs} AS j SET lease_until = %(until)s
@@ -86,62 +87,58 @@ FROM unnest(%(ids)s::text[], %(tokens)s::bigint[], %(results)s::text[]) AS d(id,
 WHERE j.id = d.id AND j.token = d.token AND j.status = 'running'
 RETURNING j.id;
 
--- name: fail
--- The failure is appended to the history; then cancelled (cancel requested), pending
--- again at retry_at, or failed (retry_at NULL).
-WITH changed AS (
-    UPDATE {jobs} SET
-        failures = failures || jsonb_build_array(jsonb_build_object(
-            'attempt', attempts, 'at', %(now)s::float8, 'error', %(error)s::text)),
-        error = %(error)s, lease_until = NULL,
-        status = CASE WHEN cancel_requested THEN 'cancelled'
-                      WHEN %(retry_at)s::float8 IS NULL THEN 'failed' ELSE 'queued' END,
-        run_at = COALESCE(%(retry_at)s::float8, run_at),
-        finished_at = CASE WHEN cancel_requested OR %(retry_at)s::float8 IS NULL
-                           THEN %(now)s::float8 END
-    WHERE id = %(id)s AND token = %(token)s AND status = 'running'
-    RETURNING id, queue, status
+-- name: end_attempts
+-- Applies a batch of policy.Ending, one per ordinal, as its docstring says; returns the
+-- ordinals applied with the status each job was left in. Every SET expression reads the row as it was, so those that depend on
+-- the new status repeat how it is chosen. The failure entry comes as JSON text built in
+-- Python (a float8 turned into jsonb here would lose digits); the attempt number is added.
+-- An ending from the attempt's own worker waits for a row locked by another transaction,
+-- and PostgreSQL checks its conditions again on the row as that one left it. An ending of
+-- a lapsed lease skips a locked row instead (its worker is completing it or renewing the
+-- lease, and wins; a later pass takes it if the lease is still lapsed), so a rescue of
+-- many rows never waits on a worker's heartbeat of many, and the two cannot deadlock.
+WITH d AS (
+    SELECT * FROM unnest(
+        %(id)s::text[], %(token)s::bigint[], %(status)s::text[], %(if_cancelled)s::text[],
+        %(at)s::float8[], %(run_at)s::float8[], %(error)s::text[], %(failure)s::text[],
+        %(given_back)s::integer[], %(lapsed_before)s::float8[]
+    ) WITH ORDINALITY AS d(id, token, status, if_cancelled, at, run_at, error, failure,
+                           given_back, lapsed_before, ord)
+), lapsing AS (
+    SELECT j.seq FROM {jobs} AS j JOIN d ON j.id = d.id
+    WHERE d.lapsed_before IS NOT NULL AND j.token = d.token AND j.status = 'running'
+        AND j.lease_until < d.lapsed_before
+    FOR UPDATE OF j SKIP LOCKED
+), changed AS (
+    UPDATE {jobs} AS j SET
+        status = CASE WHEN j.cancel_requested THEN d.if_cancelled ELSE d.status END,
+        lease_until = NULL,
+        attempts = j.attempts - d.given_back,
+        error = COALESCE(d.error, j.error),
+        failures = CASE WHEN d.failure IS NULL THEN j.failures ELSE j.failures
+            || jsonb_build_array(d.failure::jsonb || jsonb_build_object('attempt', j.attempts))
+            END,
+        run_at = CASE
+            WHEN (CASE WHEN j.cancel_requested THEN d.if_cancelled ELSE d.status END) = 'queued'
+            THEN COALESCE(d.run_at, j.run_at) ELSE j.run_at END,
+        finished_at = CASE
+            WHEN (CASE WHEN j.cancel_requested THEN d.if_cancelled ELSE d.status END) = 'queued'
+            THEN j.finished_at ELSE d.at END
+    FROM d
+    WHERE j.id = d.id AND j.token = d.token AND j.status = 'running'
+        AND (d.lapsed_before IS NULL
+             OR (j.lease_until < d.lapsed_before AND j.seq IN (SELECT seq FROM lapsing)))
+    RETURNING d.ord, j.queue, j.status
 ), woke AS (
     SELECT pg_notify(%(channel)s, queue)
     FROM (SELECT DISTINCT queue FROM changed WHERE status = 'queued') AS q
 )
-SELECT changed.id, changed.status FROM changed, (SELECT count(*) FROM woke) AS w;
+SELECT changed.ord, changed.status FROM changed, (SELECT count(*) FROM woke) AS w;
 
--- name: rescue
--- As fail, for every lapsed lease: retried at %(due)s while attempts remain. SKIP LOCKED:
--- a row locked right now is being completed or failed by its worker, whose outcome
--- wins; a later pass rescues it if its lease is still lapsed.
-WITH changed AS (
-    UPDATE {jobs} SET
-        failures = failures || jsonb_build_array(jsonb_build_object(
-            'attempt', attempts, 'at', %(now)s::float8, 'error', %(error)s::text)),
-        error = %(error)s, lease_until = NULL,
-        status = CASE WHEN cancel_requested THEN 'cancelled'
-                      WHEN attempts < max_attempts THEN 'queued' ELSE 'failed' END,
-        run_at = CASE WHEN attempts < max_attempts THEN %(due)s::float8 ELSE run_at END,
-        finished_at = CASE WHEN cancel_requested OR attempts >= max_attempts
-                           THEN %(now)s::float8 END
-    WHERE seq IN (
-        SELECT seq FROM {jobs} WHERE status = 'running' AND lease_until < %(due)s
-        FOR UPDATE SKIP LOCKED
-    )
-    RETURNING id, queue, status
-), woke AS (
-    SELECT pg_notify(%(channel)s, queue)
-    FROM (SELECT DISTINCT queue FROM changed WHERE status = 'queued') AS q
-)
-SELECT changed.id, changed.status FROM changed, (SELECT count(*) FROM woke) AS w;
-
--- name: release
-WITH changed AS (
-    UPDATE {jobs} SET status = 'queued', attempts = attempts - 1, lease_until = NULL
-    WHERE id = %(id)s AND token = %(token)s AND status = 'running'
-    RETURNING id, queue, status
-), woke AS (
-    SELECT pg_notify(%(channel)s, queue)
-    FROM (SELECT DISTINCT queue FROM changed WHERE status = 'queued') AS q
-)
-SELECT changed.id, changed.status FROM changed, (SELECT count(*) FROM woke) AS w;
+-- name: lapsed
+-- Read only: policy decides what becomes of each, and end_attempts applies it.
+SELECT {columns} FROM {jobs} WHERE status = 'running' AND lease_until < %(now)s
+ORDER BY lease_until LIMIT %(limit)s;
 
 -- name: set_progress
 UPDATE {jobs} SET progress = %(progress)s
