@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -113,16 +114,16 @@ def test_a_receiver_that_raises_is_logged_and_breaks_nothing(
     def fine(sender: Backburner, job: Job, **data: Any) -> None:
         heard.append(job.id)
 
-    for signal in (signals.job_enqueued, signals.job_started, signals.job_succeeded):
-        signal.connect(broken)
+    for sig in (signals.job_enqueued, signals.job_started, signals.job_succeeded):
+        sig.connect(broken)
     signals.job_succeeded.connect(fine)
     try:
         with caplog.at_level(logging.ERROR, logger="backburner.signals"):
             job = bb.tasks["add"].delay(1, 1)
             drain(bb)
     finally:
-        for signal in (signals.job_enqueued, signals.job_started, signals.job_succeeded):
-            signal.disconnect(broken)
+        for sig in (signals.job_enqueued, signals.job_started, signals.job_succeeded):
+            sig.disconnect(broken)
         signals.job_succeeded.disconnect(fine)
     assert job.refresh().status is JobStatus.SUCCEEDED and job.result == 2
     assert heard == [job.id]  # the other receiver still ran
@@ -177,7 +178,10 @@ def test_a_real_worker_sends_worker_and_failure_signals_from_its_processes(
     flaky = bb.tasks["flaky"].delay(5)  # fails all 4 attempts in the job's own thread
     dies = bb.tasks["suicide"].delay()  # kills its process: the supervisor ends the attempt
     with worker_processes(tmp_path) as start:
-        worker = start(url, "-p", "1", "--burst", app="signalapp:bb")
+        worker = start(url, "-p", "1", app="signalapp:bb")
+        for job in (flaky, dies):
+            wait_until(lambda j=job: j.refresh().status is JobStatus.FAILED, timeout=60)
+        worker.signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0
     lines = log.read_text().splitlines()
     assert lines[0].startswith("worker_started") and lines[-1].startswith("worker_stopping")
@@ -186,4 +190,4 @@ def test_a_real_worker_sends_worker_and_failure_signals_from_its_processes(
     died = [line for line in lines if dies.id in line]
     assert [line.split()[0] for line in died] == ["retrying", "retrying", "failed"]
     assert all(" NoneType WorkerDied:" in line for line in died)
-    wait_until(lambda: bb.get_job(dies.id).status is JobStatus.FAILED)  # type: ignore[union-attr]
+    assert lines[-1] == "worker_stopping signal SIGTERM"
