@@ -179,8 +179,11 @@ def test_a_real_worker_sends_worker_and_failure_signals_from_its_processes(
     dies = bb.tasks["suicide"].delay()  # kills its process: the supervisor ends the attempt
     with worker_processes(tmp_path) as start:
         worker = start(url, "-p", "1", app="signalapp:bb")
-        for job in (flaky, dies):
-            wait_until(lambda j=job: j.refresh().status is JobStatus.FAILED, timeout=60)
+
+        def both_failed() -> bool:
+            return all(j.refresh().status is JobStatus.FAILED for j in (flaky, dies))
+
+        wait_until(both_failed, timeout=60)
         worker.signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0
     lines = log.read_text().splitlines()
