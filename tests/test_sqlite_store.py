@@ -50,9 +50,12 @@ def test_missing_folder_is_named(tmp_path: Path) -> None:
 def test_wal_and_durability_settings(tmp_path: Path) -> None:
     full = open_store(f"sqlite:///{tmp_path}/a.db")
     normal = open_store(f"sqlite:///{tmp_path}/b.db?synchronous=normal&busy_timeout=5")
-    for store, expected in ((full, 2), (normal, 1)):
+    for name, store, expected in (("a", full, 2), ("b", normal, 1)):
+        store.counts()  # opens the file
+        with sqlite3.connect(tmp_path / f"{name}.db") as other:  # WAL is the file's own mode
+            assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        # synchronous belongs to each connection: only the store's own can tell
         conn = store._conn()  # type: ignore[attr-defined]
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == expected
     assert normal.busy_timeout == 5.0  # type: ignore[attr-defined]
 
@@ -73,7 +76,7 @@ def test_newer_schema_is_refused_and_nothing_is_touched(tmp_path: Path) -> None:
 def test_claim_uses_the_claim_index(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path}/jobs.db")
     store.enqueue([make()])
-    conn = store._conn()  # type: ignore[attr-defined]
+    conn = sqlite3.connect(tmp_path / "jobs.db")
     plan = conn.execute(
         "EXPLAIN QUERY PLAN SELECT seq FROM bb_jobs WHERE status = 'queued' AND run_at <= 1 "
         "ORDER BY priority DESC, run_at, seq LIMIT 5"
