@@ -51,7 +51,10 @@ def claim_complete_rate(url: str, n: int, batch: int) -> float:
 
 
 def worker(url: str, *args: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "BACKBURNER_URL": url, "PYTHONPATH": str(ROOT)}
+    # this tree's source first: the worker measures the code beside this file, not
+    # whichever backburner the virtualenv happens to have installed
+    path = os.pathsep.join((str(ROOT / "src"), str(ROOT)))
+    env = {**os.environ, "BACKBURNER_URL": url, "PYTHONPATH": path}
     return subprocess.Popen(
         [
             sys.executable,
