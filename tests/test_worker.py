@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import pickle
@@ -19,7 +18,7 @@ import pytest
 
 from backburner import Backburner, JobFailed, JobStatus, JobTimeout
 from backburner.job import JobRecord
-from backburner.worker import reports
+from backburner.worker import messages, reports
 from backburner.worker.messages import Cancel, Claimed, Exiting, Finished, Started, Stop
 from backburner.worker.supervisor import Child, Supervisor, WorkerConfig
 
@@ -245,7 +244,7 @@ def test_a_report_about_an_earlier_attempt_does_not_touch_the_current_one() -> N
     first = Claimed(
         job_id="j", token=1, attempts=1, max_attempts=3, retry_backoff=0.0, timeout=None
     )
-    again = dataclasses.replace(first, token=2, attempts=2)
+    again = first._replace(token=2, attempts=2)
     writer.send((first, Started(job_id="j", token=1, at=10.0)))
     writer.send((again, Started(job_id="j", token=2, at=11.0)))
     writer.send((Finished(job_id="j", token=1),))
@@ -270,7 +269,12 @@ def test_a_report_about_an_earlier_attempt_does_not_touch_the_current_one() -> N
     ids=lambda m: type(m).__name__,
 )
 def test_every_message_crosses_the_process_boundary_intact(message: object) -> None:
-    assert pickle.loads(pickle.dumps(message, pickle.HIGHEST_PROTOCOL)) == message
+    # commands go over a multiprocessing Connection (pickle), events over reports (encode)
+    copy = pickle.loads(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
+    assert copy == message and type(copy) is type(message)
+    if not isinstance(message, (Stop, Cancel)):
+        [decoded] = messages.decode(messages.encode([message]))  # type: ignore[list-item]
+        assert decoded == message and type(decoded) is type(message)
 
 
 def test_jobs_left_by_a_child_that_ended_normally_go_back_uncounted() -> None:

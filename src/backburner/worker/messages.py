@@ -1,27 +1,29 @@
-"""What a worker child and its supervisor tell each other: one small frozen class each.
+"""What a worker child and its supervisor tell each other: one small immutable class each.
 
 Events go from a child to its supervisor (over `reports`, many to a message); commands go
 the other way (over a multiprocessing Connection). The supervisor tracks each job by
 (job id, fencing token), so an event about an earlier attempt of a job never touches the
 current one.
 
-Every class pickles as itself and its fields in order (`__reduce__`): a child sends about
-three events per job, and pickle's own way for a frozen dataclass with slots (a state dict,
-set field by field) costs two to three times as much.
+Each class is a NamedTuple: typed, immutable, matched by name in `match`, and about three
+times cheaper to build than a frozen dataclass. A child sends about three events per job,
+so on the wire (`encode`/`decode`) an event is its kind's number and its fields, in
+marshal's format: a few hundred nanoseconds a job, where pickling the classes cost several
+microseconds (measured: 10 us more CPU per no-op job across the worker tree).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import marshal
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from ..job import JobRecord
 
 
 # -- events: child -> supervisor -------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Claimed:
+class Claimed(NamedTuple):
     """The child holds this attempt now: the supervisor heartbeats its lease until
     `Finished`, and hands it back uncounted if the child dies before `Started`."""
 
@@ -44,13 +46,8 @@ class Claimed:
             record.timeout,
         )
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        args = (self.job_id, self.token, self.attempts, self.max_attempts)
-        return (Claimed, (*args, self.retry_backoff, self.timeout))
 
-
-@dataclass(frozen=True, slots=True)
-class Started:
+class Started(NamedTuple):
     """The attempt is running since `at`, the child's time.monotonic() (one clock for the
     whole machine): its timeout counts from then, and its death now costs an attempt."""
 
@@ -58,52 +55,46 @@ class Started:
     token: int
     at: float
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Started, (self.job_id, self.token, self.at))
 
-
-@dataclass(frozen=True, slots=True)
-class Finished:
+class Finished(NamedTuple):
     """The child lets go of the attempt: its outcome is recorded (or could not be, and
     its lease will lapse), or it was handed back. The supervisor forgets it."""
 
     job_id: str
     token: int
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Finished, (self.job_id, self.token))
 
-
-@dataclass(frozen=True, slots=True)
-class Exiting:
+class Exiting(NamedTuple):
     """The last event of a child ending normally: whatever it still holds is there because
     recording failed, not because it crashed, so those jobs go back uncounted."""
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Exiting, ())
-
 
 Event = Claimed | Started | Finished | Exiting
+_KINDS: tuple[type[Event], ...] = (Claimed, Started, Finished, Exiting)
+_CODES = {kind: code for code, kind in enumerate(_KINDS)}
+
+
+def encode(events: Iterable[Event]) -> bytes:
+    """Events as bytes for `decode` in a process running this same Python."""
+    return marshal.dumps([(_CODES[type(e)], tuple(e)) for e in events])
+
+
+def decode(data: bytes) -> list[Event]:
+    """The events `encode` wrote, as themselves."""
+    new = tuple.__new__  # the fields are already checked: skip NamedTuple's own __new__
+    return [new(_KINDS[code], fields) for code, fields in marshal.loads(data)]
 
 
 # -- commands: supervisor -> child -----------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Stop:
+class Stop(NamedTuple):
     """Finish the jobs started, hand back the others, claim no more, and exit."""
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Stop, ())
 
-
-@dataclass(frozen=True, slots=True)
-class Cancel:
+class Cancel(NamedTuple):
     """Cancel was requested for this running job: its `current_job.cancel_requested`
     becomes True."""
 
     job_id: str
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Cancel, (self.job_id,))
 
 
 Command = Stop | Cancel

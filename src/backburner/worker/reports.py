@@ -1,14 +1,13 @@
-"""A child's reports to its supervisor: pickled events (`messages`), framed by their length,
+"""A child's reports to its supervisor: events (`messages.encode`), framed by their length,
 over a pipe of their own. The supervisor reads whatever is waiting with one read(), so a
 busy child's hundreds of reports cost it one wake-up and a few system calls."""
 
 from __future__ import annotations
 
 import os
-import pickle
 import struct
 
-from .messages import Event
+from .messages import Event, decode, encode
 
 _HEADER = struct.Struct("<I")
 _CHUNK = 1 << 16
@@ -27,7 +26,7 @@ class Writer:
 
     def send(self, events: tuple[Event, ...]) -> None:
         """Write one message; OSError (EPIPE) if the supervisor is gone."""
-        body = pickle.dumps(events, pickle.HIGHEST_PROTOCOL)
+        body = encode(events)
         data = memoryview(_HEADER.pack(len(body)) + body)
         while data:
             data = data[os.write(self.fd, data) :]
@@ -68,7 +67,7 @@ class Reader:
             end = at + _HEADER.size + size
             if end > len(data):
                 break
-            events += pickle.loads(data[at + _HEADER.size : end])
+            events += decode(data[at + _HEADER.size : end])
             at = end
         self._buffer = data[at:]
         return events
