@@ -83,24 +83,30 @@ def test_a_module_alone_is_searched_for_a_factory_first(project: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("signature", "body", "why"),
+    ("signature", "body", "why", "fix"),
     [
-        ("config", "bb.init_app(app)", "needs argument(s) config"),
-        ("", "raise RuntimeError('no database')", "raised RuntimeError: no database"),
-        ("", "pass", "did not call bb.init_app(app)"),
+        (
+            "config",
+            "bb.init_app(app)",
+            "needs argument(s) config",
+            "Give them defaults, so `backburner worker factoryapp` can call it",
+        ),
+        ("", "raise RuntimeError('no database')", "raised RuntimeError: no database", "Fix it"),
+        ("", "pass", "did not call bb.init_app(app) with it", "Call bb.init_app(app) in it"),
     ],
 )
 def test_a_factory_that_cannot_configure_the_backburner_is_an_error_naming_the_fix(
-    project: Path, signature: str, body: str, why: str
+    project: Path, signature: str, body: str, why: str, fix: str
 ) -> None:
     write_app(project, signature, body)
     with pytest.raises(AppNotFound) as caught:
         load_backburner("factoryapp:bb")
     message = str(caught.value)
-    assert why in message
     assert "would use the default sqlite:///backburner.db" in message
-    assert "backburner worker factoryapp" in message and "'factoryapp:create_app()'" in message
-    assert "$BACKBURNER_URL" in message
+    assert f"factoryapp:create_app() {why}. {fix}, or give the store URL" in message
+    assert "Backburner(url) or $BACKBURNER_URL" in message
+    with pytest.raises(AppNotFound, match=r"factoryapp:create_app\(\)"):
+        load_backburner("factoryapp")  # the module alone: the same factory, the same trouble
 
 
 def test_a_backburner_with_its_own_url_is_left_alone(

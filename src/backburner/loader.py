@@ -143,22 +143,22 @@ def _configure_from_factory(bb: Backburner, spec: str, module_name: str) -> None
     trouble = (
         f"{spec!r} is a Backburner with no store URL of its own (no Backburner(url), no "
         f"$BACKBURNER_URL), so it would use the default {bb.url} instead of the store "
-        f"{where}() configures"
-    )
-    fix = (
-        f"name the app instead: `backburner worker {package}` or `'{where}()'`, "
-        "or give the URL: Backburner(url) or $BACKBURNER_URL"
+        f"the app factory {where}() configures"
     )
     problem = _needs_arguments(factory)
+    fix = f"give them defaults, so `backburner worker {package}` can call it"
     if problem is None:
         try:
             factory()
         except Exception as exc:
-            problem = f"raised {type(exc).__name__}: {exc}"
+            problem, fix = f"raised {type(exc).__name__}: {exc}", "fix it"
     if problem is None and not _has_app(bb):
-        problem = "did not call bb.init_app(app) with it"
+        problem, fix = "did not call bb.init_app(app) with it", "call bb.init_app(app) in it"
     if problem is not None:
-        raise AppNotFound(f"{trouble}; but {where}() {problem}. Fix it, or {fix}")
+        raise AppNotFound(
+            f"{trouble}; but {where}() {problem}. {fix[0].upper()}{fix[1:]}, or give the "
+            "store URL: Backburner(url) or $BACKBURNER_URL"
+        )
 
 
 def as_backburner(target: Any) -> Backburner | None:
