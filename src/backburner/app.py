@@ -43,6 +43,11 @@ class Backburner:
     `url` picks the store: sqlite:///path (default), memory://, redis://..., postgresql://...
     With no URL, $BACKBURNER_URL is used, else sqlite:///backburner.db. Connections open on
     first use, once per process. `eager=True` runs jobs inline at `delay()` (for tests).
+
+    `url_source` says where the URL came from: "argument", "$BACKBURNER_URL", "default"
+    (neither: the implicit sqlite:///backburner.db), "assigned" (`bb.url = ...`) or
+    "Flask config" (`init_app` with BACKBURNER_URL). The `backburner` command uses it to
+    refuse a worker that would silently use the default store instead of the app's.
     """
 
     def __init__(
@@ -59,7 +64,9 @@ class Backburner:
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.eager = eager
         self.settings = Settings(queue, retries, retry_backoff, result_ttl, lease)
-        self._url = url or os.environ.get("BACKBURNER_URL") or defaults.URL
+        from_env = os.environ.get("BACKBURNER_URL")
+        self._url = url or from_env or defaults.URL
+        self.url_source = "argument" if url else "$BACKBURNER_URL" if from_env else "default"
         store_scheme(self._url)  # a wrong URL fails here, not at the first delay()
         self._store: Store | None = None
         self._job_wrappers: list[Callable[[], AbstractContextManager[Any]]] = []
@@ -80,6 +87,7 @@ class Backburner:
             self._store.close()
             self._store = None
         self._url = value
+        self.url_source = "assigned"
 
     @property
     def store(self) -> Store:

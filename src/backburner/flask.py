@@ -13,7 +13,8 @@
 
 `init_app(app, api_prefix=None, auth=None)`:
 
-- reads the config (at init_app time, so set it before): BACKBURNER_URL (the store),
+- reads the config (at init_app time, so set it before): BACKBURNER_URL (the store; a
+  relative sqlite:/// path is a file in the app's instance folder, as in Flask-SQLAlchemy),
   BACKBURNER_EAGER (run jobs inline at `delay()`, unstored, so their status URL is a 404;
   default: on when `app.testing`),
   BACKBURNER_QUEUE, BACKBURNER_RETRIES, BACKBURNER_RETRY_BACKOFF (task defaults),
@@ -44,6 +45,7 @@ Give each app its own Backburner when they need separate stores.
 from __future__ import annotations
 
 import dataclasses
+import os
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,8 +71,9 @@ from .app import Backburner, Settings
 from .cli import command_group
 from .errors import BackburnerError
 from .job import JobRecord, JobStatus
+from .urls import resolve_sqlite
 
-__all__ = ["Auth", "FlaskState", "init_app", "job_json", "job_url", "wants_html"]
+__all__ = ["Auth", "FlaskState", "bound_app", "init_app", "job_json", "job_url", "wants_html"]
 
 Auth = Callable[[JobRecord, Request], Any]
 """`auth(record, request)`: truthy lets the request see the job, falsy answers 403."""
@@ -169,10 +172,28 @@ def _configure(bb: Backburner, contexts: _AppContexts, app: Flask) -> None:
     eager = (app.testing or contexts.base_eager) if eager is None else _flag(eager)
     url = config.get("BACKBURNER_URL")
     if url:
-        bb.url = url  # a different URL closes the store in use (a fresh store per test app)
+        bb.url = _in_instance_folder(url, app)  # a different URL closes the store in use
+        bb.url_source = "Flask config"
     config["BACKBURNER_URL"] = bb.url
     bb.settings = settings
     bb.eager = eager
+
+
+def _in_instance_folder(url: str, app: Flask) -> str:
+    """A relative sqlite:/// path means a file in the app's instance folder (created if
+    needed), as Flask-SQLAlchemy does: the web app and a worker started from another folder
+    then open the same file."""
+    resolved = resolve_sqlite(url, app.instance_path)
+    if resolved != url:
+        os.makedirs(app.instance_path, exist_ok=True)
+    return resolved
+
+
+def bound_app(bb: Backburner) -> Flask | None:
+    """The Flask app `bb` runs its jobs in (the latest `init_app`), or None if no app was
+    initialised with it in this process."""
+    contexts = _bindings.get(bb)
+    return None if contexts is None else contexts.app
 
 
 def _flag(value: Any) -> bool:

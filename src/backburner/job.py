@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import codec, defaults, signals
-from .errors import JobFailed, JobTimeout
+from .errors import BackburnerError, JobFailed, JobTimeout
 
 if TYPE_CHECKING:
     from .app import Backburner
@@ -215,6 +215,7 @@ class Job:
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(
                     f"job {self.id} ({self.task}) still {status.value} after {timeout}s"
+                    + (_who_serves(self._bb, self.queue) if status in PENDING else "")
                 )
             pause = (
                 interval
@@ -223,3 +224,19 @@ class Job:
             )
             time.sleep(pause)
             interval = min(interval * 2, poll)
+
+
+def _who_serves(bb: Backburner, queue: str) -> str:
+    """Why a pending job may not have started: whether any live worker serves its queue
+    (a worker listing no queues serves them all). Empty if the store cannot tell."""
+    try:
+        workers = bb.store.list_workers(alive_since=time.time() - 3 * bb.settings.lease)
+    except BackburnerError:
+        return ""  # the timeout is the news; a store outage must not replace it
+    serving = [w for w in workers if not w.queues or queue in w.queues]
+    if not serving:
+        return (
+            f"; no live worker serves queue {queue!r} "
+            f"(start one: backburner worker APP --queues {queue})"
+        )
+    return f"; {len(serving)} live worker(s) serve queue {queue!r}, busy with other jobs?"

@@ -28,6 +28,7 @@ from ..errors import BackburnerError, JobTimeout
 from ..job import JobStatus
 from ..signals import job_endings_wanted
 from ..stores.base import WorkerInfo
+from ..urls import describe
 from . import reports
 from .child import EXIT_IDLE, EXIT_RECYCLE, child_main
 from .messages import Cancel, Claimed, Command, Exiting, Finished, Started, Stop
@@ -136,8 +137,16 @@ class Supervisor:
             self.config.processes,
             self.config.threads,
             ",".join(self.config.queues or ["*"]),
-            self.bb.url,
+            describe(self.bb.url, default=self.bb.url_source == "default"),
         )
+        if self.bb.tasks:
+            log.info("worker %s: tasks %s", self.id, ", ".join(sorted(self.bb.tasks)))
+        else:  # an app whose tasks module is never imported: every job would be unknown
+            log.warning(
+                "worker %s: no tasks registered; import your tasks module where the "
+                "Backburner or the app factory is defined",
+                self.id,
+            )
         signals.send(signals.worker_started, self.bb, worker_id=self.id, config=self.config)
         try:
             for index in range(self.config.processes):
