@@ -110,6 +110,14 @@ class Store(ABC):
         return self.complete_and_claim((), queues, worker_id, limit, lease_s)[1]
 
     @abstractmethod
+    def claim_job(self, job_id: str, worker_id: str, lease_s: float) -> JobRecord | None:
+        """Claim this one job, as `claim` would, if it is queued and due; else None.
+
+        Eager mode runs the job it just enqueued this way, and leaves every other job
+        where it is. Nothing else in the store changes.
+        """
+
+    @abstractmethod
     def heartbeat(
         self, worker_id: str, leases: Mapping[str, int], lease_s: float
     ) -> HeartbeatReply:

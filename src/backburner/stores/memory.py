@@ -103,6 +103,24 @@ class MemoryStore(Store):
             claimed.append(running)
         return claimed
 
+    def claim_job(self, job_id: str, worker_id: str, lease_s: float) -> JobRecord | None:
+        with self._changed:
+            record = self._jobs.get(job_id)
+            now = time.time()
+            if record is None or record.status not in PENDING or record.run_at > now:
+                return None
+            running = replace(
+                record,
+                status=JobStatus.RUNNING,
+                attempts=record.attempts + 1,
+                token=record.token + 1,
+                worker_id=worker_id,
+                lease_until=now + lease_s,
+                started_at=now,
+            )
+            self._jobs[job_id] = running
+            return running
+
     def _held(self, job_id: str, token: int) -> JobRecord | None:
         record = self._jobs.get(job_id)
         if record is None or record.status is not JobStatus.RUNNING or record.token != token:

@@ -305,6 +305,17 @@ class SQLiteStore(Store):
             sql, (worker_id, now + lease_s, now, now, *params, limit)
         ).fetchall(), now
 
+    def claim_job(self, job_id: str, worker_id: str, lease_s: float) -> JobRecord | None:
+        now = time.time()
+        with self._write() as conn:
+            found = conn.execute(
+                "UPDATE bb_jobs SET status = 'running', attempts = attempts + 1, "
+                "token = token + 1, worker_id = ?, lease_until = ?, started_at = ? "
+                f"WHERE id = ? AND status = 'queued' AND run_at <= ? RETURNING {rows.JOB_SELECT}",
+                (worker_id, now + lease_s, now, job_id, now),
+            ).fetchall()
+        return next(iter(rows.claimed_records(found, now, json.loads)), None)
+
     @staticmethod
     def _queue_filter(queues: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
         if queues is None:
