@@ -42,7 +42,9 @@ class Backburner:
 
     `url` picks the store: sqlite:///path (default), memory://, redis://..., postgresql://...
     With no URL, $BACKBURNER_URL is used, else sqlite:///backburner.db. Connections open on
-    first use, once per process. `eager=True` runs jobs inline at `delay()` (for tests).
+    first use, once per process. `eager=True` runs each job at `delay()`, in the calling
+    thread, and stores it too (for tests; see `backburner.testing.eager`); with
+    `eager_raise=True` a job that fails re-raises its task's exception at `delay()`.
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class Backburner:
         url: str | None = None,
         *,
         eager: bool = False,
+        eager_raise: bool = False,
         queue: str = defaults.QUEUE,
         retries: int = defaults.RETRIES,
         retry_backoff: float = defaults.RETRY_BACKOFF,
@@ -58,6 +61,14 @@ class Backburner:
     ) -> None:
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.eager = eager
+        self.eager_raise = eager_raise
+        # an eager() block, then the Flask app in use (its config read at each delay()),
+        # then the two attributes above decide whether a job runs eagerly
+        self._eager_override: tuple[bool, bool] | None = None
+        self._eager_source: Callable[[], tuple[bool, bool] | None] | None = None
+        #: True while the store is the built-in default because no URL was given anywhere
+        #: (argument, $BACKBURNER_URL, Flask config): a TESTING app then uses memory://
+        self.url_is_default = not (url or os.environ.get("BACKBURNER_URL"))
         self.settings = Settings(queue, retries, retry_backoff, result_ttl, lease)
         self._url = url or os.environ.get("BACKBURNER_URL") or defaults.URL
         store_scheme(self._url)  # a wrong URL fails here, not at the first delay()
@@ -80,6 +91,7 @@ class Backburner:
             self._store.close()
             self._store = None
         self._url = value
+        self.url_is_default = False
 
     @property
     def store(self) -> Store:
@@ -92,6 +104,18 @@ class Backburner:
         """Close this process's store connections (reopened if used again)."""
         if self._store is not None:
             self._store.close()
+
+    def eager_mode(self) -> tuple[bool, bool]:
+        """(eager, raise_errors) for a job enqueued now: an `eager()` block decides, else
+        the Flask app in use (its config at this moment, so TESTING set after
+        `create_app()` counts), else `self.eager` and `self.eager_raise`."""
+        if self._eager_override is not None:
+            return self._eager_override
+        if self._eager_source is not None:
+            found = self._eager_source()
+            if found is not None:
+                return found
+        return self.eager, self.eager_raise
 
     # -- tasks -------------------------------------------------------------------------
     @overload
