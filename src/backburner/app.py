@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ParamSpec, TypeVar, overload
 
 from . import defaults
@@ -17,6 +19,11 @@ from .task import Task, TaskOptions
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+# the eager jobs each transaction() block holds, per Backburner, in this context
+_eager_held: ContextVar[Mapping[int, list[Callable[[], object]]]] = ContextVar(
+    "backburner_eager_transaction", default=MappingProxyType({})
+)
 
 
 @dataclass
@@ -186,10 +193,35 @@ class Backburner:
         return None if record is None else Job(self, record)
 
     def transaction(self, connection: Any) -> AbstractContextManager[None]:
-        """Enqueue inside the caller's database transaction (PostgreSQL store only):
-        `with bb.transaction(session): task.delay(...)`. The job exists only if the
-        transaction commits. Other stores raise BackburnerError (see `Store.transaction`)."""
-        return self.store.transaction(connection)
+        """Enqueue inside the caller's database transaction: `with bb.transaction(session):
+        task.delay(...)`; the job exists only if the transaction commits. PostgreSQL, and
+        SQLite when `connection` is on the store's own file, write on `connection`;
+        memory:// stores the block's jobs when it exits without an exception; Redis
+        refuses (see `Store.transaction`). In eager mode the block's jobs are held, then
+        stored and run when it exits without an exception (before your commit)."""
+        if not self.eager_mode()[0]:
+            return self.store.transaction(connection)  # a wrong connection fails here
+        return self._eager_transaction()
+
+    @contextmanager
+    def _eager_transaction(self) -> Iterator[None]:
+        held: list[Callable[[], object]] = []
+        token = _eager_held.set(MappingProxyType({**_eager_held.get(), id(self): held}))
+        try:
+            yield
+        finally:
+            _eager_held.reset(token)
+        for submit in held:
+            submit()
+
+    def hold_eager(self, submit: Callable[[], object]) -> bool:
+        """Inside an eager `transaction()` block, keep `submit` for the end of the block
+        and return True; elsewhere return False."""
+        held = _eager_held.get().get(id(self))
+        if held is None:
+            return False
+        held.append(submit)
+        return True
 
     def add_job_wrapper(self, factory: Callable[[], AbstractContextManager[Any]]) -> None:
         """Run every job inside `factory()` (e.g. a Flask app context)."""

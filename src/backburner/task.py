@@ -185,6 +185,12 @@ class Task(Generic[P, R]):
             unique_key=o.unique_key,
         )
         eager, raise_errors = self.bb.eager_mode()
+        if eager and self.bb.hold_eager(lambda: self._submit(record, eager, raise_errors)):
+            return Job(self.bb, record)  # in an eager transaction() block: runs at its end
+        return self._submit(record, eager, raise_errors)
+
+    def _submit(self, record: JobRecord, eager: bool, raise_errors: bool) -> Job:
+        """Store `record`, then with `eager` run it here and now (see worker.runner)."""
         [job_id] = self.bb.store.enqueue([record])
         if job_id != record.id:  # deduplicated by unique_key: hand back the live job
             existing = self.bb.store.get(job_id)

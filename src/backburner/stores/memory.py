@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 from .. import defaults
 from ..job import ACTIVE, FINISHED, PENDING, Failure, JobRecord, JobStatus, pending_status
 from ..policy import Ending
 from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
+
+# jobs held by transaction() blocks, per store, in this context (thread or asyncio task)
+_held: ContextVar[Mapping[int, list[JobRecord]]] = ContextVar(
+    "backburner_memory_transaction", default=MappingProxyType({})
+)
 
 
 class MemoryStore(Store):
@@ -34,7 +42,25 @@ class MemoryStore(Store):
             return replace(record, status=pending_status(record.run_at, now))
         return record
 
+    @contextmanager
+    def transaction(self, connection: object) -> Iterator[None]:
+        """Hold the jobs enqueued in the block (in this thread or asyncio task), and store
+        them when it exits without an exception: what a transaction that commits at the
+        end of the block would do. `connection` is not used: memory:// has no database
+        to share. `unique_key` is applied when they are stored."""
+        held: list[JobRecord] = []
+        token = _held.set(MappingProxyType({**_held.get(), id(self): held}))
+        try:
+            yield
+        finally:
+            _held.reset(token)
+        self.enqueue(held)
+
     def enqueue(self, records: Sequence[JobRecord]) -> list[str]:
+        held = _held.get().get(id(self))
+        if held is not None:  # inside transaction(): stored when the block exits cleanly
+            held.extend(records)
+            return [r.id for r in records]
         ids: list[str] = []
         with self._changed:
             clashes = [r.id for r in records if r.id in self._jobs]
