@@ -250,7 +250,8 @@ def test_a_testing_app_runs_jobs_eagerly_unless_config_says_otherwise() -> None:
     flask_app(bb, TESTING=True, MARKER="testing")
     job = app_name.delay()
     assert (job.status, job.result) == ("succeeded", "testing")
-    assert bb.store.list_jobs() == [], "eager jobs are not stored"
+    # issue 12 changed this: eager jobs are stored too (they used to be left out)
+    assert [r.id for r in bb.store.list_jobs()] == [job.id], "eager jobs are stored"
 
     flask_app(bb, TESTING=True, BACKBURNER_EAGER=False)
     assert app_name.delay().status == "queued"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ParamSpec, TypeVar, overload
 
 from . import defaults
@@ -17,6 +19,11 @@ from .task import Task, TaskOptions
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+# the eager jobs each transaction() block holds, per Backburner, in this context
+_eager_held: ContextVar[Mapping[int, list[Callable[[], object]]]] = ContextVar(
+    "backburner_eager_transaction", default=MappingProxyType({})
+)
 
 
 @dataclass
@@ -42,7 +49,9 @@ class Backburner:
 
     `url` picks the store: sqlite:///path (default), memory://, redis://..., postgresql://...
     With no URL, $BACKBURNER_URL is used, else sqlite:///backburner.db. Connections open on
-    first use, once per process. `eager=True` runs jobs inline at `delay()` (for tests).
+    first use, once per process. `eager=True` runs each job at `delay()`, in the calling
+    thread, and stores it too (for tests; see `backburner.testing.eager`); with
+    `eager_raise=True` a job that fails re-raises its task's exception at `delay()`.
 
     `url_source` says where the URL came from: "argument", "$BACKBURNER_URL", "default"
     (neither: the implicit sqlite:///backburner.db), "assigned" (`bb.url = ...`) or
@@ -55,6 +64,7 @@ class Backburner:
         url: str | None = None,
         *,
         eager: bool = False,
+        eager_raise: bool = False,
         queue: str = defaults.QUEUE,
         retries: int = defaults.RETRIES,
         retry_backoff: float = defaults.RETRY_BACKOFF,
@@ -63,6 +73,11 @@ class Backburner:
     ) -> None:
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.eager = eager
+        self.eager_raise = eager_raise
+        # an eager() block, then the Flask app in use (its config read at each delay()),
+        # then the two attributes above decide whether a job runs eagerly
+        self._eager_override: tuple[bool, bool] | None = None
+        self._eager_source: Callable[[], tuple[bool, bool] | None] | None = None
         self.settings = Settings(queue, retries, retry_backoff, result_ttl, lease)
         from_env = os.environ.get("BACKBURNER_URL")
         self._url = url or from_env or defaults.URL
@@ -90,6 +105,13 @@ class Backburner:
         self.url_source = "assigned"
 
     @property
+    def url_is_default(self) -> bool:
+        """True while the store is the built-in default because no URL was given anywhere
+        (argument, $BACKBURNER_URL, Flask config, assignment): a TESTING app then uses
+        memory://, and the `backburner` command looks for the app that configures it."""
+        return self.url_source == "default"
+
+    @property
     def store(self) -> Store:
         """The store named by the URL, created on first use."""
         if self._store is None:
@@ -100,6 +122,18 @@ class Backburner:
         """Close this process's store connections (reopened if used again)."""
         if self._store is not None:
             self._store.close()
+
+    def eager_mode(self) -> tuple[bool, bool]:
+        """(eager, raise_errors) for a job enqueued now: an `eager()` block decides, else
+        the Flask app in use (its config at this moment, so TESTING set after
+        `create_app()` counts), else `self.eager` and `self.eager_raise`."""
+        if self._eager_override is not None:
+            return self._eager_override
+        if self._eager_source is not None:
+            found = self._eager_source()
+            if found is not None:
+                return found
+        return self.eager, self.eager_raise
 
     # -- tasks -------------------------------------------------------------------------
     @overload
@@ -170,10 +204,35 @@ class Backburner:
         return None if record is None else Job(self, record)
 
     def transaction(self, connection: Any) -> AbstractContextManager[None]:
-        """Enqueue inside the caller's database transaction (PostgreSQL store only):
-        `with bb.transaction(session): task.delay(...)`. The job exists only if the
-        transaction commits. Other stores raise BackburnerError (see `Store.transaction`)."""
-        return self.store.transaction(connection)
+        """Enqueue inside the caller's database transaction: `with bb.transaction(session):
+        task.delay(...)`; the job exists only if the transaction commits. PostgreSQL, and
+        SQLite when `connection` is on the store's own file, write on `connection`;
+        memory:// stores the block's jobs when it exits without an exception; Redis
+        refuses (see `Store.transaction`). In eager mode the block's jobs are held, then
+        stored and run when it exits without an exception (before your commit)."""
+        if not self.eager_mode()[0]:
+            return self.store.transaction(connection)  # a wrong connection fails here
+        return self._eager_transaction()
+
+    @contextmanager
+    def _eager_transaction(self) -> Iterator[None]:
+        held: list[Callable[[], object]] = []
+        token = _eager_held.set(MappingProxyType({**_eager_held.get(), id(self): held}))
+        try:
+            yield
+        finally:
+            _eager_held.reset(token)
+        for submit in held:
+            submit()
+
+    def hold_eager(self, submit: Callable[[], object]) -> bool:
+        """Inside an eager `transaction()` block, keep `submit` for the end of the block
+        and return True; elsewhere return False."""
+        held = _eager_held.get().get(id(self))
+        if held is None:
+            return False
+        held.append(submit)
+        return True
 
     def add_job_wrapper(self, factory: Callable[[], AbstractContextManager[Any]]) -> None:
         """Run every job inside `factory()` (e.g. a Flask app context)."""

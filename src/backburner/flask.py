@@ -13,12 +13,18 @@
 
 `init_app(app, api_prefix=None, auth=None)`:
 
-- reads the config (at init_app time, so set it before): BACKBURNER_URL (the store; a
-  relative sqlite:/// path is a file in the app's instance folder, as in Flask-SQLAlchemy),
-  BACKBURNER_EAGER (run jobs inline at `delay()`, unstored, so their status URL is a 404;
-  default: on when `app.testing`),
+- reads the config at init_app time: BACKBURNER_URL (the store; a relative sqlite:///
+  path is a file in the app's instance folder, as in Flask-SQLAlchemy; when no URL is
+  given anywhere, not to Backburner(), in $BACKBURNER_URL or in the config, a TESTING app
+  uses memory://, so tests never write into the development store),
   BACKBURNER_QUEUE, BACKBURNER_RETRIES, BACKBURNER_RETRY_BACKOFF (task defaults),
   BACKBURNER_RESULT_TTL, BACKBURNER_LEASE, BACKBURNER_API_PREFIX (if `api_prefix` is None);
+- reads again at each `delay()`, from the app in use (the active app context's, else the
+  app initialised last), so the Flask testing fixture's `app.config.update(TESTING=True)`
+  after `create_app()` counts: BACKBURNER_EAGER (store each job and run it at `delay()`,
+  see `backburner.testing.eager`; default: on when `app.testing`), BACKBURNER_EAGER_RAISE
+  (a failed eager job re-raises its exception at `delay()`), TESTING (the memory://
+  default above), and BACKBURNER_URL when it was changed after init_app;
 - keeps its state in `app.extensions["backburner"]` (a FlaskState) and raises
   BackburnerError if the same app is initialised twice;
 - runs every job (worker, `testing.drain()`, eager mode) inside a fresh `app.app_context()`,
@@ -93,6 +99,9 @@ class _AppContexts:
         # what the Backburner was constructed with: each init_app starts from these
         self.base_settings = dataclasses.replace(bb.settings)
         self.base_eager = bb.eager
+        self.base_eager_raise = bb.eager_raise
+        self.base_url = bb.url
+        self.implicit_url = bb.url_is_default  # no URL given anywhere: TESTING -> memory://
 
     def __call__(self) -> AppContext:
         if has_app_context():
@@ -102,6 +111,24 @@ class _AppContexts:
         if self.app is None:  # unreachable: set by init_app before it registers this
             raise BackburnerError("no Flask app is bound to this Backburner")
         return self.app.app_context()
+
+    def app_in_use(self) -> Flask | None:
+        """The active app, if initialised with this Backburner; else the latest one."""
+        if has_app_context():
+            app = cast(Flask, cast(Any, current_app)._get_current_object())
+            state = app.extensions.get("backburner")
+            if isinstance(state, FlaskState) and state.contexts is self:
+                return app
+        return self.app
+
+    def eager_mode(self, bb: Backburner) -> tuple[bool, bool] | None:
+        """What the app in use says at this moment (see Backburner.eager_mode); on the
+        way, point `bb` at the store that app's config names now."""
+        app = self.app_in_use()
+        if app is None:
+            return None
+        _follow_url(bb, app)
+        return _eager_config(app.config, app.testing, self)
 
 
 # One binding per Backburner, however many apps share it; weak, so it goes with the
@@ -118,6 +145,8 @@ class FlaskState:
     contexts: _AppContexts
     api_prefix: str | None
     auth: Auth | None
+    url: str = ""  # the store URL init_app chose: a config URL unlike it was set later
+    implicit_url: bool = False  # no URL was given anywhere (see `_AppContexts`)
 
 
 def init_app(
@@ -138,8 +167,9 @@ def init_app(
     if contexts is None:
         contexts = _bindings[bb] = _AppContexts(bb)
         bb.add_job_wrapper(contexts)
-    _configure(bb, contexts, app)
-    state = FlaskState(bb, contexts, prefix, auth)
+        bb._eager_source = lambda: contexts.eager_mode(bb)
+    implicit = _configure(bb, contexts, app)
+    state = FlaskState(bb, contexts, prefix, auth, bb.url, implicit)
     app.extensions["backburner"] = state
     contexts.app = app
     app.cli.add_command(
@@ -154,8 +184,9 @@ def init_app(
     return state
 
 
-def _configure(bb: Backburner, contexts: _AppContexts, app: Flask) -> None:
-    """Apply BACKBURNER_* config; checks everything before changing anything."""
+def _configure(bb: Backburner, contexts: _AppContexts, app: Flask) -> bool:
+    """Apply BACKBURNER_* config; checks everything before changing anything. True when
+    no store URL was given anywhere (the default store, or memory:// for a TESTING app)."""
     config = app.config
     changes = {}
     for key, (name, kind) in _SETTINGS.items():
@@ -168,15 +199,18 @@ def _configure(bb: Backburner, contexts: _AppContexts, app: Flask) -> None:
         settings = dataclasses.replace(contexts.base_settings, **changes)  # validates them
     except ValueError as exc:
         raise ValueError(f"Flask app {app.name!r}, BACKBURNER_* config: {exc}") from None
-    eager = config.get("BACKBURNER_EAGER")
-    eager = (app.testing or contexts.base_eager) if eager is None else _flag(eager)
+    eager, eager_raise = _eager_config(config, app.testing, contexts)
     url = config.get("BACKBURNER_URL")
+    implicit = not url and contexts.implicit_url
+    if implicit:
+        url = _TESTING_URL if app.testing else contexts.base_url
     if url:
         bb.url = _in_instance_folder(url, app)  # a different URL closes the store in use
         bb.url_source = "Flask config"
     config["BACKBURNER_URL"] = bb.url
     bb.settings = settings
-    bb.eager = eager
+    bb.eager, bb.eager_raise = eager, eager_raise
+    return implicit
 
 
 def _in_instance_folder(url: str, app: Flask) -> str:
@@ -196,13 +230,46 @@ def bound_app(bb: Backburner) -> Flask | None:
     return None if contexts is None else contexts.app
 
 
-def _flag(value: Any) -> bool:
+# Where a TESTING app's jobs go when no store URL is given anywhere: tests must not write
+# into the development store, and a memory store starts empty for each test's Backburner.
+_TESTING_URL = "memory://"
+
+
+def _eager_config(config: Any, testing: bool, contexts: _AppContexts) -> tuple[bool, bool]:
+    """(eager, raise_errors) as BACKBURNER_EAGER, TESTING and BACKBURNER_EAGER_RAISE say."""
+    eager = config.get("BACKBURNER_EAGER")
+    raise_errors = config.get("BACKBURNER_EAGER_RAISE")
+    return (
+        (testing or contexts.base_eager) if eager is None else _flag("BACKBURNER_EAGER", eager),
+        contexts.base_eager_raise
+        if raise_errors is None
+        else _flag("BACKBURNER_EAGER_RAISE", raise_errors),
+    )
+
+
+def _follow_url(bb: Backburner, app: Flask) -> None:
+    """Point `bb` at the store `app`'s config names now: a BACKBURNER_URL set after
+    init_app (in a test fixture, say) counts, and so does TESTING turned on after
+    init_app when no URL was given anywhere (memory://)."""
+    state = _state(app)
+    url = app.config.get("BACKBURNER_URL")
+    if url and url != state.url:
+        wanted = url
+    elif app.testing and state.implicit_url:
+        wanted = _TESTING_URL
+    else:
+        return
+    if bb.url != wanted:
+        bb.url = wanted
+
+
+def _flag(key: str, value: Any) -> bool:
     if isinstance(value, str):
         if value.strip().lower() in ("1", "true", "yes", "on"):
             return True
         if value.strip().lower() in ("0", "false", "no", "off", ""):
             return False
-        raise ValueError(f"BACKBURNER_EAGER={value!r}: expected true or false")
+        raise ValueError(f"{key}={value!r}: expected true or false")
     return bool(value)
 
 
@@ -270,6 +337,7 @@ def _error(status: int, message: str) -> Response:
 
 def _job_view(job_id: str) -> Response:
     state = _state(current_app)
+    _follow_url(state.bb, current_app)  # the store this app's config names now
     try:
         record = state.bb.store.get(job_id)
     except BackburnerError as exc:

@@ -184,16 +184,23 @@ class Task(Generic[P, R]):
             timeout=None if o.timeout is None else float(o.timeout),
             unique_key=o.unique_key,
         )
-        if self.bb.eager:
-            from .worker.runner import run_eagerly
+        eager, raise_errors = self.bb.eager_mode()
+        if eager and self.bb.hold_eager(lambda: self._submit(record, eager, raise_errors)):
+            return Job(self.bb, record)  # in an eager transaction() block: runs at its end
+        return self._submit(record, eager, raise_errors)
 
-            return Job(self.bb, run_eagerly(self.bb, record))
+    def _submit(self, record: JobRecord, eager: bool, raise_errors: bool) -> Job:
+        """Store `record`, then with `eager` run it here and now (see worker.runner)."""
         [job_id] = self.bb.store.enqueue([record])
         if job_id != record.id:  # deduplicated by unique_key: hand back the live job
             existing = self.bb.store.get(job_id)
             if existing is not None:
                 return Job(self.bb, existing)
         signals.send_job(signals.job_enqueued, self.bb, record)
+        if eager:
+            from .worker.runner import run_eagerly
+
+            return Job(self.bb, run_eagerly(self.bb, record, raise_errors=raise_errors))
         return Job(self.bb, record)
 
 

@@ -5,7 +5,7 @@
     drain(bb)                      # runs every due job here, retries included
     assert job.refresh().status == "succeeded"
 
-or run jobs inline at `delay()` with `Backburner(..., eager=True)` / `with eager(bb):`.
+or run (and store) each job at `delay()` with `Backburner(..., eager=True)` / `with eager(bb):`.
 """
 
 from __future__ import annotations
@@ -20,16 +20,24 @@ __all__ = ["drain", "eager"]
 
 
 @contextmanager
-def eager(bb: Backburner, enabled: bool = True) -> Iterator[Backburner]:
-    """Within the block, `delay()` runs each job inline with the same codec checks.
+def eager(
+    bb: Backburner, enabled: bool = True, *, raise_errors: bool = False
+) -> Iterator[Backburner]:
+    """Within the block, `delay()` stores each job and runs it at once in this thread, as
+    a worker would (same codec checks, app context, signals, progress and result), retries
+    included, without their backoff; it returns the job as it ended. Only that job runs:
+    other jobs in the store stay where they are, and a job scheduled for later
+    (`schedule(delay=...)`) stays scheduled (run it with `drain()` once due).
 
-    Eager jobs are not stored: the Job returned carries the outcome."""
-    previous = bb.eager
-    bb.eager = enabled
+    This block overrides a Flask app's TESTING and BACKBURNER_EAGER. With `raise_errors`,
+    a job that ends failed re-raises its task's exception at `delay()` (the job is stored
+    as failed first). `enabled=False` turns eager mode off within the block."""
+    previous = bb._eager_override
+    bb._eager_override = (enabled, raise_errors)
     try:
         yield bb
     finally:
-        bb.eager = previous
+        bb._eager_override = previous
 
 
 def drain(bb: Backburner, queues: Sequence[str] | None = None, *, max_jobs: int = 100_000) -> int:

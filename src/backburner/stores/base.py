@@ -87,14 +87,16 @@ class Store(ABC):
         jobs exist only if the caller's transaction commits.
 
         Only a store in the same database as the caller's data can do that: PostgresStore
-        overrides this. Every other store raises BackburnerError saying so.
+        and SQLiteStore override this (and MemoryStore, which holds the block's jobs until
+        it exits cleanly). Every other store raises BackburnerError saying so.
         """
         # the scheme, not the URL: a URL may carry a password, and messages end up in logs
         scheme = urlsplit(self.url).scheme
         raise BackburnerError(
             f"{type(self).__name__} ({scheme}://) cannot enqueue inside your database "
-            "transaction: transactional enqueue needs the PostgreSQL store (postgresql://...); "
-            "use a postgresql:// URL, or call delay() after your transaction commits"
+            "transaction: transactional enqueue needs the PostgreSQL store (postgresql://...) "
+            "or the SQLite store on your database's file; use such a URL, or call delay() "
+            "after your transaction commits"
         )
 
     # -- consuming ---------------------------------------------------------------------
@@ -108,6 +110,14 @@ class Store(ABC):
         `lease_until` = now + `lease_s`. No job is handed to two claimers for one attempt.
         """
         return self.complete_and_claim((), queues, worker_id, limit, lease_s)[1]
+
+    @abstractmethod
+    def claim_job(self, job_id: str, worker_id: str, lease_s: float) -> JobRecord | None:
+        """Claim this one job, as `claim` would, if it is queued and due; else None.
+
+        Eager mode runs the job it just enqueued this way, and leaves every other job
+        where it is. Nothing else in the store changes.
+        """
 
     @abstractmethod
     def heartbeat(

@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 from .. import defaults
 from ..job import ACTIVE, FINISHED, PENDING, Failure, JobRecord, JobStatus, pending_status
 from ..policy import Ending
 from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
+
+# jobs held by transaction() blocks, per store, in this context (thread or asyncio task)
+_held: ContextVar[Mapping[int, list[JobRecord]]] = ContextVar(
+    "backburner_memory_transaction", default=MappingProxyType({})
+)
 
 
 class MemoryStore(Store):
@@ -34,7 +42,25 @@ class MemoryStore(Store):
             return replace(record, status=pending_status(record.run_at, now))
         return record
 
+    @contextmanager
+    def transaction(self, connection: object) -> Iterator[None]:
+        """Hold the jobs enqueued in the block (in this thread or asyncio task), and store
+        them when it exits without an exception: what a transaction that commits at the
+        end of the block would do. `connection` is not used: memory:// has no database
+        to share. `unique_key` is applied when they are stored."""
+        held: list[JobRecord] = []
+        token = _held.set(MappingProxyType({**_held.get(), id(self): held}))
+        try:
+            yield
+        finally:
+            _held.reset(token)
+        self.enqueue(held)
+
     def enqueue(self, records: Sequence[JobRecord]) -> list[str]:
+        held = _held.get().get(id(self))
+        if held is not None:  # inside transaction(): stored when the block exits cleanly
+            held.extend(records)
+            return [r.id for r in records]
         ids: list[str] = []
         with self._changed:
             clashes = [r.id for r in records if r.id in self._jobs]
@@ -102,6 +128,24 @@ class MemoryStore(Store):
             self._jobs[record.id] = running
             claimed.append(running)
         return claimed
+
+    def claim_job(self, job_id: str, worker_id: str, lease_s: float) -> JobRecord | None:
+        with self._changed:
+            record = self._jobs.get(job_id)
+            now = time.time()
+            if record is None or record.status not in PENDING or record.run_at > now:
+                return None
+            running = replace(
+                record,
+                status=JobStatus.RUNNING,
+                attempts=record.attempts + 1,
+                token=record.token + 1,
+                worker_id=worker_id,
+                lease_until=now + lease_s,
+                started_at=now,
+            )
+            self._jobs[job_id] = running
+            return running
 
     def _held(self, job_id: str, token: int) -> JobRecord | None:
         record = self._jobs.get(job_id)

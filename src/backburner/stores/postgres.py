@@ -306,6 +306,13 @@ class PostgresStore(Store):
                 found = claimed.fetchall() if limit > 0 else []
         return [d.job_id in ids for d in done], rows.claimed_records(found, now, _decoded)
 
+    def claim_job(self, job_id: str, worker_id: str, lease_s: float) -> JobRecord | None:
+        now = time.time()
+        params = {"worker": worker_id, "until": now + lease_s, "now": now, "id": job_id}
+        with self._conn() as conn:
+            found = _fetch(conn, self._sql["claim_job"], params)
+        return next(iter(rows.claimed_records(found, now, _decoded)), None)
+
     def heartbeat(
         self, worker_id: str, leases: Mapping[str, int], lease_s: float
     ) -> HeartbeatReply:

@@ -193,6 +193,11 @@ class RedisStore(Store):
         )
         return [bool(a) for a in accepted], [_record(_pairs(row), now) for row in rows]
 
+    def claim_job(self, job_id: str, worker_id: str, lease_s: float) -> JobRecord | None:
+        now = time.time()
+        row = self._redis.run("claim_job", job_id, repr(now), repr(now + lease_s), worker_id)
+        return _record(_pairs(row), now) if row else None
+
     def heartbeat(
         self, worker_id: str, leases: Mapping[str, int], lease_s: float
     ) -> HeartbeatReply:

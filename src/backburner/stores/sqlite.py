@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -30,7 +30,7 @@ from .. import defaults
 from ..errors import SchemaError, StoreUnavailable
 from ..job import FINISHED, JobRecord, JobStatus
 from ..policy import Ending
-from . import rows
+from . import rows, sqlite_tx
 from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
 from .forks import on_fork_in_child
 from .wakeup import Wakeup
@@ -225,42 +225,59 @@ class SQLiteStore(Store):
             self._wakeup.notify()
 
     # -- producing ---------------------------------------------------------------------
+    def transaction(self, connection: object) -> AbstractContextManager[None]:
+        """Within the block, `enqueue` writes on `connection` (a sqlite3 connection or a
+        SQLAlchemy session/connection on this store's file), in its current transaction:
+        the jobs exist only if it commits. Workers see them at their next check of the
+        file (within a quarter second: a commit of yours cannot wake them)."""
+        resolve = sqlite_tx.resolver(connection)
+        sqlite_tx.check_same_file(resolve(), self.path)
+        self._conn()  # the schema exists before your transaction writes to it
+        return sqlite_tx.bind(id(self), resolve)
+
     def enqueue(self, records: Sequence[JobRecord]) -> list[str]:
         try:
-            return self._insert(records)
+            resolve = sqlite_tx.bound(id(self))
+            if resolve is not None:
+                ids, committed = sqlite_tx.write_on(resolve(), lambda c: self._insert(c, records))
+                if committed:
+                    self._wakeup.notify()
+                return ids
+            with self._write(wake=True, durable=True) as conn:
+                return self._insert(conn, records)
         except sqlite3.IntegrityError as exc:
             raise ValueError(f"job id already stored: {exc}; nothing was enqueued") from exc
 
-    def _insert(self, records: Sequence[JobRecord]) -> list[str]:
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, records: Sequence[JobRecord]) -> list[str]:
         ids = []
-        with self._write(wake=True, durable=True) as conn:
-            for r in records:
-                if r.unique_key is not None:
-                    row = conn.execute(
-                        "SELECT id FROM bb_jobs WHERE unique_key = ? "
-                        "AND status IN ('queued', 'running')",
-                        (r.unique_key,),
-                    ).fetchone()
-                    if row is not None:
-                        ids.append(row[0])
-                        continue
-                conn.execute(
-                    _INSERT,
-                    (
-                        r.id,
-                        r.task,
-                        r.queue,
-                        r.payload,
-                        r.priority,
-                        r.run_at,
-                        r.created_at,
-                        r.max_attempts,
-                        r.retry_backoff,
-                        r.timeout,
-                        r.unique_key,
-                    ),
-                )
-                ids.append(r.id)
+        for r in records:
+            if r.unique_key is not None:
+                row = conn.execute(
+                    "SELECT id FROM bb_jobs WHERE unique_key = ? "
+                    "AND status IN ('queued', 'running')",
+                    (r.unique_key,),
+                ).fetchone()
+                if row is not None:
+                    ids.append(row[0])
+                    continue
+            conn.execute(
+                _INSERT,
+                (
+                    r.id,
+                    r.task,
+                    r.queue,
+                    r.payload,
+                    r.priority,
+                    r.run_at,
+                    r.created_at,
+                    r.max_attempts,
+                    r.retry_backoff,
+                    r.timeout,
+                    r.unique_key,
+                ),
+            )
+            ids.append(r.id)
         return ids
 
     # -- consuming ---------------------------------------------------------------------
@@ -304,6 +321,17 @@ class SQLiteStore(Store):
         return conn.execute(
             sql, (worker_id, now + lease_s, now, now, *params, limit)
         ).fetchall(), now
+
+    def claim_job(self, job_id: str, worker_id: str, lease_s: float) -> JobRecord | None:
+        now = time.time()
+        with self._write() as conn:
+            found = conn.execute(
+                "UPDATE bb_jobs SET status = 'running', attempts = attempts + 1, "
+                "token = token + 1, worker_id = ?, lease_until = ?, started_at = ? "
+                f"WHERE id = ? AND status = 'queued' AND run_at <= ? RETURNING {rows.JOB_SELECT}",
+                (worker_id, now + lease_s, now, job_id, now),
+            ).fetchall()
+        return next(iter(rows.claimed_records(found, now, json.loads)), None)
 
     @staticmethod
     def _queue_filter(queues: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:

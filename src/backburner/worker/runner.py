@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .. import codec, policy, signals
 from ..context import JobContext, _current
-from ..errors import Retry, UnknownTask
-from ..job import Failure, JobRecord, JobStatus
+from ..errors import JobFailed, Retry, UnknownTask
+from ..job import Job, JobRecord, JobStatus
 from ..policy import Ending
 
 if TYPE_CHECKING:
@@ -151,56 +151,31 @@ def lease_lost(job_id: str) -> None:
     )
 
 
-class _EagerStore:
-    """Stands in for the store while an eager job runs: progress stays on the record."""
-
-    def __init__(self) -> None:
-        self.progress: dict[str, object] | None = None
-
-    def set_progress(self, job_id: str, token: int, progress: dict[str, object]) -> bool:
-        self.progress = dict(progress)
-        return True
+EAGER_WORKER = "eager"  # the worker id eager attempts are claimed under
 
 
-def run_eagerly(bb: Backburner, record: JobRecord) -> JobRecord:
-    """Run every attempt of `record` now, in this thread, without the store or any waiting.
+def run_eagerly(bb: Backburner, record: JobRecord, *, raise_errors: bool = False) -> JobRecord:
+    """Run the just-enqueued job `record` now, in this thread, as a worker would: claim
+    that job (and no other), run it, record the outcome, and again at once for each retry,
+    until it ends. A job not due yet (scheduled for later) is left scheduled.
 
-    Returns the finished record (not stored): eager mode is for tests of users' own code.
+    Returns the job as stored. With `raise_errors`, a job that ended failed re-raises the
+    exception of its last attempt (JobFailed when there is none, e.g. a bad result).
     """
-    failures: list[Failure] = []
-    sink = _EagerStore()
-    for attempt in range(1, record.max_attempts + 1):
-        record = replace(
-            record,
-            status=JobStatus.RUNNING,
-            attempts=attempt,
-            token=attempt,
-            started_at=time.time(),
-        )
-        ctx = JobContext(sink, record.id, attempt, attempt, record.task)  # type: ignore[arg-type]
-        outcome = execute(bb, record, ctx)
-        ctx.flush()
-        now = time.time()
-        if outcome.succeeded:
-            return replace(
-                record,
-                status=JobStatus.SUCCEEDED,
-                result=outcome.result,
-                finished_at=now,
-                failures=tuple(failures),
-                progress=sink.progress,
-            )
-        assert outcome.error is not None
-        failures.append(Failure(attempt, now, outcome.error))
-        ending = ending_of(record, outcome, backoff=False)
-        announce(bb, record, ending, ending.status, outcome.exception)
-        if ending.status is not JobStatus.QUEUED:
+    outcome: Outcome | None = None
+    # each claim counts an attempt, so this bounds the loop even if an attempt is handed
+    # back uncounted
+    for _ in range(record.max_attempts):
+        claimed = bb.store.claim_job(record.id, EAGER_WORKER, bb.settings.lease)
+        if claimed is None:
             break
-    return replace(
-        record,
-        status=JobStatus.FAILED,
-        error=failures[-1].error,
-        finished_at=time.time(),
-        failures=tuple(failures),
-        progress=sink.progress,
-    )
+        outcome = run_claimed(bb, claimed, backoff=False)
+    stored = bb.store.get(record.id) or record
+    if raise_errors and outcome is not None and stored.status is JobStatus.FAILED:
+        if outcome.exception is not None:
+            raise outcome.exception
+        raise JobFailed(
+            Job(bb, stored),
+            f"job {stored.id} ({stored.task}) failed: {(stored.error or '').splitlines()[0]}",
+        )
+    return stored

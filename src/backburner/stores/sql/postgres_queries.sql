@@ -69,6 +69,12 @@ WHERE seq IN (
 )
 RETURNING {columns};
 
+-- name: claim_job
+UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
+    worker_id = %(worker)s, lease_until = %(until)s, started_at = %(now)s
+WHERE id = %(id)s AND status = 'queued' AND run_at <= %(now)s
+RETURNING {columns};
+
 -- name: heartbeat
 UPDATE {jobs} AS j SET lease_until = %(until)s
 FROM unnest(%(ids)s::text[], %(tokens)s::bigint[]) AS l(id, token)
