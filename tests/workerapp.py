@@ -95,4 +95,11 @@ def build(url: str | None = None) -> Backburner:
     return bb
 
 
+def without_pid() -> Backburner:
+    """The same app without the "pid" task: an older deploy, or another app on the store."""
+    app = build()
+    del app.tasks["pid"]
+    return app
+
+
 bb = build()
