@@ -69,3 +69,19 @@ def test_a_worker_warns_once_per_unknown_task_name(
             assert record_outcome(bb, claimed, outcome, warned=warned)
     levels = [r.levelno for r in caplog.records if "not registered" in r.getMessage()]
     assert levels == [logging.WARNING, logging.DEBUG, logging.DEBUG]
+
+
+def test_async_tasks_in_a_worker_see_cancel_report_progress_and_time_out(
+    bb: Backburner, url: str, tmp_path: Path
+) -> None:
+    marker = tmp_path / "started"
+    waiting = bb.tasks["async_until_cancelled"].delay(str(marker))
+    with worker_processes(tmp_path) as start:
+        start(url, "-p", "1")
+        wait_until(lambda: _record(bb, waiting.id).progress, timeout=30)
+        assert waiting.cancel() is False  # running: asked to stop
+        wait_until(lambda: _record(bb, waiting.id).status is JobStatus.CANCELLED, timeout=30)
+        slow = bb.tasks["async_too_slow"].delay()
+        wait_until(lambda: _record(bb, slow.id).status is JobStatus.FAILED, timeout=30)
+    assert marker.read_text() == "started"
+    assert (_record(bb, slow.id).error or "").startswith("JobTimeout")

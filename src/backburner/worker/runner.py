@@ -6,6 +6,7 @@ wherever it runs.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 import traceback
@@ -17,6 +18,7 @@ from ..context import JobContext, _current
 from ..errors import Retry
 from ..job import Failure, JobRecord, JobStatus
 from ..policy import Ending
+from . import loops
 
 if TYPE_CHECKING:
     from ..app import Backburner
@@ -59,6 +61,8 @@ def execute(bb: Backburner, record: JobRecord, ctx: JobContext) -> Outcome:
     try:
         with bb.job_scope():
             value = task.fn(*args, **kwargs)
+            if inspect.iscoroutine(value):  # an async def task: run it to completion here
+                value = loops.run(value)
     except Retry as exc:
         return Outcome(False, error=format_error(exc), delay=exc.delay, exception=exc)
     except (Exception, SystemExit) as exc:  # sys.exit() in a task fails only that attempt
