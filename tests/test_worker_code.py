@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,3 +86,103 @@ def test_async_tasks_in_a_worker_see_cancel_report_progress_and_time_out(
         wait_until(lambda: _record(bb, slow.id).status is JobStatus.FAILED, timeout=30)
     assert marker.read_text() == "started"
     assert (_record(bb, slow.id).error or "").startswith("JobTimeout")
+
+
+# -- reloading -------------------------------------------------------------------------
+RELOADAPP = """\
+import os
+import time
+from pathlib import Path
+
+from backburner import Backburner
+
+bb = Backburner()
+VERSION = {version}
+
+
+@bb.task(name="version")
+def version() -> int:
+    return VERSION
+
+
+@bb.task(name="hold")
+def hold(marker: str, release: str) -> int:
+    Path(marker).write_text(str(os.getpid()))
+    deadline = time.monotonic() + 60
+    while not Path(release).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return VERSION
+"""
+
+
+def _write_app(folder: Path, version: int) -> None:
+    # each version has another length, so no stale bytecode can pass for the new source
+    (folder / "reloadapp.py").write_text(RELOADAPP.format(version=f"{version}{' ' * version}"))
+
+
+def _client(url: str) -> Backburner:
+    """A Backburner on the worker's store that knows the reload app's task names."""
+    client = Backburner(url)
+
+    def version() -> int:
+        raise NotImplementedError("runs in the worker")
+
+    def hold(marker: str, release: str) -> int:
+        raise NotImplementedError("runs in the worker")
+
+    client.task(name="version")(version)
+    client.task(name="hold")(hold)
+    return client
+
+
+def _result(client: Backburner, job_id: str) -> object:
+    record = _record(client, job_id)
+    return record.status is JobStatus.SUCCEEDED and client.get_job(job_id).result  # type: ignore[union-attr]
+
+
+def test_sighup_replaces_children_with_new_code_after_their_jobs_finish(
+    url: str, tmp_path: Path
+) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    _write_app(app, 1)
+    client = _client(url)
+    marker, release = tmp_path / "marker", tmp_path / "release"
+    with worker_processes(tmp_path) as start:
+        worker = start(url, "-p", "1", app="reloadapp:bb", cwd=app)
+        held = client.tasks["hold"].delay(str(marker), str(release))
+        wait_until(marker.exists, timeout=30)
+        _write_app(app, 2)
+        worker.signal(signal.SIGHUP)
+        wait_until(lambda: "reload (SIGHUP)" in worker.log(), timeout=30)
+        fresh = client.tasks["version"].delay()
+        assert wait_until(lambda: _result(client, fresh.id), timeout=30) == 2
+        assert _record(client, held.id).status is JobStatus.RUNNING  # finishing first
+        release.write_text("")
+        assert wait_until(lambda: _result(client, held.id), timeout=30) == 1  # its old code
+        wait_until(lambda: "reload done" in worker.log(), timeout=30)
+        assert worker.proc.poll() is None
+        worker.signal(signal.SIGTERM)
+        assert worker.wait(30) == 0
+    finished = _record(client, held.id)
+    assert finished.attempts == 1 and finished.failures == ()
+    assert client.store.list_workers(alive_since=0) == []
+    client.close()
+
+
+def test_reload_restarts_children_when_a_source_file_changes(url: str, tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    _write_app(app, 1)
+    client = _client(url)
+    with worker_processes(tmp_path) as start:
+        worker = start(url, "-p", "2", "--reload", app="reloadapp:bb", cwd=app)
+        first = client.tasks["version"].delay()
+        assert wait_until(lambda: _result(client, first.id), timeout=30) == 1
+        _write_app(app, 2)
+        wait_until(lambda: "reload done" in worker.log(), timeout=30)
+        assert "reload (reloadapp.py changed)" in worker.log()
+        later = [client.tasks["version"].delay() for _ in range(4)]
+        for job in later:
+            assert wait_until(lambda: _result(client, job.id), timeout=30) == 2  # noqa: B023
+    client.close()

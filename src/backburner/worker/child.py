@@ -84,7 +84,8 @@ def child_main(
         os.close(fd)
     signal.set_wakeup_fd(-1)  # the supervisor's signal pipe is not ours to write to
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the
-    state = ChildState(bb, config, worker_id, conn, reports)  # supervisor decides
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # so does a hangup; the supervisor decides
+    state = ChildState(bb, config, worker_id, conn, reports)
     signal.signal(signal.SIGTERM, lambda *_: state.stop.set())
     capture_output()  # only where the `backburner` command set up the worker's log
     threading.Thread(target=_listen, args=(state,), daemon=True, name="bb-listen").start()
