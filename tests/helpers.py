@@ -32,13 +32,15 @@ def wait_until(condition: Callable[[], T], timeout: float = 10.0, interval: floa
 class WorkerProcess:
     """A `backburner worker` subprocess in its own process group."""
 
-    def __init__(self, url: str, *args: str, app: str = "workerapp:bb", log: Path) -> None:
+    def __init__(
+        self, url: str, *args: str, app: str = "workerapp:bb", log: Path, cwd: Path = TESTS
+    ) -> None:
         env = {**os.environ, "BACKBURNER_URL": url, "PYTHONPATH": f"{TESTS}{os.pathsep}{SRC}"}
         self.log_path = log
         self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "backburner", "worker", app, *args],
-            cwd=TESTS,
+            cwd=cwd,
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -63,3 +63,13 @@ def test_a_hand_back_does_not_count_and_records_no_error() -> None:
 def test_an_error_no_retry_can_mend_fails_at_once() -> None:
     ending = policy.after_error(make(attempts=1, max_attempts=4), "E", retryable=False)
     assert ending.status is JobStatus.FAILED and ending.run_at is None
+
+
+def test_a_job_whose_task_is_unknown_goes_back_uncounted_due_later_saying_why() -> None:
+    before = time.time()
+    ending = policy.unknown_task("j", 4, "mail.send", "host:1:abc#0")
+    assert ending.status is JobStatus.QUEUED and ending.if_cancelled is JobStatus.CANCELLED
+    assert not ending.counted and not ending.in_history
+    assert ending.run_at is not None and ending.run_at >= before + policy.UNKNOWN_TASK_WAIT
+    assert ending.error is not None and ending.error.startswith("UnknownTask: not run")
+    assert "'mail.send'" in ending.error and "host:1:abc#0" in ending.error

@@ -6,6 +6,7 @@ tests build their own handle on the same store with `build(url)`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -88,11 +89,31 @@ def build(url: str | None = None) -> Backburner:
         print("hello from a job")
         logging.getLogger("userapp").warning("a warning from a job")
 
+    @bb.task(name="async_until_cancelled", retries=0)
+    async def async_until_cancelled(marker: str) -> str:
+        Path(marker).write_text("started")
+        deadline = time.monotonic() + 60
+        while not current_job.cancel_requested and time.monotonic() < deadline:
+            current_job.set_progress(1, None, "awaiting cancel")
+            await asyncio.sleep(0.05)
+        raise RuntimeError("stopped on request")
+
+    @bb.task(name="async_too_slow", timeout=1, retries=0)
+    async def async_too_slow() -> None:
+        await asyncio.sleep(60)
+
     @bb.task(name="started_at")
     def started_at() -> float:
         return time.time()
 
     return bb
+
+
+def without_pid() -> Backburner:
+    """The same app without the "pid" task: an older deploy, or another app on the store."""
+    app = build()
+    del app.tasks["pid"]
+    return app
 
 
 bb = build()

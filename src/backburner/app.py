@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any, ParamSpec, TypeVar, overload
 
 from . import defaults
+from .context import _current
 from .job import Job
 from .stores import Store, open_store, store_scheme
 from .task import Task, TaskOptions
@@ -169,7 +170,16 @@ class Backburner:
     ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
         """Register a function as a task: `@bb.task` or `@bb.task(retries=5, queue="mail")`.
 
-        The name defaults to "module.function"; two tasks may not share a name.
+        The name defaults to "module.function"; two tasks may not share a name. `async def`
+        functions run to completion in the worker, on an event loop per worker thread.
+
+        A worker imports your app and looks tasks up by name, so what it could never find
+        that way is refused here (TypeError, saying what to do): a lambda without `name=`
+        (every lambda is named "<lambda>"), and any function registered while a request
+        or a job is being handled, outside an import. A function defined inside another
+        is accepted otherwise: registered during an import (module-level code, or a
+        function it calls) or by an app factory, a worker loading the app registers it
+        too; registered in a test, its jobs run in that process (drain(), eager mode).
         """
 
         def register(func: Callable[P, R]) -> Task[P, R]:
@@ -182,6 +192,7 @@ class Backburner:
                 retry_backoff=retry_backoff,
                 expose_result=expose_result,
             )
+            _check_findable(func, named=name is not None)
             if options.name in self.tasks:
                 raise ValueError(
                     f"a task named {options.name!r} is already registered; "
@@ -277,6 +288,50 @@ class Backburner:
             **options,
         )
         return int(run(self, config))
+
+
+def _check_findable(fn: Callable[..., Any], named: bool) -> None:
+    """Refuse a task no worker loading the app could ever find by name (see `Backburner.task`)."""
+    if getattr(fn, "__name__", None) == "<lambda>" and not named:
+        raise TypeError(
+            "@bb.task got a lambda: every lambda is named '<lambda>', so a worker could not "
+            "tell it from another; define it with def at module level (or pass name=...)"
+        )
+    serving = _serving()
+    if serving is None or _importing():
+        return
+    qualname = getattr(fn, "__qualname__", repr(fn))
+    raise TypeError(
+        f"@bb.task: {getattr(fn, '__module__', '?')}.{qualname} is registered while {serving} "
+        "is being handled, which a worker loading your app never does, so it could never "
+        "find this task; define and register it at module level, in a module your app "
+        "imports"
+    )
+
+
+def _serving() -> str | None:
+    """What this thread is handling now, if it is a job or a Flask request: code that runs
+    only then is never run by a worker that imports the app."""
+    if _current.get() is not None:
+        return "a job"
+    flask = sys.modules.get("flask")  # core modules never import Flask; it may be loaded
+    if flask is not None and flask.has_request_context():
+        return "a request"
+    return None
+
+
+def _importing() -> bool:
+    """Whether this call comes from a module's top-level code while that module is being
+    imported: a worker importing it then runs the same code, registering the same tasks.
+    (importlib marks a module's spec `_initializing` while it executes the module.)"""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "<module>":
+            module = sys.modules.get(frame.f_globals.get("__name__", ""))
+            if getattr(getattr(module, "__spec__", None), "_initializing", False):
+                return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
 
 
 def _default_name(fn: Callable[..., Any]) -> str:

@@ -7,6 +7,7 @@ commands without APP for hosts that already know the Backburner (`flask backburn
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 import time
@@ -134,6 +135,14 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
     help=f"Lease seconds; renewed every lease/3 [default: the app's, {defaults.LEASE:g}].",
 )
 @click.option(
+    "--reload",
+    is_flag=True,
+    envvar="BACKBURNER_RELOAD",
+    show_envvar=True,
+    help="Restart the children on freshly imported code when a *.py file under the "
+    "current folder changes (development). SIGHUP does it at any time.",
+)
+@click.option(
     "--log-level",
     default=defaults.LOG_LEVEL,
     show_default=True,
@@ -149,10 +158,13 @@ def worker(
     bb = _bb(app)
     names = tuple(q.strip() for q in queues.split(",") if q.strip()) or None
     config = WorkerConfig(queues=names, lease=lease or bb.settings.lease, **options)
+    from .worker.reloader import fresh_backburner
     from .worker.supervisor import run
 
+    # on reload, import APP afresh; under `flask backburner` there is no APP to import
+    loader = functools.partial(fresh_backburner, app) if app is not None else None
     setup_logging(log_level)  # the command owns this process's log; bb.run_worker() does not
-    raise SystemExit(run(bb, config))
+    raise SystemExit(run(bb, config, loader))
 
 
 @main.command()

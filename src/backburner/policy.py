@@ -16,6 +16,9 @@ from .job import JobStatus
 
 MAX_BACKOFF = 3600.0  # seconds: the longest any backoff step waits
 LEASE_LAPSED = "LeaseExpired: the worker running this attempt stopped heartbeating"
+# A worker that does not know a job's task hands it back due this much later, so it does not
+# claim the job again at once, over and over, while a worker that knows the task may take it.
+UNKNOWN_TASK_WAIT = 5.0
 
 
 class Attempts(Protocol):
@@ -49,7 +52,8 @@ class Ending:
     - QUEUED: due again at `run_at` (None: keeps its run_at); FAILED or CANCELLED: its
       `finished_at` is `at`;
     - with `error`, the failure (attempt number, `at`, `error`) is appended to its history
-      and becomes `job.error`;
+      and becomes `job.error`; with `error` and not `in_history`, it only becomes
+      `job.error` (why a job that did not run is still waiting), and the history is left;
     - unless `counted`, the attempt is given back (attempts goes down by one).
     """
 
@@ -62,6 +66,7 @@ class Ending:
     error: str | None = None
     counted: bool = True
     lapsed_before: float | None = None
+    in_history: bool = True
 
 
 def backoff_delay(attempt: int, base: float, cap: float = MAX_BACKOFF) -> float:
@@ -135,4 +140,28 @@ def handed_back(job_id: str, token: int) -> Ending:
         if_cancelled=JobStatus.CANCELLED,
         at=time.time(),
         counted=False,
+    )
+
+
+def unknown_task(job_id: str, token: int, task: str, worker: str | None) -> Ending:
+    """The worker that claimed the job does not know its task (a rolling deploy, a second app
+    on the same store): nothing ran, so the job goes back to its queue uncounted, due again
+    UNKNOWN_TASK_WAIT seconds later, for a worker that knows the task. `job.error` says why
+    it has not run yet, naming the `worker` that handed it back; the job's failure history
+    is left alone, since nothing failed."""
+    by = f" (the last was {worker})" if worker else ""
+    return Ending(
+        job_id,
+        token,
+        JobStatus.QUEUED,
+        if_cancelled=JobStatus.CANCELLED,
+        at=time.time(),
+        run_at=time.time() + UNKNOWN_TASK_WAIT,
+        error=(
+            f"UnknownTask: not run: no worker that picked it up knows task {task!r}{by}; "
+            "it waits in its queue for a worker whose app registers that task (deploy the "
+            "code that defines it, or make the worker import its module)"
+        ),
+        counted=False,
+        in_history=False,
     )

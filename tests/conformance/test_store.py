@@ -513,3 +513,18 @@ def test_lapsed_lists_running_jobs_past_their_lease_earliest_first(store: Store)
     assert [r.id for r in found] == [early.id, late.id]
     assert all(r.status is JobStatus.RUNNING for r in found)
     assert [r.id for r in store.lapsed(time.time(), 1)] == [early.id]
+
+
+def test_an_unknown_task_ending_gives_the_attempt_back_with_a_note_and_no_failure(
+    store: Store,
+) -> None:
+    record = make("elsewhere.task", max_attempts=2)
+    store.enqueue([record])
+    [job] = store.claim(None, "w", 1, LEASE)
+    ending = policy.unknown_task(job.id, job.token, job.task, job.worker_id)
+    assert store.end_attempts([ending]) == [JobStatus.QUEUED]
+    got = store.get(job.id)
+    assert got is not None and got.status is JobStatus.SCHEDULED  # due again later
+    assert got.attempts == 0 and got.failures == () and got.error == ending.error
+    assert got.run_at == pytest.approx(ending.run_at)
+    assert claim_all(store) == []  # not due again at once

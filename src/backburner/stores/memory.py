@@ -204,6 +204,7 @@ class MemoryStore(Store):
         changes: dict[str, Any] = {"status": status, "lease_until": None}
         if e.error is not None:
             changes["error"] = e.error
+        if e.error is not None and e.in_history:
             changes["failures"] = (*record.failures, Failure(record.attempts, e.at, e.error))
         if not e.counted:
             changes["attempts"] = record.attempts - 1

@@ -104,7 +104,8 @@ def _ending_args(e: Ending) -> tuple[Any, ...]:
     ends = (JobStatus(e.status).value, JobStatus(e.if_cancelled).value)
     if any(s not in _ENDS for s in ends):
         raise ValueError(f"an attempt ends queued, succeeded, failed or cancelled, not {ends}")
-    failure = ("", "") if e.error is None else (e.error, _failure_tail(e.at, e.error))
+    tail = _failure_tail(e.at, e.error) if e.error is not None and e.in_history else ""
+    failure = (e.error or "", tail)
     return (
         e.job_id,
         int(e.token),

@@ -111,7 +111,8 @@ def ending_params(ending: Ending) -> dict[str, Any]:
     """What a SQL store's end-attempt statement needs of `ending`, by parameter name.
 
     `failure` is the failure entry as JSON text without its attempt number (the statement
-    adds the attempt being ended): built here, so `at` keeps every digit of its float.
+    adds the attempt being ended): built here, so `at` keeps every digit of its float; None
+    when the ending adds none (no error, or an error kept out of the history).
     `given_back` is 1 when the attempt does not count.
     """
     return {
@@ -123,7 +124,9 @@ def ending_params(ending: Ending) -> dict[str, Any]:
         "run_at": ending.run_at,
         "error": ending.error,
         "failure": (
-            None if ending.error is None else json.dumps({"at": ending.at, "error": ending.error})
+            json.dumps({"at": ending.at, "error": ending.error})
+            if ending.error is not None and ending.in_history
+            else None
         ),
         "given_back": 0 if ending.counted else 1,
         "lapsed_before": ending.lapsed_before,

@@ -53,6 +53,7 @@ class ChildState:
     lock: threading.Lock = field(default_factory=threading.Lock)  # guards contexts
     contexts: dict[str, JobContext] = field(default_factory=dict)
     broken: bool = False
+    unknown_tasks: set[str] = field(default_factory=set)  # warned about once each
     batches: Batches = field(init=False)
 
     def __post_init__(self) -> None:
@@ -83,7 +84,8 @@ def child_main(
         os.close(fd)
     signal.set_wakeup_fd(-1)  # the supervisor's signal pipe is not ours to write to
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the
-    state = ChildState(bb, config, worker_id, conn, reports)  # supervisor decides
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # so does a hangup; the supervisor decides
+    state = ChildState(bb, config, worker_id, conn, reports)
     signal.signal(signal.SIGTERM, lambda *_: state.stop.set())
     capture_output()  # only where the `backburner` command set up the worker's log
     threading.Thread(target=_listen, args=(state,), daemon=True, name="bb-listen").start()
@@ -206,7 +208,7 @@ def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Even
             log.info("job %s %s succeeded (attempt %d)", record.id, record.task, record.attempts)
             state.batches.add(Done(record.id, record.token, outcome.result))
             return
-        record_outcome(bb, record, outcome)
+        record_outcome(bb, record, outcome, warned=state.unknown_tasks)
     except Exception:  # the store failed while recording: the lease will lapse and rescue
         log.exception("job %s: could not record its outcome", record.id)
     finally:

@@ -6,6 +6,7 @@ wherever it runs.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 import traceback
@@ -14,9 +15,10 @@ from typing import TYPE_CHECKING
 
 from .. import codec, policy, signals
 from ..context import JobContext, _current
-from ..errors import JobFailed, Retry, UnknownTask
+from ..errors import JobFailed, Retry
 from ..job import Job, JobRecord, JobStatus
 from ..policy import Ending
+from . import loops
 
 if TYPE_CHECKING:
     from ..app import Backburner
@@ -34,6 +36,7 @@ class Outcome:
     error: str | None = None
     delay: float | None = None
     retryable: bool = True  # False: running it again cannot help (bad payload, say)
+    unknown_task: bool = False  # not run: this process does not know the task
     exception: BaseException | None = field(default=None, compare=False)
 
 
@@ -46,12 +49,8 @@ def format_error(exc: BaseException) -> str:
 def execute(bb: Backburner, record: JobRecord, ctx: JobContext) -> Outcome:
     """Run the task of `record` once. Never raises for anything the job did."""
     task = bb.tasks.get(record.task)
-    if task is None:
-        error = UnknownTask(
-            f"no task named {record.task!r} is registered with this Backburner; does the "
-            "worker import the module that defines it?"
-        )
-        return Outcome(False, error=f"{type(error).__name__}: {error}", retryable=False)
+    if task is None:  # policy.unknown_task decides what becomes of it
+        return Outcome(False, error=unknown_task_hint(bb, record.task), unknown_task=True)
     try:
         args, kwargs = codec.loads(record.payload)
     except Exception as exc:
@@ -62,6 +61,8 @@ def execute(bb: Backburner, record: JobRecord, ctx: JobContext) -> Outcome:
     try:
         with bb.job_scope():
             value = task.fn(*args, **kwargs)
+            if inspect.iscoroutine(value):  # an async def task: run it to completion here
+                value = loops.run(value)
     except Retry as exc:
         return Outcome(False, error=format_error(exc), delay=exc.delay, exception=exc)
     except (Exception, SystemExit) as exc:  # sys.exit() in a task fails only that attempt
@@ -82,6 +83,23 @@ def execute(bb: Backburner, record: JobRecord, ctx: JobContext) -> Outcome:
     return Outcome(True, result=result)
 
 
+def unknown_task_hint(bb: Backburner, name: str) -> str:
+    """Why this process does not know task `name`, and what to do, for the worker's log."""
+    known = ", ".join(sorted(bb.tasks)) or "none"
+    if "<locals>" in name or "<lambda>" in name:
+        why = (
+            "it was registered from inside a function that this worker never ran; define "
+            "it at module level"
+        )
+    else:
+        why = (
+            "if it is new, this worker runs older code (a rolling deploy: it ends once every "
+            "worker runs the new code); else make the worker's app import the module that "
+            "defines it"
+        )
+    return f"task {name!r} is not registered in this worker (it knows: {known}): {why}"
+
+
 def run_claimed(
     bb: Backburner, record: JobRecord, ctx: JobContext | None = None, backoff: bool = True
 ) -> Outcome:
@@ -96,6 +114,8 @@ def run_claimed(
 def ending_of(record: JobRecord, outcome: Outcome, backoff: bool = True) -> Ending:
     """What `policy` makes of a failed attempt of `record`; without `backoff` a retry is
     due at once (drain() and eager mode)."""
+    if outcome.unknown_task:
+        return policy.unknown_task(record.id, record.token, record.task, record.worker_id)
     assert outcome.error is not None
     return policy.after_error(
         record, outcome.error, delay=outcome.delay, backoff=backoff, retryable=outcome.retryable
@@ -103,22 +123,45 @@ def ending_of(record: JobRecord, outcome: Outcome, backoff: bool = True) -> Endi
 
 
 def record_outcome(
-    bb: Backburner, record: JobRecord, outcome: Outcome, backoff: bool = True
+    bb: Backburner,
+    record: JobRecord,
+    outcome: Outcome,
+    backoff: bool = True,
+    warned: set[str] | None = None,
 ) -> bool:
-    """Store the outcome of `record`'s attempt; False if its lease was lost meanwhile."""
+    """Store the outcome of `record`'s attempt; False if its lease was lost meanwhile.
+    `warned`: the unknown task names this process has warned about already; a job of one
+    of them is then logged at debug level only, not once per claim."""
     if outcome.succeeded:
         recorded = bb.store.complete(record.id, record.token, outcome.result)
     else:
         ending = ending_of(record, outcome, backoff)
-        first = (outcome.error or "").splitlines()[0]
-        verdict = "will retry" if ending.status is JobStatus.QUEUED else "failed"
-        log.warning("job %s %s %s: %s", record.id, record.task, verdict, first)
+        if outcome.unknown_task:
+            _log_unknown(record, outcome, warned)
+        else:
+            first = (outcome.error or "").splitlines()[0]
+            verdict = "will retry" if ending.status is JobStatus.QUEUED else "failed"
+            log.warning("job %s %s %s: %s", record.id, record.task, verdict, first)
         [status] = bb.store.end_attempts([ending])
         announce(bb, record, ending, status, outcome.exception)
         recorded = status is not None
     if not recorded:
         lease_lost(record.id)
     return recorded
+
+
+def _log_unknown(record: JobRecord, outcome: Outcome, warned: set[str] | None) -> None:
+    first = warned is None or record.task not in warned
+    if warned is not None:
+        warned.add(record.task)
+    log.log(
+        logging.WARNING if first else logging.DEBUG,
+        "job %s handed back uncounted, due again in %.0fs for a worker that knows it: %s%s",
+        record.id,
+        policy.UNKNOWN_TASK_WAIT,
+        outcome.error,
+        " (said once per task name per process)" if warned is not None else "",
+    )
 
 
 def announce(

@@ -6,7 +6,8 @@ retried at once instead of after the lease lapses), restarts children (with back
 when they crash in a loop), rescues lapsed leases of other workers, and on SIGTERM or
 SIGINT lets jobs finish within the shutdown timeout before handing the rest back; a
 second signal (Ctrl-C twice, or a SIGTERM more than REPEAT_WINDOW after the first) hands
-them back at once.
+them back at once. SIGHUP (and, with --reload, a changed source file) imports the app
+again and replaces the children one at a time, each finishing its running jobs first.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import secrets
 import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
@@ -32,6 +34,7 @@ from ..urls import describe
 from . import reports
 from .child import EXIT_IDLE, EXIT_RECYCLE, child_main
 from .messages import Cancel, Claimed, Command, Exiting, Finished, Started, Stop
+from .reloader import WATCH_EVERY, Rollout, SourceWatcher
 from .runner import announce
 
 if TYPE_CHECKING:
@@ -63,6 +66,7 @@ class WorkerConfig:
     max_jobs_per_child: int | None = None
     shutdown_timeout: float = defaults.SHUTDOWN_TIMEOUT
     lease: float = defaults.LEASE
+    reload: bool = False  # replace the children when a *.py file under the cwd changes
 
     def __post_init__(self) -> None:
         checks = [
@@ -103,14 +107,21 @@ class Child:
     jobs: dict[str, Held] = field(default_factory=dict)
     timed_out: str | None = None
     clean_exit: bool = False  # it said goodbye: whatever it still holds never crashed it
+    retiring: bool = False  # stopping for a reload: its replacement runs already
 
 
 class Supervisor:
     """Runs one worker: `run()` returns the process exit code."""
 
-    def __init__(self, bb: Backburner, config: WorkerConfig) -> None:
+    def __init__(
+        self,
+        bb: Backburner,
+        config: WorkerConfig,
+        loader: Callable[[], Backburner] | None = None,
+    ) -> None:
         self.bb = bb
         self.config = config
+        self.loader = loader  # imports the app afresh on reload; None: keep this code
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.children: dict[int, Child] = {}
         self.restart_at: dict[int, float] = {}
@@ -123,6 +134,10 @@ class Supervisor:
         self.next_tick = 0.0
         self.next_prune = 0.0
         self.next_read = 0.0
+        self.rollout = Rollout()
+        self.next_index = config.processes  # indices for children started by a reload
+        self.watcher = SourceWatcher(os.getcwd()) if config.reload else None
+        self.next_watch = 0.0
         self._ctx = mp.get_context("fork")
         self._wake_r, self._wake_w = os.pipe()
 
@@ -130,7 +145,8 @@ class Supervisor:
     def run(self) -> int:
         os.set_blocking(self._wake_w, False)
         old = signal.set_wakeup_fd(self._wake_w)
-        handlers = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGTERM, signal.SIGINT)}
+        handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        handlers = {s: signal.signal(s, lambda *_: None) for s in handled}
         log.info(
             "worker %s: %d process(es) x %d thread(s), queues %s, store %s",
             self.id,
@@ -203,6 +219,12 @@ class Supervisor:
             if now >= when and not self.stopping:
                 del self.restart_at[index]
                 self._spawn(index)
+        if self.watcher is not None and now >= self.next_watch:
+            self.next_watch = now + WATCH_EVERY
+            changed = self.watcher.changed()
+            if changed is not None:
+                self.rollout.begin(self, f"{changed} changed")
+        self.rollout.advance(self, now)
 
     def _wait(self) -> list[Any]:
         """Block until a signal, a child's exit, a deadline, or (at most every
@@ -234,6 +256,10 @@ class Supervisor:
             deadline = min(deadline, *self.restart_at.values())
         if self.stopping:
             deadline = min(deadline, self.stop_deadline)
+        if self.rollout.retiring is not None:
+            deadline = min(deadline, self.rollout.deadline)
+        if self.watcher is not None:
+            deadline = min(deadline, self.next_watch)
         return max(deadline, now)
 
     # -- signals and shutdown ----------------------------------------------------------
@@ -243,6 +269,9 @@ class Supervisor:
         except BlockingIOError:
             return
         for signum in received:
+            if signum == signal.SIGHUP:
+                self.rollout.begin(self, "SIGHUP")
+                continue
             now = time.monotonic()
             repeated = signum == signal.SIGTERM == self.last_signal[0]
             if repeated and now - self.last_signal[1] < REPEAT_WINDOW:
@@ -275,19 +304,23 @@ class Supervisor:
 
     def _hand_back_all(self, why: str) -> None:
         for child in list(self.children.values()):
-            child.process.kill()
-            child.process.join()
-            self._read(child)  # reports it sent before it was killed
-            for job_id, held in child.jobs.items():
-                released = self._quietly(self.bb.store.release, job_id, held.token)
-                log.info(
-                    "job %s handed back to the queue (%s): %s",
-                    job_id,
-                    why,
-                    "ok" if released else "already finished",
-                )
-            child.jobs.clear()
-            self._forget(child)
+            self._hand_back(child, why)
+
+    def _hand_back(self, child: Child, why: str) -> None:
+        """Kill `child` and hand the jobs it holds back to the queue, uncounted."""
+        child.process.kill()
+        child.process.join()
+        self._read(child)  # reports it sent before it was killed
+        for job_id, held in child.jobs.items():
+            released = self._quietly(self.bb.store.release, job_id, held.token)
+            log.info(
+                "job %s handed back to the queue (%s): %s",
+                job_id,
+                why,
+                "ok" if released else "already finished",
+            )
+        child.jobs.clear()
+        self._forget(child)
 
     # -- children ----------------------------------------------------------------------
     def _read(self, child: Child) -> None:
@@ -316,6 +349,9 @@ class Supervisor:
         if child.jobs:
             self._fail_orphans(child, code)
         if self.stopping or (self.config.burst and code == EXIT_IDLE):
+            return
+        if child.retiring:
+            log.info("child %d stopped for the reload (%s)", child.index, _describe(code))
             return
         if code == EXIT_RECYCLE:
             log.info("child %d recycled after %s jobs", child.index, self.config.max_jobs_per_child)
@@ -459,7 +495,11 @@ def _describe(code: int | None) -> str:
     return f"exit code {code}"
 
 
-def run(bb: Backburner, config: WorkerConfig) -> int:
+def run(
+    bb: Backburner, config: WorkerConfig, loader: Callable[[], Backburner] | None = None
+) -> int:
     """Run a worker for `bb` with `config` in this process until it stops. It logs to the
-    "backburner.worker" logger and configures no logging itself (see `output`)."""
-    return Supervisor(bb, config).run()
+    "backburner.worker" logger and configures no logging itself (see `output`). On reload
+    (SIGHUP, or a changed file with `config.reload`) `loader` imports the app afresh for
+    the new children; without one they are forked with the code already loaded."""
+    return Supervisor(bb, config, loader).run()

@@ -1,8 +1,9 @@
 -- Apply a batch of attempt endings decided in Python (backburner.policy.Ending); each is
 -- atomic on its own, and this script applies them in order.
 -- ARGV: now, then per ending (STRIDE values): id, token, status, if_cancelled, at,
--- run_at ('' keeps the job's), counted ('1'/'0'), lapsed_before ('' for none), error,
--- failure JSON tail after its attempt number ('' when the ending records no failure).
+-- run_at ('' keeps the job's), counted ('1'/'0'), lapsed_before ('' for none), error ('' for
+-- none; else it becomes the job's error), failure JSON tail after its attempt number ('' when
+-- the ending adds no failure to the history).
 -- Returns per ending the status the job was left in, or '' (refused: changed nothing).
 local STRIDE = 10
 local ENDS = {queued = true, succeeded = true, failed = true, cancelled = true}
@@ -69,6 +70,8 @@ local function apply(now, base)
     local failures = redis.call('HGET', key, 'failures')
     table.insert(fields, 'failures')
     table.insert(fields, with_failure(failures, job.attempts, tail))
+  end
+  if err ~= '' then
     table.insert(fields, 'error')
     table.insert(fields, err)
   end
