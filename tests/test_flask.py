@@ -433,8 +433,11 @@ def test_api_prefix_from_config_and_job_url() -> None:
 
 
 def test_store_down_is_a_json_503(tmp_path: Path) -> None:
-    bb = Backburner(f"sqlite:///{tmp_path}/missing-folder/jobs.db")
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    bb = Backburner(f"sqlite:///{folder}/jobs.db")  # a missing folder now fails right here
     app = flask_app(bb, api_prefix="/jobs")
+    folder.rmdir()  # so the store, opened at the first request, cannot be
     response = app.test_client().get("/jobs/abc")
     assert response.status_code == 503
     assert response.json == {"error": "the job store is unavailable; try again shortly"}

@@ -12,7 +12,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 from . import defaults
 from .job import Job
-from .stores import Store, open_store, store_scheme
+from .stores import Store, check_url, open_store
 from .task import Task, TaskOptions
 
 P = ParamSpec("P")
@@ -60,7 +60,7 @@ class Backburner:
         self.eager = eager
         self.settings = Settings(queue, retries, retry_backoff, result_ttl, lease)
         self._url = url or os.environ.get("BACKBURNER_URL") or defaults.URL
-        store_scheme(self._url)  # a wrong URL fails here, not at the first delay()
+        check_url(self._url)  # a wrong URL fails here, not at the first delay()
         self._store: Store | None = None
         self._job_wrappers: list[Callable[[], AbstractContextManager[Any]]] = []
 
@@ -75,7 +75,7 @@ class Backburner:
     @url.setter
     def url(self, value: str) -> None:
         """Point at another store (e.g. a fresh one per test); the current one is closed."""
-        store_scheme(value)
+        check_url(value)
         if value != self._url and self._store is not None:
             self._store.close()
             self._store = None

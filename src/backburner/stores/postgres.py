@@ -116,6 +116,12 @@ def channel_name(schema: str) -> str:
     return name
 
 
+def check_url(url: str) -> None:
+    """What `stores.check_url` checks of a PostgreSQL URL: backburner's options and the
+    names of libpq's. Connects to nothing."""
+    parse_url(url)
+
+
 class PostgresStore(Store):
     """Jobs in PostgreSQL: see the module docstring for the URL and transactional enqueue."""
 

@@ -85,6 +85,13 @@ def parse_url(url: str) -> tuple[str, dict[str, str]]:
     return path, options
 
 
+def check_url(url: str) -> None:
+    """What `stores.check_url` checks of a SQLite URL: its form and options, and that the
+    file's folder exists and is writable. Opens nothing."""
+    path, _ = parse_url(url)
+    _check_writable(path)
+
+
 def _check_writable(path: str) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
