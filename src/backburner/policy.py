@@ -50,7 +50,9 @@ class Ending:
       `finished_at` is `at`;
     - with `error`, the failure (attempt number, `at`, `error`) is appended to its history
       and becomes `job.error`;
-    - unless `counted`, the attempt is given back (attempts goes down by one).
+    - unless `counted`, the attempt is given back (attempts goes down by one) and leaves
+      no trace: the job's started_at, worker_id and progress are cleared, so a handed-back
+      job reads as one that never started.
     """
 
     job_id: str

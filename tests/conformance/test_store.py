@@ -198,6 +198,24 @@ def test_release_hands_back_without_counting_the_attempt(store: Store) -> None:
     assert not store.complete(job.id, job.token, None)
 
 
+def test_a_handed_back_job_clears_its_start_worker_and_progress(store: Store) -> None:
+    store.enqueue([make(max_attempts=3)])
+    [job] = store.claim(None, "w", 1, LEASE)
+    assert store.set_progress(job.id, job.token, {"done": 1, "total": 2, "message": "half"})
+    assert store.release(job.id, job.token)
+    got = store.get(job.id)
+    assert got is not None and got.status is JobStatus.QUEUED
+    assert (got.started_at, got.worker_id, got.progress) == (None, None, None)
+
+
+def test_a_counted_ending_keeps_its_start_and_worker(store: Store) -> None:
+    store.enqueue([make(max_attempts=3)])
+    [job] = store.claim(None, "w", 1, LEASE)
+    assert store.fail(job.id, job.token, "E: boom", time.time())
+    got = store.get(job.id)
+    assert got is not None and got.started_at == job.started_at and got.worker_id == "w"
+
+
 def test_progress_is_stored_for_the_current_attempt(store: Store) -> None:
     store.enqueue([make()])
     [job] = store.claim(None, "w", 1, LEASE)

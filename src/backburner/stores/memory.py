@@ -162,7 +162,9 @@ class MemoryStore(Store):
             changes["error"] = e.error
             changes["failures"] = (*record.failures, Failure(record.attempts, e.at, e.error))
         if not e.counted:
-            changes["attempts"] = record.attempts - 1
+            changes.update(
+                attempts=record.attempts - 1, started_at=None, worker_id=None, progress=None
+            )
         if status is JobStatus.QUEUED:
             changes["run_at"] = record.run_at if e.run_at is None else e.run_at
         else:

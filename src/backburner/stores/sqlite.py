@@ -54,6 +54,10 @@ _NEW_STATUS = "CASE WHEN cancel_requested THEN :if_cancelled ELSE :status END"
 _END = (
     f"UPDATE bb_jobs SET status = {_NEW_STATUS}, lease_until = NULL, "
     "attempts = attempts - :given_back, error = COALESCE(:error, error), "
+    # an attempt given back leaves no trace (see policy.Ending)
+    "started_at = CASE WHEN :given_back THEN NULL ELSE started_at END, "
+    "worker_id = CASE WHEN :given_back THEN NULL ELSE worker_id END, "
+    "progress = CASE WHEN :given_back THEN NULL ELSE progress END, "
     "failures = CASE WHEN :failure IS NULL THEN failures ELSE "
     "  json_insert(failures, '$[#]', json_set(json(:failure), '$.attempt', attempts)) END, "
     f"run_at = CASE WHEN {_NEW_STATUS} = 'queued' THEN COALESCE(:run_at, run_at) "

@@ -114,6 +114,10 @@ WITH d AS (
         status = CASE WHEN j.cancel_requested THEN d.if_cancelled ELSE d.status END,
         lease_until = NULL,
         attempts = j.attempts - d.given_back,
+        -- an attempt given back leaves no trace (see policy.Ending)
+        started_at = CASE WHEN d.given_back = 1 THEN NULL ELSE j.started_at END,
+        worker_id = CASE WHEN d.given_back = 1 THEN NULL ELSE j.worker_id END,
+        progress = CASE WHEN d.given_back = 1 THEN NULL ELSE j.progress END,
         error = COALESCE(d.error, j.error),
         failures = CASE WHEN d.failure IS NULL THEN j.failures ELSE j.failures
             || jsonb_build_array(d.failure::jsonb || jsonb_build_object('attempt', j.attempts))
