@@ -204,3 +204,24 @@ def test_purge_dry_run_counts_and_deletes_nothing(bb: Backburner) -> None:
     )
     assert "1 job(s) would be deleted" in run("purge", "cliapp:bb", "--dry-run")
     assert "2 job(s) deleted" in run("purge", "cliapp:bb", "--status", "failed")
+
+
+def test_show_prints_arguments_as_python_values_and_json_as_json(bb: Backburner) -> None:
+    @bb.task(name="greet")
+    def greet(name: str, times: int = 1, *, tags: list[str] | None = None) -> None: ...
+
+    job = greet.delay("Ada", 2, tags=["a", "b"])
+    assert "arguments  'Ada', 2, tags=['a', 'b']" in run("show", "cliapp:bb", job.id)
+    data = json.loads(run("show", "cliapp:bb", job.id, "--json"))
+    assert data["payload"] == {"args": ["Ada", 2], "kwargs": {"tags": ["a", "b"]}}
+    assert "arguments  -" in run("show", "cliapp:bb", bb.tasks["bad"].delay().id)
+
+
+def test_show_marks_a_manual_retry_in_the_history(bb: Backburner) -> None:
+    job = bb.tasks["bad"].delay()
+    drain(bb)
+    run("retry", "cliapp:bb", job.id)
+    out = run("show", "cliapp:bb", job.id)
+    assert "attempt 1 failed" in out and "retried by hand at" in out
+    data = json.loads(run("show", "cliapp:bb", job.id, "--json"))
+    assert data["failures"][0]["retried_at"] >= data["failures"][0]["at"]

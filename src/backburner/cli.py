@@ -18,7 +18,7 @@ import click
 
 from . import __version__, defaults
 from .app import Backburner
-from .cli_ops import cancel_matching, no_such_jobs, purgeable
+from .cli_ops import call_text, cancel_matching, no_such_jobs, purgeable
 from .errors import BackburnerError
 from .job import FINISHED, JobRecord, JobStatus
 from .loader import AppNotFound, load_backburner
@@ -267,7 +267,7 @@ def show(app: str | None, job_id: str, as_json: bool) -> None:
         ("finished", _when(record.finished_at)),
         ("worker", record.worker_id or "-"),
         ("progress", _progress(record)),
-        ("arguments", record.payload),
+        ("arguments", call_text(record.payload)),
         ("result", record.result or "-"),
     ]
     for name, value in fields:
@@ -275,6 +275,8 @@ def show(app: str | None, job_id: str, as_json: bool) -> None:
     for failure in record.failures:
         click.echo(f"\n--- attempt {failure.attempt} failed at {_when(failure.at)} ---")
         click.echo(failure.error.rstrip())
+        if failure.retried_at is not None:
+            click.echo(f"--- retried by hand at {_when(failure.retried_at)}: attempts reset ---")
 
 
 @main.command()

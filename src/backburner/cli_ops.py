@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import click
 
+from . import codec
 from .app import Backburner
 from .job import Job, JobStatus
 from .stores import Store
@@ -46,3 +47,14 @@ def purgeable(store: Store, statuses: Sequence[JobStatus], cutoff: float) -> int
             if len(found) < page:
                 break
     return total
+
+
+def call_text(payload: str) -> str:
+    """Stored arguments as a Python call's: `1, 'a', to='x'` (the stored text when it
+    cannot be decoded, "-" for none)."""
+    try:
+        args, kwargs = codec.loads(payload)
+    except (ValueError, TypeError):
+        return payload
+    shown = [repr(a) for a in args] + [f"{name}={value!r}" for name, value in kwargs.items()]
+    return ", ".join(shown) or "-"

@@ -260,13 +260,18 @@ class MemoryStore(Store):
             record = self._jobs.get(job_id)
             if record is None or record.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
                 return False
+            now = time.time()
+            failures = record.failures
+            if failures:
+                failures = (*failures[:-1], replace(failures[-1], retried_at=now))
             self._jobs[job_id] = replace(
                 record,
                 status=JobStatus.QUEUED,
                 attempts=0,
-                run_at=time.time(),
+                run_at=now,
                 finished_at=None,
                 cancel_requested=False,
+                failures=failures,
             )
             self._changed.notify_all()
             return True

@@ -45,6 +45,7 @@ If ``delay()`` raises inside the block, roll the transaction back.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -433,7 +434,8 @@ class PostgresStore(Store):
         return [status for (status,) in changed] == ["cancelled"]
 
     def retry(self, job_id: str) -> bool:
-        params = {"now": time.time(), "id": job_id, "channel": self.channel}
+        now = time.time()
+        params = {"now": now, "mark": json.dumps(now), "id": job_id, "channel": self.channel}
         try:
             with self._conn() as conn:
                 requeued = _fetch(conn, self._sql["retry"], params)

@@ -457,11 +457,15 @@ class SQLiteStore(Store):
     def retry(self, job_id: str) -> bool:
         with self._write(wake=True, durable=True) as conn:
             try:
+                now = time.time()
                 cur = conn.execute(
                     "UPDATE bb_jobs SET status = 'queued', attempts = 0, run_at = ?, "
-                    "finished_at = NULL, cancel_requested = 0 "
+                    "finished_at = NULL, cancel_requested = 0, "
+                    # the mark as JSON text, so the time keeps every digit of its float
+                    "failures = CASE WHEN json_array_length(failures) > 0 "
+                    "  THEN json_set(failures, '$[#-1].retried_at', json(?)) ELSE failures END "
                     "WHERE id = ? AND status IN ('failed', 'cancelled')",
-                    (time.time(), job_id),
+                    (now, json.dumps(now), job_id),
                 )
             except sqlite3.IntegrityError:
                 return False  # another live job holds its unique_key

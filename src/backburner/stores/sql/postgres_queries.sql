@@ -172,9 +172,13 @@ WHERE id = %(id)s AND status IN ('queued', 'running')
 RETURNING status;
 
 -- name: retry
+-- The last failure is marked with the time of the retry, given as JSON text (a float8
+-- turned into jsonb here would lose digits).
 WITH changed AS (
     UPDATE {jobs} SET status = 'queued', attempts = 0, run_at = %(now)s,
-        finished_at = NULL, cancel_requested = false
+        finished_at = NULL, cancel_requested = false,
+        failures = CASE WHEN jsonb_array_length(failures) > 0
+            THEN jsonb_set(failures, ARRAY['-1', 'retried_at'], %(mark)s::jsonb) ELSE failures END
     WHERE id = %(id)s AND status IN ('failed', 'cancelled')
     RETURNING id, queue, status
 ), woke AS (
