@@ -48,7 +48,11 @@ def test_status_counts_per_queue_and_status(bb: Backburner) -> None:
     out = run("status", "cliapp:bb")
     assert "QUEUE" in out and "no live workers" in out
     data = json.loads(run("status", "cliapp:bb", "--json"))
-    assert data["queues"] == {"default": {"succeeded": 1, "failed": 1}, "mail": {"queued": 1}}
+    zeros = dict.fromkeys((s.value for s in JobStatus), 0)  # every status, zeros too
+    assert data["queues"] == {
+        "default": {**zeros, "succeeded": 1, "failed": 1},
+        "mail": {**zeros, "queued": 1},
+    }
     assert data["workers"] == []
 
 

@@ -169,7 +169,10 @@ def status(app: str | None, as_json: bool) -> None:
         click.echo(
             json.dumps(
                 {
-                    "queues": {q: {s.value: n for s, n in c.items()} for q, c in counts.items()},
+                    # every status, zeros too: scripts read a count without a default
+                    "queues": {
+                        q: {s.value: c.get(s, 0) for s in JobStatus} for q, c in counts.items()
+                    },
                     "workers": [w.__dict__ for w in workers],
                 },
                 indent=2,
