@@ -352,6 +352,47 @@ def test_backburner_and_open_store_refuse_a_bad_url_the_same_way() -> None:
     assert bb.url == "memory://", "a refused URL changes nothing"
 
 
+def test_a_missing_sqlite_folder_fails_when_the_backburner_is_created(tmp_path: Path) -> None:
+    with pytest.raises(backburner.StoreUnavailable, match="nope' does not exist; create it"):
+        Backburner(f"sqlite:///{tmp_path}/nope/jobs.db")
+    bb = Backburner("memory://")
+    with pytest.raises(backburner.StoreUnavailable, match="does not exist"):
+        bb.url = f"sqlite:///{tmp_path}/nope/jobs.db"
+    assert bb.url == "memory://", "a refused URL changes nothing"
+
+
+def test_a_redis_url_option_typo_names_the_valid_options() -> None:
+    pytest.importorskip("redis")
+    with pytest.raises(ValueError, match=r"unknown option 'bogus'.*valid are prefix, db"):
+        Backburner("redis://127.0.0.1:6379/0?bogus=1")
+    with pytest.raises(ValueError, match="did you mean socket_timeout"):
+        Backburner("redis://127.0.0.1:6379/0?socket_timout=3")
+    with pytest.raises(ValueError, match="use a rediss:// URL"):
+        Backburner("redis://127.0.0.1:6379/0?ssl_ca_certs=/ca.pem")
+    assert Backburner("rediss://127.0.0.1:6379/0?ssl_ca_certs=/ca.pem&prefix=app").url
+
+
+def test_a_postgresql_url_option_typo_names_the_valid_options() -> None:
+    pytest.importorskip("psycopg")
+    with pytest.raises(ValueError, match=r"unknown option 'shema'.*did you mean schema\?") as bad:
+        Backburner("postgresql://ada:hunter2@127.0.0.1/test?shema=jobs")
+    assert "sslmode" in str(bad.value) and "pool_size" in str(bad.value)
+    assert "hunter2" not in str(bad.value)
+    ok = "postgresql://127.0.0.1/test?schema=jobs&sslmode=disable&application_name=web"
+    assert Backburner(ok).url == ok
+
+
+def test_a_missing_extra_fails_when_the_backburner_is_created() -> None:
+    code = (
+        "import sys; sys.modules['redis'] = None\n"
+        "from backburner import Backburner\n"
+        "try:\n    Backburner('redis://localhost')\n"
+        "except ImportError as e:\n    print(type(e).__name__, e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "MissingExtra" in out.stdout and "pip install 'backburner[redis]'" in out.stdout
+
+
 def test_transaction_on_a_store_that_cannot_join_one_says_which_can() -> None:
     # issue 12 changed this: memory:// and SQLite now support transaction(), so the
     # refusal is checked on Redis (which connects on first use: never here)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from backburner import Backburner, JobStatus
+from backburner import Backburner, Job, JobStatus
 from backburner.cli import main, parse_duration
 from backburner.testing import drain
 
@@ -48,7 +48,11 @@ def test_status_counts_per_queue_and_status(bb: Backburner) -> None:
     out = run("status", "cliapp:bb")
     assert "QUEUE" in out and "no live workers" in out
     data = json.loads(run("status", "cliapp:bb", "--json"))
-    assert data["queues"] == {"default": {"succeeded": 1, "failed": 1}, "mail": {"queued": 1}}
+    zeros = dict.fromkeys((s.value for s in JobStatus), 0)  # every status, zeros too
+    assert data["queues"] == {
+        "default": {**zeros, "succeeded": 1, "failed": 1},
+        "mail": {**zeros, "queued": 1},
+    }
     assert data["workers"] == []
 
 
@@ -144,3 +148,84 @@ def test_worker_options_from_environment(bb: Backburner, monkeypatch: pytest.Mon
 
 def test_migrate_reports_the_schema_version(bb: Backburner) -> None:
     assert "schema at version 1" in run("migrate", "cliapp:bb")
+
+
+def test_cancel_and_retry_of_an_unknown_id_exit_1_saying_no_such_job(bb: Backburner) -> None:
+    known = bb.tasks["ok"].delay(1)
+    cancel = CliRunner().invoke(main, ["cancel", "cliapp:bb", "nope", known.id])
+    assert cancel.exit_code == 1 and "nope: no such job" in cancel.output
+    assert known.refresh().status is JobStatus.CANCELLED, "the known id is still cancelled"
+    retry = CliRunner().invoke(main, ["retry", "cliapp:bb", "nope"])
+    assert retry.exit_code == 1 and "nope: no such job" in retry.output
+    assert "not failed" not in retry.output
+
+
+def test_cancel_sends_the_job_cancelled_signal(bb: Backburner) -> None:
+    from backburner import signals
+
+    job = bb.tasks["ok"].delay(1)
+    heard: list[str] = []
+
+    def receiver(sender: Backburner, job: Job, **data: object) -> None:
+        heard.append(job.id)
+
+    signals.job_cancelled.connect(receiver, sender=bb)
+    try:
+        run("cancel", "cliapp:bb", job.id)
+    finally:
+        signals.job_cancelled.disconnect(receiver, sender=bb)
+    assert heard == [job.id]
+
+
+def test_cancel_by_queue_status_and_task(bb: Backburner) -> None:
+    mail = [bb.tasks["ok"].options(queue="mail").delay(n) for n in range(3)]
+    other_task = bb.tasks["bad"].options(queue="mail").delay()
+    later = bb.tasks["ok"].options(queue="mail").schedule(args=(9,), delay=3600)
+    default = bb.tasks["ok"].delay(4)
+    out = run("cancel", "cliapp:bb", "--queue", "mail", "--status", "queued", "--task", "ok")
+    assert "3 job(s) cancelled" in out
+    assert all(j.refresh().status is JobStatus.CANCELLED for j in mail)
+    assert other_task.refresh().status is JobStatus.QUEUED
+    assert later.refresh().status is JobStatus.SCHEDULED
+    assert default.refresh().status is JobStatus.QUEUED
+    assert "1 job(s) cancelled" in run("cancel", "cliapp:bb", "--status", "scheduled")
+    assert later.refresh().status is JobStatus.CANCELLED
+    both = CliRunner().invoke(main, ["cancel", "cliapp:bb", default.id, "--status", "queued"])
+    assert both.exit_code == 2
+    unfiltered = CliRunner().invoke(main, ["cancel", "cliapp:bb", "--queue", "mail"])
+    assert unfiltered.exit_code == 2 and "--status" in unfiltered.output
+
+
+def test_purge_dry_run_counts_and_deletes_nothing(bb: Backburner) -> None:
+    failed = [bb.tasks["bad"].delay() for _ in range(2)]
+    bb.tasks["ok"].delay(1)
+    drain(bb)
+    out = run("purge", "cliapp:bb", "--status", "failed", "--dry-run")
+    assert "2 job(s) would be deleted" in out
+    assert all(j.refresh().status is JobStatus.FAILED for j in failed)
+    assert "0 job(s) would be deleted" in run(
+        "purge", "cliapp:bb", "--status", "failed", "--older-than", "1d", "--dry-run"
+    )
+    assert "1 job(s) would be deleted" in run("purge", "cliapp:bb", "--dry-run")
+    assert "2 job(s) deleted" in run("purge", "cliapp:bb", "--status", "failed")
+
+
+def test_show_prints_arguments_as_python_values_and_json_as_json(bb: Backburner) -> None:
+    @bb.task(name="greet")
+    def greet(name: str, times: int = 1, *, tags: list[str] | None = None) -> None: ...
+
+    job = greet.delay("Ada", 2, tags=["a", "b"])
+    assert "arguments  'Ada', 2, tags=['a', 'b']" in run("show", "cliapp:bb", job.id)
+    data = json.loads(run("show", "cliapp:bb", job.id, "--json"))
+    assert data["payload"] == {"args": ["Ada", 2], "kwargs": {"tags": ["a", "b"]}}
+    assert "arguments  -" in run("show", "cliapp:bb", bb.tasks["bad"].delay().id)
+
+
+def test_show_marks_a_manual_retry_in_the_history(bb: Backburner) -> None:
+    job = bb.tasks["bad"].delay()
+    drain(bb)
+    run("retry", "cliapp:bb", job.id)
+    out = run("show", "cliapp:bb", job.id)
+    assert "attempt 1 failed" in out and "retried by hand at" in out
+    data = json.loads(run("show", "cliapp:bb", job.id, "--json"))
+    assert data["failures"][0]["retried_at"] >= data["failures"][0]["at"]

@@ -416,6 +416,32 @@ def test_the_page_escapes_what_it_shows(tmp_path: Path) -> None:
     bb.close()
 
 
+def test_the_page_shows_the_status_without_javascript(tmp_path: Path) -> None:
+    bb = Backburner(f"sqlite:///{tmp_path}/jobs.db")
+
+    @bb.task(name="answer", expose_result=True)
+    def answer() -> int:
+        return 42
+
+    @bb.task(name="broken", retries=0)
+    def broken() -> None:
+        raise KeyError("gone")
+
+    app = flask_app(bb, api_prefix="/jobs")
+    done, bad = answer.delay(), broken.delay()
+    drain(bb)
+    client = app.test_client()
+    html = {"Accept": "text/html"}
+    page = client.get(f"/jobs/{done.id}", headers=html).text
+    body = page.split("<script>")[0]  # what a browser without JavaScript shows
+    assert '<span id="status">succeeded</span>' in body and "width:100.0%" in body
+    assert "<dt>result</dt><dd>42</dd>" in body and "<dt>attempts</dt><dd>1 of 4</dd>" in body
+    failed = client.get(f"/jobs/{bad.id}", headers=html).text.split("<script>")[0]
+    assert '<span id="status">failed</span>' in failed
+    assert "<dt>error</dt><dd>KeyError: &#39;gone&#39;</dd>" in failed
+    bb.close()
+
+
 def test_without_api_prefix_there_is_no_job_api() -> None:
     bb = Backburner("memory://")
     app = flask_app(bb)
@@ -434,8 +460,11 @@ def test_api_prefix_from_config_and_job_url() -> None:
 
 
 def test_store_down_is_a_json_503(tmp_path: Path) -> None:
-    bb = Backburner(f"sqlite:///{tmp_path}/missing-folder/jobs.db")
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    bb = Backburner(f"sqlite:///{folder}/jobs.db")  # a missing folder now fails right here
     app = flask_app(bb, api_prefix="/jobs")
+    folder.rmdir()  # so the store, opened at the first request, cannot be
     response = app.test_client().get("/jobs/abc")
     assert response.status_code == 503
     assert response.json == {"error": "the job store is unavailable; try again shortly"}

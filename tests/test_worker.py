@@ -360,6 +360,16 @@ def test_retries_with_backoff_keep_every_error(bb: Backburner, url: str, start: 
     assert "Traceback" in record.failures[0].error
 
 
+def test_the_worker_logs_each_job_with_its_duration(bb: Backburner, url: str, start: Start) -> None:
+    ok = bb.tasks["noop"].delay()
+    bad = bb.tasks["flaky"].options(retries=0).delay(1)
+    worker = start(url, "--burst", "-p", "1")
+    assert worker.wait(30) == 0
+    log = worker.log()
+    assert re.search(rf" INFO .*job {ok.id} \S+ succeeded in \d+\.\d{{3}}s \(attempt 1\)", log), log
+    assert re.search(rf" INFO .*job {bad.id} \S+ raised in \d+\.\d{{3}}s \(attempt 1\)", log), log
+
+
 def test_out_of_attempts_ends_failed(bb: Backburner, url: str, start: Start) -> None:
     job = bb.tasks["flaky"].options(retries=1).delay(5)
     start(url, "-p", "1")

@@ -15,7 +15,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 from . import defaults
 from .context import _current
 from .job import Job
-from .stores import Store, open_store, store_scheme
+from .stores import Store, check_url, open_store
 from .task import Task, TaskOptions
 
 P = ParamSpec("P")
@@ -83,7 +83,7 @@ class Backburner:
         from_env = os.environ.get("BACKBURNER_URL")
         self._url = url or from_env or defaults.URL
         self.url_source = "argument" if url else "$BACKBURNER_URL" if from_env else "default"
-        store_scheme(self._url)  # a wrong URL fails here, not at the first delay()
+        check_url(self._url)  # a wrong URL fails here, not at the first delay()
         self._store: Store | None = None
         self._job_wrappers: list[Callable[[], AbstractContextManager[Any]]] = []
 
@@ -98,7 +98,7 @@ class Backburner:
     @url.setter
     def url(self, value: str) -> None:
         """Point at another store (e.g. a fresh one per test); the current one is closed."""
-        store_scheme(value)
+        check_url(value)
         if value != self._url and self._store is not None:
             self._store.close()
             self._store = None

@@ -19,6 +19,7 @@ import click
 
 from . import __version__, defaults
 from .app import Backburner
+from .cli_ops import call_text, cancel_matching, no_such_jobs, purgeable
 from .errors import BackburnerError
 from .job import FINISHED, JobRecord, JobStatus
 from .loader import AppNotFound, load_backburner
@@ -180,7 +181,10 @@ def status(app: str | None, as_json: bool) -> None:
         click.echo(
             json.dumps(
                 {
-                    "queues": {q: {s.value: n for s, n in c.items()} for q, c in counts.items()},
+                    # every status, zeros too: scripts read a count without a default
+                    "queues": {
+                        q: {s.value: c.get(s, 0) for s in JobStatus} for q, c in counts.items()
+                    },
                     "workers": [w.__dict__ for w in workers],
                 },
                 indent=2,
@@ -278,7 +282,7 @@ def show(app: str | None, job_id: str, as_json: bool) -> None:
         ("finished", _when(record.finished_at)),
         ("worker", record.worker_id or "-"),
         ("progress", _progress(record)),
-        ("arguments", record.payload),
+        ("arguments", call_text(record.payload)),
         ("result", record.result or "-"),
     ]
     for name, value in fields:
@@ -286,6 +290,8 @@ def show(app: str | None, job_id: str, as_json: bool) -> None:
     for failure in record.failures:
         click.echo(f"\n--- attempt {failure.attempt} failed at {_when(failure.at)} ---")
         click.echo(failure.error.rstrip())
+        if failure.retried_at is not None:
+            click.echo(f"--- retried by hand at {_when(failure.retried_at)}: attempts reset ---")
 
 
 @main.command()
@@ -294,36 +300,72 @@ def show(app: str | None, job_id: str, as_json: bool) -> None:
 @click.option("--all-failed", is_flag=True, help="Retry every failed job.")
 @_fail_cleanly
 def retry(app: str | None, job_ids: Sequence[str], all_failed: bool) -> None:
-    """Queue failed or cancelled jobs again with a fresh set of attempts."""
+    """Queue failed or cancelled jobs again with a fresh set of attempts.
+
+    Exits 1 when a JOB_ID names no job in this store (the others are still retried)."""
     store = _bb(app).store
     if all_failed == bool(job_ids):
         raise click.UsageError("give JOB_ID... or --all-failed (not both)")
     if all_failed:
         job_ids = [r.id for r in store.list_jobs(status=JobStatus.FAILED, limit=1_000_000)]
     done = [job_id for job_id in job_ids if store.retry(job_id)]
-    for job_id in set(job_ids) - set(done):
+    missing = [job_id for job_id in job_ids if job_id not in done and store.get(job_id) is None]
+    for job_id in set(job_ids) - set(done) - set(missing):
         click.echo(f"{job_id}: not failed or cancelled, left alone", err=True)
+    no_such_jobs(missing)
     click.echo(f"{len(done)} job(s) queued again")
+    if missing:
+        raise SystemExit(1)
 
 
 @main.command()
 @app_argument
-@click.argument("job_ids", nargs=-1, required=True)
+@click.argument("job_ids", nargs=-1)
+@click.option(
+    "--status",
+    "status_",
+    type=click.Choice([JobStatus.QUEUED.value, JobStatus.SCHEDULED.value]),
+    help="Cancel every job in this status instead of JOB_IDs (narrow with --queue, --task).",
+)
+@click.option("--queue", help="With --status: only jobs of this queue.")
+@click.option("--task", help="With --status: only jobs of this task.")
 @_fail_cleanly
-def cancel(app: str | None, job_ids: Sequence[str]) -> None:
-    """Cancel jobs: pending ones will not run; running ones are asked to stop."""
-    store = _bb(app).store
+def cancel(
+    app: str | None,
+    job_ids: Sequence[str],
+    status_: str | None,
+    queue: str | None,
+    task: str | None,
+) -> None:
+    """Cancel jobs: pending ones will not run; running ones are asked to stop.
+
+    Exits 1 when a JOB_ID names no job in this store (the others are still cancelled)."""
+    bb = _bb(app)
+    if job_ids and (status_ or queue or task):
+        raise click.UsageError("give JOB_ID... or --status with --queue/--task (not both)")
+    if not job_ids:
+        if status_ is None:
+            raise click.UsageError(
+                "give JOB_ID..., or --status queued|scheduled (with --queue Q, --task T) "
+                "to cancel every pending job that matches"
+            )
+        cancel_matching(bb, JobStatus(status_), queue, task)
+        return
+    missing = []
     for job_id in job_ids:
-        if store.cancel(job_id):
+        # through Job.cancel(), so receivers of the job_cancelled signal hear of it
+        job = bb.get_job(job_id)
+        if job is None:
+            missing.append(job_id)
+        elif job.cancel():
             click.echo(f"{job_id}: cancelled")
-            continue
-        record = store.get(job_id)
-        if record is None:
-            click.echo(f"{job_id}: no such job", err=True)
-        elif record.status is JobStatus.RUNNING:
+        elif job.status is JobStatus.RUNNING:
             click.echo(f"{job_id}: running; cancel requested, it will not be retried")
         else:
-            click.echo(f"{job_id}: already {record.status.value}", err=True)
+            click.echo(f"{job_id}: already {job.status.value}", err=True)
+    no_such_jobs(missing)
+    if missing:
+        raise SystemExit(1)
 
 
 @main.command()
@@ -343,11 +385,18 @@ def cancel(app: str | None, job_ids: Sequence[str]) -> None:
     show_default=True,
     help="Only jobs finished longer ago than this (e.g. 7d, 12h).",
 )
+@click.option("--dry-run", is_flag=True, help="Only say how many jobs would be deleted.")
 @_fail_cleanly
-def purge(app: str | None, statuses: Sequence[str], older_than: str) -> None:
+def purge(app: str | None, statuses: Sequence[str], older_than: str, dry_run: bool) -> None:
     """Delete finished jobs."""
     cutoff = time.time() - parse_duration(older_than)
-    n = _bb(app).store.purge(statuses=[JobStatus(s) for s in statuses], older_than=cutoff)
+    store = _bb(app).store
+    wanted = [JobStatus(s) for s in statuses]
+    if dry_run:
+        n = purgeable(store, wanted, cutoff)
+        click.echo(f"{n} job(s) would be deleted (dry run: nothing was deleted)")
+        return
+    n = store.purge(statuses=wanted, older_than=cutoff)
     click.echo(f"{n} job(s) deleted")
 
 

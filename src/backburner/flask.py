@@ -51,7 +51,9 @@ Give each app its own Backburner when they need separate stores.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -349,7 +351,8 @@ def _job_view(job_id: str) -> Response:
         return _error(403, "you may not see this job")
     data = job_json(state.bb, record)
     if wants_html():
-        response = Response(render_template_string(_PAGE, job=data), mimetype="text/html")
+        page = render_template_string(_PAGE, job=data, **_first_view(data))
+        response = Response(page, mimetype="text/html")
     else:
         response = jsonify(data)
     response.vary.add("Accept")  # one URL, two representations: caches must keep both
@@ -357,8 +360,39 @@ def _job_view(job_id: str) -> Response:
     return response
 
 
-# The page renders nothing itself: show() draws the embedded JSON, then polls the same URL
-# for JSON until the job is finished, so server and browser never disagree on a field.
+def _first_view(job: dict[str, Any]) -> dict[str, Any]:
+    """What the page shows before any script runs (or without JavaScript): the share done
+    and the detail rows, the same ones show() draws, with times in UTC."""
+    progress = job.get("progress") or {}
+    total = progress.get("total")
+    share = (
+        1.0 if job["status"] == "succeeded" else (progress.get("done", 0) / total if total else 0)
+    )
+
+    def when(t: float | None) -> str:
+        return "-" if t is None else time.strftime("%H:%M:%S UTC", time.gmtime(t))
+
+    rows = [
+        ("attempts", f"{job['attempts']} of {job['max_attempts']}"),
+        ("created", when(job["created_at"])),
+        ("due", when(job["run_at"])),
+        ("started", when(job["started_at"])),
+        ("finished", when(job["finished_at"])),
+    ]
+    if job.get("error"):
+        rows.append(("error", job["error"]))
+    if "result" in job and job["status"] == "succeeded":
+        rows.append(("result", json.dumps(job["result"])))
+    return {
+        "share": min(100.0, share * 100),
+        "message": progress.get("message") or "",
+        "rows": rows,
+    }
+
+
+# The server renders the job as it is now (so the page works without JavaScript); then
+# show() draws the embedded JSON and polls the same URL for JSON until the job is finished,
+# so server and browser never disagree on a field.
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -372,11 +406,14 @@ h1{font-size:1.4rem;margin-bottom:.2rem} code{font-size:.9em}
 #status{font-weight:600} dl{display:grid;grid-template-columns:max-content 1fr;gap:.15rem 1rem}
 dt{color:#666} dd{margin:0;overflow-wrap:anywhere}
 </style></head>
-<body>
+<body class="{{ job.status }}">
 <h1>{{ job.task }}</h1>
-<div>job <code>{{ job.id }}</code> · <span id="status"></span> <span id="message"></span></div>
-<div class="bar"><div class="fill" id="fill"></div></div>
-<dl id="details"></dl>
+<div>job <code>{{ job.id }}</code> · <span id="status">{{ job.status }}</span>
+<span id="message">{{ message }}</span></div>
+<div class="bar"><div class="fill" id="fill" style="width:{{ share }}%"></div></div>
+<dl id="details">{% for name, value in rows -%}
+<dt>{{ name }}</dt><dd>{{ value }}</dd>{% endfor %}</dl>
+<noscript><p>This page does not update by itself without JavaScript: reload it.</p></noscript>
 <script>
 const FINISHED = ["succeeded", "failed", "cancelled"];
 const when = (t) => (t ? new Date(t * 1000).toLocaleTimeString() : "-");

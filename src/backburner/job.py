@@ -40,18 +40,34 @@ ACTIVE = PENDING | {JobStatus.RUNNING}
 
 @dataclass(frozen=True)
 class Failure:
-    """One failed attempt: its number, when it ended, and "Type: message" plus traceback."""
+    """One failed attempt: its number, when it ended, and "Type: message" plus traceback.
+
+    `retried_at` marks the last failure before a manual retry (`backburner retry`,
+    `Store.retry`): when the job was queued again by hand with a fresh set of attempts,
+    so attempt numbers that start again at 1 after it read as what they are."""
 
     attempt: int
     at: float
     error: str
+    retried_at: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"attempt": self.attempt, "at": self.at, "error": self.error}
+        """The failure as JSON data; `retried_at` only when the job was retried after it."""
+        data: dict[str, Any] = {"attempt": self.attempt, "at": self.at, "error": self.error}
+        if self.retried_at is not None:
+            data["retried_at"] = self.retried_at
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Failure:
-        return cls(int(data["attempt"]), float(data["at"]), str(data["error"]))
+        """The failure `to_json` wrote."""
+        retried = data.get("retried_at")
+        return cls(
+            int(data["attempt"]),
+            float(data["at"]),
+            str(data["error"]),
+            None if retried is None else float(retried),
+        )
 
 
 @dataclass(frozen=True)
@@ -91,8 +107,9 @@ class JobRecord:
     def to_dict(self, full: bool = False) -> dict[str, Any]:
         """The job as plain JSON-ready data, the one shape scripts (`--json`) and the job
         API see: id, task, queue, status, priority, attempts, max_attempts, the times
-        (Unix seconds), progress and the first line of the error. `full` adds payload,
-        result (codec JSON text), the whole error, worker_id and every failure."""
+        (Unix seconds), progress and the first line of the error. `full` adds payload (the
+        arguments as JSON: {"args": [...], "kwargs": {...}}), result (codec JSON text), the
+        whole error, worker_id and every failure."""
         data: dict[str, Any] = {
             "id": self.id,
             "task": self.task,
@@ -110,13 +127,23 @@ class JobRecord:
         }
         if full:
             data.update(
-                payload=self.payload,
+                payload=_call_json(self.payload),
                 result=self.result,
                 error=self.error,
                 worker_id=self.worker_id,
                 failures=[f.to_json() for f in self.failures],
             )
         return data
+
+
+def _call_json(payload: str) -> Any:
+    """Stored arguments as plain JSON, {"args": [...], "kwargs": {...}}; the stored text
+    itself when it cannot be decoded (a job whose payload is corrupt still shows)."""
+    try:
+        args, kwargs = codec.loads_plain(payload)
+    except (ValueError, TypeError):
+        return payload
+    return {"args": args, "kwargs": kwargs}
 
 
 def pending_status(run_at: float, now: float) -> JobStatus:

@@ -54,7 +54,9 @@ class Ending:
     - with `error`, the failure (attempt number, `at`, `error`) is appended to its history
       and becomes `job.error`; with `error` and not `in_history`, it only becomes
       `job.error` (why a job that did not run is still waiting), and the history is left;
-    - unless `counted`, the attempt is given back (attempts goes down by one).
+    - unless `counted`, the attempt is given back (attempts goes down by one) and leaves
+      no trace: the job's started_at, worker_id and progress are cleared, so a handed-back
+      job reads as one that never started.
     """
 
     job_id: str

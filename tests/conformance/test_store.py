@@ -198,6 +198,24 @@ def test_release_hands_back_without_counting_the_attempt(store: Store) -> None:
     assert not store.complete(job.id, job.token, None)
 
 
+def test_a_handed_back_job_clears_its_start_worker_and_progress(store: Store) -> None:
+    store.enqueue([make(max_attempts=3)])
+    [job] = store.claim(None, "w", 1, LEASE)
+    assert store.set_progress(job.id, job.token, {"done": 1, "total": 2, "message": "half"})
+    assert store.release(job.id, job.token)
+    got = store.get(job.id)
+    assert got is not None and got.status is JobStatus.QUEUED
+    assert (got.started_at, got.worker_id, got.progress) == (None, None, None)
+
+
+def test_a_counted_ending_keeps_its_start_and_worker(store: Store) -> None:
+    store.enqueue([make(max_attempts=3)])
+    [job] = store.claim(None, "w", 1, LEASE)
+    assert store.fail(job.id, job.token, "E: boom", time.time())
+    got = store.get(job.id)
+    assert got is not None and got.started_at == job.started_at and got.worker_id == "w"
+
+
 def test_progress_is_stored_for_the_current_attempt(store: Store) -> None:
     store.enqueue([make()])
     [job] = store.claim(None, "w", 1, LEASE)
@@ -274,6 +292,34 @@ def test_retry_requeues_a_failed_job_with_fresh_attempts(store: Store) -> None:
     assert not store.retry(job.id)  # not failed any more
     [again] = store.claim(None, "w", 1, LEASE)
     assert again.attempts == 1
+
+
+def test_a_manual_retry_is_marked_on_the_last_failure(store: Store) -> None:
+    store.enqueue([make(max_attempts=2)])
+    for _ in range(2):
+        [job] = store.claim(None, "w", 1, LEASE)
+        again_at = time.time() if job.attempts == 1 else None
+        store.fail(job.id, job.token, f"E: attempt {job.attempts}", again_at)
+    before = time.time()
+    assert store.retry(job.id)
+    got = store.get(job.id)
+    assert got is not None and got.failures[0].retried_at is None
+    marked = got.failures[-1].retried_at
+    assert marked is not None and before <= marked <= time.time()
+    assert [(f.attempt, f.error) for f in got.failures] == [
+        (1, "E: attempt 1"),
+        (2, "E: attempt 2"),
+    ]
+    [again] = store.claim(None, "w", 1, LEASE)
+    store.fail(again.id, again.token, "E: after retry", None)
+    assert store.retry(job.id)  # a second retry marks the newest failure, once
+    last = store.get(job.id)
+    assert last is not None and [f.retried_at is not None for f in last.failures] == [
+        False,
+        True,
+        True,
+    ]
+    assert last.failures[1].retried_at == marked and last.failures[2].retried_at != marked
 
 
 def test_counts_per_queue_and_status(store: Store) -> None:

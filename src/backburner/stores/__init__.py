@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,6 +14,7 @@ __all__ = [
     "HeartbeatReply",
     "Store",
     "WorkerInfo",
+    "check_url",
     "open_store",
     "store_scheme",
     "supported_schemes",
@@ -49,16 +51,23 @@ def store_scheme(url: str) -> str:
     return scheme
 
 
-def open_store(url: str, **options: Any) -> Store:
-    """Create the store for `url`. Connections open lazily, per process.
-
-    Raises ValueError for an unknown scheme or a malformed URL, and MissingExtra naming
-    the pip extra when the backend's dependencies are not installed.
-    """
+def check_url(url: str) -> str:
+    """Check everything about `url` that needs no connection, and return its scheme: the
+    scheme, the URL's options (ValueError listing the valid ones), that the backend's extra
+    is installed (MissingExtra), and for SQLite that the file's folder exists and is
+    writable (StoreUnavailable). `Backburner(url)` calls it, so a typo fails at start, not
+    at the first `delay()`; connections still open on first use, in each process."""
     scheme = store_scheme(url)
-    module_name, class_name, extra = _BACKENDS[scheme]
+    check = getattr(_backend(scheme), "check_url", None)
+    if check is not None:
+        check(url)
+    return scheme
+
+
+def _backend(scheme: str) -> ModuleType:
+    module_name, _, extra = _BACKENDS[scheme]
     try:
-        module = importlib.import_module(f"{__name__}.{module_name}")
+        return importlib.import_module(f"{__name__}.{module_name}")
     except ImportError as exc:
         if extra is None:
             raise
@@ -66,5 +75,14 @@ def open_store(url: str, **options: Any) -> Store:
             f"the {scheme}:// store needs the {extra} extra: pip install 'backburner[{extra}]' "
             f"({exc})"
         ) from exc
-    cls: type[Store] = getattr(module, class_name)
+
+
+def open_store(url: str, **options: Any) -> Store:
+    """Create the store for `url`. Connections open lazily, per process.
+
+    Raises ValueError for an unknown scheme or a malformed URL, and MissingExtra naming
+    the pip extra when the backend's dependencies are not installed.
+    """
+    scheme = store_scheme(url)
+    cls: type[Store] = getattr(_backend(scheme), _BACKENDS[scheme][1])
     return cls(url, **options)

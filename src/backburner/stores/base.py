@@ -248,7 +248,8 @@ class Store(ABC):
     @abstractmethod
     def retry(self, job_id: str) -> bool:
         """Queue a FAILED or CANCELLED job again now, with a fresh set of attempts; its
-        failure history is kept. Returns False for any other job."""
+        failure history is kept, its last failure marked with the time of this retry
+        (`Failure.retried_at`). Returns False for any other job."""
 
     @abstractmethod
     def purge(

@@ -207,7 +207,9 @@ class MemoryStore(Store):
         if e.error is not None and e.in_history:
             changes["failures"] = (*record.failures, Failure(record.attempts, e.at, e.error))
         if not e.counted:
-            changes["attempts"] = record.attempts - 1
+            changes.update(
+                attempts=record.attempts - 1, started_at=None, worker_id=None, progress=None
+            )
         if status is JobStatus.QUEUED:
             changes["run_at"] = record.run_at if e.run_at is None else e.run_at
         else:
@@ -303,13 +305,18 @@ class MemoryStore(Store):
             record = self._jobs.get(job_id)
             if record is None or record.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
                 return False
+            now = time.time()
+            failures = record.failures
+            if failures:
+                failures = (*failures[:-1], replace(failures[-1], retried_at=now))
             self._jobs[job_id] = replace(
                 record,
                 status=JobStatus.QUEUED,
                 attempts=0,
-                run_at=time.time(),
+                run_at=now,
                 finished_at=None,
                 cancel_requested=False,
+                failures=failures,
             )
             self._changed.notify_all()
             return True

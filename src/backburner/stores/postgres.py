@@ -45,6 +45,7 @@ If ``delay()`` raises inside the block, roll the transaction back.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -114,6 +115,12 @@ def channel_name(schema: str) -> str:
     if len(name) > 63:
         name = "backburner_" + hashlib.sha256(schema.encode()).hexdigest()[:40]
     return name
+
+
+def check_url(url: str) -> None:
+    """What `stores.check_url` checks of a PostgreSQL URL: backburner's options and the
+    names of libpq's. Connects to nothing."""
+    parse_url(url)
 
 
 class PostgresStore(Store):
@@ -434,7 +441,8 @@ class PostgresStore(Store):
         return [status for (status,) in changed] == ["cancelled"]
 
     def retry(self, job_id: str) -> bool:
-        params = {"now": time.time(), "id": job_id, "channel": self.channel}
+        now = time.time()
+        params = {"now": now, "mark": json.dumps(now), "id": job_id, "channel": self.channel}
         try:
             with self._conn() as conn:
                 requeued = _fetch(conn, self._sql["retry"], params)

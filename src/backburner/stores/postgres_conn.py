@@ -8,6 +8,7 @@ collected in another process than the one that opened it.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import select
@@ -75,6 +76,7 @@ def parse_url(url: str) -> PostgresOptions:
             rest.append(item)  # untouched: libpq decodes it its own way ("+" is not a space)
     conninfo = urlunsplit(parts._replace(query="&".join(rest)))
     safe_url = _without_password(parts, rest)
+    _check_libpq_options(rest, safe_url)
     defaults = PostgresOptions(conninfo=conninfo, safe_url=safe_url)
     try:
         return PostgresOptions(
@@ -91,6 +93,25 @@ def parse_url(url: str) -> PostgresOptions:
             f"bad PostgreSQL store URL {safe_url!r}: {exc}; backburner options are "
             "schema=NAME, migrate=true|false, pool_size=N, pool_timeout=SECONDS, poll=SECONDS"
         ) from None
+
+
+def _check_libpq_options(query: list[str], safe_url: str) -> None:
+    """Refuse a query parameter neither backburner nor libpq knows (libpq would only say
+    'invalid URI query parameter' at the first connection), naming the valid ones."""
+    # libpq's own list, read from the installed library: no connection needed
+    libpq = sorted(o.keyword.decode() for o in psycopg.pq.Conninfo.get_defaults())
+    known = {*libpq, "ssl"}  # ssl=true: the URI alias of sslmode=require
+    for item in query:
+        name = unquote(item.partition("=")[0])
+        if name in known:
+            continue
+        near = difflib.get_close_matches(name, [*_OWN_OPTIONS, *libpq], n=1)
+        raise ValueError(
+            f"unknown option {name!r} in PostgreSQL store URL {safe_url!r}: "
+            + (f"did you mean {near[0]}? " if near else "")
+            + f"backburner's options are {', '.join(_OWN_OPTIONS)}; libpq's are "
+            + ", ".join(libpq)
+        )
 
 
 def _without_password(parts: SplitResult, query: list[str]) -> str:

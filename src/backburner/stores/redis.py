@@ -40,13 +40,18 @@ from .. import defaults
 from ..job import FINISHED, PENDING, Failure, JobRecord, JobStatus, pending_status
 from ..policy import Ending
 from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
-from .redis_conn import RedisConnector
+from .redis_conn import RedisConnector, parse_url
 
 # Statuses as stored: a pending job is 'queued' whatever its run_at.
 _STORED = ("queued", "running", "succeeded", "failed", "cancelled")
 _BATCH = 500  # jobs per claim, end_attempts or purge run, so none blocks Redis for long
 # Statuses an attempt may end in, as the end_attempts script takes them.
 _ENDS = ("queued", "succeeded", "failed", "cancelled")
+
+
+def check_url(url: str) -> None:
+    """What `stores.check_url` checks of a Redis URL: its options. Connects to nothing."""
+    parse_url(url)
 
 
 def _opt_float(value: str | None) -> float | None:

@@ -10,6 +10,7 @@ no call ever reads another call's reply.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import logging
 from collections.abc import Iterator
@@ -32,6 +33,31 @@ log = logging.getLogger("backburner.redis")
 SOCKET_TIMEOUT = 10.0  # default; the URL may set socket_timeout=SECONDS
 # Replies that mean "this server cannot serve writes right now", not "bad request".
 _UNAVAILABLE_REPLIES = ("OOM", "MISCONF", "READONLY", "BUSY", "MASTERDOWN", "CLUSTERDOWN")
+# URL options passed on to redis-py. Anything else it would hand to its connection class,
+# which fails with a TypeError at the first connection: checked here instead, up front.
+_CLIENT_OPTIONS = (
+    "db",
+    "socket_timeout",
+    "socket_connect_timeout",
+    "socket_keepalive",
+    "health_check_interval",
+    "max_connections",
+    "client_name",
+    "username",
+    "password",
+    "protocol",
+)
+_TLS_OPTIONS = (  # rediss:// only: a plain connection takes no TLS settings
+    "ssl_cert_reqs",
+    "ssl_ca_certs",
+    "ssl_ca_path",
+    "ssl_certfile",
+    "ssl_keyfile",
+    "ssl_password",
+    "ssl_check_hostname",
+    "ssl_min_version",
+    "ssl_ciphers",
+)
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -40,6 +66,7 @@ def parse_url(url: str) -> tuple[str, str]:
     prefix = "bb"
     rest = []
     for name, value in parse_qsl(query, keep_blank_values=True):
+        _check_option(name, url)
         if name == "prefix":
             prefix = value
         else:
@@ -51,6 +78,21 @@ def parse_url(url: str) -> tuple[str, str]:
         )
     # rebuilt by hand: urlunsplit() would turn unix:///path into unix:/path
     return base + (f"?{urlencode(rest)}" if rest else ""), prefix
+
+
+def _check_option(name: str, url: str) -> None:
+    tls = urlsplit(url).scheme.lower() == "rediss"
+    valid = ("prefix", *_CLIENT_OPTIONS, *(_TLS_OPTIONS if tls else ()))
+    if name in valid:
+        return
+    if name in _TLS_OPTIONS:
+        hint = f"{name} is a TLS setting: use a rediss:// URL"
+    else:
+        near = difflib.get_close_matches(name, valid, n=1)
+        hint = (f"did you mean {near[0]}? " if near else "") + f"valid are {', '.join(valid)}"
+        if not tls:
+            hint += " (and the ssl_* options with rediss://)"
+    raise ValueError(f"unknown option {name!r} in Redis URL {_redacted(url)!r}: {hint}")
 
 
 def _redacted(url: str) -> str:

@@ -54,6 +54,10 @@ _NEW_STATUS = "CASE WHEN cancel_requested THEN :if_cancelled ELSE :status END"
 _END = (
     f"UPDATE bb_jobs SET status = {_NEW_STATUS}, lease_until = NULL, "
     "attempts = attempts - :given_back, error = COALESCE(:error, error), "
+    # an attempt given back leaves no trace (see policy.Ending)
+    "started_at = CASE WHEN :given_back THEN NULL ELSE started_at END, "
+    "worker_id = CASE WHEN :given_back THEN NULL ELSE worker_id END, "
+    "progress = CASE WHEN :given_back THEN NULL ELSE progress END, "
     "failures = CASE WHEN :failure IS NULL THEN failures ELSE "
     "  json_insert(failures, '$[#]', json_set(json(:failure), '$.attempt', attempts)) END, "
     f"run_at = CASE WHEN {_NEW_STATUS} = 'queued' THEN COALESCE(:run_at, run_at) "
@@ -83,6 +87,13 @@ def parse_url(url: str) -> tuple[str, dict[str, str]]:
     if options.get("synchronous", "full").lower() not in _SYNC_MODES:
         raise ValueError(f"synchronous must be full or normal in {url!r}")
     return path, options
+
+
+def check_url(url: str) -> None:
+    """What `stores.check_url` checks of a SQLite URL: its form and options, and that the
+    file's folder exists and is writable. Opens nothing."""
+    path, _ = parse_url(url)
+    _check_writable(path)
 
 
 def _check_writable(path: str) -> None:
@@ -474,11 +485,15 @@ class SQLiteStore(Store):
     def retry(self, job_id: str) -> bool:
         with self._write(wake=True, durable=True) as conn:
             try:
+                now = time.time()
                 cur = conn.execute(
                     "UPDATE bb_jobs SET status = 'queued', attempts = 0, run_at = ?, "
-                    "finished_at = NULL, cancel_requested = 0 "
+                    "finished_at = NULL, cancel_requested = 0, "
+                    # the mark as JSON text, so the time keeps every digit of its float
+                    "failures = CASE WHEN json_array_length(failures) > 0 "
+                    "  THEN json_set(failures, '$[#-1].retried_at', json(?)) ELSE failures END "
                     "WHERE id = ? AND status IN ('failed', 'cancelled')",
-                    (time.time(), job_id),
+                    (now, json.dumps(now), job_id),
                 )
             except sqlite3.IntegrityError:
                 return False  # another live job holds its unique_key

@@ -202,10 +202,15 @@ def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Even
     began = time.monotonic()
     try:
         outcome = execute(bb, record, ctx)
-        pace.observe(time.monotonic() - began)
+        took = time.monotonic() - began
+        pace.observe(took)
         ctx.flush()
+        verdict = "succeeded" if outcome.succeeded else "raised"  # a failure's details follow
+        log.info(
+            "job %s %s %s in %.3fs (attempt %d)",
+            *(record.id, record.task, verdict, took, record.attempts),
+        )
         if outcome.succeeded:
-            log.info("job %s %s succeeded (attempt %d)", record.id, record.task, record.attempts)
             state.batches.add(Done(record.id, record.token, outcome.result))
             return
         record_outcome(bb, record, outcome, warned=state.unknown_tasks)

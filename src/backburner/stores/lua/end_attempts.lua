@@ -78,6 +78,8 @@ local function apply(now, base)
   if counted == '0' then
     table.insert(fields, 'attempts')
     table.insert(fields, tonumber(job.attempts) - 1)
+    -- an attempt given back leaves no trace (see policy.Ending)
+    redis.call('HDEL', key, 'started_at', 'worker_id', 'progress')
   end
   redis.call('HDEL', key, 'lease_until')
   redis.call('ZREM', NS .. ':leases', id)

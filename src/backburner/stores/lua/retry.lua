@@ -16,8 +16,15 @@ if job.unique_key then
   end
   redis.call('HSET', NS .. ':unique', job.unique_key, id)
 end
+-- The last failure is marked with the time of this retry: the JSON text is edited, not
+-- decoded, so every other float in it keeps its digits (cjson would round them).
+local failures = redis.call('HGET', key, 'failures') or '[]'
+if failures ~= '[]' then
+  failures = string.gsub(failures, ', "retried_at": [^,}]*}%]$', '}]')
+  failures = string.sub(failures, 1, -3) .. ', "retried_at": ' .. now .. '}]'
+end
 redis.call('HSET', key, 'status', 'queued', 'attempts', 0, 'run_at', now,
-  'cancel_requested', 0)
+  'cancel_requested', 0, 'failures', failures)
 redis.call('HDEL', key, 'finished_at')
 redis.call('ZREM', NS .. ':finished', id)
 reindex(id, job, job.status, 'queued')

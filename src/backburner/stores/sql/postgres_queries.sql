@@ -120,6 +120,10 @@ WITH d AS (
         status = CASE WHEN j.cancel_requested THEN d.if_cancelled ELSE d.status END,
         lease_until = NULL,
         attempts = j.attempts - d.given_back,
+        -- an attempt given back leaves no trace (see policy.Ending)
+        started_at = CASE WHEN d.given_back = 1 THEN NULL ELSE j.started_at END,
+        worker_id = CASE WHEN d.given_back = 1 THEN NULL ELSE j.worker_id END,
+        progress = CASE WHEN d.given_back = 1 THEN NULL ELSE j.progress END,
         error = COALESCE(d.error, j.error),
         failures = CASE WHEN d.failure IS NULL THEN j.failures ELSE j.failures
             || jsonb_build_array(d.failure::jsonb || jsonb_build_object('attempt', j.attempts))
@@ -174,9 +178,13 @@ WHERE id = %(id)s AND status IN ('queued', 'running')
 RETURNING status;
 
 -- name: retry
+-- The last failure is marked with the time of the retry, given as JSON text (a float8
+-- turned into jsonb here would lose digits).
 WITH changed AS (
     UPDATE {jobs} SET status = 'queued', attempts = 0, run_at = %(now)s,
-        finished_at = NULL, cancel_requested = false
+        finished_at = NULL, cancel_requested = false,
+        failures = CASE WHEN jsonb_array_length(failures) > 0
+            THEN jsonb_set(failures, ARRAY['-1', 'retried_at'], %(mark)s::jsonb) ELSE failures END
     WHERE id = %(id)s AND status IN ('failed', 'cancelled')
     RETURNING id, queue, status
 ), woke AS (

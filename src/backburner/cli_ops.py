@@ -1,0 +1,60 @@
+"""What the operator commands do beyond one store call: cancel by filter, count what a
+purge would delete, and the messages they share. `cli.py` holds the commands."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import click
+
+from . import codec
+from .app import Backburner
+from .job import Job, JobStatus
+from .stores import Store
+
+
+def cancel_matching(bb: Backburner, status: JobStatus, queue: str | None, task: str | None) -> None:
+    """Cancel every job in `status` (narrowed to `queue` and `task` when given) through
+    `Job.cancel()`, so the job_cancelled signal fires for each, and say how many."""
+    records = bb.store.list_jobs(status=status, queue=queue, task=task, limit=1_000_000)
+    cancelled = sum(Job(bb, record).cancel() for record in records)
+    if cancelled < len(records):  # started or finished between the listing and the cancel
+        click.echo(
+            f"{len(records) - cancelled} job(s) had left {status.value}, left alone", err=True
+        )
+    click.echo(f"{cancelled} job(s) cancelled")
+
+
+def no_such_jobs(job_ids: Sequence[str]) -> None:
+    """Tell stderr that these ids name no job, and what to check."""
+    for job_id in job_ids:
+        click.echo(
+            f"{job_id}: no such job in this store; check the id, and that APP names the "
+            "store its job was enqueued in",
+            err=True,
+        )
+
+
+def purgeable(store: Store, statuses: Sequence[JobStatus], cutoff: float) -> int:
+    """How many jobs `store.purge(statuses=..., older_than=cutoff)` would delete, read a
+    page at a time (the Store protocol has no count by finish time)."""
+    total, page = 0, 1000
+    for status in statuses:
+        for offset in itertools.count(0, page):
+            found = store.list_jobs(status=status, limit=page, offset=offset)
+            total += sum(1 for r in found if (r.finished_at or 0.0) < cutoff)
+            if len(found) < page:
+                break
+    return total
+
+
+def call_text(payload: str) -> str:
+    """Stored arguments as a Python call's: `1, 'a', to='x'` (the stored text when it
+    cannot be decoded, "-" for none)."""
+    try:
+        args, kwargs = codec.loads(payload)
+    except (ValueError, TypeError):
+        return payload
+    shown = [repr(a) for a in args] + [f"{name}={value!r}" for name, value in kwargs.items()]
+    return ", ".join(shown) or "-"
