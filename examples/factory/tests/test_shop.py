@@ -25,3 +25,13 @@ def test_a_worker_runs_the_receipt_job(app: Flask) -> None:
         assert drain(bb) == 1
     assert job.refresh().result == {"order_id": 7, "receipt": "Receipt for order 7"}
     assert job.progress == {"done": 2, "total": 2, "message": "sent"}
+
+
+def test_the_status_url_answers_the_stored_job(client: FlaskClient) -> None:
+    # TESTING: the job ran at delay() and is stored, so its status URL answers as in production
+    data = client.post("/orders/42/receipt").get_json()
+    status = client.get(data["status_url"], headers={"Accept": "application/json"})
+    assert status.status_code == 200
+    assert status.get_json()["id"] == data["job_id"]
+    assert status.get_json()["status"] == "succeeded"
+    assert status.get_json()["progress"] == {"done": 2, "total": 2, "message": "sent"}
