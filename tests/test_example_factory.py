@@ -140,4 +140,4 @@ def test_the_readme_commands_run_the_shop(
 
     tests = run(commands["tests"], folder, env)
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "2 passed" in tests.stdout
+    assert "3 passed" in tests.stdout
