@@ -114,20 +114,21 @@ class MemoryStore(Store):
             if r.status in PENDING and r.run_at <= now and (queues is None or r.queue in queues)
         ]
         due.sort(key=lambda r: (-r.priority, r.run_at, self._seq[r.id]))
-        claimed = []
-        for record in due[:limit]:
-            running = replace(
-                record,
-                status=JobStatus.RUNNING,
-                attempts=record.attempts + 1,
-                token=record.token + 1,
-                worker_id=worker_id,
-                lease_until=now + lease_s,
-                started_at=now,
-            )
-            self._jobs[record.id] = running
-            claimed.append(running)
-        return claimed
+        return [self._start(record, worker_id, now, lease_s) for record in due[:limit]]
+
+    def _start(self, record: JobRecord, worker_id: str, now: float, lease_s: float) -> JobRecord:
+        """A new attempt of `record`, held by `worker_id` (the lock is held)."""
+        running = replace(
+            record,
+            status=JobStatus.RUNNING,
+            attempts=record.attempts + 1,
+            token=record.token + 1,
+            worker_id=worker_id,
+            lease_until=now + lease_s,
+            started_at=now,
+        )
+        self._jobs[record.id] = running
+        return running
 
     def claim_job(self, job_id: str, worker_id: str, lease_s: float) -> JobRecord | None:
         with self._changed:
@@ -135,17 +136,7 @@ class MemoryStore(Store):
             now = time.time()
             if record is None or record.status not in PENDING or record.run_at > now:
                 return None
-            running = replace(
-                record,
-                status=JobStatus.RUNNING,
-                attempts=record.attempts + 1,
-                token=record.token + 1,
-                worker_id=worker_id,
-                lease_until=now + lease_s,
-                started_at=now,
-            )
-            self._jobs[job_id] = running
-            return running
+            return self._start(record, worker_id, now, lease_s)
 
     def _held(self, job_id: str, token: int) -> JobRecord | None:
         record = self._jobs.get(job_id)
