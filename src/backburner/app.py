@@ -17,6 +17,7 @@ from .context import _current
 from .job import Job
 from .stores import Store, check_url, open_store
 from .task import Task, TaskOptions
+from .urls import redact
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -88,7 +89,7 @@ class Backburner:
         self._job_wrappers: list[Callable[[], AbstractContextManager[Any]]] = []
 
     def __repr__(self) -> str:
-        return f"<Backburner {self._url} tasks={len(self.tasks)}>"
+        return f"<Backburner {redact(self._url)} tasks={len(self.tasks)}>"
 
     # -- the store ---------------------------------------------------------------------
     @property

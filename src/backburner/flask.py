@@ -56,7 +56,7 @@ import os
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast, get_type_hints
 
 import click
@@ -79,7 +79,7 @@ from .app import Backburner, Settings
 from .cli import command_group
 from .errors import BackburnerError
 from .job import JobRecord, JobStatus
-from .urls import resolve_sqlite
+from .urls import resolve_sqlite, scrub
 
 __all__ = ["Auth", "FlaskState", "bound_app", "init_app", "job_json", "job_url", "wants_html"]
 
@@ -147,7 +147,9 @@ class FlaskState:
     contexts: _AppContexts
     api_prefix: str | None
     auth: Auth | None
-    url: str = ""  # the store URL init_app chose: a config URL unlike it was set later
+    # the store URL init_app chose (a config URL unlike it was set later); out of repr,
+    # which error messages show: it may hold a password
+    url: str = field(default="", repr=False)
     implicit_url: bool = False  # no URL was given anywhere (see `_AppContexts`)
 
 
@@ -343,7 +345,7 @@ def _job_view(job_id: str) -> Response:
     try:
         record = state.bb.store.get(job_id)
     except BackburnerError as exc:
-        current_app.logger.warning("backburner job API: %s", exc)
+        current_app.logger.warning("backburner job API: %s", scrub(str(exc), state.bb.url))
         return _error(503, "the job store is unavailable; try again shortly")
     if record is None:
         return _error(404, f"no job {job_id!r}")
