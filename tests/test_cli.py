@@ -268,3 +268,8 @@ def test_the_worker_log_prints_control_characters_as_escapes() -> None:
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
+
+
+def test_help_says_the_current_folder_comes_first_on_sys_path() -> None:
+    out = " ".join(run("--help").split())
+    assert "current folder first on sys.path, as `flask --app` does" in out

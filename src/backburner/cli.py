@@ -67,7 +67,12 @@ def _fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__)
 def main() -> None:
-    """backburner: background jobs for Flask and any Python web app."""
+    """backburner: background jobs for Flask and any Python web app.
+
+    APP is module:attr (or $BACKBURNER_APP), imported with the current folder first on
+    sys.path, as `flask --app` does: a module there named like an installed one (or like
+    one of your app's imports) is the one imported, so run the command from your
+    project's folder, not from a folder others can write to."""
 
 
 app_argument = click.argument("app", metavar="APP", envvar="BACKBURNER_APP")
