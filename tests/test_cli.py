@@ -229,3 +229,47 @@ def test_show_marks_a_manual_retry_in_the_history(bb: Backburner) -> None:
     assert "attempt 1 failed" in out and "retried by hand at" in out
     data = json.loads(run("show", "cliapp:bb", job.id, "--json"))
     assert data["failures"][0]["retried_at"] >= data["failures"][0]["at"]
+
+
+def test_show_and_jobs_print_control_characters_as_escapes(
+    bb: Backburner,
+) -> None:
+    from backburner import current_job
+
+    @bb.task(name="sly", retries=0)
+    def sly() -> None:
+        current_job.set_progress(1, 2, "\x1b]0;owned\x07half")
+        raise ValueError("\x1b[2J\x1b[Hall clear\u202e")
+
+    job = sly.delay()
+    drain(bb)
+    shown = run("show", "cliapp:bb", job.id)
+    listed = run("jobs", "cliapp:bb")
+    for out in (shown, listed):
+        assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert "\\x1b]0;owned\\x07half" in listed
+    assert "ValueError: \\x1b[2J\\x1b[Hall clear\\u202e" in shown
+    assert "Traceback (most recent call last):\n" in shown  # its lines kept
+
+
+def test_the_worker_log_prints_control_characters_as_escapes() -> None:
+    import logging
+
+    from backburner.worker.output import setup_logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        setup_logging("INFO")
+        [handler] = root.handlers
+        record = logging.LogRecord("x", 40, "f", 1, "failed: %s", ("a\x1b[2Jb\nc",), None)
+        assert handler.filter(record)  # tags it with the job id, as logging would
+        assert handler.format(record).endswith("failed: a\\x1b[2Jb\nc")
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def test_help_says_the_current_folder_comes_first_on_sys_path() -> None:
+    out = " ".join(run("--help").split())
+    assert "current folder first on sys.path, as `flask --app` does" in out

@@ -362,17 +362,20 @@ def test_unknown_job_is_a_json_404(api: tuple[Backburner, Flask]) -> None:
     assert response.json == {"error": "no job 'nope'"}
 
 
-def test_auth_sees_the_record_and_the_request_and_can_refuse_with_403(
+def test_auth_sees_the_record_and_the_request_and_a_refusal_answers_as_an_unknown_id(
     api: tuple[Backburner, Flask],
 ) -> None:
     bb, app = api
     job = bb.tasks["work"].delay(1)
     client = app.test_client()
     refused = client.get(f"/jobs/{job.id}", headers={"X-User": "mallory"})
-    assert refused.status_code == 403 and refused.json == {"error": "you may not see this job"}
+    unknown = client.get("/jobs/0123456789abcdef0123456789abcdef", headers={"X-User": "mallory"})
+    # issue 13: a refusal was a 403, which told that the id exists
+    assert refused.status_code == unknown.status_code == 404
+    assert refused.json == {"error": f"no job {job.id!r}"}
     assert client.get(f"/jobs/{job.id}", headers={"X-User": "alice"}).status_code == 200
     locked = bb.tasks["work"].options(queue="locked").delay(1)
-    assert client.get(f"/jobs/{locked.id}", headers={"X-User": "alice"}).status_code == 403
+    assert client.get(f"/jobs/{locked.id}", headers={"X-User": "alice"}).status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -423,7 +426,7 @@ def test_the_page_shows_the_status_without_javascript(tmp_path: Path) -> None:
     def answer() -> int:
         return 42
 
-    @bb.task(name="broken", retries=0)
+    @bb.task(name="broken", retries=0, expose_error=True)  # issue 13: errors opt in
     def broken() -> None:
         raise KeyError("gone")
 

@@ -290,7 +290,7 @@ def test_url_options_are_checked_and_kept_from_libpq() -> None:
     )
     assert (options.schema, options.migrate, options.pool_size) == ("jobs", False, 3)
     assert options.conninfo == "postgresql://bob:sekret@db:5433/app?sslmode=disable"
-    assert "sekret" not in options.safe_url and "bob@db:5433" in options.safe_url
+    assert "sekret" not in options.safe_url and "bob:***@db:5433" in options.safe_url
     raw = parse_url("postgres://h/db?options=-c%20a%3Db&password=a+b&poll=0.5")
     assert raw.conninfo == "postgres://h/db?options=-c%20a%3Db&password=a+b"  # as libpq reads it
     assert raw.poll == 0.5 and "a+b" not in raw.safe_url

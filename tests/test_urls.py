@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import logging
 
-from backburner.urls import describe, redact, resolve_sqlite
+import pytest
+from flask import Flask
+
+from backburner import Backburner, BackburnerError
+from backburner.errors import StoreUnavailable
+from backburner.urls import describe, redact, resolve_sqlite, scrub
 
 
 @pytest.mark.parametrize(
@@ -44,3 +49,61 @@ def test_describe_gives_the_sqlite_file_and_says_when_the_url_is_the_default(
         "sqlite:///b.db (file /tmp/b.db) (the default: no URL given)"
     )
     assert describe("redis://:pw@h/0") == "redis://:***@h/0"
+
+
+SECRET = "s3cret"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://cache:6379/0?password=s3cret", "redis://cache:6379/0?password=***"),
+        ("rediss://cache/0?ssl_password=s3cret", "rediss://cache/0?ssl_password=***"),
+        (
+            "postgresql://app@db/jobs?sslpassword=s3cret&sslmode=require",
+            "postgresql://app@db/jobs?sslpassword=***&sslmode=require",
+        ),
+        ("postgresql://app@db/jobs?auth_token=s3cret", "postgresql://app@db/jobs?auth_token=***"),
+        ("redis://[::1/0?password=s3cret", "redis://*** (malformed URL)"),
+    ],
+)
+def test_redact_hides_every_password_like_option(url: str, shown: str) -> None:
+    assert redact(url) == shown
+
+
+def test_redact_hides_the_options_it_is_told_to_and_scrub_hides_secrets_in_text() -> None:
+    assert redact("redis://h/0?pasword=s3cret", hide=["pasword"]) == "redis://h/0?pasword=***"
+    url = "postgresql://app:s3%40cret@db/jobs?sslpassword=k3y"
+    assert scrub("auth failed for s3@cret and s3%40cret with k3y", url) == (
+        "auth failed for *** and *** with ***"
+    )
+
+
+def test_no_url_shown_by_backburner_holds_the_password(caplog: pytest.LogCaptureFixture) -> None:
+    url = f"redis://:{SECRET}@127.0.0.1:1/0?password={SECRET}"  # nothing listens on port 1
+    bb = Backburner(url)
+    shown = [repr(bb)]
+    app = Flask("shown")
+    bb.init_app(app, api_prefix="/jobs", auth=lambda record, request: True)
+    with pytest.raises(BackburnerError) as twice:
+        bb.init_app(app)
+    shown.append(str(twice.value))
+    with pytest.raises(BackburnerError) as in_transaction:
+        bb.transaction(object()).__enter__()
+    shown.append(str(in_transaction.value))
+    with pytest.raises(StoreUnavailable) as down:
+        bb.get_job("abc")
+    shown.append(str(down.value))
+    with caplog.at_level(logging.WARNING):
+        assert app.test_client().get("/jobs/abc").status_code == 503
+    shown.append(caplog.text)
+    for bad in (f"mysql://u:{SECRET}@h/db", f"redis://h/0?pasword={SECRET}"):
+        with pytest.raises(ValueError) as refused:
+            Backburner(bad)
+        shown.append(str(refused.value))
+    with pytest.raises(ValueError) as unknown:
+        Backburner(f"postgresql://u:{SECRET}@h/db?sslpasswd={SECRET}&bogus={SECRET}")
+    shown.append(str(unknown.value))
+    assert all(SECRET not in text for text in shown), shown
+    assert sum("***" in text for text in shown) == len(shown) - 1  # all but transaction()'s
+    bb.close()

@@ -17,6 +17,7 @@ from .context import _current
 from .job import Job
 from .stores import Store, check_url, open_store
 from .task import Task, TaskOptions
+from .urls import redact
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -88,7 +89,7 @@ class Backburner:
         self._job_wrappers: list[Callable[[], AbstractContextManager[Any]]] = []
 
     def __repr__(self) -> str:
-        return f"<Backburner {self._url} tasks={len(self.tasks)}>"
+        return f"<Backburner {redact(self._url)} tasks={len(self.tasks)}>"
 
     # -- the store ---------------------------------------------------------------------
     @property
@@ -153,6 +154,7 @@ class Backburner:
         timeout: float | None = None,
         retry_backoff: float | None = None,
         expose_result: bool = False,
+        expose_error: bool = False,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -167,6 +169,7 @@ class Backburner:
         timeout: float | None = None,
         retry_backoff: float | None = None,
         expose_result: bool = False,
+        expose_error: bool = False,
     ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
         """Register a function as a task: `@bb.task` or `@bb.task(retries=5, queue="mail")`.
 
@@ -180,6 +183,9 @@ class Backburner:
         is accepted otherwise: registered during an import (module-level code, or a
         function it calls) or by an app factory, a worker loading the app registers it
         too; registered in a test, its jobs run in that process (drain(), eager mode).
+
+        The Flask job API shows a job's result only with `expose_result=True`, and the first
+        line of its error (not only the exception type) with `expose_error=True`.
         """
 
         def register(func: Callable[P, R]) -> Task[P, R]:
@@ -191,6 +197,7 @@ class Backburner:
                 timeout=timeout,
                 retry_backoff=retry_backoff,
                 expose_result=expose_result,
+                expose_error=expose_error,
             )
             _check_findable(func, named=name is not None)
             if options.name in self.tasks:
@@ -257,13 +264,20 @@ class Backburner:
                 stack.enter_context(factory())
             yield
 
-    def init_app(self, app: Any, api_prefix: str | None = None, auth: Any = None) -> None:
+    def init_app(
+        self,
+        app: Any,
+        api_prefix: str | None = None,
+        auth: Any = None,
+        expose_errors: bool = False,
+    ) -> None:
         """Bind to a Flask app: BACKBURNER_* config, jobs inside `app.app_context()`, the
         `flask backburner` commands, and with `api_prefix` the JSON job API guarded by
-        `auth(record, request)`. Details in `backburner.flask`."""
+        `auth(record, request)` (`expose_errors`: it shows every error's first line).
+        Details in `backburner.flask`."""
         from .flask import init_app  # only Flask users import Flask
 
-        init_app(self, app, api_prefix=api_prefix, auth=auth)
+        init_app(self, app, api_prefix=api_prefix, auth=auth, expose_errors=expose_errors)
 
     def run_worker(
         self,

@@ -23,6 +23,7 @@ from .cli_ops import call_text, cancel_matching, no_such_jobs, purgeable
 from .errors import BackburnerError
 from .job import FINISHED, JobRecord, JobStatus
 from .loader import AppNotFound, load_backburner
+from .terminal import printable
 from .worker.output import setup_logging
 from .worker.supervisor import WorkerConfig
 
@@ -66,7 +67,12 @@ def _fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__)
 def main() -> None:
-    """backburner: background jobs for Flask and any Python web app."""
+    """backburner: background jobs for Flask and any Python web app.
+
+    APP is module:attr (or $BACKBURNER_APP), imported with the current folder first on
+    sys.path, as `flask --app` does: a module there named like an installed one (or like
+    one of your app's imports) is the one imported, so run the command from your
+    project's folder, not from a folder others can write to."""
 
 
 app_argument = click.argument("app", metavar="APP", envvar="BACKBURNER_APP")
@@ -286,10 +292,10 @@ def show(app: str | None, job_id: str, as_json: bool) -> None:
         ("result", record.result or "-"),
     ]
     for name, value in fields:
-        click.echo(f"{name:>10}  {value}")
+        click.echo(f"{name:>10}  {printable(value)}")
     for failure in record.failures:
         click.echo(f"\n--- attempt {failure.attempt} failed at {_when(failure.at)} ---")
-        click.echo(failure.error.rstrip())
+        click.echo(printable(failure.error.rstrip()))
         if failure.retried_at is not None:
             click.echo(f"--- retried by hand at {_when(failure.retried_at)}: attempts reset ---")
 
@@ -439,7 +445,8 @@ def _without_app(callback: Callable[..., Any] | None) -> Callable[..., Any]:
 
 # -- output ---------------------------------------------------------------------------
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain aligned text table."""
+    """A plain aligned text table, its cells' control characters shown as escapes."""
+    rows = [[printable(str(c)) for c in row] for row in rows]
     widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
     lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths))]
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in rows]

@@ -11,7 +11,7 @@
         bb.init_app(app, api_prefix="/jobs")   # GET /jobs/<id>: JSON, or a page for browsers
         return app
 
-`init_app(app, api_prefix=None, auth=None)`:
+`init_app(app, api_prefix=None, auth=None, expose_errors=False)`:
 
 - reads the config at init_app time: BACKBURNER_URL (the store; a relative sqlite:///
   path is a file in the app's instance folder, as in Flask-SQLAlchemy; when no URL is
@@ -33,7 +33,11 @@
 - with `api_prefix`, serves `GET <api_prefix>/<job_id>`: JSON (see `job_json`) to
   `Accept: application/json` and to clients without a preference, a small page with a live
   progress bar to browsers; unknown id -> 404, store down -> 503, both as JSON.
-  `auth(record, request) -> bool` decides who may see a job: a falsy answer -> 403 JSON.
+  `auth(record, request) -> bool` decides who may see a job: a falsy answer gets the 404
+  of an unknown id, so existence is not told. Without `auth`, the first request logs a
+  warning that anyone with an id sees the job (`auth=lambda record, request: True` says
+  that is meant), and errors show only their exception type unless `expose_errors` (or
+  the task's `expose_error=True`); see `backburner.flask_jobs`.
 
 Helpers for your own views: `job_url(job_id)` (the status URL), `job_json(bb, record)`
 (what the API answers), `wants_html()` (does this request come from a browser?).
@@ -51,40 +55,28 @@ Give each app its own Backburner when they need separate stores.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast, get_type_hints
 
 import click
-from flask import (
-    Blueprint,
-    Flask,
-    Request,
-    Response,
-    current_app,
-    has_app_context,
-    jsonify,
-    render_template_string,
-    request,
-    url_for,
-)
+from flask import Flask, Request, current_app, has_app_context, url_for
 from flask.ctx import AppContext
 
-from . import codec
 from .app import Backburner, Settings
 from .cli import command_group
 from .errors import BackburnerError
-from .job import JobRecord, JobStatus
+from .flask_jobs import job_api, job_json, wants_html
+from .job import JobRecord
 from .urls import resolve_sqlite
 
 __all__ = ["Auth", "FlaskState", "bound_app", "init_app", "job_json", "job_url", "wants_html"]
 
 Auth = Callable[[JobRecord, Request], Any]
-"""`auth(record, request)`: truthy lets the request see the job, falsy answers 403."""
+"""`auth(record, request)`: truthy lets the request see the job; falsy answers 404, as
+for an unknown id."""
 
 # BACKBURNER_<FIELD> -> (field, type) for every Settings field: Settings alone says which
 # settings exist, their types and their defaults, so a new one is configurable from here too.
@@ -147,12 +139,27 @@ class FlaskState:
     contexts: _AppContexts
     api_prefix: str | None
     auth: Auth | None
-    url: str = ""  # the store URL init_app chose: a config URL unlike it was set later
+    # the store URL init_app chose (a config URL unlike it was set later); out of repr,
+    # which error messages show: it may hold a password
+    url: str = field(default="", repr=False)
     implicit_url: bool = False  # no URL was given anywhere (see `_AppContexts`)
+    expose_errors: bool = False  # the job API shows every error's first line
+
+
+def _serving(app: Flask) -> FlaskState:
+    """The state of `app` for a job API request, its Backburner pointed at the store the
+    app's config names now."""
+    state = _state(app)
+    _follow_url(state.bb, app)
+    return state
 
 
 def init_app(
-    bb: Backburner, app: Flask, api_prefix: str | None = None, auth: Auth | None = None
+    bb: Backburner,
+    app: Flask,
+    api_prefix: str | None = None,
+    auth: Auth | None = None,
+    expose_errors: bool = False,
 ) -> FlaskState:
     """Bind `bb` to `app` (what `bb.init_app(app, ...)` calls); see the module docstring."""
     if "backburner" in app.extensions:
@@ -171,7 +178,7 @@ def init_app(
         bb.add_job_wrapper(contexts)
         bb._eager_source = lambda: contexts.eager_mode(bb)
     implicit = _configure(bb, contexts, app)
-    state = FlaskState(bb, contexts, prefix, auth, bb.url, implicit)
+    state = FlaskState(bb, contexts, prefix, auth, bb.url, implicit, expose_errors)
     app.extensions["backburner"] = state
     contexts.app = app
     app.cli.add_command(
@@ -182,7 +189,7 @@ def init_app(
         )
     )
     if prefix:
-        app.register_blueprint(_job_api(prefix))
+        app.register_blueprint(job_api(prefix, _serving))
     return state
 
 
@@ -298,156 +305,10 @@ def _resolver(app: Flask, state: FlaskState) -> Callable[[], Backburner]:
     return resolve
 
 
-# -- the job API ------------------------------------------------------------------------
-def job_json(bb: Backburner, record: JobRecord) -> dict[str, Any]:
-    """A job as the API shows it: id, task, queue, status, attempts, max_attempts,
-    progress, created_at/run_at/started_at/finished_at (Unix seconds), error (its first
-    line), and `result` only if the task was declared with `expose_result=True`."""
-    data = record.to_dict()
-    task = bb.tasks.get(record.task)
-    if task is not None and task.opts.expose_result:
-        text = record.result if record.status is JobStatus.SUCCEEDED else None
-        data["result"] = None if text is None else codec.loads_plain(text)
-    return data
-
-
-def wants_html() -> bool:
-    """True when the current request prefers text/html to JSON: a browser, not an API client."""
-    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    return best == "text/html"
-
-
+# -- the job API (served by flask_jobs) ------------------------------------------------
 def job_url(job_id: str, **values: Any) -> str:
     """The status URL of a job (`url_for` options such as `_external=True` pass through).
     Needs an app initialised with `api_prefix`."""
     if _state(current_app).api_prefix is None:
         raise BackburnerError("job_url() needs the job API: bb.init_app(app, api_prefix='/jobs')")
     return url_for("backburner.job", job_id=job_id, **values)
-
-
-def _job_api(prefix: str) -> Blueprint:
-    api = Blueprint("backburner", __name__, url_prefix=prefix.rstrip("/"))
-    api.add_url_rule("/<job_id>", "job", _job_view)
-    return api
-
-
-def _error(status: int, message: str) -> Response:
-    response = jsonify(error=message)
-    response.status_code = status
-    return response
-
-
-def _job_view(job_id: str) -> Response:
-    state = _state(current_app)
-    _follow_url(state.bb, current_app)  # the store this app's config names now
-    try:
-        record = state.bb.store.get(job_id)
-    except BackburnerError as exc:
-        current_app.logger.warning("backburner job API: %s", exc)
-        return _error(503, "the job store is unavailable; try again shortly")
-    if record is None:
-        return _error(404, f"no job {job_id!r}")
-    if state.auth is not None and not state.auth(record, request):
-        return _error(403, "you may not see this job")
-    data = job_json(state.bb, record)
-    if wants_html():
-        page = render_template_string(_PAGE, job=data, **_first_view(data))
-        response = Response(page, mimetype="text/html")
-    else:
-        response = jsonify(data)
-    response.vary.add("Accept")  # one URL, two representations: caches must keep both
-    response.cache_control.no_store = True
-    return response
-
-
-def _first_view(job: dict[str, Any]) -> dict[str, Any]:
-    """What the page shows before any script runs (or without JavaScript): the share done
-    and the detail rows, the same ones show() draws, with times in UTC."""
-    progress = job.get("progress") or {}
-    total = progress.get("total")
-    share = (
-        1.0 if job["status"] == "succeeded" else (progress.get("done", 0) / total if total else 0)
-    )
-
-    def when(t: float | None) -> str:
-        return "-" if t is None else time.strftime("%H:%M:%S UTC", time.gmtime(t))
-
-    rows = [
-        ("attempts", f"{job['attempts']} of {job['max_attempts']}"),
-        ("created", when(job["created_at"])),
-        ("due", when(job["run_at"])),
-        ("started", when(job["started_at"])),
-        ("finished", when(job["finished_at"])),
-    ]
-    if job.get("error"):
-        rows.append(("error", job["error"]))
-    if "result" in job and job["status"] == "succeeded":
-        rows.append(("result", json.dumps(job["result"])))
-    return {
-        "share": min(100.0, share * 100),
-        "message": progress.get("message") or "",
-        "rows": rows,
-    }
-
-
-# The server renders the job as it is now (so the page works without JavaScript); then
-# show() draws the embedded JSON and polls the same URL for JSON until the job is finished,
-# so server and browser never disagree on a field.
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ job.task }} · job {{ job.id }}</title>
-<style>
-body{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;color:#222}
-h1{font-size:1.4rem;margin-bottom:.2rem} code{font-size:.9em}
-.bar{height:1.5rem;background:#e8e8e8;border-radius:.4rem;overflow:hidden;margin:1rem 0}
-.fill{height:100%;width:0;background:#3a7bd5;transition:width .4s}
-.succeeded .fill{background:#2e9d5b} .failed .fill,.cancelled .fill{background:#c9423b}
-#status{font-weight:600} dl{display:grid;grid-template-columns:max-content 1fr;gap:.15rem 1rem}
-dt{color:#666} dd{margin:0;overflow-wrap:anywhere}
-</style></head>
-<body class="{{ job.status }}">
-<h1>{{ job.task }}</h1>
-<div>job <code>{{ job.id }}</code> · <span id="status">{{ job.status }}</span>
-<span id="message">{{ message }}</span></div>
-<div class="bar"><div class="fill" id="fill" style="width:{{ share }}%"></div></div>
-<dl id="details">{% for name, value in rows -%}
-<dt>{{ name }}</dt><dd>{{ value }}</dd>{% endfor %}</dl>
-<noscript><p>This page does not update by itself without JavaScript: reload it.</p></noscript>
-<script>
-const FINISHED = ["succeeded", "failed", "cancelled"];
-const when = (t) => (t ? new Date(t * 1000).toLocaleTimeString() : "-");
-function show(job) {
-  const p = job.progress || {};
-  let share = p.total ? p.done / p.total : 0;
-  if (job.status === "succeeded") share = 1;
-  document.body.className = job.status;
-  document.getElementById("status").textContent = job.status;
-  document.getElementById("message").textContent = p.message || "";
-  document.getElementById("fill").style.width = Math.min(100, share * 100) + "%";
-  const rows = [["attempts", job.attempts + " of " + job.max_attempts],
-    ["created", when(job.created_at)], ["due", when(job.run_at)],
-    ["started", when(job.started_at)], ["finished", when(job.finished_at)]];
-  if (job.error) rows.push(["error", job.error]);
-  if ("result" in job && job.status === "succeeded") {
-    rows.push(["result", JSON.stringify(job.result)]);
-  }
-  const dl = document.getElementById("details");
-  dl.replaceChildren(...rows.flatMap(([k, v]) => {
-    const dt = document.createElement("dt"), dd = document.createElement("dd");
-    dt.textContent = k; dd.textContent = v; return [dt, dd];
-  }));
-  if (!FINISHED.includes(job.status)) setTimeout(poll, 500);
-}
-async function poll() {
-  try {
-    const r = await fetch(location.href,
-                          {headers: {Accept: "application/json"}, cache: "no-store"});
-    if (r.ok) { show(await r.json()); return; }
-  } catch (e) { /* server restarting: try again */ }
-  setTimeout(poll, 2000);
-}
-show({{ job|tojson }});
-</script>
-</body></html>
-"""

@@ -22,7 +22,8 @@ FACTORIES = ("create_app", "make_app")
 
 def load_backburner(spec: str) -> Backburner:
     """Import `spec` ("pkg.module:attr", "module:factory()", or "module") with the current
-    directory on sys.path and return its Backburner.
+    directory first on sys.path (inserted there unless already on it, as `flask --app`
+    does: its modules shadow installed ones of the same name) and return its Backburner.
 
     `attr` may be a Backburner, a Flask app with backburner initialised, or a factory
     call returning either. A module alone is searched as `flask --app` does: a

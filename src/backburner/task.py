@@ -36,6 +36,7 @@ class TaskOptions:
     retry_backoff: float | None = None
     unique_key: str | None = None
     expose_result: bool = False
+    expose_error: bool = False  # the job API shows the error's first line, not just its type
 
     def __post_init__(self) -> None:
         _check_options(self)

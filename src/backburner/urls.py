@@ -7,27 +7,62 @@ extension can all use it before (or without) a store connection.
 from __future__ import annotations
 
 import os
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
-__all__ = ["describe", "redact", "resolve_sqlite", "sqlite_file"]
+__all__ = ["describe", "redact", "resolve_sqlite", "scrub", "sqlite_file"]
 
-_SECRET_OPTIONS = frozenset({"password", "passwd", "sslpassword"})
+# A query option whose name contains one of these holds a secret: password, sslpassword,
+# ssl_password, passwd, scram_client_key, an auth token... Matching a part of the name
+# errs on hiding too much, never too little.
+_SECRET_WORDS = ("pass", "pwd", "secret", "token", "credential", "scram")
 _HIDDEN = "***"
 
 
-def redact(url: str) -> str:
-    """`url` with its password, and any password query option, replaced by ***: safe to
-    log or print. Everything else, including the user name, is kept."""
-    parts = urlsplit(url)
+def _is_secret(option: str) -> bool:
+    name = option.lower()
+    return any(word in name for word in _SECRET_WORDS)
+
+
+def redact(url: str, hide: Iterable[str] = ()) -> str:
+    """`url` with its password, and the value of every password-like query option
+    (password, sslpassword, ssl_password, passwd, *token*, *secret*...) and of the options
+    named in `hide`, replaced by ***: safe to log or print. Everything else, including the
+    user name, is kept. Text that does not parse as a URL is shown as its scheme only."""
+    hidden_names = {name.lower() for name in hide}
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed [ of an IPv6 host
+        scheme = url.partition("://")[0] if "://" in url else ""
+        return f"{scheme}://{_HIDDEN} (malformed URL)" if scheme.isalnum() else _HIDDEN
     shown = url  # edited in place: urlunsplit would turn sqlite:/// into sqlite:/
     userinfo, at, host = parts.netloc.rpartition("@")
     if at and ":" in userinfo:
         shown = shown.replace(parts.netloc, f"{userinfo.partition(':')[0]}:{_HIDDEN}@{host}", 1)
     options = parse_qsl(parts.query, keep_blank_values=True)
-    if any(key.lower() in _SECRET_OPTIONS for key, _ in options):
-        hidden = [(k, _HIDDEN if k.lower() in _SECRET_OPTIONS else v) for k, v in options]
+
+    def secret(key: str) -> bool:
+        return _is_secret(key) or key.lower() in hidden_names
+
+    if any(secret(key) for key, _ in options):
+        hidden = [(k, _HIDDEN if secret(k) else v) for k, v in options]
         shown = shown.replace(f"?{parts.query}", f"?{urlencode(hidden, safe='*')}", 1)
     return shown
+
+
+def scrub(text: str, url: str) -> str:
+    """`text` (a driver's error message, say) with every secret `url` holds replaced by
+    ***: its password and the values of its password-like options (see `redact`)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return text
+    password = parts.password or ""
+    secrets = [password, unquote(password)]
+    secrets += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if _is_secret(k)]
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, _HIDDEN)
+    return text
 
 
 def _sqlite_path(url: str) -> str | None:

@@ -122,6 +122,26 @@ def test_complete_records_result_once(store: Store) -> None:
     assert store.get(job.id).result == '{"ok":true}'  # type: ignore[union-attr]
 
 
+def test_a_light_get_reads_everything_but_the_arguments_and_the_failures(store: Store) -> None:
+    big = '[["' + "x" * 1_000_000 + '"],{}]'
+    store.enqueue([make(payload=big, max_attempts=3)])
+    [job] = store.claim(None, "w", 1, LEASE)
+    assert store.fail(job.id, job.token, "ValueError: one\ntraceback", time.time() + 60)
+    full, light = store.get(job.id), store.get(job.id, light=True)
+    assert full is not None and light is not None
+    assert full.payload == big and len(full.failures) == 1
+    assert (light.payload, light.failures) == ("", ())  # what the store returned: no 1 MB
+    assert replace(light, payload=full.payload, failures=full.failures) == full
+    assert light.error == "ValueError: one\ntraceback" and light.status is JobStatus.SCHEDULED
+    assert store.get("no-such-job", light=True) is None
+
+
+@pytest.mark.parametrize("job_id", ["a\x00b", "x" * 10_000, "", "../..", "%00"])
+def test_get_of_an_id_no_job_has_is_none_whatever_its_text(store: Store, job_id: str) -> None:
+    store.enqueue([make()])
+    assert store.get(job_id) is None and store.get(job_id, light=True) is None
+
+
 def test_fail_with_retry_requeues_and_keeps_every_error(store: Store) -> None:
     store.enqueue([make(max_attempts=3)])
     [job] = store.claim(None, "w", 1, LEASE)

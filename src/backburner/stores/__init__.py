@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import MissingExtra
+from ..urls import redact
 from .base import HeartbeatReply, Store, WorkerInfo
 
 __all__ = [
@@ -44,7 +45,7 @@ def store_scheme(url: str) -> str:
     scheme = urlsplit(url).scheme.lower()
     if scheme not in _BACKENDS:
         raise ValueError(
-            f"unsupported store URL {url!r}: the scheme must be one of "
+            f"unsupported store URL {redact(url)!r}: the scheme must be one of "
             f"{', '.join(s + '://' for s in supported_schemes())} "
             "(for example sqlite:///jobs.db or redis://localhost:6379/0)"
         )

@@ -221,8 +221,14 @@ class Store(ABC):
 
     # -- reading and operating ---------------------------------------------------------
     @abstractmethod
-    def get(self, job_id: str) -> JobRecord | None:
-        """The job with this id, or None."""
+    def get(self, job_id: str, *, light: bool = False) -> JobRecord | None:
+        """The job with this id, or None; None too for an id no job can have (one holding
+        a NUL, say), never an error.
+
+        `light=True` reads what a status view shows and not what may be large: the record
+        comes back with `payload` "" and `failures` () whatever is stored, which are not
+        read from the store (the job API polls this way, however big the arguments).
+        """
 
     @abstractmethod
     def list_jobs(

@@ -240,10 +240,14 @@ class MemoryStore(Store):
                 timeout = min(timeout, min(due) - now)
             self._changed.wait(timeout)
 
-    def get(self, job_id: str) -> JobRecord | None:
+    def get(self, job_id: str, *, light: bool = False) -> JobRecord | None:
         with self._changed:
             record = self._jobs.get(job_id)
-            return None if record is None else self._view(record, time.time())
+            if record is None:
+                return None
+            view = self._view(record, time.time())
+        # nothing to save in memory, but the same record as the other stores give
+        return replace(view, payload="", failures=()) if light else view
 
     def list_jobs(
         self,

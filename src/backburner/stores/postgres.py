@@ -394,8 +394,10 @@ class PostgresStore(Store):
             return self._listener
 
     # -- reading and operating ---------------------------------------------------------
-    def _select(self, where: str, params: Any = ()) -> list[JobRecord]:
-        sql = f"SELECT {rows.JOB_SELECT} FROM {self._jobs} {where}"
+    def _select(
+        self, where: str, params: Any = (), columns: str = rows.JOB_SELECT
+    ) -> list[JobRecord]:
+        sql = f"SELECT {columns} FROM {self._jobs} {where}"
         resolve = bound(id(self))
         if resolve is not None:  # inside transaction(): see the caller's uncommitted jobs
             with self._source.errors():
@@ -405,8 +407,11 @@ class PostgresStore(Store):
                 found = _fetch(conn, sql, params)
         return rows.job_records(found, time.time(), _decoded)
 
-    def get(self, job_id: str) -> JobRecord | None:
-        found = self._select("WHERE id = %s", (job_id,))
+    def get(self, job_id: str, *, light: bool = False) -> JobRecord | None:
+        if "\x00" in job_id:  # text cannot hold a NUL: psycopg would raise, not find nothing
+            return None
+        columns = rows.JOB_SELECT_LIGHT if light else rows.JOB_SELECT
+        found = self._select("WHERE id = %s", (job_id,), columns)
         return found[0] if found else None
 
     def list_jobs(

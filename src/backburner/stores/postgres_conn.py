@@ -18,13 +18,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import StoreUnavailable
+from ..urls import redact, scrub
 from .forks import on_fork_in_child
 
 Connection = psycopg.Connection[Any]
@@ -75,8 +76,8 @@ def parse_url(url: str) -> PostgresOptions:
         else:
             rest.append(item)  # untouched: libpq decodes it its own way ("+" is not a space)
     conninfo = urlunsplit(parts._replace(query="&".join(rest)))
-    safe_url = _without_password(parts, rest)
-    _check_libpq_options(rest, safe_url)
+    safe_url = redact(url)
+    _check_libpq_options(rest, url)
     defaults = PostgresOptions(conninfo=conninfo, safe_url=safe_url)
     try:
         return PostgresOptions(
@@ -95,30 +96,23 @@ def parse_url(url: str) -> PostgresOptions:
         ) from None
 
 
-def _check_libpq_options(query: list[str], safe_url: str) -> None:
+def _check_libpq_options(query: list[str], url: str) -> None:
     """Refuse a query parameter neither backburner nor libpq knows (libpq would only say
     'invalid URI query parameter' at the first connection), naming the valid ones."""
     # libpq's own list, read from the installed library: no connection needed
     libpq = sorted(o.keyword.decode() for o in psycopg.pq.Conninfo.get_defaults())
     known = {*libpq, "ssl"}  # ssl=true: the URI alias of sslmode=require
-    for item in query:
-        name = unquote(item.partition("=")[0])
-        if name in known:
-            continue
+    unknown = [n for n in (unquote(item.partition("=")[0]) for item in query) if n not in known]
+    if unknown:
+        name = unknown[0]
         near = difflib.get_close_matches(name, [*_OWN_OPTIONS, *libpq], n=1)
         raise ValueError(
-            f"unknown option {name!r} in PostgreSQL store URL {safe_url!r}: "
+            # their values hidden too: a misspelt password option is still a password
+            f"unknown option {name!r} in PostgreSQL store URL {redact(url, hide=unknown)!r}: "
             + (f"did you mean {near[0]}? " if near else "")
             + f"backburner's options are {', '.join(_OWN_OPTIONS)}; libpq's are "
             + ", ".join(libpq)
         )
-
-
-def _without_password(parts: SplitResult, query: list[str]) -> str:
-    user, at, host = parts.netloc.rpartition("@")
-    netloc = f"{user.partition(':')[0]}@{host}" if at else parts.netloc
-    shown = "&".join(q for q in query if unquote(q.partition("=")[0]) != "password")
-    return urlunsplit(parts._replace(netloc=netloc, query=shown))
 
 
 def _schema(name: str) -> str:
@@ -285,8 +279,9 @@ class ConnectionSource:
 
     def unavailable(self, reason: str) -> StoreUnavailable:
         """The error users see when PostgreSQL cannot be used, with what to check."""
+        reason = scrub(reason.strip(), self.options.conninfo)  # libpq may quote the URL
         return StoreUnavailable(
-            f"PostgreSQL store {self.options.safe_url} is unavailable: {reason.strip()}. "
+            f"PostgreSQL store {self.options.safe_url} is unavailable: {reason}. "
             "Check that the server is running and accepts connections from this host, and "
             "that the host, port, database, user and password in the URL are right."
         )

@@ -26,6 +26,7 @@ risk the last second) and `maxmemory-policy noeviction`, so keys are never evict
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import json
@@ -56,6 +57,13 @@ def check_url(url: str) -> None:
 
 def _opt_float(value: str | None) -> float | None:
     return None if value is None else float(value)
+
+
+# what get(light=True) reads of a job's hash: every field but the arguments and the
+# failure history, which may be large; "id" first, as the sign the job exists
+_LIGHT_FIELDS = tuple(
+    f.name for f in dataclasses.fields(JobRecord) if f.name not in ("payload", "failures")
+)
 
 
 def _record(f: Mapping[str, str], now: float) -> JobRecord:
@@ -268,11 +276,18 @@ class RedisStore(Store):
             pipe.hgetall(self._redis.key("job", job_id))
         return [_record(f, now) for f in pipe.execute() if f]
 
-    def get(self, job_id: str) -> JobRecord | None:
+    def get(self, job_id: str, *, light: bool = False) -> JobRecord | None:
+        key = self._redis.key("job", job_id)
         with self._redis.guard():
             client = self._redis.connection().client
-            fields = cast(dict[str, str], client.hgetall(self._redis.key("job", job_id)))
-        return _record(fields, time.time()) if fields else None
+            if not light:
+                fields = cast(dict[str, str], client.hgetall(key))
+                return _record(fields, time.time()) if fields else None
+            values = cast(list[Any], client.hmget(key, _LIGHT_FIELDS))
+        if values[0] is None:  # no id: no such job
+            return None
+        found = {k: v for k, v in zip(_LIGHT_FIELDS, values) if v is not None}
+        return _record({**found, "payload": "", "failures": "[]"}, time.time())
 
     def _newest(self, client: redis.Redis, keys: list[str], page: int) -> Iterator[str]:
         """Ids in the index sets `keys`, newest (highest sequence) first."""

@@ -26,6 +26,7 @@ from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from ..errors import StoreUnavailable
+from ..urls import redact, scrub
 from .forks import on_fork_in_child
 
 log = logging.getLogger("backburner.redis")
@@ -73,7 +74,7 @@ def parse_url(url: str) -> tuple[str, str]:
             rest.append((name, value))
     if not prefix or "{" in prefix or "}" in prefix:
         raise ValueError(
-            f"bad prefix {prefix!r} in Redis URL {url!r}: use a non-empty name without "
+            f"bad prefix {prefix!r} in Redis URL {redact(url)!r}: use a non-empty name without "
             "braces, e.g. ?prefix=myapp"
         )
     # rebuilt by hand: urlunsplit() would turn unix:///path into unix:/path
@@ -92,15 +93,10 @@ def _check_option(name: str, url: str) -> None:
         hint = (f"did you mean {near[0]}? " if near else "") + f"valid are {', '.join(valid)}"
         if not tls:
             hint += " (and the ssl_* options with rediss://)"
-    raise ValueError(f"unknown option {name!r} in Redis URL {_redacted(url)!r}: {hint}")
-
-
-def _redacted(url: str) -> str:
-    netloc = urlsplit(url).netloc
-    userinfo, at, host = netloc.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    return url.replace(netloc, f"{userinfo.partition(':')[0]}:***@{host}", 1)
+    # the values of unknown options hidden too: a misspelt password option is still one
+    unknown = [n for n, _ in parse_qsl(urlsplit(url).query) if n not in valid]
+    shown = redact(url, hide=unknown)
+    raise ValueError(f"unknown option {name!r} in Redis URL {shown!r}: {hint}")
 
 
 def _load_sources() -> dict[str, str]:
@@ -130,7 +126,8 @@ class RedisConnector:
     def __init__(self, url: str) -> None:
         self.redis_url, self.prefix = parse_url(url)
         self.namespace = "{" + self.prefix + "}"
-        self.safe_url = _redacted(url)
+        self.safe_url = redact(url)
+        self._url = url
         self._sources = _load_sources()
         self._shas = {
             name: hashlib.sha1(src.encode()).hexdigest() for name, src in self._sources.items()
@@ -193,16 +190,17 @@ class RedisConnector:
             yield
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise StoreUnavailable(
-                f"cannot reach the Redis store at {self.safe_url}: {exc}. Check that "
-                "redis-server is running and reachable there and that the URL (host, port, "
-                "db, password, TLS) is right."
+                f"cannot reach the Redis store at {self.safe_url}: "
+                f"{scrub(str(exc), self._url)}. Check that redis-server is running and "
+                "reachable there and that the URL (host, port, db, password, TLS) is right."
             ) from exc
         except redis.ResponseError as exc:
             if not str(exc).startswith(_UNAVAILABLE_REPLIES):
                 raise
             raise StoreUnavailable(
-                f"the Redis store at {self.safe_url} cannot serve the command: {exc}. Check "
-                "its maxmemory, its disk space and that the URL names the primary."
+                f"the Redis store at {self.safe_url} cannot serve the command: "
+                f"{scrub(str(exc), self._url)}. Check its maxmemory, its disk space and that "
+                "the URL names the primary."
             ) from exc
 
     def run(self, name: str, *args: Any) -> Any:

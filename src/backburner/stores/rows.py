@@ -30,6 +30,11 @@ _JOB_READ = (*JOB_COLUMNS, "seq")
 #: The select list of every statement that reads jobs: the record's columns, then seq
 #: (enqueue order, which sorts claimed rows).
 JOB_SELECT = ", ".join(_JOB_READ)
+#: The same columns with payload and failures left unread (empty), for `get(light=True)`:
+#: a status view never shows them and they may be large.
+JOB_SELECT_LIGHT = ", ".join(
+    {"payload": "'' AS payload", "failures": "NULL AS failures"}.get(c, c) for c in _JOB_READ
+)
 WORKER_SELECT = ", ".join(WORKER_COLUMNS)
 
 _QUEUED = JobStatus.QUEUED.value

@@ -426,13 +426,16 @@ class SQLiteStore(Store):
                 return
 
     # -- reading and operating ---------------------------------------------------------
-    def _select(self, sql: str, params: Sequence[Any] = ()) -> list[JobRecord]:
+    def _select(
+        self, sql: str, params: Sequence[Any] = (), columns: str = rows.JOB_SELECT
+    ) -> list[JobRecord]:
         now = time.time()
-        found = self._conn().execute(f"SELECT {rows.JOB_SELECT} FROM bb_jobs {sql}", params)
+        found = self._conn().execute(f"SELECT {columns} FROM bb_jobs {sql}", params)
         return rows.job_records(found.fetchall(), now, json.loads)
 
-    def get(self, job_id: str) -> JobRecord | None:
-        found = self._select("WHERE id = ?", (job_id,))
+    def get(self, job_id: str, *, light: bool = False) -> JobRecord | None:
+        columns = rows.JOB_SELECT_LIGHT if light else rows.JOB_SELECT
+        found = self._select("WHERE id = ?", (job_id,), columns)
         return found[0] if found else None
 
     def list_jobs(

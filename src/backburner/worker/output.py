@@ -14,6 +14,7 @@ import sys
 import threading
 
 from ..context import _current
+from ..terminal import printable
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s [%(process)d] [%(job_id)s] %(name)s: %(message)s"
 
@@ -22,7 +23,7 @@ def setup_logging(level: str) -> None:
     """Make the worker log this process's only log: to stderr, from `level` up. For the
     `backburner` command only: it replaces the root logger's handlers."""
     handler = _WorkerLog(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(_PrintableFormatter(LOG_FORMAT))
     handler.addFilter(_JobFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
@@ -42,6 +43,14 @@ def capture_output() -> None:
 
 class _WorkerLog(logging.StreamHandler):  # type: ignore[type-arg]
     """The handler `setup_logging` installs: its presence says the worker log is set up."""
+
+
+class _PrintableFormatter(logging.Formatter):
+    """Log lines with control characters shown as escapes (see `terminal.printable`): an
+    error or progress message, or a job's print(), cannot drive the operator's terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
 
 
 class _JobFilter(logging.Filter):

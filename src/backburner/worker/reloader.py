@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from ..urls import redact
 from .messages import Stop
 
 if TYPE_CHECKING:
@@ -121,8 +122,8 @@ class Rollout:
                     "reload (%s) refused: the store changed from %s to %s; restart the "
                     "worker to move to another store",
                     why,
-                    sup.bb.url,
-                    fresh.url,
+                    redact(sup.bb.url),
+                    redact(fresh.url),
                 )
                 return
             sup.bb, old = fresh, sup.bb
