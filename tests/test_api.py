@@ -6,7 +6,7 @@ import datetime as dt
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -448,3 +448,51 @@ def test_type_checker_sees_task_signatures(tmp_path: Path) -> None:
     )
     errors = [line for line in out.stdout.splitlines() if ": error:" in line]
     assert [int(line.split(":")[1]) for line in errors] == [10, 11, 13], out.stdout
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+def test_nan_and_infinity_are_refused_wherever_seconds_are_given(bb: Backburner) -> None:
+    from backburner.worker.supervisor import WorkerConfig
+
+    @bb.task
+    def ping() -> None: ...
+
+    refused: list[tuple[Callable[[], object], str]] = [
+        (lambda: ping.schedule(delay=NAN), "delay must be a finite number"),
+        (lambda: ping.schedule(delay=INF), "delay must be a finite number"),
+        (lambda: ping.schedule(at=NAN), "finite Unix timestamp"),
+        (lambda: ping.schedule(at=-INF), "finite Unix timestamp"),
+        (lambda: ping.options(timeout=NAN), "timeout .* finite"),
+        (lambda: ping.options(timeout=INF), "timeout .* finite"),
+        (lambda: ping.options(retry_backoff=NAN), "retry_backoff must be a finite"),
+        (lambda: Retry(delay=NAN), "delay must be a finite"),
+        (lambda: Retry(delay=INF), "delay must be a finite"),
+        (lambda: Backburner("memory://", retry_backoff=INF), "retry_backoff must be a finite"),
+        (lambda: Backburner("memory://", lease=NAN), "lease must be a finite"),
+        (lambda: Backburner("memory://", result_ttl=NAN), "result_ttl must be a finite"),
+        (lambda: WorkerConfig(lease=INF), "lease must be finite"),
+        (lambda: WorkerConfig(shutdown_timeout=NAN), "shutdown timeout must be finite"),
+    ]
+    for call, message in refused:
+        with pytest.raises(ValueError, match=message):
+            call()
+    assert bb.store.list_jobs() == []
+
+
+def test_progress_numbers_must_be_finite(bb: Backburner) -> None:
+    seen: list[str] = []
+
+    @bb.task
+    def report() -> None:
+        for done, total in ((NAN, 1.0), (1.0, INF), (INF, None)):
+            try:
+                current_job.set_progress(done, total)
+            except ValueError as exc:
+                seen.append(str(exc))
+
+    job = report.delay()
+    drain(bb)
+    assert job.refresh().status is JobStatus.SUCCEEDED and job.progress is None
+    assert len(seen) == 3 and all("finite number" in m for m in seen)

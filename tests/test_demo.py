@@ -80,7 +80,7 @@ def test_spool_route_schedules_with_delay_or_at_like_the_articles_at_variant(
     assert fixed is not None
     record = seed_bb.store.get(fixed["job_id"])
     assert record is not None and record.run_at == pytest.approx(at)
-    for bad in ("?delay=soon", "?delay=-1", "?at=x", "?delay=1&at=2"):
+    for bad in ("?delay=soon", "?delay=-1", "?at=x", "?delay=1&at=2", "?delay=nan", "?at=inf"):
         response = client.get(f"/uwsgi_spool/2{bad}")
         assert response.status_code == 400 and "error" in (response.json or {}), bad
     cancel_pending(seed_bb)

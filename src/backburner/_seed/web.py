@@ -15,6 +15,7 @@ Every job route answers 202 with JSON `{"job_id", "status_url", "started": true,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -86,7 +87,11 @@ def uwsgi_spool(duration: int) -> Response:
             try:
                 when[name] = float(request.args[name])
             except ValueError:
-                return _bad_request(f"{name}={request.args[name]!r} is not a number of seconds")
+                when[name] = math.nan
+            if not math.isfinite(when[name]):  # float() reads "nan" and "inf" too
+                return _bad_request(
+                    f"{name}={request.args[name]!r} is not a finite number of seconds"
+                )
     if not when:
         return _started(spool_task.delay(duration))
     try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import multiprocessing as mp
 import os
 import secrets
@@ -72,8 +73,11 @@ class WorkerConfig:
         checks = [
             (self.processes >= 1, "processes must be >= 1"),
             (self.threads >= 1, "threads must be >= 1"),
-            (self.lease > 0, "lease must be > 0 seconds"),
-            (self.shutdown_timeout >= 0, "shutdown timeout must be >= 0 seconds"),
+            (math.isfinite(self.lease) and self.lease > 0, "lease must be finite seconds > 0"),
+            (
+                math.isfinite(self.shutdown_timeout) and self.shutdown_timeout >= 0,
+                "shutdown timeout must be finite seconds >= 0",
+            ),
             (
                 self.max_jobs_per_child is None or self.max_jobs_per_child >= 1,
                 "max jobs per child must be >= 1",
