@@ -229,3 +229,9 @@ def test_show_marks_a_manual_retry_in_the_history(bb: Backburner) -> None:
     assert "attempt 1 failed" in out and "retried by hand at" in out
     data = json.loads(run("show", "cliapp:bb", job.id, "--json"))
     assert data["failures"][0]["retried_at"] >= data["failures"][0]["at"]
+
+
+def test_jobs_limit_and_offset_past_what_a_store_holds_are_usage_errors(bb: Backburner) -> None:
+    for option in ("--limit", "--offset"):
+        result = CliRunner().invoke(main, ["jobs", "cliapp:bb", option, "99999999999999999999"])
+        assert result.exit_code == 2 and "is not in the range" in result.output

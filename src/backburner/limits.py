@@ -33,6 +33,9 @@ MAX_DEPTH = 100
 MAX_LIST = 1_000_000
 """The most jobs one listing (`backburner jobs --limit`) returns."""
 
+MAX_OFFSET = 2**53
+"""The furthest a listing may start (`backburner jobs --offset`): exact in every store."""
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc
 
 

@@ -43,20 +43,22 @@ class TaskOptions:
 
 
 def _check_options(o: TaskOptions) -> None:
-    if not isinstance(o.name, str) or not o.name:
-        raise ValueError(f"task name must be a non-empty str, got {o.name!r}")
-    if o.queue is not None and (not isinstance(o.queue, str) or not o.queue):
-        raise ValueError(f"queue must be a non-empty str, got {o.queue!r}")
+    limits.check_text(o.name, "task name", limits.MAX_NAME_BYTES)
+    if o.queue is not None:
+        limits.check_text(o.queue, "queue", limits.MAX_NAME_BYTES)
     if type(o.priority) is not int:
         raise ValueError(f"priority must be an int (higher runs first), got {o.priority!r}")
-    if o.retries is not None and (type(o.retries) is not int or o.retries < 0):
-        raise ValueError(f"retries must be an int >= 0, got {o.retries!r}")
+    limits.check_int(o.priority, "priority", limits.MIN_PRIORITY, limits.MAX_PRIORITY)
+    if o.retries is not None:
+        limits.check_int(o.retries, "retries", 0, limits.MAX_RETRIES)
     if o.timeout is not None:
         limits.check_seconds(o.timeout, "timeout (None for no limit)", positive=True)
     if o.retry_backoff is not None:
         limits.check_seconds(o.retry_backoff, "retry_backoff")
-    if o.unique_key is not None and not isinstance(o.unique_key, str):
-        raise ValueError(f"unique_key must be a str or None, got {o.unique_key!r}")
+    if o.unique_key is not None:
+        if not isinstance(o.unique_key, str):
+            raise ValueError(f"unique_key must be a str or None, got {o.unique_key!r}")
+        limits.check_text(o.unique_key, "unique_key", limits.MAX_UNIQUE_KEY_BYTES)
 
 
 OPTION_NAMES = frozenset(f.name for f in fields(TaskOptions))

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
-from .. import defaults, policy, signals
+from .. import defaults, limits, policy, signals
 from ..errors import BackburnerError, JobTimeout
 from ..job import JobStatus
 from ..signals import job_endings_wanted
@@ -87,6 +87,8 @@ class WorkerConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        for queue in self.queues or ():
+            limits.check_text(queue, "queue", limits.MAX_NAME_BYTES)
 
 
 @dataclass
