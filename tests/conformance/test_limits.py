@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from backburner import limits
+import math
+from dataclasses import replace
+
+from backburner import limits, policy
+from backburner.job import JobStatus
 from backburner.stores import Store
 
 from .records import make
@@ -30,3 +34,17 @@ def test_a_job_at_every_limit_is_stored_and_read_back_as_given(store: Store) -> 
         )
     [first] = store.claim(None, "w", 1, 30.0)
     assert first.id == high.id
+
+
+def test_a_failure_at_a_huge_attempt_count_backs_off_at_most_the_cap(store: Store) -> None:
+    store.enqueue([make(max_attempts=limits.MAX_RETRIES + 1, retry_backoff=1e300)])
+    [claimed] = store.claim(None, "w", 1, 30.0)
+    # as if it had failed billions of times: 2.0 ** attempts would overflow a float
+    worn = replace(claimed, attempts=limits.MAX_RETRIES)
+    ending = policy.after_error(worn, "boom")
+    assert ending.run_at is not None and math.isfinite(ending.run_at)
+    assert ending.run_at <= ending.at + policy.MAX_BACKOFF + 1
+    assert store.end_attempts([ending]) == [JobStatus.QUEUED]
+    got = store.get(claimed.id)
+    assert got is not None and got.status in (JobStatus.QUEUED, JobStatus.SCHEDULED)
+    assert got.run_at == ending.run_at
