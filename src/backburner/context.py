@@ -74,9 +74,19 @@ class CurrentJob:
 
     @property
     def attempt(self) -> int:
-        """1 on the first attempt, 2 on the first retry, ..."""
+        """1 on the first attempt, 2 on the first retry, ...; a run handed back uncounted
+        (shutdown) leaves it unchanged for the next run: see `run_id`."""
         ctx = _current.get()
         return 0 if ctx is None else ctx.attempt
+
+    @property
+    def run_id(self) -> str | None:
+        """A key that differs on every run of the job, "<job id>.<fencing token>": key
+        side effects that must happen once per run on it. `attempt` may repeat: a run that
+        a graceful shutdown stopped, or whose result could not be recorded before the
+        worker stopped, is handed back uncounted, and the next run sees the same attempt."""
+        ctx = _current.get()
+        return None if ctx is None else f"{ctx.id}.{ctx.token}"
 
     @property
     def task(self) -> str | None:
