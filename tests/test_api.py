@@ -6,7 +6,7 @@ import datetime as dt
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -448,3 +448,89 @@ def test_type_checker_sees_task_signatures(tmp_path: Path) -> None:
     )
     errors = [line for line in out.stdout.splitlines() if ": error:" in line]
     assert [int(line.split(":")[1]) for line in errors] == [10, 11, 13], out.stdout
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+def test_nan_and_infinity_are_refused_wherever_seconds_are_given(bb: Backburner) -> None:
+    from backburner.worker.supervisor import WorkerConfig
+
+    @bb.task
+    def ping() -> None: ...
+
+    refused: list[tuple[Callable[[], object], str]] = [
+        (lambda: ping.schedule(delay=NAN), "delay must be a finite number"),
+        (lambda: ping.schedule(delay=INF), "delay must be a finite number"),
+        (lambda: ping.schedule(at=NAN), "finite Unix timestamp"),
+        (lambda: ping.schedule(at=-INF), "finite Unix timestamp"),
+        (lambda: ping.options(timeout=NAN), "timeout .* finite"),
+        (lambda: ping.options(timeout=INF), "timeout .* finite"),
+        (lambda: ping.options(retry_backoff=NAN), "retry_backoff must be a finite"),
+        (lambda: Retry(delay=NAN), "delay must be a finite"),
+        (lambda: Retry(delay=INF), "delay must be a finite"),
+        (lambda: Backburner("memory://", retry_backoff=INF), "retry_backoff must be a finite"),
+        (lambda: Backburner("memory://", lease=NAN), "lease must be a finite"),
+        (lambda: Backburner("memory://", result_ttl=NAN), "result_ttl must be a finite"),
+        (lambda: WorkerConfig(lease=INF), "lease must be finite"),
+        (lambda: WorkerConfig(shutdown_timeout=NAN), "shutdown timeout must be finite"),
+    ]
+    for call, message in refused:
+        with pytest.raises(ValueError, match=message):
+            call()
+    assert bb.store.list_jobs() == []
+
+
+def test_progress_numbers_must_be_finite(bb: Backburner) -> None:
+    seen: list[str] = []
+
+    @bb.task
+    def report() -> None:
+        for done, total in ((NAN, 1.0), (1.0, INF), (INF, None)):
+            try:
+                current_job.set_progress(done, total)
+            except ValueError as exc:
+                seen.append(str(exc))
+
+    job = report.delay()
+    drain(bb)
+    assert job.refresh().status is JobStatus.SUCCEEDED and job.progress is None
+    assert len(seen) == 3 and all("finite number" in m for m in seen)
+
+
+def test_values_past_what_every_store_holds_are_refused_at_the_api(bb: Backburner) -> None:
+    from backburner import limits
+    from backburner.worker.supervisor import WorkerConfig
+
+    @bb.task
+    def ping(value: object = None) -> None: ...
+
+    refused: list[tuple[Callable[[], object], str]] = [
+        (lambda: ping.options(priority=10**30), "priority must be an int from -2147483648"),
+        (lambda: ping.options(priority=-(2**31) - 1), "priority must be an int from"),
+        (lambda: ping.options(retries=2**31), "retries must be an int from 0 to 2147483646"),
+        (lambda: ping.options(queue="mail\x00"), "queue .* control character"),
+        (lambda: ping.options(queue="q" * 8000), "queue is 8000 bytes long .* at most 255"),
+        (lambda: ping.options(unique_key="k" * 2**20), "unique_key is 1048576 bytes long"),
+        (lambda: ping.options(unique_key="a\nb"), "unique_key .* control character"),
+        (lambda: bb.task(name="x\x1b[31m")(lambda: None), "task name .* control character"),
+        (lambda: Backburner("memory://", queue="é" * 200), "queue is 400 bytes long"),
+        (lambda: WorkerConfig(queues=("ok", "\x00")), "queue .* control character"),
+    ]
+    for call, message in refused:
+        with pytest.raises(ValueError, match=message):
+            call()
+    deep: list[object] = []
+    for _ in range(limits.MAX_DEPTH):
+        deep = [deep]
+    with pytest.raises(TypeError, match=r"argument 'value'.*levels deep.*nothing was enqueued"):
+        ping.delay(deep)
+    edge = ping.options(
+        priority=limits.MAX_PRIORITY,
+        retries=limits.MAX_RETRIES,
+        queue="q" * limits.MAX_NAME_BYTES,
+        unique_key="k" * limits.MAX_UNIQUE_KEY_BYTES,
+    ).delay()
+    assert [r.id for r in bb.store.list_jobs()] == [edge.id]
+    stored = bb.store.get(edge.id)
+    assert stored is not None and stored.max_attempts == 2**31 - 1

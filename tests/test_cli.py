@@ -273,3 +273,9 @@ def test_the_worker_log_prints_control_characters_as_escapes() -> None:
 def test_help_says_the_current_folder_comes_first_on_sys_path() -> None:
     out = " ".join(run("--help").split())
     assert "current folder first on sys.path, as `flask --app` does" in out
+
+
+def test_jobs_limit_and_offset_past_what_a_store_holds_are_usage_errors(bb: Backburner) -> None:
+    for option in ("--limit", "--offset"):
+        result = CliRunner().invoke(main, ["jobs", "cliapp:bb", option, "99999999999999999999"])
+        assert result.exit_code == 2 and "is not in the range" in result.output

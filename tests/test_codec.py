@@ -137,3 +137,22 @@ def test_loads_plain_shows_tagged_values_as_their_plain_json() -> None:
 
 def test_loads_plain_shows_a_tag_it_does_not_know_instead_of_failing() -> None:
     assert codec.loads_plain('{"__bb__": "future", "v": [1, 2]}') == [1, 2]
+
+
+def test_nesting_past_the_limit_is_a_type_error_naming_where() -> None:
+    from backburner.limits import MAX_DEPTH
+
+    deep: list[Any] = []
+    for _ in range(MAX_DEPTH - 1):
+        deep = [deep]
+    assert codec.loads(codec.dumps(deep)) == deep
+    deeper = deep
+    for _ in range(5000):  # past Python's recursion limit: still a TypeError, not a crash
+        deeper = [deeper]
+    for value in ([deep], {"k": (deep,)}, deeper):
+        with pytest.raises(TypeError, match=f"more than {MAX_DEPTH} levels deep"):
+            codec.dumps(value)
+    looped: list[Any] = []
+    looped.append(looped)
+    with pytest.raises(TypeError, match="contains itself"):
+        codec.dumps(looped)

@@ -80,7 +80,7 @@ def test_spool_route_schedules_with_delay_or_at_like_the_articles_at_variant(
     assert fixed is not None
     record = seed_bb.store.get(fixed["job_id"])
     assert record is not None and record.run_at == pytest.approx(at)
-    for bad in ("?delay=soon", "?delay=-1", "?at=x", "?delay=1&at=2"):
+    for bad in ("?delay=soon", "?delay=-1", "?at=x", "?delay=1&at=2", "?delay=nan", "?at=inf"):
         response = client.get(f"/uwsgi_spool/2{bad}")
         assert response.status_code == 400 and "error" in (response.json or {}), bad
     cancel_pending(seed_bb)
@@ -169,3 +169,17 @@ def test_demo_on_a_busy_port_says_so_and_starts_nothing(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert f"Port {port} is in use" in done.stderr
     assert "open:" not in done.stdout
+
+
+def test_a_duration_past_the_cap_is_refused_and_starts_nothing(seed: Flask) -> None:
+    from backburner._seed.web import MAX_DURATION
+
+    client = seed.test_client()
+    jobs_before = len(seed_bb.store.list_jobs(limit=1000))
+    for path in ("/99999999999999999999", f"/uwsgi_thread/{MAX_DURATION + 1}", "/uwsgi_spool/61"):
+        response = client.get(path, headers={"Accept": "application/json"})
+        assert response.status_code == 400, path
+        assert f"at most {MAX_DURATION} seconds" in (response.json or {})["error"]
+    assert len(seed_bb.store.list_jobs(limit=1000)) == jobs_before
+    assert client.get(f"/{MAX_DURATION}").status_code == 202
+    cancel_pending(seed_bb)

@@ -384,3 +384,26 @@ def test_lapsed_skips_and_drops_lease_entries_of_jobs_no_longer_running(
     finally:
         admin.close()
         store.close()
+
+
+def test_enqueue_checks_every_number_before_writing_anything(redis_store_url: str) -> None:
+    import redis
+
+    store = _redis_store(redis_store_url)
+    try:
+        good, bad = make("a"), make("b", run_at=float("nan"))
+        for batch in ([bad], [good, bad], [make("c", priority=0, timeout=float("inf"))]):
+            with pytest.raises(redis.ResponseError, match="nothing was changed"):
+                store.enqueue(batch)
+        assert store.list_jobs() == [] and store.counts() == {}
+        store.enqueue([good])
+        [job] = store.claim(None, "w", 1, LEASE)
+        with pytest.raises(redis.ResponseError, match="nothing was changed"):
+            store._redis.run("heartbeat", "nan", job.id, job.token)
+        with pytest.raises(redis.ResponseError, match="nothing was changed"):
+            store._redis.run("cancel", job.id, "inf")
+        got = store.get(job.id)
+        assert got is not None and got.status is JobStatus.RUNNING and not got.cancel_requested
+        assert got.lease_until == job.lease_until
+    finally:
+        store.close()

@@ -151,3 +151,16 @@ def test_processes_creating_a_fresh_database_together(tmp_path: Path) -> None:
             p.join(60)
         assert [p.exitcode for p in procs] == [0] * 6
         assert open_store(url).counts() == {"default": {JobStatus.QUEUED: 6}}
+
+
+def test_only_a_duplicate_id_is_reported_as_already_stored(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/jobs.db")
+    job = make()
+    store.enqueue([job])
+    with pytest.raises(ValueError, match="already stored"):
+        store.enqueue([job])
+    # a NaN time reaches SQLite as NULL: that is no clash of ids, and says what it is
+    with pytest.raises(sqlite3.IntegrityError, match="NOT NULL"):
+        store.enqueue([make(run_at=float("nan"))])
+    assert len(store.list_jobs()) == 1
+    store.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ParamSpec, TypeVar, overload
 
-from . import defaults
+from . import defaults, limits
 from .context import _current
 from .job import Job
 from .stores import Store, check_url, open_store
@@ -40,10 +40,8 @@ class Settings:
 
     def __post_init__(self) -> None:
         TaskOptions("settings", self.queue, retries=self.retries, retry_backoff=self.retry_backoff)
-        if not isinstance(self.lease, (int, float)) or self.lease <= 0:
-            raise ValueError(f"lease must be seconds > 0, got {self.lease!r}")
-        if not isinstance(self.result_ttl, (int, float)) or self.result_ttl < 0:
-            raise ValueError(f"result_ttl must be seconds >= 0, got {self.result_ttl!r}")
+        limits.check_seconds(self.lease, "lease", positive=True)
+        limits.check_seconds(self.result_ttl, "result_ttl")
 
 
 class Backburner:

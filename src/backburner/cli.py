@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from . import __version__, defaults
+from . import __version__, defaults, limits
 from .app import Backburner
 from .cli_ops import call_text, cancel_matching, no_such_jobs, purgeable
 from .errors import BackburnerError
@@ -219,8 +219,8 @@ def status(app: str | None, as_json: bool) -> None:
 @click.option("--status", "status_", type=click.Choice(_STATUSES), help="Only this status.")
 @click.option("--queue", help="Only this queue.")
 @click.option("--task", help="Only this task name.")
-@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
-@click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--limit", type=click.IntRange(1, limits.MAX_LIST), default=20, show_default=True)
+@click.option("--offset", type=click.IntRange(0, limits.MAX_OFFSET), default=0, show_default=True)
 @json_option
 @_fail_cleanly
 def jobs(

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from .limits import MAX_DEPTH
+
 TAG = "__bb__"
 
 _PLAIN = (str, int, float, bool, type(None))
@@ -29,9 +31,17 @@ class EncodeError(TypeError):
         self.path = path  # outermost first once the error has unwound
         self.root = "value"
         self.is_key = False
+        self.too_deep = False
         super().__init__()
 
     def __str__(self) -> str:
+        if self.too_deep:
+            shown = "".join(f"[{p!r}]" for p in self.path[:8])
+            return (
+                f"{self.root}{shown}... nests lists, tuples or dicts more than {MAX_DEPTH} "
+                "levels deep (or contains itself), which backburner does not store; pass a "
+                "flatter structure"
+            )
         where = self.root + "".join(f"[{p!r}]" for p in self.path)
         if self.is_key:
             where = f"a dict key in {where}"
@@ -64,7 +74,16 @@ def _tagged(kind: str, value: Any) -> dict[str, Any]:
     return {TAG: kind, "v": value}
 
 
-def _encode_dict(value: dict[Any, Any]) -> Any:
+def _check_depth(value: object, depth: int) -> None:
+    # deep nesting would end in RecursionError here or in json; a cycle never ends
+    if depth > MAX_DEPTH:
+        error = EncodeError(value, [])
+        error.too_deep = True
+        raise error
+
+
+def _encode_dict(value: dict[Any, Any], depth: int) -> Any:
+    _check_depth(value, depth)
     out: dict[str, Any] = {}
     for key, item in value.items():
         if type(key) is not str:
@@ -72,7 +91,7 @@ def _encode_dict(value: dict[Any, Any]) -> Any:
             error.is_key = True
             raise error
         try:
-            out[key] = _encode(item)
+            out[key] = _encode(item, depth + 1)
         except EncodeError as exc:
             exc.path.insert(0, key)
             raise
@@ -81,38 +100,40 @@ def _encode_dict(value: dict[Any, Any]) -> Any:
     return out
 
 
-def _encode_seq(value: list[Any] | tuple[Any, ...]) -> list[Any]:
+def _encode_seq(value: list[Any] | tuple[Any, ...], depth: int) -> list[Any]:
+    _check_depth(value, depth)
     out = []
     for index, item in enumerate(value):
         try:
-            out.append(_encode(item))
+            out.append(_encode(item, depth + 1))
         except EncodeError as exc:
             exc.path.insert(0, index)
             raise
     return out
 
 
-_ENCODERS: dict[type, Callable[[Any], Any]] = {
-    dt.datetime: lambda v: _tagged("datetime", v.isoformat()),
-    dt.date: lambda v: _tagged("date", v.isoformat()),
-    dt.time: lambda v: _tagged("time", v.isoformat()),
-    uuid.UUID: lambda v: _tagged("uuid", str(v)),
-    Decimal: lambda v: _tagged("decimal", str(v)),
-    bytes: lambda v: _tagged("bytes", base64.b64encode(v).decode("ascii")),
-    tuple: lambda v: _tagged("tuple", _encode_seq(v)),
+# each takes the value and its nesting depth (what holds it: 1 for an outermost value)
+_ENCODERS: dict[type, Callable[[Any, int], Any]] = {
+    dt.datetime: lambda v, _: _tagged("datetime", v.isoformat()),
+    dt.date: lambda v, _: _tagged("date", v.isoformat()),
+    dt.time: lambda v, _: _tagged("time", v.isoformat()),
+    uuid.UUID: lambda v, _: _tagged("uuid", str(v)),
+    Decimal: lambda v, _: _tagged("decimal", str(v)),
+    bytes: lambda v, _: _tagged("bytes", base64.b64encode(v).decode("ascii")),
+    tuple: lambda v, depth: _tagged("tuple", _encode_seq(v, depth)),
     dict: _encode_dict,
     list: _encode_seq,
 }
 
 
-def _encode(value: Any) -> Any:
+def _encode(value: Any, depth: int = 1) -> Any:
     kind = type(value)
     if kind in _PLAIN:
         return value
     encoder = _ENCODERS.get(kind)
     if encoder is None:
         raise EncodeError(value, [])
-    return encoder(value)
+    return encoder(value, depth)
 
 
 _DECODERS: dict[str, Callable[[Any], Any]] = {

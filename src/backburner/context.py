@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -29,8 +30,7 @@ class JobContext:
         self, done: float, total: float | None = None, message: str | None = None
     ) -> None:
         """Record progress; written at most every PROGRESS_INTERVAL s, the rest on flush()."""
-        if total is not None and total < 0:
-            raise ValueError(f"set_progress(total={total!r}): total must be >= 0")
+        _check_progress(done, total)
         self._pending = {"done": done, "total": total, "message": message}
         now = time.monotonic()
         if now - self._written_at >= PROGRESS_INTERVAL or (total is not None and done >= total):
@@ -42,6 +42,18 @@ class JobContext:
             self.store.set_progress(self.id, self.token, self._pending)
             self._pending = None
             self._written_at = time.monotonic()
+
+
+def _check_progress(done: float, total: float | None) -> None:
+    # NaN or infinity would be stored as JSON no client can parse, or refused by the store
+    if not isinstance(done, (int, float)) or not math.isfinite(done):
+        raise ValueError(f"set_progress(done={done!r}): done must be a finite number")
+    if total is not None and (
+        not isinstance(total, (int, float)) or not math.isfinite(total) or total < 0
+    ):
+        raise ValueError(
+            f"set_progress(total={total!r}): total must be a finite number >= 0 or None"
+        )
 
 
 _current: ContextVar[JobContext | None] = ContextVar("backburner_current_job", default=None)
@@ -62,9 +74,19 @@ class CurrentJob:
 
     @property
     def attempt(self) -> int:
-        """1 on the first attempt, 2 on the first retry, ..."""
+        """1 on the first attempt, 2 on the first retry, ...; a run handed back uncounted
+        (shutdown) leaves it unchanged for the next run: see `run_id`."""
         ctx = _current.get()
         return 0 if ctx is None else ctx.attempt
+
+    @property
+    def run_id(self) -> str | None:
+        """A key that differs on every run of the job, "<job id>.<fencing token>": key
+        side effects that must happen once per run on it. `attempt` may repeat: a run that
+        a graceful shutdown stopped, or whose result could not be recorded before the
+        worker stopped, is handed back uncounted, and the next run sees the same attempt."""
+        ctx = _current.get()
+        return None if ctx is None else f"{ctx.id}.{ctx.token}"
 
     @property
     def task(self) -> str | None:

@@ -6,6 +6,8 @@ Each class's docstring is its default message.
 
 from __future__ import annotations
 
+import math
+
 
 class BackburnerError(Exception):
     """A backburner operation failed."""
@@ -54,7 +56,12 @@ class Retry(Exception):
     """
 
     def __init__(self, delay: float | None = None, message: str | None = None) -> None:
-        if delay is not None and delay < 0:
-            raise ValueError(f"Retry(delay={delay!r}): delay must be >= 0 seconds")
+        if delay is not None and not (
+            isinstance(delay, (int, float)) and math.isfinite(delay) and delay >= 0
+        ):
+            raise ValueError(
+                f"Retry(delay={delay!r}): delay must be a finite number of seconds >= 0, "
+                "or None for the task's backoff"
+            )
         super().__init__(message or "retry requested")
         self.delay = delay

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import math
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from . import codec, defaults, signals
+from . import codec, defaults, limits, signals
 from .job import Job, JobRecord, pending_status
 
 if TYPE_CHECKING:
@@ -43,22 +44,22 @@ class TaskOptions:
 
 
 def _check_options(o: TaskOptions) -> None:
-    if not isinstance(o.name, str) or not o.name:
-        raise ValueError(f"task name must be a non-empty str, got {o.name!r}")
-    if o.queue is not None and (not isinstance(o.queue, str) or not o.queue):
-        raise ValueError(f"queue must be a non-empty str, got {o.queue!r}")
+    limits.check_text(o.name, "task name", limits.MAX_NAME_BYTES)
+    if o.queue is not None:
+        limits.check_text(o.queue, "queue", limits.MAX_NAME_BYTES)
     if type(o.priority) is not int:
         raise ValueError(f"priority must be an int (higher runs first), got {o.priority!r}")
-    if o.retries is not None and (type(o.retries) is not int or o.retries < 0):
-        raise ValueError(f"retries must be an int >= 0, got {o.retries!r}")
-    if o.timeout is not None and (not isinstance(o.timeout, (int, float)) or o.timeout <= 0):
-        raise ValueError(f"timeout must be seconds > 0 or None, got {o.timeout!r}")
-    if o.retry_backoff is not None and (
-        not isinstance(o.retry_backoff, (int, float)) or o.retry_backoff < 0
-    ):
-        raise ValueError(f"retry_backoff must be seconds >= 0, got {o.retry_backoff!r}")
-    if o.unique_key is not None and not isinstance(o.unique_key, str):
-        raise ValueError(f"unique_key must be a str or None, got {o.unique_key!r}")
+    limits.check_int(o.priority, "priority", limits.MIN_PRIORITY, limits.MAX_PRIORITY)
+    if o.retries is not None:
+        limits.check_int(o.retries, "retries", 0, limits.MAX_RETRIES)
+    if o.timeout is not None:
+        limits.check_seconds(o.timeout, "timeout (None for no limit)", positive=True)
+    if o.retry_backoff is not None:
+        limits.check_seconds(o.retry_backoff, "retry_backoff")
+    if o.unique_key is not None:
+        if not isinstance(o.unique_key, str):
+            raise ValueError(f"unique_key must be a str or None, got {o.unique_key!r}")
+        limits.check_text(o.unique_key, "unique_key", limits.MAX_UNIQUE_KEY_BYTES)
 
 
 OPTION_NAMES = frozenset(f.name for f in fields(TaskOptions))
@@ -210,9 +211,10 @@ def _due_time(delay: float | dt.timedelta | None, at: float | dt.datetime | None
         raise ValueError("schedule() needs exactly one of delay= (seconds) or at= (timestamp)")
     if delay is not None:
         seconds = delay.total_seconds() if isinstance(delay, dt.timedelta) else delay
-        if not isinstance(seconds, (int, float)) or seconds < 0:
+        if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds < 0:
             raise ValueError(
-                f"schedule(delay={delay!r}): delay must be seconds >= 0 or a timedelta"
+                f"schedule(delay={delay!r}): delay must be a finite number of seconds >= 0 "
+                "or a timedelta"
             )
         return time.time() + seconds
     if isinstance(at, dt.datetime):
@@ -222,6 +224,8 @@ def _due_time(delay: float | dt.timedelta | None, at: float | dt.datetime | None
                 "(e.g. datetime.now(timezone.utc) + ...) or a Unix timestamp"
             )
         return at.timestamp()
-    if not isinstance(at, (int, float)) or isinstance(at, bool):
-        raise ValueError(f"schedule(at={at!r}): at must be a Unix timestamp or an aware datetime")
+    if not isinstance(at, (int, float)) or isinstance(at, bool) or not math.isfinite(at):
+        raise ValueError(
+            f"schedule(at={at!r}): at must be a finite Unix timestamp or an aware datetime"
+        )
     return float(at)

@@ -11,10 +11,14 @@ Every job route answers 202 with JSON `{"job_id", "status_url", "started": true,
                             3 s later (the article's `at = time.time() + 3` variant),
                             `?at=<unix timestamp>` at a given time
     /jobs/<job_id>          the job's status (backburner's job API)
+
+A duration over MAX_DURATION seconds, or a `delay`/`at` that is not a finite number,
+answers 400 and starts nothing.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +30,9 @@ from backburner.job import Job
 from .tasks import bb, spool_task, threaded_task, uwsgi_task
 
 DEFAULT_DURATION = 5  # the article's default
+# A GET anyone can send starts a job: without a bound, /99999999999999999999 would hold a
+# worker for good. Apps copied from this one should bound what a request may start too.
+MAX_DURATION = 60
 routes = Blueprint("seed", __name__)
 
 
@@ -51,6 +58,15 @@ def _started(job: Job) -> Response:
     return response
 
 
+def _too_long(duration: int) -> Response | None:
+    if duration <= MAX_DURATION:
+        return None
+    return _bad_request(
+        f"duration {duration} is too long: this demo runs jobs of at most {MAX_DURATION} "
+        "seconds; ask for a shorter one"
+    )
+
+
 def _bad_request(message: str) -> Response:
     response = jsonify(error=message)
     response.status_code = 400
@@ -61,32 +77,39 @@ def _bad_request(message: str) -> Response:
 def index() -> Response | str:
     """Browsers get the index page; other clients start the article's default job."""
     if wants_html():
-        return render_template_string(_INDEX, default=DEFAULT_DURATION)
+        return render_template_string(_INDEX, default=DEFAULT_DURATION, max=MAX_DURATION)
     return _started(threaded_task.delay(DEFAULT_DURATION))
 
 
 @routes.get("/<int:duration>")
 def thread(duration: int) -> Response:
-    return _started(threaded_task.delay(duration))
+    return _too_long(duration) or _started(threaded_task.delay(duration))
 
 
 @routes.get("/uwsgi_thread", defaults={"duration": DEFAULT_DURATION})
 @routes.get("/uwsgi_thread/<int:duration>")
 def uwsgi_thread(duration: int) -> Response:
-    return _started(uwsgi_task.delay(duration))
+    return _too_long(duration) or _started(uwsgi_task.delay(duration))
 
 
 @routes.get("/uwsgi_spool", defaults={"duration": DEFAULT_DURATION})
 @routes.get("/uwsgi_spool/<int:duration>")
 def uwsgi_spool(duration: int) -> Response:
     """`?delay=SECONDS` or `?at=UNIX_TIMESTAMP` schedules the job instead of queueing it."""
+    refused = _too_long(duration)
+    if refused is not None:
+        return refused
     when: dict[str, float] = {}
     for name in ("delay", "at"):
         if name in request.args:
             try:
                 when[name] = float(request.args[name])
             except ValueError:
-                return _bad_request(f"{name}={request.args[name]!r} is not a number of seconds")
+                when[name] = math.nan
+            if not math.isfinite(when[name]):  # float() reads "nan" and "inf" too
+                return _bad_request(
+                    f"{name}={request.args[name]!r} is not a finite number of seconds"
+                )
     if not when:
         return _started(spool_task.delay(duration))
     try:
@@ -123,7 +146,7 @@ or ask it for JSON. <b>Watch</b> starts a job and opens its status page.</p>
 <td><button data-path="{{ path }}">Watch</button></td><td>{{ what }}</td></tr>
 {% endfor %}
 </table>
-<p>Any duration works: <code>/10</code>, <code>/uwsgi_thread/7</code>, ...</p>
+<p>Any duration up to {{ max }} s works: <code>/10</code>, <code>/uwsgi_thread/7</code>, ...</p>
 <script>
 for (const b of document.querySelectorAll("button[data-path]")) {
   b.onclick = async () => {

@@ -257,6 +257,8 @@ class SQLiteStore(Store):
             with self._write(wake=True, durable=True) as conn:
                 return self._insert(conn, records)
         except sqlite3.IntegrityError as exc:
+            if "bb_jobs.id" not in str(exc):  # NOT NULL (a NaN time), say: not a clash
+                raise
             raise ValueError(f"job id already stored: {exc}; nothing was enqueued") from exc
 
     @staticmethod

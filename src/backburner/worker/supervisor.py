@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import multiprocessing as mp
 import os
 import secrets
@@ -25,8 +26,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
-from .. import defaults, policy, signals
-from ..errors import BackburnerError, JobTimeout
+from .. import defaults, limits, policy, signals
+from ..errors import JobTimeout
 from ..job import JobStatus
 from ..signals import job_endings_wanted
 from ..stores.base import WorkerInfo
@@ -34,6 +35,7 @@ from ..urls import describe
 from . import reports
 from .child import EXIT_IDLE, EXIT_RECYCLE, child_main
 from .messages import Cancel, Claimed, Command, Exiting, Finished, Started, Stop
+from .quiet import Quietly
 from .reloader import WATCH_EVERY, Rollout, SourceWatcher
 from .runner import announce
 
@@ -72,8 +74,11 @@ class WorkerConfig:
         checks = [
             (self.processes >= 1, "processes must be >= 1"),
             (self.threads >= 1, "threads must be >= 1"),
-            (self.lease > 0, "lease must be > 0 seconds"),
-            (self.shutdown_timeout >= 0, "shutdown timeout must be >= 0 seconds"),
+            (math.isfinite(self.lease) and self.lease > 0, "lease must be finite seconds > 0"),
+            (
+                math.isfinite(self.shutdown_timeout) and self.shutdown_timeout >= 0,
+                "shutdown timeout must be finite seconds >= 0",
+            ),
             (
                 self.max_jobs_per_child is None or self.max_jobs_per_child >= 1,
                 "max jobs per child must be >= 1",
@@ -83,6 +88,8 @@ class WorkerConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        for queue in self.queues or ():
+            limits.check_text(queue, "queue", limits.MAX_NAME_BYTES)
 
 
 @dataclass
@@ -140,6 +147,7 @@ class Supervisor:
         self.next_watch = 0.0
         self._ctx = mp.get_context("fork")
         self._wake_r, self._wake_w = os.pipe()
+        self._quietly = Quietly(log)  # a store call that fails is logged, never fatal
 
     # -- lifecycle ---------------------------------------------------------------------
     def run(self) -> int:
@@ -458,22 +466,14 @@ class Supervisor:
         for rescued in self._quietly(store.rescue_lapsed, now) or []:
             log.warning("job %s: lease lapsed, rescued", rescued.record.id)
             announce(self.bb, rescued.record, rescued.ending, rescued.status)
-        if time.monotonic() >= self.next_prune:
+        # a failed prune is tried again at the next tick, not PRUNE_EVERY later
+        if time.monotonic() >= self.next_prune and self._quietly(store.prune, now) is not None:
             self.next_prune = time.monotonic() + PRUNE_EVERY
-            self._quietly(store.prune, now)
 
     def _relay_cancels(self, job_ids: frozenset[str]) -> None:
         for child in self.children.values():
             for job_id in job_ids & child.jobs.keys():
                 self._send(child, Cancel(job_id))
-
-    def _quietly(self, method: Any, *args: Any) -> Any:
-        """Call a store method; a store outage is logged, not fatal (the next tick retries)."""
-        try:
-            return method(*args)
-        except BackburnerError as exc:
-            log.warning("store call %s failed: %s", getattr(method, "__name__", method), exc)
-            return None
 
 
 def _holds(child: Child, event: Started | Finished) -> bool:

@@ -1,6 +1,9 @@
 -- Cancel a pending job (returns 1); for a running one set cancel_requested (returns 0).
 -- ARGV: id, now.
 local id, now = ARGV[1], ARGV[2]
+if not all_finite(now) then
+  return malformed('cancel')
+end
 local key = job_key(id)
 local job = read_job(id)
 if job.status == 'queued' then

@@ -2,6 +2,9 @@
 -- job it just enqueued this way, and no other).
 -- ARGV: id, now, lease_until, worker_id. Returns the job as a flat HGETALL list, or false.
 local id, now, lease_until, worker = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if not all_finite(now, lease_until) then
+  return malformed('claim_job')
+end
 local key = job_key(id)
 local job = read_job(id)
 if job.status ~= 'queued' or tonumber(job.run_at) > tonumber(now) then

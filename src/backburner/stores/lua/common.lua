@@ -11,6 +11,25 @@
 local NS = KEYS[1]
 local WAKE_CAP = 16 -- tokens kept per wake-up list: enough to rouse that many idle waiters
 
+-- Whether every argument is a finite number as Python formats one. Lua's tonumber also
+-- reads 'nan', 'inf' and '1e999': stored, such a time or priority leaves a job that no
+-- claim ever takes. A script cannot take back a write, so each one that writes checks
+-- its numbers with this before its first write, and answers `malformed(...)` if not.
+local function all_finite(...)
+  for i = 1, select('#', ...) do
+    local n = tonumber((select(i, ...)))
+    if n == nil or n ~= n or n == math.huge or n == -math.huge then
+      return false
+    end
+  end
+  return true
+end
+
+local function malformed(script)
+  return redis.error_reply(script .. ': malformed arguments (a missing number, or one '
+    .. 'that is not finite); nothing was changed')
+end
+
 local function job_key(id)
   return NS .. ':job:' .. id
 end

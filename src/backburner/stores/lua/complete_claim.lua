@@ -6,6 +6,15 @@
 -- queue).
 -- Returns {accepted flags (1 or 0 per job), claimed jobs as flat HGETALL lists}.
 local now, n = ARGV[1], tonumber(ARGV[2])
+if not all_finite(now, n) or n < 0 or #ARGV < 5 + n * 4
+    or not all_finite(ARGV[3 + n * 4], ARGV[5 + n * 4]) then
+  return malformed('complete_claim')
+end
+for i = 0, n - 1 do
+  if not all_finite(ARGV[4 + i * 4]) then
+    return malformed('complete_claim')
+  end
+end
 local accepted = {}
 for i = 0, n - 1 do
   local at = 3 + i * 4

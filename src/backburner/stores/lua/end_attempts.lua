@@ -9,20 +9,20 @@ local STRIDE = 10
 local ENDS = {queued = true, succeeded = true, failed = true, cancelled = true}
 
 local function number_or_empty(value)
-  return value == '' or tonumber(value) ~= nil
+  return value == '' or all_finite(value)
 end
 
 -- A script cannot take back the writes it made before an error, so every argument of
 -- every ending is checked before the first write.
 local function check(now)
-  if tonumber(now) == nil or (#ARGV - 1) % STRIDE ~= 0 then
+  if not all_finite(now) or (#ARGV - 1) % STRIDE ~= 0 then
     return false
   end
   for base = 2, #ARGV, STRIDE do
     local token, status, if_cancelled, at = ARGV[base + 1], ARGV[base + 2], ARGV[base + 3],
       ARGV[base + 4]
     local counted = ARGV[base + 6]
-    if tonumber(token) == nil or tonumber(at) == nil or not ENDS[status]
+    if not all_finite(token, at) or not ENDS[status]
         or not ENDS[if_cancelled] or not number_or_empty(ARGV[base + 5])
         or not number_or_empty(ARGV[base + 7]) or (counted ~= '1' and counted ~= '0') then
       return false

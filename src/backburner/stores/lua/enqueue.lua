@@ -7,6 +7,20 @@ local now = ARGV[1]
 local FIELDS = 12
 local count = (#ARGV - 1) / FIELDS
 
+if count ~= math.floor(count) or not all_finite(now) then
+  return malformed('enqueue')
+end
+for i = 0, count - 1 do
+  local base = 2 + i * FIELDS
+  local timeout, has_unique = ARGV[base + 9], ARGV[base + 10]
+  -- priority, run_at, created_at, max_attempts, retry_backoff
+  if not all_finite(unpack(ARGV, base + 4, base + 8))
+      or not (timeout == '' or all_finite(timeout))
+      or (has_unique ~= '0' and has_unique ~= '1') then
+    return malformed('enqueue')
+  end
+end
+
 -- Check every id before writing anything: a script cannot roll back its writes.
 local seen, clashes = {}, {}
 for i = 0, count - 1 do

@@ -1,6 +1,9 @@
 -- Extend the leases still held. ARGV: lease_until, then job id, token pairs.
 -- Returns {lost ids, ids of held jobs with cancel requested}.
 local lease_until = ARGV[1]
+if not all_finite(lease_until) then
+  return malformed('heartbeat')
+end
 local lost, cancel = {}, {}
 for i = 2, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]

@@ -2,7 +2,7 @@
 -- Returns each job's fields as a flat HGETALL list. Changes nothing but the lease index:
 -- an entry whose job is no longer running is stale, and removed.
 local now, limit = ARGV[1], tonumber(ARGV[2])
-if tonumber(now) == nil or limit == nil then
+if not all_finite(now, limit) then
   return redis.error_reply('lapsed: malformed arguments')
 end
 local leases = NS .. ':leases'

@@ -3,6 +3,9 @@
 -- statuses... Returns {jobs deleted, index entries removed, entries examined}; the caller
 -- moves `offset` past the entries it kept.
 local cutoff, offset, batch = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+if not all_finite(offset, batch) then
+  return malformed('purge')
+end
 local wanted = {}
 for i = 4, #ARGV do
   wanted[ARGV[i]] = true

@@ -1,6 +1,9 @@
 -- Queue a failed or cancelled job again now with fresh attempts. ARGV: id, now.
 -- Returns 0 for any other job, or when another live job holds its unique_key.
 local id, now = ARGV[1], ARGV[2]
+if not all_finite(now) then
+  return malformed('retry')
+end
 local key = job_key(id)
 local job = read_job(id)
 if job.status ~= 'failed' and job.status ~= 'cancelled' then
