@@ -6,6 +6,8 @@ import time
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from .codec import storable_text
+
 if TYPE_CHECKING:
     from .stores.base import Store
 
@@ -31,6 +33,8 @@ class JobContext:
         """Record progress; written at most every PROGRESS_INTERVAL s, the rest on flush()."""
         if total is not None and total < 0:
             raise ValueError(f"set_progress(total={total!r}): total must be >= 0")
+        if isinstance(message, str):  # a message no store could keep must not fail the job
+            message = storable_text(message)
         self._pending = {"done": done, "total": total, "message": message}
         now = time.monotonic()
         if now - self._written_at >= PROGRESS_INTERVAL or (total is not None and done >= total):
