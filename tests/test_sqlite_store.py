@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,19 @@ def test_wal_and_durability_settings(tmp_path: Path) -> None:
         conn = store._conn()  # type: ignore[attr-defined]
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == expected
     assert normal.busy_timeout == 5.0  # type: ignore[attr-defined]
+
+
+def test_the_database_and_its_wal_and_shm_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    files = ("jobs.db", "jobs.db-wal", "jobs.db-shm")
+    previous = os.umask(0)  # the most permissive umask: files would be world-writable
+    try:
+        store = open_store(f"sqlite:///{tmp_path}/jobs.db")
+        store.enqueue([make()])  # job arguments are now in the files
+        modes = {name: stat.S_IMODE((tmp_path / name).stat().st_mode) for name in files}
+        store.close()
+    finally:
+        os.umask(previous)
+    assert modes == dict.fromkeys(files, 0o600)
 
 
 def test_newer_schema_is_refused_and_nothing_is_touched(tmp_path: Path) -> None:
