@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,81 @@ def test_wal_and_durability_settings(tmp_path: Path) -> None:
         conn = store._conn()  # type: ignore[attr-defined]
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == expected
     assert normal.busy_timeout == 5.0  # type: ignore[attr-defined]
+
+
+def test_the_database_and_its_wal_and_shm_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    files = ("jobs.db", "jobs.db-wal", "jobs.db-shm")
+    previous = os.umask(0)  # the most permissive umask: files would be world-writable
+    try:
+        store = open_store(f"sqlite:///{tmp_path}/jobs.db")
+        store.enqueue([make()])  # job arguments are now in the files
+        modes = {name: stat.S_IMODE((tmp_path / name).stat().st_mode) for name in files}
+        store.close()
+    finally:
+        os.umask(previous)
+    assert modes == dict.fromkeys(files, 0o600)
+
+
+@pytest.fixture
+def runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The folder the wake-up sockets go under, in place of the shared temp dir."""
+    shared = tmp_path / "run"
+    shared.mkdir()
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(shared))
+    return shared
+
+
+def test_the_wakeup_folders_are_created_private_whatever_the_umask(
+    tmp_path: Path, runtime_dir: Path
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/jobs.db")
+    previous = os.umask(0)
+    try:
+        store.wait_for_work(None, 0.01)  # a waiter makes the folders
+    finally:
+        os.umask(previous)
+    mine = runtime_dir / f"backburner-{os.getuid()}"
+    folders = [mine, *mine.iterdir()]
+    assert len(folders) == 2
+    assert {stat.S_IMODE(f.stat().st_mode) for f in folders} == {0o700}
+    store.close()
+
+
+def test_a_wakeup_folder_of_ours_that_others_can_only_read_is_closed_and_used(
+    tmp_path: Path, runtime_dir: Path
+) -> None:
+    older = runtime_dir / f"backburner-{os.getuid()}"
+    older.mkdir()
+    older.chmod(0o755)  # as older versions left it, with the usual umask
+    store = open_store(f"sqlite:///{tmp_path}/jobs.db")
+    store.wait_for_work(None, 0.01)
+    assert stat.S_IMODE(older.stat().st_mode) == 0o700
+    store.close()
+
+
+def test_a_wakeup_folder_open_to_other_users_is_refused(tmp_path: Path, runtime_dir: Path) -> None:
+    planted = runtime_dir / f"backburner-{os.getuid()}"
+    planted.mkdir()
+    planted.chmod(0o777)  # as another user would leave it, to plant or swap sockets
+    store = open_store(f"sqlite:///{tmp_path}/jobs.db")
+    with pytest.raises(StoreUnavailable, match=rf"wake-up folder '{planted}'.*0o777.*remove it"):
+        store.wait_for_work(None, 0.01)
+    store.enqueue([make()])  # producers are not stopped by it: they only skip the wake-up
+    assert store.counts() == {"default": {JobStatus.QUEUED: 1}}
+    store.close()
+
+
+def test_a_wakeup_folder_of_another_user_is_refused(
+    tmp_path: Path, runtime_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (runtime_dir / f"backburner-{os.getuid()}").mkdir(mode=0o700)
+    someone_else = os.geteuid() + 1
+    # seen from a process running as another user, the folder we made is not its own
+    monkeypatch.setattr(os, "geteuid", lambda: someone_else)
+    store = open_store(f"sqlite:///{tmp_path}/jobs.db")
+    with pytest.raises(StoreUnavailable, match=r"belongs to uid \d+, not to this user"):
+        store.wait_for_work(None, 0.01)
+    store.close()
 
 
 def test_newer_schema_is_refused_and_nothing_is_touched(tmp_path: Path) -> None:

@@ -427,6 +427,17 @@ def test_sys_exit_in_a_task_fails_only_that_attempt(bb: Backburner, url: str, st
     assert "restarting" not in worker.log()
 
 
+def test_an_error_with_unstorable_text_is_recorded_escaped_not_lost(
+    bb: Backburner, url: str, start: Start
+) -> None:
+    job = bb.tasks["bad_text"].delay()
+    assert start(url, "-p", "1", "--burst").wait(60) == 0
+    record = job.refresh().record
+    assert record.status is JobStatus.FAILED and record.attempts == 1
+    assert (record.error or "").startswith("ValueError: cannot open bad \\udcff name\\x00end\n")
+    assert record.progress == {"done": 1, "total": 2, "message": "reading bad \\udcff name\\x00end"}
+
+
 def test_a_dead_worker_thread_replaces_its_child_and_the_job_retries(
     bb: Backburner, url: str, start: Start
 ) -> None:

@@ -102,6 +102,13 @@ def build(url: str | None = None) -> Backburner:
     async def async_too_slow() -> None:
         await asyncio.sleep(60)
 
+    @bb.task(name="bad_text", retries=0)
+    def bad_text() -> None:
+        """Reports progress and raises with text no store keeps raw: a lone surrogate (a
+        non-UTF-8 file name) and a NUL."""
+        current_job.set_progress(1, 2, "reading bad \udcff name\x00end")
+        raise ValueError("cannot open bad \udcff name\x00end")
+
     @bb.task(name="started_at")
     def started_at() -> float:
         return time.time()

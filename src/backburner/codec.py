@@ -4,6 +4,7 @@ Plain JSON types pass through; datetime (naive and aware), date, time, UUID, Dec
 bytes and tuple are tagged so they come back as the same type. Anything else, and
 anything JSON would silently change (a dict with non-str keys, a set, an enum), raises
 `EncodeError` (a TypeError) naming where the value sits, before anything is stored.
+`storable_text` escapes the error and progress text no store could keep as it is.
 """
 
 from __future__ import annotations
@@ -200,3 +201,12 @@ def loads_plain(text: str) -> Any:
     and Decimal as their text, bytes as base64 text, a tuple as a list). Never raises for
     a tag it does not know: it shows that value's JSON form too."""
     return _loads_plain(text)
+
+
+def storable_text(text: str) -> str:
+    """`text` as every store can keep it: a lone surrogate (a non-UTF-8 file name in an
+    exception message) becomes its backslash escape (`\\udcff`), as UTF-8 cannot encode
+    it, and a NUL becomes `\\x00`, which PostgreSQL text refuses. Other text is unchanged.
+    Error and progress text go through here before any store sees them."""
+    text = text.replace("\x00", "\\x00")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -7,6 +7,8 @@ import time
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from .codec import storable_text
+
 if TYPE_CHECKING:
     from .stores.base import Store
 
@@ -31,6 +33,8 @@ class JobContext:
     ) -> None:
         """Record progress; written at most every PROGRESS_INTERVAL s, the rest on flush()."""
         _check_progress(done, total)
+        if isinstance(message, str):  # a message no store could keep must not fail the job
+            message = storable_text(message)
         self._pending = {"done": done, "total": total, "message": message}
         now = time.monotonic()
         if now - self._written_at >= PROGRESS_INTERVAL or (total is not None and done >= total):

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from .codec import storable_text
 from .job import JobStatus
 
 MAX_BACKOFF = 3600.0  # seconds: the longest any backoff step waits
@@ -69,6 +70,12 @@ class Ending:
     counted: bool = True
     lapsed_before: float | None = None
     in_history: bool = True
+
+    def __post_init__(self) -> None:
+        # Every ending passes here, whoever built it: an error no store can keep (a lone
+        # surrogate, a NUL) would make recording fail, and the attempt's outcome be lost.
+        if self.error is not None:
+            object.__setattr__(self, "error", storable_text(self.error))
 
 
 def backoff_delay(attempt: int, base: float, cap: float = MAX_BACKOFF) -> float:

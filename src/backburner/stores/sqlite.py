@@ -22,20 +22,19 @@ import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .. import defaults
-from ..errors import SchemaError, StoreUnavailable
+from ..errors import StoreUnavailable
 from ..job import FINISHED, JobRecord, JobStatus
 from ..policy import Ending
-from . import rows, sqlite_tx
+from . import rows, sqlite_conn, sqlite_tx
 from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
 from .forks import on_fork_in_child
+from .sqlite_conn import SCHEMA_VERSION
 from .wakeup import Wakeup
 
-SCHEMA_VERSION = 1
 PURGE_BATCH = 5000
 _SYNC_MODES = ("full", "normal")
 _INSERT = (
@@ -156,56 +155,11 @@ class SQLiteStore(Store):
         return conn
 
     def _connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(
-                self.path,
-                timeout=self.busy_timeout,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            self._use_wal(conn)
-            conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"cannot open SQLite store {self.path!r}: {exc}") from exc
+        conn = sqlite_conn.connect(self.path, self.busy_timeout, self.synchronous)
         if not self._schema_ready:
-            self._ensure_schema(conn)
+            sqlite_conn.ensure_schema(conn, self.path)
             self._schema_ready = True
         return conn
-
-    def _use_wal(self, conn: sqlite3.Connection) -> None:
-        """Switch a new database to WAL. The switch takes an exclusive lock without going
-        through the busy handler, so processes opening a fresh file together retry here."""
-        deadline = time.monotonic() + self.busy_timeout
-        while True:
-            try:
-                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    conn.execute("PRAGMA journal_mode=WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.005)
-
-    def _ensure_schema(self, conn: sqlite3.Connection) -> None:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version == SCHEMA_VERSION:
-            return
-        if version > SCHEMA_VERSION:
-            raise SchemaError(
-                f"{self.path!r} has backburner schema v{version}, newer than this "
-                f"backburner's v{SCHEMA_VERSION}: upgrade backburner in this environment"
-            )
-        script = resources.files(__package__).joinpath("sql/sqlite.sql").read_text()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
-                for statement in script.split(";\n"):
-                    if statement.strip():
-                        conn.execute(statement)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def migrate(self) -> int:
         self._conn()  # opening a connection creates or checks the schema

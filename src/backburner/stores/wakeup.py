@@ -4,6 +4,9 @@ Every waiting thread binds a Unix datagram socket in a folder named after the da
 file (under $XDG_RUNTIME_DIR or the temp dir). A commit that makes work due sends one
 byte to each socket there. Waiters still re-check the database every FALLBACK seconds,
 so a producer that cannot see the folder (another container, say) is only slower.
+
+The temp dir is shared by every user, so its folders are used only when they are this
+user's own and closed to others (0700): one that another user made first is refused.
 """
 
 from __future__ import annotations
@@ -15,13 +18,16 @@ import os
 import secrets
 import select
 import socket
+import stat
 import tempfile
 import threading
 from typing import Any
 
+from ..errors import StoreUnavailable
 from .forks import on_fork_in_child
 
 FALLBACK = 0.25  # seconds between database checks while waiting
+PRIVATE = 0o700  # the mode of the folders: this user's only
 
 
 def channel_dir(db_path: str) -> str:
@@ -29,6 +35,46 @@ def channel_dir(db_path: str) -> str:
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
     digest = hashlib.sha1(os.path.realpath(db_path).encode()).hexdigest()[:16]
     return os.path.join(base, f"backburner-{os.getuid()}", digest)
+
+
+def make_private(folder: str) -> None:
+    """Create `folder` and its parent (`backburner-UID`) as this user's own, mode 0700, or
+    check the ones that exist are; StoreUnavailable, saying what to do, if one is not."""
+    for path in (os.path.dirname(folder), folder):
+        try:
+            os.mkdir(path, PRIVATE)
+            os.chmod(path, PRIVATE)  # exactly 0700, whatever the umask
+        except FileExistsError:
+            _close_own(path)
+        why = unsafe(path)
+        if why:
+            raise StoreUnavailable(
+                f"refusing to use the SQLite wake-up folder {path!r}: {why}, so another user "
+                "could tamper with it; remove it (as its owner, or root), or set "
+                "XDG_RUNTIME_DIR to a folder only you can write to"
+            )
+
+
+def _close_own(path: str) -> None:
+    """Make a folder of ours that no one else could write to 0700: older versions left
+    `backburner-UID` with the umask's mode (0755, say), and refusing it would stop every
+    upgraded worker. One that others could write to stays refused: it may hold their files."""
+    info = os.lstat(path)
+    if stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o022:
+        os.chmod(path, PRIVATE)
+
+
+def unsafe(path: str) -> str:
+    """Why the folder at `path` is not safe for this user's sockets; "" when it is."""
+    info = os.lstat(path)  # lstat: a symlink (someone else's choice of folder) is refused
+    if not stat.S_ISDIR(info.st_mode):
+        return "it is not a folder (a symlink?)"
+    if info.st_uid != os.geteuid():  # the owner of what this process creates
+        return f"it belongs to uid {info.st_uid}, not to this user (uid {os.geteuid()})"
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        return f"its mode is {mode:#o}, open to other users (it must be 0o700)"
+    return ""
 
 
 class Wakeup:
@@ -73,7 +119,10 @@ class Wakeup:
     def _names(self) -> list[str]:
         mtime = os.stat(self.folder).st_mtime
         if mtime != self._listing[0]:
-            self._listing = (mtime, os.listdir(self.folder))
+            # an unsafe folder is left alone: its waiters refuse it (see make_private), and
+            # a commit must not fail for it
+            names = [] if unsafe(self.folder) else os.listdir(self.folder)
+            self._listing = (mtime, names)
         return self._listing[1]
 
     def _socket_for_sending(self) -> socket.socket:
@@ -89,7 +138,7 @@ class Wakeup:
         if held is not None:
             return held[0]  # type: ignore[no-any-return]
         try:
-            os.makedirs(self.folder, mode=0o700, exist_ok=True)
+            make_private(self.folder)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             path = os.path.join(self.folder, f"{os.getpid()}-{secrets.token_hex(4)}")
             sock.bind(path)
@@ -100,7 +149,8 @@ class Wakeup:
         return sock
 
     def drain(self) -> None:
-        """Forget wake-ups that arrived while not waiting (call before checking for work)."""
+        """Forget wake-ups that arrived while not waiting (call before checking for work).
+        Raises StoreUnavailable, as `wait` does, if the folder is another user's."""
         sock = self._listener()
         if sock is None:
             return

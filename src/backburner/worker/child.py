@@ -25,7 +25,7 @@ from .batching import RETRY_STORE, Batches, Pace
 from .messages import Cancel, Event, Exiting, Finished, Started, Stop
 from .output import capture_output
 from .reports import Writer
-from .runner import execute, record_outcome
+from .runner import execute, flush_progress, record_outcome
 
 if TYPE_CHECKING:
     from ..app import Backburner
@@ -204,7 +204,7 @@ def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Even
         outcome = execute(bb, record, ctx)
         took = time.monotonic() - began
         pace.observe(took)
-        ctx.flush()
+        flush_progress(ctx)
         verdict = "succeeded" if outcome.succeeded else "raised"  # a failure's details follow
         log.info(
             "job %s %s %s in %.3fs (attempt %d)",

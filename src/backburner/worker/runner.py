@@ -106,9 +106,18 @@ def run_claimed(
     """Execute a job this process claimed and record its outcome, fenced by its token."""
     ctx = ctx or JobContext(bb.store, record.id, record.token, record.attempts, record.task)
     outcome = execute(bb, record, ctx)
-    ctx.flush()
+    flush_progress(ctx)
     record_outcome(bb, record, outcome, backoff)
     return outcome
+
+
+def flush_progress(ctx: JobContext) -> None:
+    """Write the progress the attempt left unwritten. A store that refuses it is logged, not
+    raised: the attempt's outcome matters more than its last progress, and must be recorded."""
+    try:
+        ctx.flush()
+    except Exception:
+        log.exception("job %s: could not store its last progress; recording its outcome", ctx.id)
 
 
 def ending_of(record: JobRecord, outcome: Outcome, backoff: bool = True) -> Ending:
