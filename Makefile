@@ -22,7 +22,7 @@ lint: $(BIN)/.installed
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest --chaos
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench

@@ -29,6 +29,21 @@ def wait_until(condition: Callable[[], T], timeout: float = 10.0, interval: floa
         time.sleep(interval)
 
 
+def child_pids(pid: int) -> list[int]:
+    """PIDs whose parent is `pid`, read from /proc (Linux)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # it exited meanwhile
+            # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+            if int(stat.rsplit(") ", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
 class WorkerProcess:
     """A `backburner worker` subprocess in its own process group."""
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from ..helpers import child_pids
 from . import free_port, port_open, require
 
 try:
@@ -114,6 +115,31 @@ class Cluster:
     def stop_immediately(self) -> None:
         """`pg_ctl stop -m immediate`: like a crash, the server recovers from WAL on start."""
         self._run(["pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop"])
+
+    def kill(self, timeout: float = 30) -> None:
+        """SIGKILL the postmaster and every server process: a crash, recovered from WAL on
+        the next start(). The postmaster is stopped first so that it forks no process
+        we would miss, and its children are found while they are still its children."""
+        pid = self.pid()
+        if pid is None or not _running(pid):
+            return
+        _signal(pid, signal.SIGSTOP)
+        victims = [pid, *child_pids(pid)]
+        for victim in victims:
+            _signal(victim, signal.SIGKILL)
+        # start() refuses while a server process still holds the shared memory
+        deadline = time.monotonic() + timeout
+        while any(_running(victim) for victim in victims):
+            if time.monotonic() > deadline:
+                raise ClusterError(f"server processes {victims} outlived SIGKILL")
+            time.sleep(0.02)
+        # The dead postmaster stays a zombie until whoever adopted it reaps it, and the
+        # next postmaster reads a zombie's PID in postmaster.pid as a server still running.
+        deadline = time.monotonic() + 5
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if Path(f"/proc/{pid}").exists():
+            (self.data / "postmaster.pid").unlink(missing_ok=True)  # it is dead: not reaped
 
     def pid(self) -> int | None:
         try:
