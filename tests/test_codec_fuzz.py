@@ -123,9 +123,6 @@ def test_moderate_nesting_round_trips(depth: int) -> None:
     assert_same(codec.loads(codec.dumps(value)), value)
 
 
-@pytest.mark.xfail(
-    strict=False, reason="issue 13 item 11: nesting deeper than ~490 raises RecursionError"
-)
 @pytest.mark.parametrize("depth", [1_000, 20_000, 100_000])
 def test_deep_nesting_round_trips_or_raises_type_error(depth: int) -> None:
     value = nested(depth, "leaf")
@@ -137,11 +134,6 @@ def test_deep_nesting_round_trips_or_raises_type_error(depth: int) -> None:
     assert_same(codec.loads(text), value)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="found by fuzzing, not in issue 13: an int of more than 4300 digits raises "
-    "ValueError (Python's int-to-str limit) where TypeError is promised",
-)
 @FUZZ
 @given(st.integers(4300, 10_000).map(lambda digits: 10**digits))
 def test_huge_ints_round_trip_or_raise_type_error(value: int) -> None:

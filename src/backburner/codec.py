@@ -22,6 +22,9 @@ from .limits import MAX_DEPTH
 TAG = "__bb__"
 
 _PLAIN = (str, int, float, bool, type(None))
+# Python refuses to write an int of more than 4300 digits as text (ValueError); well past
+# any real count or id, such an int is refused here as a TypeError naming its place
+_MAX_INT_BITS = 14_000
 
 
 class EncodeError(TypeError):
@@ -33,6 +36,7 @@ class EncodeError(TypeError):
         self.root = "value"
         self.is_key = False
         self.too_deep = False
+        self.too_long = False  # an int of more than _MAX_INT_BITS bits
         super().__init__()
 
     def __str__(self) -> str:
@@ -44,6 +48,11 @@ class EncodeError(TypeError):
                 "flatter structure"
             )
         where = self.root + "".join(f"[{p!r}]" for p in self.path)
+        if self.too_long:
+            return (
+                f"{where} is an int of more than 4,000 digits, which JSON text cannot hold "
+                "here; pass it as a str"
+            )
         if self.is_key:
             where = f"a dict key in {where}"
         kind = type(self.value)
@@ -130,6 +139,10 @@ _ENCODERS: dict[type, Callable[[Any, int], Any]] = {
 def _encode(value: Any, depth: int = 1) -> Any:
     kind = type(value)
     if kind in _PLAIN:
+        if kind is int and value.bit_length() > _MAX_INT_BITS:
+            error = EncodeError(value, [])
+            error.too_long = True
+            raise error
         return value
     encoder = _ENCODERS.get(kind)
     if encoder is None:
@@ -176,7 +189,10 @@ def dumps_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         and all(type(v) in plain for v in kwargs.values())
         and TAG not in kwargs
     ):
-        return _dumps([list(args), kwargs])  # nothing to check or tag: JSON as it is
+        try:
+            return _dumps([list(args), kwargs])  # nothing to check or tag: JSON as it is
+        except ValueError:
+            pass  # an int too long for JSON text: the full check below names it
     return dumps([list(args), kwargs])
 
 

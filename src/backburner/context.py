@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import time
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from .codec import storable_text
+from .limits import is_finite
 
 if TYPE_CHECKING:
     from .stores.base import Store
@@ -33,7 +33,12 @@ class JobContext:
     ) -> None:
         """Record progress; written at most every PROGRESS_INTERVAL s, the rest on flush()."""
         _check_progress(done, total)
-        if isinstance(message, str):  # a message no store could keep must not fail the job
+        if message is not None and not isinstance(message, str):
+            raise TypeError(
+                f"set_progress(message={message!r}): message must be a str or None; "
+                "pass str(...) of it"
+            )
+        if message is not None:  # a message no store could keep must not fail the job
             message = storable_text(message)
         self._pending = {"done": done, "total": total, "message": message}
         now = time.monotonic()
@@ -50,10 +55,10 @@ class JobContext:
 
 def _check_progress(done: float, total: float | None) -> None:
     # NaN or infinity would be stored as JSON no client can parse, or refused by the store
-    if not isinstance(done, (int, float)) or not math.isfinite(done):
+    if not isinstance(done, (int, float)) or not is_finite(done):
         raise ValueError(f"set_progress(done={done!r}): done must be a finite number")
     if total is not None and (
-        not isinstance(total, (int, float)) or not math.isfinite(total) or total < 0
+        not isinstance(total, (int, float)) or not is_finite(total) or total < 0
     ):
         raise ValueError(
             f"set_progress(total={total!r}): total must be a finite number >= 0 or None"

@@ -6,7 +6,7 @@ Each class's docstring is its default message.
 
 from __future__ import annotations
 
-import math
+from .limits import is_finite
 
 
 class BackburnerError(Exception):
@@ -57,7 +57,7 @@ class Retry(Exception):
 
     def __init__(self, delay: float | None = None, message: str | None = None) -> None:
         if delay is not None and not (
-            isinstance(delay, (int, float)) and math.isfinite(delay) and delay >= 0
+            isinstance(delay, (int, float)) and is_finite(delay) and delay >= 0
         ):
             raise ValueError(
                 f"Retry(delay={delay!r}): delay must be a finite number of seconds >= 0, "

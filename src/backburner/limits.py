@@ -46,7 +46,7 @@ def check_seconds(value: object, what: str, *, positive: bool = False) -> float:
     if (
         not isinstance(value, (int, float))
         or isinstance(value, bool)
-        or not math.isfinite(value)
+        or not is_finite(value)
         or value < 0
         or (positive and value == 0)
     ):
@@ -54,9 +54,18 @@ def check_seconds(value: object, what: str, *, positive: bool = False) -> float:
     return float(value)
 
 
+def is_finite(value: float) -> bool:
+    """math.isfinite, where an int too large for a float counts as not finite (instead of
+    raising OverflowError)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def check_finite(value: object, what: str) -> float:
     """`value` if it is a finite int or float (not NaN or infinity), else ValueError."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not is_finite(value):
         raise ValueError(f"{what} must be a finite number, got {value!r}")
     return value
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-import math
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -211,7 +210,7 @@ def _due_time(delay: float | dt.timedelta | None, at: float | dt.datetime | None
         raise ValueError("schedule() needs exactly one of delay= (seconds) or at= (timestamp)")
     if delay is not None:
         seconds = delay.total_seconds() if isinstance(delay, dt.timedelta) else delay
-        if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds < 0:
+        if not isinstance(seconds, (int, float)) or not limits.is_finite(seconds) or seconds < 0:
             raise ValueError(
                 f"schedule(delay={delay!r}): delay must be a finite number of seconds >= 0 "
                 "or a timedelta"
@@ -224,7 +223,7 @@ def _due_time(delay: float | dt.timedelta | None, at: float | dt.datetime | None
                 "(e.g. datetime.now(timezone.utc) + ...) or a Unix timestamp"
             )
         return at.timestamp()
-    if not isinstance(at, (int, float)) or isinstance(at, bool) or not math.isfinite(at):
+    if not isinstance(at, (int, float)) or isinstance(at, bool) or not limits.is_finite(at):
         raise ValueError(
             f"schedule(at={at!r}): at must be a finite Unix timestamp or an aware datetime"
         )

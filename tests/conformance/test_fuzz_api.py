@@ -250,7 +250,9 @@ def check_progress(bb: Backburner, plan: Plan, done: Any, total: Any, message: A
         assert record.progress is None
     else:
         assert record.progress is not None
-        assert_same(record.progress, {"done": done, "total": total, "message": message})
+        # text no store could keep (a NUL, a lone surrogate) is stored escaped, by design
+        kept = codec.storable_text(message) if isinstance(message, str) else message
+        assert_same(record.progress, {"done": done, "total": total, "message": kept})
 
 
 def check(bb: Backburner, plan: Plan, argument: str, value: Any) -> None:
@@ -305,52 +307,19 @@ EXTREME: dict[str, st.SearchStrategy[Any]] = {
 }
 ARGUMENTS = list(ORDINARY)
 
-ITEM_2 = "issue 13 item 2: NaN and infinity slip past the `< 0` checks"
-ITEM_3 = "issue 13 item 3: text with a NUL or a lone surrogate cannot be stored"
-ITEM_11 = "issue 13 item 11: out-of-range values reach the drivers"
 UNLISTED = "found by fuzzing, not in issue 13: "
 # (which test, which argument) -> (why it fails today, on which stores: none named = all).
 # Remove an entry once its fix lands.
 SERVERS = ("sqlite", "redis", "postgres")  # every store but memory
 KNOWN_BUGS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
-    ("ordinary", "set_progress(done)"): (
-        UNLISTED + "a float such as 1e16 comes back an int (jsonb)",
+    # jsonb keeps numbers as numeric: a float with an integral value (1e16) reads back as
+    # an int; the value is equal, its type is not
+    (kind, f"set_progress({part})"): (
+        UNLISTED + "a float such as 1e16 comes back an int",
         ("postgres",),
-    ),
-    ("ordinary", "set_progress(total)"): (
-        UNLISTED + "a float such as 1e16 comes back an int (jsonb)",
-        ("postgres",),
-    ),
-    ("extreme", "queue"): (ITEM_11 + " (a NUL, a lone surrogate)", SERVERS),
-    ("extreme", "unique_key"): (ITEM_11 + " (a NUL, a lone surrogate)", SERVERS),
-    ("extreme", "priority"): (ITEM_11 + " (priority=2**63)", ("sqlite", "postgres")),
-    ("extreme", "retries"): (ITEM_11 + " (retries=2**31-1 or 2**63-1)", ("sqlite", "postgres")),
-    ("extreme", "schedule(delay=)"): (ITEM_2 + "; ints past float range: OverflowError", ()),
-    ("extreme", "schedule(at=)"): (ITEM_2 + "; ints past float range: OverflowError", ()),
-    ("extreme", "Retry(delay=)"): (ITEM_2, ()),
-    ("extreme", "set_progress(done)"): (
-        UNLISTED + "a float such as 1e16 comes back an int (jsonb); NaN/inf",
-        ("postgres",),
-    ),
-    ("extreme", "set_progress(total)"): (
-        UNLISTED + "a float such as 1e16 comes back an int (jsonb); NaN/inf",
-        ("postgres",),
-    ),
-    ("extreme", "set_progress(message)"): (ITEM_3, ("postgres",)),
-    ("extreme", "error text"): (ITEM_3, SERVERS),
-    ("wrong type", "Retry(delay=)"): (UNLISTED + "TypeError from `<` does not name delay", ()),
-    ("wrong type", "set_progress(done)"): (
-        UNLISTED + "not checked: the progress flush raises and the job is left running",
-        SERVERS,
-    ),
-    ("wrong type", "set_progress(total)"): (
-        UNLISTED + "TypeError from `<` does not name total",
-        (),
-    ),
-    ("wrong type", "set_progress(message)"): (
-        UNLISTED + "not checked: the progress flush raises and the job is left running",
-        SERVERS,
-    ),
+    )
+    for kind in ("ordinary", "extreme")
+    for part in ("done", "total")
 }
 
 

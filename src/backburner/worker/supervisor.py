@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import multiprocessing as mp
 import os
 import secrets
@@ -74,9 +73,9 @@ class WorkerConfig:
         checks = [
             (self.processes >= 1, "processes must be >= 1"),
             (self.threads >= 1, "threads must be >= 1"),
-            (math.isfinite(self.lease) and self.lease > 0, "lease must be finite seconds > 0"),
+            (limits.is_finite(self.lease) and self.lease > 0, "lease must be finite seconds > 0"),
             (
-                math.isfinite(self.shutdown_timeout) and self.shutdown_timeout >= 0,
+                limits.is_finite(self.shutdown_timeout) and self.shutdown_timeout >= 0,
                 "shutdown timeout must be finite seconds >= 0",
             ),
             (
