@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import subprocess
 import sys
 import time
@@ -534,3 +535,43 @@ def test_values_past_what_every_store_holds_are_refused_at_the_api(bb: Backburne
     assert [r.id for r in bb.store.list_jobs()] == [edge.id]
     stored = bb.store.get(edge.id)
     assert stored is not None and stored.max_attempts == 2**31 - 1
+
+
+def test_the_implicit_default_store_is_not_checked_until_it_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a module-level `bb = Backburner()` in a read-only working folder (a container, say)
+    # whose app sets its real store later must import
+    locked = tmp_path / "ro"
+    locked.mkdir()
+    locked.chmod(0o500)
+    monkeypatch.chdir(locked)
+    monkeypatch.delenv("BACKBURNER_URL", raising=False)
+    monkeypatch.setattr("os.access", lambda path, mode: mode != os.W_OK)  # even as root
+    bb = Backburner()
+    assert bb.url_is_default
+    bb.url = "memory://"
+    assert bb.tasks == {}
+
+
+def test_eager_transaction_stores_every_job_even_after_one_raises() -> None:
+    bb = Backburner("memory://")
+
+    @bb.task(name="bad", retries=0)
+    def bad() -> None:
+        raise RuntimeError("boom")
+
+    @bb.task(name="good")
+    def good() -> int:
+        return 1
+
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        eager(bb, raise_errors=True),
+        bb.transaction(None),
+    ):
+        failed = bad.delay()
+        fine = good.delay()
+    assert bb.get_job(failed.id) is not None
+    stored = bb.get_job(fine.id)
+    assert stored is not None and stored.status is JobStatus.SUCCEEDED

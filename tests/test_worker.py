@@ -567,3 +567,23 @@ def test_the_supervisor_hears_of_a_claim_before_any_thread_can_start_its_jobs() 
     events: list[object] = []
     assert child._claim(state, 4, events) == (record,)  # type: ignore[arg-type]
     assert sent == [Claimed.of(record)] and events == []
+
+
+def test_a_job_a_stopping_child_could_not_hand_back_stays_with_the_supervisor() -> None:
+    from backburner.worker.batching import Batches
+
+    bb = Backburner("memory://")
+    bb.task(name="t", retries=0)(lambda: 1)
+    bb.tasks["t"].delay()
+    [record] = bb.store.claim(None, "w", 1, 30)
+    sent: list[object] = []
+    batches = Batches(bb, WorkerConfig(), "w", lambda *events: sent.extend(events))
+
+    def broken(job_id: str, token: int) -> bool:
+        raise OSError("disk full")
+
+    bb.store.release = broken  # type: ignore[method-assign]
+    batches.hand_back([record], "stopping")
+    # no Finished: the supervisor keeps its lease and, once the child exits, hands it
+    # back uncounted; a Finished would leave it to lapse and fail a job that never ran
+    assert Finished(job_id=record.id, token=record.token) not in sent

@@ -82,7 +82,11 @@ class Backburner:
         from_env = os.environ.get("BACKBURNER_URL")
         self._url = url or from_env or defaults.URL
         self.url_source = "argument" if url else "$BACKBURNER_URL" if from_env else "default"
-        check_url(self._url)  # a wrong URL fails here, not at the first delay()
+        if self.url_source != "default":
+            check_url(self._url)  # a wrong URL fails here, not at the first delay()
+        # the implicit default is often replaced (init_app, bb.url = ...) before any use:
+        # its folder is checked when the store opens, so an unwritable working folder
+        # does not break `bb = Backburner()` at import
         self._store: Store | None = None
         self._job_wrappers: list[Callable[[], AbstractContextManager[Any]]] = []
 
@@ -238,8 +242,15 @@ class Backburner:
             yield
         finally:
             _eager_held.reset(token)
+        # every job of a block that ended well is stored, even after one that raises
+        failure: BaseException | None = None
         for submit in held:
-            submit()
+            try:
+                submit()
+            except BaseException as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
     def hold_eager(self, submit: Callable[[], object]) -> bool:
         """Inside an eager `transaction()` block, keep `submit` for the end of the block

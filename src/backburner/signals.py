@@ -5,7 +5,8 @@ connect for one (`job_failed.connect(fn, sender=bb)`) or for all. Receivers are 
 `fn(sender, **data)` in the process where the event happens:
 
 - `job_enqueued(bb, job)`: in the process that called `delay()` / `schedule()`, once the
-  job is stored (not when `unique_key` returned a live job instead);
+  job is written (not when `unique_key` returned a live job instead); inside a
+  `bb.transaction()` block that is before your commit, and a rolled-back job was sent too;
 - `job_started(bb, job)`: in the worker thread, just before the task runs (`job.attempts`
   is this attempt's number);
 - `job_succeeded(bb, job, result, duration)`: the task returned `result`;

@@ -150,7 +150,9 @@ class Batches:
             if why == "stale":
                 try:
                     self._bb.store.release(record.id, record.token)
-                except StoreUnavailable:
+                except Exception as exc:  # any store error: never the batch thread's end
+                    if not isinstance(exc, StoreUnavailable):
+                        log.exception("job %s: could not hand it back", record.id)
                     kept.append(record)
                     continue
                 self.slots.give_back(1)
@@ -158,7 +160,11 @@ class Batches:
                 try:
                     self._bb.store.release(record.id, record.token)
                 except Exception:
+                    # still ours to the supervisor, which releases it once this child
+                    # exits, uncounted: a Finished now would leave its lease to lapse
+                    # and cost an attempt of a job that never ran
                     log.exception("job %s: could not hand it back", record.id)
+                    continue
             events.append(Finished(record.id, record.token))
         if kept:
             self.hold(kept)

@@ -114,7 +114,7 @@ class Rollout:
         if sup.loader is not None:
             try:
                 fresh = sup.loader()
-            except Exception as exc:  # a module mid-edit: keep running the code we have
+            except (Exception, SystemExit) as exc:  # mid-edit, or exits: keep the code we have
                 log.error("reload (%s) failed; the children keep their code: %s", why, exc)
                 return
             if fresh.url != sup.bb.url:  # the leases held are in the old store
