@@ -277,7 +277,9 @@ def test_every_message_crosses_the_process_boundary_intact(message: object) -> N
         assert decoded == message and type(decoded) is type(message)
 
 
-def test_jobs_left_by_a_child_that_ended_normally_go_back_uncounted() -> None:
+def test_jobs_left_by_a_child_that_ended_normally_go_back_uncounted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     bb = Backburner("memory://")
 
     @bb.task(name="t")
@@ -291,11 +293,17 @@ def test_jobs_left_by_a_child_that_ended_normally_go_back_uncounted() -> None:
         writer.send((claimed_event(r), Started(job_id=r.id, token=r.token, at=1.0)))
     writer.send((Exiting(),))
     sup._read(child)
-    sup._fail_orphans(child, 0)
+    with caplog.at_level("INFO", logger="backburner.worker"):
+        sup._fail_orphans(child, 0)
     for job in jobs:
         record = job.refresh().record
         assert record.status is JobStatus.QUEUED and record.attempts == 0
         assert not record.failures
+        # they ran: their next run repeats the attempt number, and the log says why
+        assert (
+            f"job {job.id} handed back to the queue (its outcome could not be recorded): ok"
+            in caplog.text
+        )
 
 
 def test_a_child_that_died_fails_what_it_ran_and_hands_back_the_rest() -> None:

@@ -380,7 +380,20 @@ class Supervisor:
         for job_id, held in child.jobs.items():
             collateral = child.timed_out is not None and job_id != child.timed_out
             if held.started is None or collateral or child.clean_exit:
-                self._quietly(self.bb.store.release, job_id, held.token)  # no attempt counted
+                released = self._quietly(self.bb.store.release, job_id, held.token)  # uncounted
+                why = (
+                    "never started"
+                    if held.started is None
+                    else "stopped with a job that timed out"
+                    if collateral
+                    else "its outcome could not be recorded"
+                )
+                log.info(
+                    "job %s handed back to the queue (%s): %s",
+                    job_id,
+                    why,
+                    "ok" if released else "already finished",
+                )
                 continue
             if job_id == child.timed_out:
                 error = (
