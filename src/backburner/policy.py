@@ -159,18 +159,13 @@ def unknown_task(job_id: str, token: int, task: str, worker: str | None) -> Endi
     it has not run yet, naming the `worker` that handed it back; the job's failure history
     is left alone, since nothing failed."""
     by = f" (the last was {worker})" if worker else ""
-    return Ending(
-        job_id,
-        token,
-        JobStatus.QUEUED,
-        if_cancelled=JobStatus.CANCELLED,
-        at=time.time(),
+    return replace(
+        handed_back(job_id, token),
         run_at=time.time() + UNKNOWN_TASK_WAIT,
         error=(
             f"UnknownTask: not run: no worker that picked it up knows task {task!r}{by}; "
             "it waits in its queue for a worker whose app registers that task (deploy the "
             "code that defines it, or make the worker import its module)"
         ),
-        counted=False,
         in_history=False,
     )
