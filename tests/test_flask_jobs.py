@@ -134,3 +134,17 @@ def test_polling_a_job_does_not_read_its_arguments(
         assert client.get(f"/jobs/{job.id}", headers={"Accept": accept}).status_code == 200
     assert len(returned) == 4
     assert all(r is not None and r.payload == "" for r in returned)  # none of the 20 MB
+
+
+def test_an_auth_callback_may_decide_by_the_jobs_arguments(bb: Backburner) -> None:
+    from backburner import codec
+
+    def owner_only(record: JobRecord, request: Any) -> bool:
+        args, _ = codec.loads(record.payload)  # the whole job, not the poll's light read
+        return bool(args[0] == request.headers.get("X-User"))
+
+    mine = bb.tasks["big"].delay("ada")
+    client = _app(bb, auth=owner_only).test_client()
+    headers = {"Accept": "application/json"}
+    assert client.get(f"/jobs/{mine.id}", headers={**headers, "X-User": "ada"}).status_code == 200
+    assert client.get(f"/jobs/{mine.id}", headers={**headers, "X-User": "bob"}).status_code == 404

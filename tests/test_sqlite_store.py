@@ -108,6 +108,11 @@ def test_a_wakeup_folder_of_ours_that_others_can_only_read_is_closed_and_used(
     store = open_store(f"sqlite:///{tmp_path}/jobs.db")
     store.wait_for_work(None, 0.01)
     assert stat.S_IMODE(older.stat().st_mode) == 0o700
+    older.chmod(0o775)  # and with umask 002, common for users with a group of their own
+    store.close()
+    store = open_store(f"sqlite:///{tmp_path}/jobs.db")
+    store.wait_for_work(None, 0.01)
+    assert stat.S_IMODE(older.stat().st_mode) == 0o700
     store.close()
 
 

@@ -107,3 +107,16 @@ def test_no_url_shown_by_backburner_holds_the_password(caplog: pytest.LogCapture
     assert all(SECRET not in text for text in shown), shown
     assert sum("***" in text for text in shown) == len(shown) - 1  # all but transaction()'s
     bb.close()
+
+
+def test_a_password_urlsplit_cuts_short_is_hidden_whole() -> None:
+    # a base64 password may hold / + = unquoted, and # or ? in a hand-written URL
+    for url, shown in (
+        ("postgresql://app:Zk3/9qA+b==@db:5432/app", "postgresql://app:***@db:5432/app"),
+        ("redis://:s3cr#et@h:6379/0", "redis://:***@h:6379/0"),
+        ("redis://u:a?b@h/0?prefix=p", "redis://u:***@h/0?prefix=p"),
+    ):
+        assert redact(url) == shown
+    assert scrub("auth failed for Zk3/9qA+b==", "postgresql://app:Zk3/9qA+b==@db/app") == (
+        "auth failed for ***"
+    )

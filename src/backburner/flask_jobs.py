@@ -12,8 +12,9 @@ What it shows, and to whom:
 - the result only for tasks declared `expose_result=True`;
 - NaN and infinities, which JSON cannot hold, as the strings "NaN", "Infinity" and
   "-Infinity" (as protobuf's JSON mapping writes them), so the answer is always JSON;
-- each request reads the job without its arguments and failure history
-  (`Store.get(light=True)`): polling a job with 50 MB of arguments reads none of them.
+- without an `auth` callback, each request reads the job without its arguments and
+  failure history (`Store.get(light=True)`): polling a job with 50 MB of arguments reads
+  none of them. An `auth` callback gets the whole job, as it may decide by its arguments.
 """
 
 from __future__ import annotations
@@ -122,8 +123,9 @@ def _job_view(state: FlaskState, job_id: str) -> Response:
     if len(job_id) > _LONGEST_ID:
         return _not_found(job_id)
     try:
-        # light: the page polls this; the arguments may be megabytes and are never shown
-        record = state.bb.store.get(job_id, light=True)
+        # light: the page polls this; the arguments may be megabytes and are never shown.
+        # An auth callback gets the whole job: it may decide by the job's arguments.
+        record = state.bb.store.get(job_id, light=state.auth is None)
     except BackburnerError as exc:
         current_app.logger.warning("backburner job API: %s", scrub(str(exc), state.bb.url))
         return _error(503, "the job store is unavailable; try again shortly")

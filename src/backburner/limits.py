@@ -27,7 +27,7 @@ MAX_NAME_BYTES = 255
 MAX_UNIQUE_KEY_BYTES = 1024
 """The longest `unique_key`, in UTF-8 bytes (it is indexed by every store)."""
 
-MAX_DEPTH = 100
+MAX_DEPTH = 400
 """How deeply lists, tuples and dicts may nest in a job's arguments or result."""
 
 MAX_LIST = 1_000_000

@@ -36,9 +36,12 @@ def redact(url: str, hide: Iterable[str] = ()) -> str:
         scheme = url.partition("://")[0] if "://" in url else ""
         return f"{scheme}://{_HIDDEN} (malformed URL)" if scheme.isalnum() else _HIDDEN
     shown = url  # edited in place: urlunsplit would turn sqlite:/// into sqlite:/
-    userinfo, at, host = parts.netloc.rpartition("@")
-    if at and ":" in userinfo:
-        shown = shown.replace(parts.netloc, f"{userinfo.partition(':')[0]}:{_HIDDEN}@{host}", 1)
+    raw = _raw_password(url)
+    if raw:  # read from the text itself: an unquoted / ? # in a password fools urlsplit
+        start = url.index("://") + 3
+        user_end = url.index(":", start)
+        shown = url[: user_end + 1] + _HIDDEN + url[user_end + 1 + len(raw) :]
+        parts = urlsplit(shown)
     options = parse_qsl(parts.query, keep_blank_values=True)
 
     def secret(key: str) -> bool:
@@ -50,6 +53,18 @@ def redact(url: str, hide: Iterable[str] = ()) -> str:
     return shown
 
 
+def _raw_password(url: str) -> str:
+    """The password as written between user: and the last @ of the URL's authority ("" if
+    none), found in the text rather than by urlsplit, which a base64 password with a / or
+    a # cuts short."""
+    _, sep, rest = url.partition("://")
+    at = rest.rfind("@")
+    if not sep or at < 0:
+        return ""
+    user, colon, password = rest[:at].partition(":")
+    return password if colon and "/" not in user else ""
+
+
 def scrub(text: str, url: str) -> str:
     """`text` (a driver's error message, say) with every secret `url` holds replaced by
     ***: its password and the values of its password-like options (see `redact`)."""
@@ -58,7 +73,8 @@ def scrub(text: str, url: str) -> str:
     except ValueError:
         return text
     password = parts.password or ""
-    secrets = [password, unquote(password)]
+    raw = _raw_password(url)
+    secrets = [password, unquote(password), raw, unquote(raw)]
     secrets += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if _is_secret(k)]
     for secret in sorted(filter(None, secrets), key=len, reverse=True):
         text = text.replace(secret, _HIDDEN)

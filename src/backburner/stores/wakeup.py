@@ -56,11 +56,13 @@ def make_private(folder: str) -> None:
 
 
 def _close_own(path: str) -> None:
-    """Make a folder of ours that no one else could write to 0700: older versions left
-    `backburner-UID` with the umask's mode (0755, say), and refusing it would stop every
-    upgraded worker. One that others could write to stays refused: it may hold their files."""
+    """Make a real folder of ours that not everyone could write to 0700: older versions
+    left `backburner-UID` with the umask's mode (0755, or 0775 under umask 002), and
+    refusing it would stop every upgraded worker's wake-ups for good. One every user could
+    write to (0777: anyone may have planted sockets there), someone else's, or a symlink is
+    left as it is, for `unsafe` to refuse."""
     info = os.lstat(path)
-    if stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o022:
+    if stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o002:
         os.chmod(path, PRIVATE)
 
 

@@ -324,7 +324,7 @@ class Supervisor:
                 "job %s handed back to the queue (%s): %s",
                 job_id,
                 why,
-                "ok" if released else "already finished",
+                _released(released),
             )
         child.jobs.clear()
         self._forget(child)
@@ -392,7 +392,7 @@ class Supervisor:
                     "job %s handed back to the queue (%s): %s",
                     job_id,
                     why,
-                    "ok" if released else "already finished",
+                    _released(released),
                 )
                 continue
             if job_id == child.timed_out:
@@ -479,8 +479,10 @@ class Supervisor:
             log.warning("job %s: lease lapsed, rescued", rescued.record.id)
             announce(self.bb, rescued.record, rescued.ending, rescued.status)
         # a failed prune is tried again at the next tick, not PRUNE_EVERY later
-        if time.monotonic() >= self.next_prune and self._quietly(store.prune, now) is not None:
-            self.next_prune = time.monotonic() + PRUNE_EVERY
+        if time.monotonic() >= self.next_prune:
+            pruned = self._quietly(store.prune, now)
+            # a prune that keeps failing must not run (and delay heartbeats) every tick
+            self.next_prune = time.monotonic() + (PRUNE_EVERY if pruned is not None else 10.0)
 
     def _relay_cancels(self, job_ids: frozenset[str]) -> None:
         for child in self.children.values():
@@ -493,6 +495,13 @@ def _holds(child: Child, event: Started | Finished) -> bool:
     attempt of a job it claimed again (from another of its threads) is ignored."""
     held = child.jobs.get(event.job_id)
     return held is not None and held.token == event.token
+
+
+def _released(released: bool | None) -> str:
+    """How a hand-back went, for the log (None: the store call failed)."""
+    if released is None:
+        return "failed; its lease lapses and it is rescued then"
+    return "ok" if released else "already finished"
 
 
 def _describe(code: int | None) -> str:
