@@ -479,10 +479,9 @@ class Supervisor:
             log.warning("job %s: lease lapsed, rescued", rescued.record.id)
             announce(self.bb, rescued.record, rescued.ending, rescued.status)
         # a failed prune is tried again at the next tick, not PRUNE_EVERY later
-        if time.monotonic() >= self.next_prune:
-            pruned = self._quietly(store.prune, now)
-            # a prune that keeps failing must not run (and delay heartbeats) every tick
-            self.next_prune = time.monotonic() + (PRUNE_EVERY if pruned is not None else 10.0)
+        # a failed prune is tried again at the next tick (every lease/3 s), not PRUNE_EVERY on
+        if time.monotonic() >= self.next_prune and self._quietly(store.prune, now) is not None:
+            self.next_prune = time.monotonic() + PRUNE_EVERY
 
     def _relay_cancels(self, job_ids: frozenset[str]) -> None:
         for child in self.children.values():
