@@ -319,15 +319,19 @@ class Supervisor:
         child.process.join()
         self._read(child)  # reports it sent before it was killed
         for job_id, held in child.jobs.items():
-            released = self._quietly(self.bb.store.release, job_id, held.token)
-            log.info(
-                "job %s handed back to the queue (%s): %s",
-                job_id,
-                why,
-                _released(released),
-            )
+            self._release(job_id, held.token, why)
         child.jobs.clear()
         self._forget(child)
+
+    def _release(self, job_id: str, token: int, why: str) -> None:
+        """Hand a job back to its queue uncounted, and say so in the log (which operators,
+        and the chaos suite, read to explain a run that repeats an attempt number)."""
+        released = self._quietly(self.bb.store.release, job_id, token)
+        if released is None:
+            outcome = "failed; its lease lapses and it is rescued then"
+        else:
+            outcome = "ok" if released else "already finished"
+        log.info("job %s handed back to the queue (%s): %s", job_id, why, outcome)
 
     # -- children ----------------------------------------------------------------------
     def _read(self, child: Child) -> None:
@@ -380,7 +384,6 @@ class Supervisor:
         for job_id, held in child.jobs.items():
             collateral = child.timed_out is not None and job_id != child.timed_out
             if held.started is None or collateral or child.clean_exit:
-                released = self._quietly(self.bb.store.release, job_id, held.token)  # uncounted
                 why = (
                     "never started"
                     if held.started is None
@@ -388,12 +391,7 @@ class Supervisor:
                     if collateral
                     else "its outcome could not be recorded"
                 )
-                log.info(
-                    "job %s handed back to the queue (%s): %s",
-                    job_id,
-                    why,
-                    _released(released),
-                )
+                self._release(job_id, held.token, why)
                 continue
             if job_id == child.timed_out:
                 error = (
@@ -494,13 +492,6 @@ def _holds(child: Child, event: Started | Finished) -> bool:
     attempt of a job it claimed again (from another of its threads) is ignored."""
     held = child.jobs.get(event.job_id)
     return held is not None and held.token == event.token
-
-
-def _released(released: bool | None) -> str:
-    """How a hand-back went, for the log (None: the store call failed)."""
-    if released is None:
-        return "failed; its lease lapses and it is rescued then"
-    return "ok" if released else "already finished"
 
 
 def _describe(code: int | None) -> str:
