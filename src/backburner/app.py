@@ -231,6 +231,16 @@ class Backburner:
         record = self.store.get(job_id)
         return None if record is None else Job(self, record)
 
+    def explain(self, job_id: str) -> str:
+        """Why the job is or is not running now, in a sentence or two, from what the store
+        knows: not found; finished (how); running (on which worker, since when, its lease);
+        scheduled (until when); or, due, that no live worker serves its queue or knows its
+        task, or how many jobs are ahead of it. `backburner.explain.explain()` gives the
+        facts behind it too (`backburner explain APP JOB --json`)."""
+        from .explain import explain
+
+        return explain(self, job_id).sentence
+
     def transaction(self, connection: Any) -> AbstractContextManager[None]:
         """Enqueue inside the caller's database transaction: `with bb.transaction(session):
         task.delay(...)`; the job exists only if the transaction commits. PostgreSQL, and
