@@ -33,10 +33,10 @@ def start(tmp_path: Path) -> Iterator[Start]:
         yield start
 
 
-def pid_in(marker: Path) -> int | None:
-    """The pid a task wrote to `marker`, once it has."""
+def pid_in(marker: Path) -> int:
+    """The pid a task wrote to `marker`, once it has (0 before)."""
     text = marker.read_text() if marker.exists() else ""
-    return int(text) if text else None
+    return int(text) if text else 0
 
 
 def alive(pid: int) -> bool:
