@@ -11,10 +11,10 @@ Places kept for reasons that come with features built elsewhere (issues 16 and 1
 
 - waiting on dependencies (JobStatus "waiting"): after `running`, before `scheduled`;
   the facts name the dependencies not yet succeeded.
-- queue paused (`bb.paused()`): after that, before `scheduled`: a paused queue holds
-  a scheduled job too, once due.
+- queue paused (`bb.paused()`): after that, before `unknown_task` and `scheduled`: a
+  paused queue holds a scheduled job too, once due.
 - concurrency slots full (which jobs hold them), rate window full (until when): after
-  `unknown_task`, before `behind`: the job is due and a live worker could take it, but a
+  `no_worker`, before `behind`: the job is due and a live worker could take it, but a
   limit holds it back.
 
 A job no reason accounts for (a status added later, say) is described by `fallback`.
@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from . import policy
 from .job import JobRecord, JobStatus
 from .stores.base import WorkerInfo
 
@@ -128,15 +129,17 @@ def finished(f: Facts) -> Explanation | None:
     at = when(r.finished_at, f.now)
     facts = {**f.base(), "finished_at": r.finished_at, "error": first_line(r.error)}
     if r.status is JobStatus.SUCCEEDED:
-        return Explanation("succeeded", f"Succeeded {at}, on attempt {r.attempts}.", facts)
+        return Explanation("succeeded", f"Succeeded at {at}, on attempt {r.attempts}.", facts)
     if r.status is JobStatus.FAILED:
         return Explanation(
-            "failed", f"Failed {at} after {plural(r.attempts, 'attempt')}: {facts['error']}", facts
+            "failed",
+            f"Failed at {at} after {plural(r.attempts, 'attempt')}: {facts['error']}",
+            facts,
         )
     if ended_running(r):
-        sentence = f"Cancelled {at}, while running: {facts['error']}"
+        sentence = f"Cancelled at {at}, while running: {facts['error']}"
     else:
-        sentence = f"Cancelled {at}, before it ran{' again' if r.attempts else ''}."
+        sentence = f"Cancelled at {at}, before it ran{' again' if r.attempts else ''}."
         facts["error"] = None  # an earlier attempt's, not why it was cancelled
     return Explanation("cancelled", sentence, facts)
 
@@ -161,11 +164,11 @@ def running(f: Facts) -> Explanation | None:
     sentence = f"Running on worker {r.worker_id}{where} since {when(r.started_at, f.now)}"
     lease = when(r.lease_until, f.now)
     if r.lease_until is not None and r.lease_until < f.now:
-        sentence += f"; its lease lapsed {lease}, so a live worker will rescue it shortly."
+        sentence += f"; its lease lapsed at {lease}, so a live worker will rescue it shortly."
     elif worker is None:
         sentence += (
             f", but that worker has not been seen alive lately: if it died, the job is "
-            f"rescued once its lease lapses {lease}."
+            f"rescued once its lease lapses at {lease}."
         )
     else:
         sentence += f", its lease held until {lease}."
@@ -211,17 +214,21 @@ def no_worker(f: Facts) -> Explanation | None:
 
 
 def unknown_task(f: Facts) -> Explanation | None:
-    """Due, but no live worker serving its queue knows its task."""
+    """Live workers serve its queue, but none knows its task: due, or handed back by one
+    of them to wait a little (`policy.unknown_task`) before another tries."""
     r = f.job
-    if r.status is not JobStatus.QUEUED or any(r.task in w.tasks for w in f.serving):
+    handed_back = (r.error or "").startswith(f"{policy.UNKNOWN_TASK}:")
+    if r.status is not JobStatus.QUEUED and not (r.status is JobStatus.SCHEDULED and handed_back):
+        return None
+    if not f.serving or any(r.task in w.tasks for w in f.serving):
         return None
     known = sorted({t for w in f.serving for t in w.tasks})
     shown = ", ".join(known[:SHOWN_TASKS]) + (", ..." if len(known) > SHOWN_TASKS else "")
     return Explanation(
         "unknown_task",
-        f"No live worker serving queue {r.queue!r} knows task {r.task!r} "
-        f"({plural(len(f.serving), 'worker')} serve it, knowing {shown or 'no task'}): deploy "
-        "the code that defines it, or make the workers' app import its module.",
+        f"None of the live workers serving queue {r.queue!r} ({len(f.serving)}) knows task "
+        f"{r.task!r}; they know {shown or 'no task'}: deploy the code that defines it, or make "
+        "the workers' app import its module.",
         {**f.base(), "serving_workers": len(f.serving), "known_tasks": known},
     )
 
@@ -236,7 +243,7 @@ def behind(f: Facts) -> Explanation | None:
     return Explanation(
         "behind",
         f"Waiting behind {count} due job(s) of higher or equal priority in queue "
-        f"{r.queue!r}, which {plural(len(f.serving), 'live worker')} serve.",
+        f"{r.queue!r}, which {served_by(len(f.serving))}.",
         {
             **f.base(),
             "ahead": min(f.ahead, AHEAD_CAP),
@@ -254,9 +261,8 @@ def next_in_line(f: Facts) -> Explanation | None:
     busy = sum(len(w.jobs) for w in f.serving)
     return Explanation(
         "next",
-        f"Due and next in line in queue {r.queue!r}: one of the "
-        f"{plural(len(f.serving), 'live worker')} serving it claims it as soon as it has a "
-        f"free thread (they hold {plural(busy, 'running job')}).",
+        f"Due and next in line in queue {r.queue!r}, which {served_by(len(f.serving))}: it "
+        f"starts as soon as one has a free thread (they hold {plural(busy, 'running job')}).",
         {**f.base(), "serving_workers": len(f.serving), "running_jobs": busy},
     )
 
@@ -272,9 +278,9 @@ REASONS: Sequence[Reason] = (
     running,
     # waiting on dependencies (issue 17) goes here
     # queue paused (issue 16) goes here
+    unknown_task,
     scheduled,
     no_worker,
-    unknown_task,
     # concurrency slots full, rate window full (issue 16) go here
     behind,
     next_in_line,
@@ -293,13 +299,13 @@ def explain(bb: Backburner, job_id: str) -> Explanation:
 
 # -- wording --------------------------------------------------------------------------
 def when(ts: float | None, now: float) -> str:
-    """ "at 2026-11-30 21:05:03 UTC (in 4 min 59 s)", or "(12 s ago)"."""
+    """ "2026-11-30 21:05:03 UTC (in 4 min 59 s)", or "(12 s ago)"."""
     if ts is None:
-        return "at an unknown time"
+        return "an unknown time"
     stamp = datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     delta = ts - now
     span = duration(abs(delta))
-    return f"at {stamp} ({'in ' + span if delta > 0 else span + ' ago'})"
+    return f"{stamp} ({'in ' + span if delta > 0 else span + ' ago'})"
 
 
 def duration(seconds: float) -> str:
@@ -315,6 +321,10 @@ def duration(seconds: float) -> str:
 
 def plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def served_by(n: int) -> str:
+    return f"{plural(n, 'live worker')} {'serves' if n == 1 else 'serve'}"
 
 
 def first_line(text: str | None) -> str | None:
