@@ -37,10 +37,12 @@ class Settings:
     retry_backoff: float = defaults.RETRY_BACKOFF
     result_ttl: float = defaults.RESULT_TTL
     lease: float = defaults.LEASE
+    cancel_grace: float = defaults.CANCEL_GRACE  # a forced cancel's, unless it names one
 
     def __post_init__(self) -> None:
         TaskOptions("settings", self.queue, retries=self.retries, retry_backoff=self.retry_backoff)
         limits.check_seconds(self.lease, "lease", positive=True)
+        limits.check_seconds(self.cancel_grace, "cancel_grace")
         limits.check_seconds(self.result_ttl, "result_ttl")
 
 
@@ -52,6 +54,9 @@ class Backburner:
     first use, once per process. `eager=True` runs each job at `delay()`, in the calling
     thread, and stores it too (for tests; see `backburner.testing.eager`); with
     `eager_raise=True` a job that fails re-raises its task's exception at `delay()`.
+
+    `cancel_grace`: seconds a job cancelled by force gets to return before its process is
+    stopped (see `Job.cancel`).
 
     `url_source` says where the URL came from: "argument", "$BACKBURNER_URL", "default"
     (neither: the implicit sqlite:///backburner.db), "assigned" (`bb.url = ...`) or
@@ -70,6 +75,7 @@ class Backburner:
         retry_backoff: float = defaults.RETRY_BACKOFF,
         result_ttl: float = defaults.RESULT_TTL,
         lease: float = defaults.LEASE,
+        cancel_grace: float = defaults.CANCEL_GRACE,
     ) -> None:
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.eager = eager
@@ -78,7 +84,9 @@ class Backburner:
         # then the two attributes above decide whether a job runs eagerly
         self._eager_override: tuple[bool, bool] | None = None
         self._eager_source: Callable[[], tuple[bool, bool] | None] | None = None
-        self.settings = Settings(queue, retries, retry_backoff, result_ttl, lease)
+        self.settings = Settings(
+            queue, retries, retry_backoff, result_ttl, lease, cancel_grace=cancel_grace
+        )
         from_env = os.environ.get("BACKBURNER_URL")
         self._url = url or from_env or defaults.URL
         self.url_source = "argument" if url else "$BACKBURNER_URL" if from_env else "default"
@@ -222,6 +230,16 @@ class Backburner:
         """The job with this id, or None."""
         record = self.store.get(job_id)
         return None if record is None else Job(self, record)
+
+    def explain(self, job_id: str) -> str:
+        """Why the job is or is not running now, in a sentence or two, from what the store
+        knows: not found; finished (how); running (on which worker, since when, its lease);
+        scheduled (until when); or, due, that no live worker serves its queue or knows its
+        task, or how many jobs are ahead of it. `backburner.explain.explain()` gives the
+        facts behind it too (`backburner explain APP JOB --json`)."""
+        from .explain import explain
+
+        return explain(self, job_id).sentence
 
     def transaction(self, connection: Any) -> AbstractContextManager[None]:
         """Enqueue inside the caller's database transaction: `with bb.transaction(session):

@@ -19,7 +19,7 @@ import click
 
 from . import __version__, defaults, limits
 from .app import Backburner
-from .cli_ops import call_text, cancel_matching, no_such_jobs, purgeable
+from .cli_ops import call_text, cancel_matching, cancel_one, forced_grace, no_such_jobs, purgeable
 from .errors import BackburnerError
 from .job import FINISHED, JobRecord, JobStatus
 from .loader import AppNotFound, load_backburner
@@ -335,6 +335,21 @@ def retry(app: str | None, job_ids: Sequence[str], all_failed: bool) -> None:
 )
 @click.option("--queue", help="With --status: only jobs of this queue.")
 @click.option("--task", help="With --status: only jobs of this task.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With JOB_IDs: stop a running job that has not returned GRACE seconds after its "
+    "worker told it (its process is killed); the job ends cancelled.",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(0),
+    default=None,
+    envvar="BACKBURNER_CANCEL_GRACE",
+    show_envvar=True,
+    help="With --force: seconds a running job gets to return "
+    f"[default: the app's cancel_grace, {defaults.CANCEL_GRACE:g}].",
+)
 @_fail_cleanly
 def cancel(
     app: str | None,
@@ -342,13 +357,22 @@ def cancel(
     status_: str | None,
     queue: str | None,
     task: str | None,
+    force: bool,
+    grace: float | None,
 ) -> None:
-    """Cancel jobs: pending ones will not run; running ones are asked to stop.
+    """Cancel jobs: pending ones will not run; running ones are asked to stop, and with
+    --force stopped if they have not returned within the grace.
 
     Exits 1 when a JOB_ID names no job in this store (the others are still cancelled)."""
     bb = _bb(app)
     if job_ids and (status_ or queue or task):
         raise click.UsageError("give JOB_ID... or --status with --queue/--task (not both)")
+    if force and not job_ids:
+        raise click.UsageError(
+            "--force stops running jobs: give their JOB_IDs (--status cancels pending jobs, "
+            "which need no force)"
+        )
+    grace = forced_grace(force, grace)
     if not job_ids:
         if status_ is None:
             raise click.UsageError(
@@ -357,20 +381,26 @@ def cancel(
             )
         cancel_matching(bb, JobStatus(status_), queue, task)
         return
-    missing = []
-    for job_id in job_ids:
-        # through Job.cancel(), so receivers of the job_cancelled signal hear of it
-        job = bb.get_job(job_id)
-        if job is None:
-            missing.append(job_id)
-        elif job.cancel():
-            click.echo(f"{job_id}: cancelled")
-        elif job.status is JobStatus.RUNNING:
-            click.echo(f"{job_id}: running; cancel requested, it will not be retried")
-        else:
-            click.echo(f"{job_id}: already {job.status.value}", err=True)
+    missing = [job_id for job_id in job_ids if not cancel_one(bb, job_id, force, grace)]
     no_such_jobs(missing)
     if missing:
+        raise SystemExit(1)
+
+
+@main.command()
+@app_argument
+@click.argument("job_id")
+@json_option
+@_fail_cleanly
+def explain(app: str | None, job_id: str, as_json: bool) -> None:
+    """Say why a job is or is not running now (--json: the reason code and its facts too).
+
+    Exits 1 when JOB_ID names no job in this store."""
+    from .explain import explain as explain_job
+
+    found = explain_job(_bb(app), job_id)
+    click.echo(json.dumps(found.to_json(), indent=2) if as_json else printable(found.sentence))
+    if found.reason == "not_found":
         raise SystemExit(1)
 
 

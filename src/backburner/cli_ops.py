@@ -1,5 +1,5 @@
-"""What the operator commands do beyond one store call: cancel by filter, count what a
-purge would delete, and the messages they share. `cli.py` holds the commands."""
+"""What the operator commands do beyond one store call: cancel by id or by filter, count
+what a purge would delete, and the messages they share. `cli.py` holds the commands."""
 
 from __future__ import annotations
 
@@ -24,6 +24,38 @@ def cancel_matching(bb: Backburner, status: JobStatus, queue: str | None, task: 
             f"{len(records) - cancelled} job(s) had left {status.value}, left alone", err=True
         )
     click.echo(f"{cancelled} job(s) cancelled")
+
+
+def cancel_one(bb: Backburner, job_id: str, force: bool, grace: float | None) -> bool:
+    """Cancel one job through `Job.cancel()` (so receivers of the job_cancelled signal hear
+    of it) and say what became of it; False when no job has this id."""
+    job = bb.get_job(job_id)
+    if job is None:
+        return False
+    if job.cancel(force=force, grace=grace):
+        click.echo(f"{job_id}: cancelled")
+    elif job.status is JobStatus.RUNNING and force:
+        click.echo(
+            f"{job_id}: running; cancelled by force: its worker stops it if it has not "
+            f"returned {job.record.cancel_grace or 0:g}s after telling it (the worker learns "
+            "of it at its next heartbeat)"
+        )
+    elif job.status is JobStatus.RUNNING:
+        click.echo(f"{job_id}: running; cancel requested, it will not be retried")
+    else:
+        click.echo(f"{job_id}: already {job.status.value}", err=True)
+    return True
+
+
+def forced_grace(force: bool, grace: float | None) -> float | None:
+    """The --grace to pass on: refused without --force when given on the command line,
+    dropped when it came from $BACKBURNER_CANCEL_GRACE (it only matters with --force)."""
+    if grace is None or force:
+        return grace
+    source = click.get_current_context().get_parameter_source("grace")
+    if source is click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("--grace applies to a forced cancel: add --force")
+    return None
 
 
 def no_such_jobs(job_ids: Sequence[str]) -> None:

@@ -28,6 +28,10 @@ RESULT_TTL = 7 * 86400.0
 LEASE = 30.0
 """Seconds a worker holds a job without heartbeating before another may take it."""
 
+CANCEL_GRACE = 10.0
+"""Seconds a job cancelled by force (`job.cancel(force=True)`) gets to return once its
+worker has told it, before the worker stops its process."""
+
 # -- worker pool (`backburner worker`, `bb.run_worker()`) ------------------------------
 PROCESSES = 2
 """Worker processes in a pool."""

@@ -18,7 +18,8 @@
   given anywhere, not to Backburner(), in $BACKBURNER_URL or in the config, a TESTING app
   uses memory://, so tests never write into the development store),
   BACKBURNER_QUEUE, BACKBURNER_RETRIES, BACKBURNER_RETRY_BACKOFF (task defaults),
-  BACKBURNER_RESULT_TTL, BACKBURNER_LEASE, BACKBURNER_API_PREFIX (if `api_prefix` is None);
+  BACKBURNER_RESULT_TTL, BACKBURNER_LEASE, BACKBURNER_CANCEL_GRACE, BACKBURNER_API_PREFIX
+  (if `api_prefix` is None);
 - reads again at each `delay()`, from the app in use (the active app context's, else the
   app initialised last), so the Flask testing fixture's `app.config.update(TESTING=True)`
   after `create_app()` counts: BACKBURNER_EAGER (store each job and run it at `delay()`,

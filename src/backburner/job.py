@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import codec, defaults, signals
+from . import codec, defaults, limits, signals
 from .errors import BackburnerError, JobFailed, JobTimeout
 
 if TYPE_CHECKING:
@@ -103,6 +103,7 @@ class JobRecord:
     failures: tuple[Failure, ...] = ()
     progress: dict[str, Any] | None = field(default=None, compare=False)
     cancel_requested: bool = False
+    cancel_grace: float | None = None  # set by a forced cancel: see `Job.cancel`
 
     def to_dict(self, full: bool = False) -> dict[str, Any]:
         """The job as plain JSON-ready data, the one shape scripts (`--json`) and the job
@@ -213,10 +214,23 @@ class Job:
             self._record = record
         return self
 
-    def cancel(self) -> bool:
+    def cancel(self, force: bool = False, grace: float | None = None) -> bool:
         """Cancel the job. True if it will not run (again); a running job only gets
-        `current_job.cancel_requested` set, and will not be retried."""
-        cancelled = self._bb.store.cancel(self.id)
+        `current_job.cancel_requested` set, and will not be retried.
+
+        `force=True` also stops a running job that does not return: once its worker tells
+        it (at the worker's next heartbeat, every lease/3 seconds), it has `grace` seconds
+        (default: the Backburner's `cancel_grace`, 10) to return, then its worker kills the
+        process running it, even one stuck in C code. The job ends CANCELLED, not retried,
+        the reason in `job.error`; other jobs that process was running go back to their
+        queue uncounted. A pending job is cancelled at once, as without `force`."""
+        if grace is not None and not force:
+            raise ValueError("grace= applies to a forced cancel: pass force=True too")
+        if force:
+            grace = limits.check_seconds(
+                self._bb.settings.cancel_grace if grace is None else grace, "grace"
+            )
+        cancelled = self._bb.store.cancel(self.id, grace=grace)
         self.refresh()
         if cancelled:
             signals.send_job(signals.job_cancelled, self._bb, self._record)

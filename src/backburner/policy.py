@@ -17,6 +17,8 @@ from .job import JobStatus
 
 MAX_BACKOFF = 3600.0  # seconds: the longest any backoff step waits
 LEASE_LAPSED = "LeaseExpired: the worker running this attempt stopped heartbeating"
+FORCED_CANCEL = "ForcedCancel"  # how the error of an attempt cancelled by force starts
+UNKNOWN_TASK = "UnknownTask"  # how the note on a job handed back for its unknown task starts
 # A worker that does not know a job's task hands it back due this much later, so it does not
 # claim the job again at once, over and over, while a worker that knows the task may take it.
 UNKNOWN_TASK_WAIT = 5.0
@@ -163,9 +165,26 @@ def unknown_task(job_id: str, token: int, task: str, worker: str | None) -> Endi
         handed_back(job_id, token),
         run_at=time.time() + UNKNOWN_TASK_WAIT,
         error=(
-            f"UnknownTask: not run: no worker that picked it up knows task {task!r}{by}; "
+            f"{UNKNOWN_TASK}: not run: no worker that picked it up knows task {task!r}{by}; "
             "it waits in its queue for a worker whose app registers that task (deploy the "
             "code that defines it, or make the worker import its module)"
         ),
         in_history=False,
+    )
+
+
+def cancelled_by_force(job_id: str, token: int, grace: float) -> Ending:
+    """The job was cancelled by force and had not returned `grace` seconds after its worker
+    told it, so the worker stopped the process running it: the job is CANCELLED, never
+    retried; the attempt counts (it ran), and the reason is recorded as its error."""
+    return Ending(
+        job_id,
+        token,
+        JobStatus.CANCELLED,
+        if_cancelled=JobStatus.CANCELLED,
+        at=time.time(),
+        error=(
+            f"{FORCED_CANCEL}: cancelled by force after {grace:g} s grace: the job had not "
+            "returned when the grace ended, so its worker process was killed"
+        ),
     )

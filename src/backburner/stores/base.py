@@ -28,10 +28,12 @@ RESCUE_BATCH = 500  # lapsed leases ended per store call, so no call holds the s
 
 @dataclass(frozen=True)
 class HeartbeatReply:
-    """What a heartbeat learned: leases no longer held, and jobs asked to cancel."""
+    """What a heartbeat learned: leases no longer held, jobs asked to cancel, and of
+    those, the ones cancelled by force, with the grace each gets (seconds)."""
 
     lost: frozenset[str] = frozenset()
     cancel_requested: frozenset[str] = frozenset()
+    forced: Mapping[str, float] = field(default_factory=dict)
 
 
 class Done(NamedTuple):
@@ -62,6 +64,7 @@ class WorkerInfo:
     heartbeat_at: float
     queues: tuple[str, ...] = ()
     jobs: tuple[str, ...] = field(default=())
+    tasks: tuple[str, ...] = ()  # the task names its app registers (`explain` reads them)
 
 
 class Store(ABC):
@@ -125,8 +128,9 @@ class Store(ABC):
     ) -> HeartbeatReply:
         """Extend to now + `lease_s` every lease in `leases` (job id -> token) still held.
 
-        Reports which leases are lost (token no longer current or job not running) and which
-        held jobs have had cancel requested.
+        Reports which leases are lost (token no longer current or job not running), which
+        held jobs have had cancel requested, and, of those, which were cancelled by force
+        (with their `cancel_grace`).
         """
 
     @abstractmethod
@@ -247,9 +251,20 @@ class Store(ABC):
         """Number of jobs per queue per status; statuses with no job are left out."""
 
     @abstractmethod
-    def cancel(self, job_id: str) -> bool:
+    def cancel(self, job_id: str, *, grace: float | None = None) -> bool:
         """Cancel a pending job (True). For a running job set cancel_requested, so it is
-        not retried and the task can stop early (False). Finished or unknown: False."""
+        not retried and the task can stop early (False). Finished or unknown: False.
+
+        With `grace` (a forced cancel) a running job's `cancel_grace` becomes `grace` too,
+        which heartbeats report: the worker holding it stops its process if it has not
+        returned `grace` seconds after being told. A later cancel without `grace` leaves it."""
+
+    @abstractmethod
+    def count_ahead(self, job_id: str, limit: int) -> int:
+        """How many due jobs of its queue a claim would take before the pending job
+        `job_id` (higher priority; or equal priority and earlier `run_at`; or both equal
+        and enqueued earlier), counting at most `limit`, so the answer costs at most that
+        many rows. 0 for a job that is not pending, or unknown. Read only."""
 
     @abstractmethod
     def retry(self, job_id: str) -> bool:

@@ -6,6 +6,7 @@ forks children that each get their own copy), so use it with `backburner.testing
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -113,7 +114,7 @@ class MemoryStore(Store):
             for r in self._jobs.values()
             if r.status in PENDING and r.run_at <= now and (queues is None or r.queue in queues)
         ]
-        due.sort(key=lambda r: (-r.priority, r.run_at, self._seq[r.id]))
+        due.sort(key=self._order)
         return [self._start(record, worker_id, now, lease_s) for record in due[:limit]]
 
     def _start(self, record: JobRecord, worker_id: str, now: float, lease_s: float) -> JobRecord:
@@ -147,7 +148,7 @@ class MemoryStore(Store):
     def heartbeat(
         self, worker_id: str, leases: Mapping[str, int], lease_s: float
     ) -> HeartbeatReply:
-        lost, cancel = set(), set()
+        lost, cancel, forced = set(), set(), {}
         with self._changed:
             until = time.time() + lease_s
             for job_id, token in leases.items():
@@ -158,7 +159,9 @@ class MemoryStore(Store):
                 self._jobs[job_id] = replace(record, lease_until=until)
                 if record.cancel_requested:
                     cancel.add(job_id)
-        return HeartbeatReply(frozenset(lost), frozenset(cancel))
+                if record.cancel_grace is not None:
+                    forced[job_id] = record.cancel_grace
+        return HeartbeatReply(frozenset(lost), frozenset(cancel), forced)
 
     def complete(self, job_id: str, token: int, result: str | None) -> bool:
         with self._changed:
@@ -281,7 +284,7 @@ class MemoryStore(Store):
                 per_queue[status] = per_queue.get(status, 0) + 1
         return out
 
-    def cancel(self, job_id: str) -> bool:
+    def cancel(self, job_id: str, *, grace: float | None = None) -> bool:
         with self._changed:
             record = self._jobs.get(job_id)
             if record is None:
@@ -292,8 +295,29 @@ class MemoryStore(Store):
                 )
                 return True
             if record.status is JobStatus.RUNNING:
-                self._jobs[job_id] = replace(record, cancel_requested=True)
+                forced = record.cancel_grace if grace is None else grace
+                self._jobs[job_id] = replace(record, cancel_requested=True, cancel_grace=forced)
             return False
+
+    def count_ahead(self, job_id: str, limit: int) -> int:
+        with self._changed:
+            record = self._jobs.get(job_id)
+            if record is None or record.status not in PENDING:
+                return 0
+            now, mine = time.time(), self._order(record)
+            ahead = (
+                r
+                for r in self._jobs.values()
+                if r.status in PENDING
+                and r.queue == record.queue
+                and r.run_at <= now
+                and self._order(r) < mine
+            )
+            return sum(1 for _ in itertools.islice(ahead, max(0, limit)))
+
+    def _order(self, record: JobRecord) -> tuple[int, float, int]:
+        """Where `record` stands in claim order (the lock is held)."""
+        return -record.priority, record.run_at, self._seq[record.id]
 
     def retry(self, job_id: str) -> bool:
         with self._changed:
@@ -311,6 +335,7 @@ class MemoryStore(Store):
                 run_at=now,
                 finished_at=None,
                 cancel_requested=False,
+                cancel_grace=None,
                 failures=failures,
             )
             self._changed.notify_all()

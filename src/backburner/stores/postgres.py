@@ -332,9 +332,11 @@ class PostgresStore(Store):
         }
         with self._conn() as conn:
             renewed = _fetch(conn, self._sql["heartbeat"], params)
-        held = {job_id for job_id, _ in renewed}
+        held = {job_id for job_id, _, _ in renewed}
         return HeartbeatReply(
-            frozenset(leases.keys() - held), frozenset(job_id for job_id, c in renewed if c)
+            frozenset(leases.keys() - held),
+            frozenset(job_id for job_id, c, _ in renewed if c),
+            {job_id: grace for job_id, _, grace in renewed if grace is not None},
         )
 
     def complete(self, job_id: str, token: int, result: str | None) -> bool:
@@ -440,10 +442,19 @@ class PostgresStore(Store):
             out.setdefault(queue, {})[JobStatus(status)] = n
         return out
 
-    def cancel(self, job_id: str) -> bool:
+    def cancel(self, job_id: str, *, grace: float | None = None) -> bool:
+        params = {"now": time.time(), "id": job_id, "grace": grace}
         with self._conn() as conn:
-            changed = _fetch(conn, self._sql["cancel"], {"now": time.time(), "id": job_id})
+            changed = _fetch(conn, self._sql["cancel"], params)
         return [status for (status,) in changed] == ["cancelled"]
+
+    def count_ahead(self, job_id: str, limit: int) -> int:
+        if "\x00" in job_id:  # no job has one (see get)
+            return 0
+        params = {"id": job_id, "now": time.time(), "limit": max(0, limit)}
+        with self._conn() as conn:
+            [(count,)] = _fetch(conn, self._sql["count_ahead"], params)
+        return int(count)
 
     def retry(self, job_id: str) -> bool:
         now = time.time()

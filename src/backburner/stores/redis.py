@@ -96,6 +96,7 @@ def _record(f: Mapping[str, str], now: float) -> JobRecord:
         failures=tuple(Failure.from_json(x) for x in json.loads(f["failures"])),
         progress=None if progress is None else json.loads(progress),
         cancel_requested=f.get("cancel_requested") == "1",
+        cancel_grace=_opt_float(f.get("cancel_grace")),
     )
 
 
@@ -218,8 +219,9 @@ class RedisStore(Store):
         if not leases:
             return HeartbeatReply()
         pairs = [x for job_id, token in leases.items() for x in (job_id, token)]
-        lost, cancel = self._redis.run("heartbeat", repr(time.time() + lease_s), *pairs)
-        return HeartbeatReply(frozenset(lost), frozenset(cancel))
+        lost, cancel, forced = self._redis.run("heartbeat", repr(time.time() + lease_s), *pairs)
+        graces = {job_id: float(grace) for job_id, grace in _pairs(forced).items()}
+        return HeartbeatReply(frozenset(lost), frozenset(cancel), graces)
 
     def complete(self, job_id: str, token: int, result: str | None) -> bool:
         args = _complete_args(job_id, token, time.time(), result)
@@ -358,8 +360,11 @@ class RedisStore(Store):
                 out[q] = kept
         return out
 
-    def cancel(self, job_id: str) -> bool:
-        return bool(self._redis.run("cancel", job_id, repr(time.time())))
+    def cancel(self, job_id: str, *, grace: float | None = None) -> bool:
+        return bool(self._redis.run("cancel", job_id, repr(time.time()), _opt_time(grace)))
+
+    def count_ahead(self, job_id: str, limit: int) -> int:
+        return int(self._redis.run("ahead", job_id, repr(time.time()), max(0, int(limit))))
 
     def retry(self, job_id: str) -> bool:
         return bool(self._redis.run("retry", job_id, repr(time.time())))
@@ -401,7 +406,8 @@ class RedisStore(Store):
         workers = []
         for entry in entries:
             fields = json.loads(entry)
-            fields.update(queues=tuple(fields["queues"]), jobs=tuple(fields["jobs"]))
+            for name in ("queues", "jobs", "tasks"):
+                fields[name] = tuple(fields.get(name, ()))
             workers.append(WorkerInfo(**fields))
         return sorted(workers, key=lambda w: w.started_at)
 

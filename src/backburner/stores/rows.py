@@ -36,6 +36,7 @@ JOB_SELECT_LIGHT = ", ".join(
     {"payload": "'' AS payload", "failures": "NULL AS failures"}.get(c, c) for c in _JOB_READ
 )
 WORKER_SELECT = ", ".join(WORKER_COLUMNS)
+_WORKER_LISTS = ("queues", "jobs", "tasks")  # WorkerInfo fields stored as JSON lists
 
 _QUEUED = JobStatus.QUEUED.value
 
@@ -96,19 +97,19 @@ def _claim_order(row: Mapping[str, Any]) -> tuple[int, float, int]:
 
 
 def worker_info(row: Mapping[str, Any], decode_json: DecodeJson) -> WorkerInfo:
-    """The WorkerInfo of a bb_workers row (queues and jobs are stored as JSON lists)."""
+    """The WorkerInfo of a bb_workers row (queues, jobs and tasks are stored as JSON lists)."""
     values = {name: row[name] for name in WORKER_COLUMNS}
-    values["queues"] = tuple(decode_json(values["queues"]))
-    values["jobs"] = tuple(decode_json(values["jobs"]))
+    for name in _WORKER_LISTS:
+        values[name] = tuple(decode_json(values[name]))
     return WorkerInfo(**values)
 
 
 def worker_values(info: WorkerInfo, encode_json: Callable[[Any], Any]) -> dict[str, Any]:
-    """A bb_workers row for `info` by column name; queues and jobs go through `encode_json`
-    (`json.dumps` for TEXT, psycopg's `Jsonb` for jsonb)."""
+    """A bb_workers row for `info` by column name; queues, jobs and tasks go through
+    `encode_json` (`json.dumps` for TEXT, psycopg's `Jsonb` for jsonb)."""
     values = {name: getattr(info, name) for name in WORKER_COLUMNS}
-    values["queues"] = encode_json(list(info.queues))
-    values["jobs"] = encode_json(list(info.jobs))
+    for name in _WORKER_LISTS:
+        values[name] = encode_json(list(values[name]))
     return values
 
 

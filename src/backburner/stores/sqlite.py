@@ -29,7 +29,7 @@ from .. import defaults
 from ..errors import StoreUnavailable
 from ..job import FINISHED, JobRecord, JobStatus
 from ..policy import Ending
-from . import rows, sqlite_conn, sqlite_tx
+from . import rows, sqlite_conn, sqlite_explain, sqlite_tx
 from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
 from .forks import on_fork_in_child
 from .sqlite_conn import SCHEMA_VERSION
@@ -309,19 +309,23 @@ class SQLiteStore(Store):
     def heartbeat(
         self, worker_id: str, leases: Mapping[str, int], lease_s: float
     ) -> HeartbeatReply:
-        lost, cancel = set(), set()
+        lost, cancel, forced = set(), set(), {}
         with self._write() as conn:
             until = time.time() + lease_s
             for job_id, token in leases.items():
                 row = conn.execute(
-                    f"UPDATE bb_jobs SET lease_until = ? WHERE {_HELD} RETURNING cancel_requested",
+                    f"UPDATE bb_jobs SET lease_until = ? WHERE {_HELD} "
+                    "RETURNING cancel_requested, cancel_grace",
                     (until, job_id, token),
                 ).fetchone()
                 if row is None:
                     lost.add(job_id)
-                elif row[0]:
+                    continue
+                if row[0]:
                     cancel.add(job_id)
-        return HeartbeatReply(frozenset(lost), frozenset(cancel))
+                if row[1] is not None:
+                    forced[job_id] = row[1]
+        return HeartbeatReply(frozenset(lost), frozenset(cancel), forced)
 
     def complete(self, job_id: str, token: int, result: str | None) -> bool:
         with self._write() as conn:
@@ -426,7 +430,7 @@ class SQLiteStore(Store):
             out.setdefault(queue, {})[JobStatus(status)] = n
         return out
 
-    def cancel(self, job_id: str) -> bool:
+    def cancel(self, job_id: str, *, grace: float | None = None) -> bool:
         with self._write(durable=True) as conn:
             cur = conn.execute(
                 "UPDATE bb_jobs SET status = 'cancelled', finished_at = ? "
@@ -436,10 +440,14 @@ class SQLiteStore(Store):
             if cur.rowcount:
                 return True
             conn.execute(
-                "UPDATE bb_jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running'",
-                (job_id,),
+                "UPDATE bb_jobs SET cancel_requested = 1, cancel_grace = COALESCE(?, cancel_grace) "
+                "WHERE id = ? AND status = 'running'",
+                (grace, job_id),
             )
             return False
+
+    def count_ahead(self, job_id: str, limit: int) -> int:
+        return sqlite_explain.count_ahead(self._conn(), job_id, time.time(), limit)
 
     def retry(self, job_id: str) -> bool:
         with self._write(wake=True, durable=True) as conn:
@@ -447,7 +455,7 @@ class SQLiteStore(Store):
                 now = time.time()
                 cur = conn.execute(
                     "UPDATE bb_jobs SET status = 'queued', attempts = 0, run_at = ?, "
-                    "finished_at = NULL, cancel_requested = 0, "
+                    "finished_at = NULL, cancel_requested = 0, cancel_grace = NULL, "
                     # the mark as JSON text, so the time keeps every digit of its float
                     "failures = CASE WHEN json_array_length(failures) > 0 "
                     "  THEN json_set(failures, '$[#-1].retried_at', json(?)) ELSE failures END "

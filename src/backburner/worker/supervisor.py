@@ -1,13 +1,14 @@
 """The supervisor: forks the children, owns their leases, and never loses a job.
 
 It heartbeats every lease held by its children every lease/3 seconds, kills a child
-whose job overran its timeout, fails the attempt of a child that died (so the job is
-retried at once instead of after the lease lapses), restarts children (with backoff
-when they crash in a loop), rescues lapsed leases of other workers, and on SIGTERM or
-SIGINT lets jobs finish within the shutdown timeout before handing the rest back; a
-second signal (Ctrl-C twice, or a SIGTERM more than REPEAT_WINDOW after the first) hands
-them back at once. SIGHUP (and, with --reload, a changed source file) imports the app
-again and replaces the children one at a time, each finishing its running jobs first.
+whose job overran its timeout or outlived a forced cancel's grace (see `cancels`), fails
+the attempt of a child that died (so the job is retried at once instead of after the
+lease lapses), restarts children (with backoff when they crash in a loop), rescues
+lapsed leases of other workers, and on SIGTERM or SIGINT lets jobs finish within the
+shutdown timeout before handing the rest back; a second signal (Ctrl-C twice, or a
+SIGTERM more than REPEAT_WINDOW after the first) hands them back at once. SIGHUP (and,
+with --reload, a changed source file) imports the app again and replaces the children
+one at a time, each finishing its running jobs first.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ..job import JobStatus
 from ..signals import job_endings_wanted
 from ..stores.base import WorkerInfo
 from ..urls import describe
-from . import reports
+from . import cancels, reports
 from .child import EXIT_IDLE, EXIT_RECYCLE, child_main
 from .messages import Cancel, Claimed, Command, Exiting, Finished, Started, Stop
 from .quiet import Quietly
@@ -54,6 +55,7 @@ READ_EVERY = 0.02
 # A job that ended just before its timeout may still wait this long to be reported done
 # (its result is recorded in a batch), so the kill waits that much longer.
 REPORT_GRACE = 0.05
+_AFTER = {JobStatus.QUEUED: "will retry", JobStatus.CANCELLED: "cancelled"}  # a dead child's job
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,8 @@ class Held:
     retry_backoff: float
     timeout: float | None
     started: float | None = None  # time.monotonic() in the child when it started the job
+    cancel_grace: float | None = None  # cancelled by force: the grace, from a heartbeat
+    forced_at: float | None = None  # time.monotonic() when a heartbeat first said so
 
 
 @dataclass
@@ -112,6 +116,7 @@ class Child:
     started: float = field(default_factory=time.monotonic)
     jobs: dict[str, Held] = field(default_factory=dict)
     timed_out: str | None = None
+    force_cancelled: str | None = None  # killed to stop this job, cancelled by force
     clean_exit: bool = False  # it said goodbye: whatever it still holds never crashed it
     retiring: bool = False  # stopping for a reload: its replacement runs already
 
@@ -220,6 +225,7 @@ class Supervisor:
             self._tick()
             self.next_tick = now + self.config.lease / 3
         self._enforce_timeouts(now)
+        self._enforce_cancels(now)
         if self.stopping and now >= self.stop_deadline:
             self._hand_back_all("shutdown timeout reached")
         for index, when in list(self.restart_at.items()):
@@ -259,6 +265,7 @@ class Supervisor:
             for held in child.jobs.values():
                 if held.timeout is not None and held.started is not None:
                     deadline = min(deadline, held.started + held.timeout + REPORT_GRACE)
+        deadline = min(deadline, cancels.next_deadline(self.children.values()) + REPORT_GRACE)
         if self.restart_at:
             deadline = min(deadline, *self.restart_at.values())
         if self.stopping:
@@ -346,7 +353,10 @@ class Supervisor:
                         timeout=event.timeout,
                     )
                 case Started() if _holds(child, event):
-                    child.jobs[event.job_id].started = event.at
+                    held = child.jobs[event.job_id]
+                    held.started = event.at
+                    if held.cancel_grace is not None:  # cancelled by force before it began
+                        self._send(child, Cancel(event.job_id))
                 case Finished() if _holds(child, event):
                     del child.jobs[event.job_id]
                 case Exiting():
@@ -369,7 +379,8 @@ class Supervisor:
             self._spawn(child.index)
             return
         lived = time.monotonic() - child.started
-        self.crashes = self.crashes + 1 if lived < FAST_CRASH else 0
+        if child.force_cancelled is None:  # a child we killed on purpose did not crash
+            self.crashes = self.crashes + 1 if lived < FAST_CRASH else 0
         delay = 0.0 if self.crashes == 0 else min(30.0, 0.25 * 2**self.crashes)
         log.warning(
             "child %d exited (%s); restarting in %.1fs", child.index, _describe(code), delay
@@ -379,15 +390,16 @@ class Supervisor:
     def _fail_orphans(self, child: Child, code: int | None) -> None:
         """Record the attempts a dead child was running, so they retry without waiting
         for their leases to lapse. Jobs it had not started, jobs killed along with one
-        that timed out, and jobs left by a child that ended normally (results it could
-        not record) go back uncounted."""
+        that timed out or was cancelled by force, and jobs left by a child that ended
+        normally (results it could not record) go back uncounted."""
+        stopped = child.timed_out or child.force_cancelled  # the job it was killed for
         for job_id, held in child.jobs.items():
-            collateral = child.timed_out is not None and job_id != child.timed_out
+            collateral = stopped is not None and job_id != stopped
             if held.started is None or collateral or child.clean_exit:
                 why = (
                     "never started"
                     if held.started is None
-                    else "stopped with a job that timed out"
+                    else f"its process was killed to stop job {stopped}"
                     if collateral
                     else "its outcome could not be recorded"
                 )
@@ -401,13 +413,15 @@ class Supervisor:
             else:
                 error = f"WorkerDied: worker process died ({_describe(code)})"
             ending = policy.failed(job_id, held.token, error, policy.retry_at(held))
+            if job_id == child.force_cancelled:
+                ending = policy.cancelled_by_force(job_id, held.token, held.cancel_grace or 0.0)
             record = self._quietly(self.bb.store.get, job_id) if job_endings_wanted() else None
             [status] = self._quietly(self.bb.store.end_attempts, [ending]) or [None]
             log.warning(
                 "job %s: %s; %s",
                 job_id,
-                error,
-                "will retry" if ending.status is JobStatus.QUEUED else "out of attempts, failed",
+                ending.error,
+                _AFTER.get(ending.status, "out of attempts, failed"),
             )
             if record is not None:
                 announce(self.bb, record, ending, status)
@@ -436,6 +450,11 @@ class Supervisor:
                     child.timed_out = job_id
                     child.process.kill()
 
+    def _enforce_cancels(self, now: float) -> None:
+        for child in self.children.values():
+            if child.timed_out is None and child.force_cancelled is None:
+                child.force_cancelled = cancels.enforce(child, self._read, now - REPORT_GRACE)
+
     @staticmethod
     def _overran(child: Child, now: float) -> str | None:
         """A running job of `child` past its timeout (and the grace), if any."""
@@ -460,6 +479,7 @@ class Supervisor:
             reply = self._quietly(store.heartbeat, self.id, leases, self.config.lease)
             if reply is not None:
                 self._relay_cancels(reply.cancel_requested)
+                cancels.learn(self.children.values(), reply.forced, time.monotonic())
                 for job_id in reply.lost:  # usually just finished; the child warns if not
                     log.debug("job %s: lease no longer held", job_id)
         now = time.time()
@@ -471,6 +491,7 @@ class Supervisor:
             now,
             self.config.queues or (),
             tuple(leases),
+            tuple(sorted(self.bb.tasks)),
         )
         self._quietly(store.record_worker, info)
         for rescued in self._quietly(store.rescue_lapsed, now) or []:

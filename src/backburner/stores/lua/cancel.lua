@@ -1,7 +1,8 @@
--- Cancel a pending job (returns 1); for a running one set cancel_requested (returns 0).
--- ARGV: id, now.
-local id, now = ARGV[1], ARGV[2]
-if not all_finite(now) then
+-- Cancel a pending job (returns 1); for a running one set cancel_requested (returns 0),
+-- and with a grace (a forced cancel) cancel_grace too.
+-- ARGV: id, now, grace ('' for none).
+local id, now, grace = ARGV[1], ARGV[2], ARGV[3]
+if not all_finite(now) or (grace ~= '' and not all_finite(grace)) then
   return malformed('cancel')
 end
 local key = job_key(id)
@@ -16,5 +17,8 @@ if job.status == 'queued' then
 end
 if job.status == 'running' then
   redis.call('HSET', key, 'cancel_requested', 1)
+  if grace ~= '' then
+    redis.call('HSET', key, 'cancel_grace', grace)
+  end
 end
 return 0

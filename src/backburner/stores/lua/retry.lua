@@ -28,7 +28,7 @@ if failures ~= '[]' then
 end
 redis.call('HSET', key, 'status', 'queued', 'attempts', 0, 'run_at', now,
   'cancel_requested', 0, 'failures', failures)
-redis.call('HDEL', key, 'finished_at')
+redis.call('HDEL', key, 'finished_at', 'cancel_grace')
 redis.call('ZREM', NS .. ':finished', id)
 reindex(id, job, job.status, 'queued')
 make_pending(id, job.queue, job.priority, now, job.seq, now)

@@ -39,7 +39,8 @@ CREATE TABLE bb_jobs (
     error            text,
     failures         jsonb            NOT NULL DEFAULT '[]',
     progress         jsonb,
-    cancel_requested boolean          NOT NULL DEFAULT false
+    cancel_requested boolean          NOT NULL DEFAULT false,
+    cancel_grace     double precision  -- set by a forced cancel: seconds the job gets once told
 );
 
 -- The claim: due jobs, highest priority first, then earliest run_at, then enqueue order.
@@ -65,5 +66,6 @@ CREATE TABLE bb_workers (
     started_at   double precision NOT NULL,
     heartbeat_at double precision NOT NULL,
     queues       jsonb            NOT NULL,
-    jobs         jsonb            NOT NULL
+    jobs         jsonb            NOT NULL,
+    tasks        jsonb            NOT NULL DEFAULT '[]'  -- the task names its app registers
 );

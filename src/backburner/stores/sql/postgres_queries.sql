@@ -79,7 +79,7 @@ RETURNING {columns};
 UPDATE {jobs} AS j SET lease_until = %(until)s
 FROM unnest(%(ids)s::text[], %(tokens)s::bigint[]) AS l(id, token)
 WHERE j.id = l.id AND j.token = l.token AND j.status = 'running'
-RETURNING j.id, j.cancel_requested;
+RETURNING j.id, j.cancel_requested, j.cancel_grace;
 
 -- name: complete
 UPDATE {jobs} SET status = 'succeeded', result = %(result)s, finished_at = %(now)s,
@@ -168,12 +168,29 @@ SELECT queue, CASE WHEN status = 'queued' AND run_at > %(now)s THEN 'scheduled'
                    ELSE status END AS s, count(*)
 FROM {jobs} GROUP BY queue, s;
 
+-- name: count_ahead
+-- Store.count_ahead: due jobs of the job's queue that come first in claim order (priority
+-- DESC, run_at, seq), up to a limit, walking the claim index from its head.
+SELECT count(*) FROM (
+    SELECT 1 FROM {jobs} AS o,
+        (SELECT queue, priority, run_at, seq FROM {jobs}
+         WHERE id = %(id)s AND status = 'queued') AS j
+    WHERE o.status = 'queued' AND o.queue = j.queue AND o.run_at <= %(now)s
+        AND (o.priority > j.priority
+             OR (o.priority = j.priority
+                 AND (o.run_at < j.run_at OR (o.run_at = j.run_at AND o.seq < j.seq))))
+    LIMIT %(limit)s
+) AS ahead;
+
 -- name: cancel
--- One statement: a queued job is cancelled, a running one is asked to stop.
+-- One statement: a queued job is cancelled, a running one is asked to stop (by force when
+-- a grace is given: see Store.cancel).
 UPDATE {jobs} SET
     status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
     finished_at = CASE WHEN status = 'queued' THEN %(now)s ELSE finished_at END,
-    cancel_requested = cancel_requested OR status = 'running'
+    cancel_requested = cancel_requested OR status = 'running',
+    cancel_grace = CASE WHEN status = 'running' THEN COALESCE(%(grace)s::float8, cancel_grace)
+        ELSE cancel_grace END
 WHERE id = %(id)s AND status IN ('queued', 'running')
 RETURNING status;
 
@@ -182,7 +199,7 @@ RETURNING status;
 -- turned into jsonb here would lose digits).
 WITH changed AS (
     UPDATE {jobs} SET status = 'queued', attempts = 0, run_at = %(now)s,
-        finished_at = NULL, cancel_requested = false,
+        finished_at = NULL, cancel_requested = false, cancel_grace = NULL,
         failures = CASE WHEN jsonb_array_length(failures) > 0
             THEN jsonb_set(failures, ARRAY['-1', 'retried_at'], %(mark)s::jsonb) ELSE failures END
     WHERE id = %(id)s AND status IN ('failed', 'cancelled')
@@ -194,11 +211,12 @@ WITH changed AS (
 SELECT changed.id, changed.status FROM changed, (SELECT count(*) FROM woke) AS w;
 
 -- name: record_worker
-INSERT INTO {workers} (id, host, pid, started_at, heartbeat_at, queues, jobs)
-VALUES (%(id)s, %(host)s, %(pid)s, %(started_at)s, %(heartbeat_at)s, %(queues)s, %(jobs)s)
+INSERT INTO {workers} (id, host, pid, started_at, heartbeat_at, queues, jobs, tasks)
+VALUES (%(id)s, %(host)s, %(pid)s, %(started_at)s, %(heartbeat_at)s, %(queues)s, %(jobs)s,
+        %(tasks)s)
 ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
     started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
-    queues = excluded.queues, jobs = excluded.jobs;
+    queues = excluded.queues, jobs = excluded.jobs, tasks = excluded.tasks;
 
 -- name: remove_worker
 DELETE FROM {workers} WHERE id = %(id)s;
@@ -207,5 +225,5 @@ DELETE FROM {workers} WHERE id = %(id)s;
 DELETE FROM {workers} WHERE heartbeat_at < %(since)s;
 
 -- name: list_workers
-SELECT id, host, pid, started_at, heartbeat_at, queues, jobs FROM {workers}
+SELECT id, host, pid, started_at, heartbeat_at, queues, jobs, tasks FROM {workers}
 ORDER BY started_at;

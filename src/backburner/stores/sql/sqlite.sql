@@ -25,7 +25,8 @@ CREATE TABLE bb_jobs (
     error            TEXT,
     failures         TEXT    NOT NULL DEFAULT '[]',
     progress         TEXT,
-    cancel_requested INTEGER NOT NULL DEFAULT 0
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    cancel_grace     REAL  -- set by a forced cancel: seconds the job gets once told
 );
 
 -- the claim: due jobs, highest priority first, then earliest run_at, then enqueue order
@@ -46,7 +47,8 @@ CREATE TABLE bb_workers (
     started_at   REAL NOT NULL,
     heartbeat_at REAL NOT NULL,
     queues       TEXT NOT NULL,
-    jobs         TEXT NOT NULL
+    jobs         TEXT NOT NULL,
+    tasks        TEXT NOT NULL DEFAULT '[]'  -- the task names its app registers
 );
 
 PRAGMA user_version = 1;

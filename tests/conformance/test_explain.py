@@ -1,0 +1,227 @@
+"""`bb.explain()`: each sentence, produced by a real situation on every store (with real
+worker processes where a live worker is part of the situation)."""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from backburner import Backburner, JobStatus, current_job, explain, policy
+from backburner.job import JobRecord
+from backburner.stores import WorkerInfo
+from backburner.testing import drain
+
+from .. import cancelapp
+from ..helpers import WorkerProcess, wait_until, worker_processes
+
+UTC = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"
+Start = Callable[..., WorkerProcess]
+
+
+@pytest.fixture
+def bb(store_url: str) -> Iterator[Backburner]:
+    app = cancelapp.build(store_url)
+
+    @app.task(name="boom", retries=0)
+    def boom() -> None:
+        raise ValueError("bad input\nsecond line")
+
+    @app.task(name="cancels_itself")
+    def cancels_itself() -> None:
+        job = app.get_job(str(current_job.id))
+        assert job is not None
+        job.cancel()  # running: cancel requested, so the failure below is not retried
+        raise RuntimeError("stopped on request")
+
+    yield app
+    app.close()
+
+
+def why(bb: Backburner, job_id: str) -> explain.Explanation:
+    found = explain.explain(bb, job_id)
+    # the same sentence (its times may have moved on: a lease renewed, a second gone by)
+    assert bb.explain(job_id).split(" ")[:3] == found.sentence.split(" ")[:3]
+    return found
+
+
+def live_worker(bb: Backburner, *tasks: str, queues: tuple[str, ...] = ()) -> None:
+    """Register a live worker as a supervisor does at each heartbeat."""
+    now = time.time()
+    info = WorkerInfo(f"w-{uuid.uuid4().hex[:6]}", "host", 1, now, now, queues, (), tasks)
+    bb.store.record_worker(info)
+
+
+def enqueue_unknown(bb: Backburner) -> str:
+    now = time.time()
+    record = JobRecord(uuid.uuid4().hex, "elsewhere.task", run_at=now, created_at=now)
+    [job_id] = bb.store.enqueue([record])
+    return job_id
+
+
+def test_an_unknown_id_is_not_found(bb: Backburner) -> None:
+    found = why(bb, "no-such-job")
+    assert found.reason == "not_found" and found.facts["status"] is None
+    assert found.sentence.startswith("No job 'no-such-job' in this store")
+
+
+def test_finished_jobs_say_how_and_when(bb: Backburner) -> None:
+    ok = bb.tasks["noop"].delay()
+    failed = bb.tasks["boom"].delay()
+    stopped = bb.tasks["cancels_itself"].delay()
+    never = bb.tasks["noop"].schedule(delay=3600)
+    never.cancel()
+    drain(bb)
+    found = why(bb, ok.id)
+    assert found.reason == "succeeded"
+    assert re.fullmatch(rf"Succeeded at {UTC} \(\d\.\d s ago\), on attempt 1\.", found.sentence)
+    found = why(bb, failed.id)
+    assert found.reason == "failed" and found.facts["error"] == "ValueError: bad input"
+    assert re.fullmatch(
+        rf"Failed at {UTC} \(.* ago\) after 1 attempt: ValueError: bad input", found.sentence
+    )
+    found = why(bb, stopped.id)
+    assert found.reason == "cancelled" and found.facts["status"] == "cancelled"
+    assert found.sentence.endswith(", while running: RuntimeError: stopped on request")
+    found = why(bb, never.id)
+    assert found.reason == "cancelled" and found.sentence.endswith(", before it ran.")
+
+
+def test_a_scheduled_job_says_when_and_a_retry_after_which_failure(bb: Backburner) -> None:
+    later = bb.tasks["noop"].schedule(delay=3600)
+    found = why(bb, later.id)
+    assert found.reason == "scheduled" and found.facts["run_at"] == later.record.run_at
+    assert re.fullmatch(rf"Scheduled for {UTC} \(in 5\d min \d+ s\)\.", found.sentence)
+    retried = bb.tasks["noop"].delay()
+    [claimed] = bb.store.claim(None, "w", 1, 30.0)
+    assert claimed.id == retried.id
+    bb.store.end_attempts([policy.after_error(claimed, "ConnectionError: down", delay=7200)])
+    found = why(bb, retried.id)
+    assert found.reason == "scheduled"
+    assert re.fullmatch(
+        rf"Attempt 2 of 4 is scheduled for {UTC} \(in 1 h 59 min\), after attempt 1 "
+        r"failed: ConnectionError: down",
+        found.sentence,
+    )
+
+
+def test_a_due_job_with_no_live_worker_for_its_queue_says_so(bb: Backburner) -> None:
+    live_worker(bb, "noop", queues=("other",))
+    job = bb.tasks["noop"].delay()
+    found = why(bb, job.id)
+    assert found.reason == "no_worker" and found.facts["live_workers"] == 1
+    assert "but no live worker serves queue 'default': start one" in found.sentence
+
+
+def test_due_jobs_say_how_many_are_ahead_of_them(
+    bb: Backburner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live_worker(bb, "noop")
+    first, second, third = (bb.tasks["noop"].delay() for _ in range(3))
+    urgent = bb.tasks["noop"].options(priority=1).delay()
+    found = why(bb, urgent.id)
+    assert found.reason == "next" and found.facts["serving_workers"] == 1
+    assert found.sentence.startswith(
+        "Due and next in line in queue 'default', which 1 live worker serves: it starts"
+    )
+    found = why(bb, third.id)
+    assert found.reason == "behind" and found.facts["ahead"] == 3
+    assert found.sentence == (
+        "Waiting behind 3 due job(s) of higher or equal priority in queue 'default', which "
+        "1 live worker serves."
+    )
+    monkeypatch.setattr(explain, "AHEAD_CAP", 2)
+    found = why(bb, third.id)
+    assert found.facts["ahead"] == 2 and found.facts["more_ahead"] is True
+    assert found.sentence.startswith("Waiting behind more than 2 due job(s)")
+    assert why(bb, second.id).facts["ahead"] == 2 and not why(bb, first.id).facts["more_ahead"]
+
+
+def test_a_job_no_live_worker_knows_says_which_tasks_they_know(bb: Backburner) -> None:
+    live_worker(bb, "noop", "stuck")
+    found = why(bb, enqueue_unknown(bb))
+    assert found.reason == "unknown_task" and found.facts["known_tasks"] == ["noop", "stuck"]
+    assert found.sentence.startswith(
+        "None of the live workers serving queue 'default' (1) knows task 'elsewhere.task'; "
+        "they know noop, stuck: deploy"
+    )
+
+
+def test_a_running_job_whose_worker_is_gone_says_its_lease_lapses(bb: Backburner) -> None:
+    job = bb.tasks["noop"].delay()
+    bb.store.claim(None, "gone:1:abc#0", 1, 60.0)
+    found = why(bb, job.id)
+    assert found.reason == "running" and found.facts["host"] is None
+    assert re.fullmatch(
+        rf"Running on worker gone:1:abc#0 since {UTC} \(.* ago\), but that worker has not "
+        rf"been seen alive lately: if it died, the job is rescued once its lease lapses at "
+        rf"{UTC} \(in 5\d s\)\.",
+        found.sentence,
+    )
+
+
+def test_a_running_job_past_its_lease_and_asked_to_cancel_says_both(bb: Backburner) -> None:
+    job = bb.tasks["noop"].delay()
+    bb.store.claim(None, "gone:1:abc#0", 1, 0.01)
+    job.cancel()
+    wait_until(lambda: bb.store.lapsed(time.time(), 10))
+    found = why(bb, job.id)
+    assert found.facts["cancel_requested"] is True and found.facts["cancel_grace"] is None
+    assert re.fullmatch(
+        rf"Running on worker gone:1:abc#0 since {UTC} \(.* ago\); its lease lapsed at {UTC} "
+        r"\(.* ago\), so a live worker will rescue it shortly\. Cancel was requested: it will "
+        r"not be retried\.",
+        found.sentence,
+    )
+
+
+# -- with worker processes ------------------------------------------------------------
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Start]:
+    with worker_processes(tmp_path) as start:
+        yield start
+
+
+def test_running_behind_next_and_unknown_with_a_live_worker(
+    bb: Backburner, shared_url: str, start: Start, tmp_path: Path
+) -> None:
+    marker = tmp_path / "busy"
+    busy = bb.tasks["sleep_once"].delay(str(marker))
+    worker = start(shared_url, "-p", "1", "--lease", "3", app="cancelapp:bb")
+    wait_until(marker.exists, timeout=30)
+    wait_until(lambda: any(busy.id in w.jobs for w in bb.store.list_workers(0)), timeout=10)
+    found = why(bb, busy.id)
+    assert found.reason == "running" and found.facts["pid"] == worker.pid
+    assert found.facts["host"] == socket.gethostname()
+    assert re.fullmatch(
+        rf"Running on worker \S+#0 \(host \S+, pid {worker.pid}\) since {UTC} \(.* ago\), "
+        rf"its lease held until {UTC} \(in \d\.\d s\)\.",
+        found.sentence,
+    )
+    first, second = bb.tasks["noop"].delay(), bb.tasks["noop"].delay()
+    assert why(bb, first.id).reason == "next"
+    assert "(they hold 1 running job)" in bb.explain(first.id)
+    assert why(bb, second.id).facts["ahead"] == 1
+    busy.cancel(force=True, grace=60)
+    found = wait_until(lambda: (f := why(bb, busy.id)).facts["cancel_grace"] and f)
+    assert found.sentence.endswith(
+        "It was cancelled by force: its worker stops it if it has not returned 60 s after "
+        "telling it."
+    )
+    busy.cancel(force=True, grace=0.1)  # a shorter grace: the child is killed
+    wait_until(lambda: why(bb, busy.id).reason == "cancelled", timeout=20)
+    assert re.fullmatch(
+        rf"Cancelled at {UTC} \(.* ago\), while running: ForcedCancel: cancelled by force "
+        r"after 0.1 s grace: .*",
+        bb.explain(busy.id),
+    )
+    unknown = enqueue_unknown(bb)  # claimed, then handed back: due again a little later
+    wait_until(lambda: (bb.store.get(unknown) or busy.record).status is JobStatus.SCHEDULED)
+    found = why(bb, unknown)
+    assert found.reason == "unknown_task" and "noop" in found.facts["known_tasks"]
+    assert second.wait(timeout=20) is None and why(bb, second.id).reason == "succeeded"
