@@ -61,8 +61,8 @@ from .. import defaults
 from ..errors import BackburnerError, SchemaError, StoreUnavailable
 from ..job import FINISHED, JobRecord, JobStatus
 from ..policy import Ending
-from . import postgres_schema, rows
-from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
+from . import postgres_schema, rows, sql_stats
+from .base import Done, HeartbeatReply, Store, StoreStats, WorkerInfo, check_statuses
 from .forks import on_fork_in_child
 from .postgres_conn import Connection, ConnectionSource, parse_url
 from .postgres_listen import Listener
@@ -439,6 +439,11 @@ class PostgresStore(Store):
         for queue, status, n in found:
             out.setdefault(queue, {})[JobStatus(status)] = n
         return out
+
+    def stats(self, now: float, alive_since: float) -> StoreStats:
+        with self._conn() as conn:
+            found = _fetch(conn, self._sql["stats"], {"now": now, "alive_since": alive_since})
+        return sql_stats.gather(found)
 
     def cancel(self, job_id: str) -> bool:
         with self._conn() as conn:

@@ -40,7 +40,7 @@ import redis
 from .. import defaults
 from ..job import FINISHED, PENDING, Failure, JobRecord, JobStatus, pending_status
 from ..policy import Ending
-from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
+from .base import Done, HeartbeatReply, Store, StoreStats, WorkerInfo, check_statuses
 from .redis_conn import RedisConnector, parse_url
 
 # Statuses as stored: a pending job is 'queued' whatever its run_at.
@@ -357,6 +357,18 @@ class RedisStore(Store):
             if kept:
                 out[q] = kept
         return out
+
+    def stats(self, now: float, alive_since: float) -> StoreStats:
+        [workers, *found] = self._redis.run("stats", repr(float(now)), repr(float(alive_since)))
+        jobs: dict[str, dict[JobStatus, int]] = {}
+        oldest: dict[str, float] = {}
+        for i in range(0, len(found), 5):
+            queue, due, later, running, first = found[i : i + 5]
+            counts = {JobStatus.QUEUED: due, JobStatus.SCHEDULED: later, JobStatus.RUNNING: running}
+            jobs[str(queue)] = {s: int(n) for s, n in counts.items() if n}
+            if first:
+                oldest[str(queue)] = float(first)
+        return StoreStats(jobs, oldest, int(workers))
 
     def cancel(self, job_id: str) -> bool:
         return bool(self._redis.run("cancel", job_id, repr(time.time())))

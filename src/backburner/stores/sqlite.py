@@ -29,8 +29,8 @@ from .. import defaults
 from ..errors import StoreUnavailable
 from ..job import FINISHED, JobRecord, JobStatus
 from ..policy import Ending
-from . import rows, sqlite_conn, sqlite_tx
-from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
+from . import rows, sql_stats, sqlite_conn, sqlite_tx
+from .base import Done, HeartbeatReply, Store, StoreStats, WorkerInfo, check_statuses
 from .forks import on_fork_in_child
 from .sqlite_conn import SCHEMA_VERSION
 from .wakeup import Wakeup
@@ -425,6 +425,10 @@ class SQLiteStore(Store):
         for queue, status, n in found:
             out.setdefault(queue, {})[JobStatus(status)] = n
         return out
+
+    def stats(self, now: float, alive_since: float) -> StoreStats:
+        params = {"now": now, "alive_since": alive_since}
+        return sql_stats.gather(self._conn().execute(sql_stats.SQLITE, params).fetchall())
 
     def cancel(self, job_id: str) -> bool:
         with self._write(durable=True) as conn:

@@ -209,3 +209,16 @@ DELETE FROM {workers} WHERE heartbeat_at < %(since)s;
 -- name: list_workers
 SELECT id, host, pid, started_at, heartbeat_at, queues, jobs FROM {workers}
 ORDER BY started_at;
+
+-- name: stats
+-- The monitoring gauges in one snapshot, through the partial indexes on pending jobs
+-- (bb_jobs_due_queue, bb_jobs_lease): finished jobs are never scanned.
+SELECT 'queued' AS kind, queue,
+       count(*) FILTER (WHERE run_at <= %(now)s),
+       count(*) FILTER (WHERE run_at > %(now)s),
+       min(run_at) FILTER (WHERE run_at <= %(now)s)
+FROM {jobs} WHERE status = 'queued' GROUP BY queue
+UNION ALL
+SELECT 'running', queue, count(*), 0, NULL FROM {jobs} WHERE status = 'running' GROUP BY queue
+UNION ALL
+SELECT 'workers', '', count(*), 0, NULL FROM {workers} WHERE heartbeat_at >= %(alive_since)s;
