@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
+from .. import metrics
 from ..context import JobContext
 from ..errors import StoreUnavailable
 from ..job import JobRecord
 from ..stores.base import Done
 from .batching import RETRY_STORE, Batches, Pace
-from .messages import Cancel, Event, Exiting, Finished, Started, Stop
-from .output import capture_output
+from .messages import Cancel, Event, Exiting, Finished, Ran, Started, Stop
+from .output import JobEvent, capture_output, error_type
 from .reports import Writer
 from .runner import execute, flush_progress, record_outcome
 
@@ -209,11 +210,16 @@ def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Even
         log.info(
             "job %s %s %s in %.3fs (attempt %d)",
             *(record.id, record.task, verdict, took, record.attempts),
+            extra={"job_event": JobEvent(record, verdict, took, error_type(outcome.error))},
         )
         if outcome.succeeded:
             state.batches.add(Done(record.id, record.token, outcome.result))
+            if state.config.metrics_port is not None:
+                events.append(Ran(record.task, record.queue, metrics.SUCCEEDED, took))
             return
-        record_outcome(bb, record, outcome, warned=state.unknown_tasks)
+        status = record_outcome(bb, record, outcome, warned=state.unknown_tasks)
+        if state.config.metrics_port is not None and status and not outcome.unknown_task:
+            events.append(Ran(record.task, record.queue, metrics.OUTCOME_OF[status], took))
     except Exception:  # the store failed while recording: the lease will lapse and rescue
         log.exception("job %s: could not record its outcome", record.id)
     finally:
