@@ -103,6 +103,7 @@ class JobRecord:
     failures: tuple[Failure, ...] = ()
     progress: dict[str, Any] | None = field(default=None, compare=False)
     cancel_requested: bool = False
+    trace_context: str | None = None  # the producer's trace context (see `tracing`)
 
     def to_dict(self, full: bool = False) -> dict[str, Any]:
         """The job as plain JSON-ready data, the one shape scripts (`--json`) and the job

@@ -82,6 +82,7 @@ _FIELDS = (
     "retry_backoff",
     "timeout",
     "unique_key",
+    "trace_context",
 )
 
 

@@ -96,6 +96,7 @@ def _record(f: Mapping[str, str], now: float) -> JobRecord:
         failures=tuple(Failure.from_json(x) for x in json.loads(f["failures"])),
         progress=None if progress is None else json.loads(progress),
         cancel_requested=f.get("cancel_requested") == "1",
+        trace_context=f.get("trace_context"),
     )
 
 
@@ -178,6 +179,7 @@ class RedisStore(Store):
                 "" if r.timeout is None else repr(float(r.timeout)),
                 "0" if r.unique_key is None else "1",
                 r.unique_key or "",
+                r.trace_context or "",
             )
         stored, ids = self._redis.run("enqueue", *args)
         if not stored:

@@ -39,8 +39,8 @@ PURGE_BATCH = 5000
 _SYNC_MODES = ("full", "normal")
 _INSERT = (
     "INSERT INTO bb_jobs (id, task, queue, payload, priority, status, run_at, created_at, "
-    "max_attempts, retry_backoff, timeout, unique_key) "
-    "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)"
+    "max_attempts, retry_backoff, timeout, unique_key, trace_context) "
+    "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)"
 )
 _HELD = "id = ? AND token = ? AND status = 'running'"
 _RECORD_WORKER = (
@@ -242,6 +242,7 @@ class SQLiteStore(Store):
                     r.retry_backoff,
                     r.timeout,
                     r.unique_key,
+                    r.trace_context,
                 ),
             )
             ids.append(r.id)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
-from .. import metrics
+from .. import metrics, tracing
 from ..context import JobContext
 from ..errors import StoreUnavailable
 from ..job import JobRecord
@@ -106,6 +106,7 @@ def child_main(
     if not state.broken:  # a thread that died mid-job: that attempt must count
         state.send(Exiting())
     bb.close()
+    tracing.flush()  # os._exit() below would drop the spans not exported yet
     sys.stdout.flush()
     if state.broken:
         os._exit(EXIT_BROKEN)

@@ -13,7 +13,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .. import codec, policy, signals
+from .. import codec, policy, signals, tracing
 from ..context import JobContext, _current
 from ..errors import JobFailed, Retry
 from ..job import Job, JobRecord, JobStatus
@@ -48,7 +48,18 @@ def format_error(exc: BaseException) -> str:
 
 
 def execute(bb: Backburner, record: JobRecord, ctx: JobContext) -> Outcome:
-    """Run the task of `record` once. Never raises for anything the job did."""
+    """Run the task of `record` once, in a CONSUMER span when tracing is on. Never raises
+    for anything the job did."""
+    tracer = tracing.active()
+    if tracer is None:
+        return _execute(bb, record, ctx)
+    with tracing.consuming(tracer, record) as span:
+        outcome = _execute(bb, record, ctx)
+        tracing.ended(span, outcome)
+        return outcome
+
+
+def _execute(bb: Backburner, record: JobRecord, ctx: JobContext) -> Outcome:
     task = bb.tasks.get(record.task)
     if task is None:  # policy.unknown_task decides what becomes of it
         return Outcome(False, error=unknown_task_hint(bb, record.task), unknown_task=True)

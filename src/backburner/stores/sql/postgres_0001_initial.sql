@@ -39,7 +39,8 @@ CREATE TABLE bb_jobs (
     error            text,
     failures         jsonb            NOT NULL DEFAULT '[]',
     progress         jsonb,
-    cancel_requested boolean          NOT NULL DEFAULT false
+    cancel_requested boolean          NOT NULL DEFAULT false,
+    trace_context    text
 );
 
 -- The claim: due jobs, highest priority first, then earliest run_at, then enqueue order.

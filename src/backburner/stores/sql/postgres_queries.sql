@@ -16,14 +16,16 @@ WITH input AS (
         %(id)s::text[], %(task)s::text[], %(queue)s::text[], %(payload)s::text[],
         %(priority)s::bigint[], %(run_at)s::float8[], %(created_at)s::float8[],
         %(max_attempts)s::integer[], %(retry_backoff)s::float8[], %(timeout)s::float8[],
-        %(unique_key)s::text[]
+        %(unique_key)s::text[], %(trace_context)s::text[]
     ) WITH ORDINALITY AS r(id, task, queue, payload, priority, run_at, created_at,
-                           max_attempts, retry_backoff, timeout, unique_key, ord)
+                           max_attempts, retry_backoff, timeout, unique_key, trace_context,
+                           ord)
 ), changed AS (
     INSERT INTO {jobs} (id, task, queue, payload, priority, run_at, created_at,
-                        max_attempts, retry_backoff, timeout, unique_key, status)
+                        max_attempts, retry_backoff, timeout, unique_key, trace_context,
+                        status)
     SELECT id, task, queue, payload, priority, run_at, created_at,
-           max_attempts, retry_backoff, timeout, unique_key, 'queued'
+           max_attempts, retry_backoff, timeout, unique_key, trace_context, 'queued'
     FROM input ORDER BY ord
     ON CONFLICT (unique_key)
         WHERE unique_key IS NOT NULL AND status IN ('queued', 'running') DO NOTHING
@@ -37,10 +39,10 @@ SELECT changed.id, changed.status FROM changed, (SELECT count(*) FROM woke) AS w
 -- name: insert_one
 -- The usual case, one job (a delay()): as insert, but cheaper to plan and to run.
 INSERT INTO {jobs} (id, task, queue, payload, priority, run_at, created_at,
-                    max_attempts, retry_backoff, timeout, unique_key, status)
+                    max_attempts, retry_backoff, timeout, unique_key, trace_context, status)
 VALUES (%(id)s, %(task)s, %(queue)s, %(payload)s, %(priority)s, %(run_at)s,
         %(created_at)s, %(max_attempts)s, %(retry_backoff)s, %(timeout)s, %(unique_key)s,
-        'queued')
+        %(trace_context)s, 'queued')
 ON CONFLICT (unique_key)
     WHERE unique_key IS NOT NULL AND status IN ('queued', 'running') DO NOTHING
 RETURNING id, pg_notify(%(channel)s, queue);

@@ -25,7 +25,8 @@ CREATE TABLE bb_jobs (
     error            TEXT,
     failures         TEXT    NOT NULL DEFAULT '[]',
     progress         TEXT,
-    cancel_requested INTEGER NOT NULL DEFAULT 0
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    trace_context    TEXT
 );
 
 -- the claim: due jobs, highest priority first, then earliest run_at, then enqueue order
