@@ -15,6 +15,8 @@ prometheus-client):
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +41,7 @@ SUCCEEDED, RETRIED, FAILED, CANCELLED, LAPSED = (
 OUTCOME_OF = {  # the status an attempt left its job in -> its outcome
     JobStatus.SUCCEEDED: SUCCEEDED,
     JobStatus.QUEUED: RETRIED,
+    JobStatus.SCHEDULED: RETRIED,
     JobStatus.FAILED: FAILED,
     JobStatus.CANCELLED: CANCELLED,
 }
@@ -61,31 +64,58 @@ def prometheus() -> Any:
 
 class JobMetrics:
     """backburner_jobs_total{task,queue,outcome} and
-    backburner_job_duration_seconds{task,queue}, in a registry of their own."""
+    backburner_job_duration_seconds{task,queue}, in a registry of their own.
+
+    Counted in plain dicts and turned into metric families at each scrape: the supervisor
+    counts every attempt of its children, and prometheus-client's Counter and Histogram
+    cost about 2 us an attempt (label lookup, a lock per series), this under 1 (measured)."""
 
     def __init__(self) -> None:
         client = prometheus()
         self.registry: CollectorRegistry = client.CollectorRegistry()
-        self._jobs = client.Counter(
-            "backburner_jobs",
-            "Attempts that ended, by outcome: succeeded, retried (failed, will run again), "
-            "failed (for good), cancelled, lapsed (its worker vanished; rescued).",
-            ["task", "queue", "outcome"],
-            registry=self.registry,
-        )
-        self._duration = client.Histogram(
-            "backburner_job_duration_seconds",
-            "Run time of the attempts that returned or raised.",
-            ["task", "queue"],
-            buckets=BUCKETS,
-            registry=self.registry,
-        )
+        self._lock = threading.Lock()  # scrapes read from the HTTP server's thread
+        self._counts: dict[tuple[str, str, str], int] = {}
+        # per (task, queue): an attempt count per bucket (the last: above every bound), sum
+        self._timings: dict[tuple[str, str], tuple[list[int], list[float]]] = {}
+        self.registry.register(self)
 
     def ended(self, task: str, queue: str, outcome: str, duration: float | None = None) -> None:
         """Count one attempt; `duration` None: not timed (its process died, say)."""
-        self._jobs.labels(task, queue, outcome).inc()
-        if duration is not None:
-            self._duration.labels(task, queue).observe(duration)
+        key = (task, queue, outcome)
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + 1
+            if duration is None:
+                return
+            timing = self._timings.get(key[:2])
+            if timing is None:
+                timing = self._timings[key[:2]] = ([0] * (len(BUCKETS) + 1), [0.0])
+            timing[0][bisect.bisect_left(BUCKETS, duration)] += 1
+            timing[1][0] += duration
+
+    def collect(self) -> Iterator[Any]:
+        """The two families, as a scrape reads them (prometheus-client's Collector)."""
+        core = prometheus().metrics_core
+        with self._lock:
+            counts = list(self._counts.items())
+            timings = [(k, list(b), s[0]) for k, (b, s) in self._timings.items()]
+        jobs = core.CounterMetricFamily(
+            "backburner_jobs",
+            "Attempts that ended, by outcome: succeeded, retried (failed, will run again), "
+            "failed (for good), cancelled, lapsed (its worker vanished; rescued).",
+            labels=["task", "queue", "outcome"],
+        )
+        for labels, n in sorted(counts):
+            jobs.add_metric(list(labels), n)
+        duration = core.HistogramMetricFamily(
+            "backburner_job_duration_seconds",
+            "Run time of the attempts that returned or raised.",
+            labels=["task", "queue"],
+        )
+        bounds = [*(str(float(b)) for b in BUCKETS), "+Inf"]
+        for series, buckets, total in sorted(timings):
+            cumulative = list(itertools.accumulate(buckets))
+            duration.add_metric(list(series), list(zip(bounds, cumulative)), total)
+        return iter((jobs, duration))
 
 
 class StoreCollector:
@@ -124,8 +154,6 @@ class StoreCollector:
             "backburner_workers", "Live workers (a heartbeat within 3 leases)."
         )
         workers.add_metric([], stats.workers)
-        # backburner_periodic_misfires_total{schedule} belongs here once periodic jobs
-        # keep their misfires in the store (see the periodic feature).
         return iter((jobs, age, workers))
 
 
@@ -148,6 +176,11 @@ class Server:
     def __init__(self, server: Any, thread: threading.Thread) -> None:
         self._server = server
         self._thread = thread
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (the one the system chose, when asked for port 0)."""
+        return int(self._server.server_port)
 
     def fileno(self) -> int:
         """Its listening socket, which a forked child should close."""

@@ -15,6 +15,7 @@ each child flushes its spans before it exits (`flush`).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -26,17 +27,19 @@ if TYPE_CHECKING:
 
 SYSTEM = "backburner"
 _api: Any = None  # opentelemetry.trace once imported; False when it is not installed
+_provider_from_env = False  # the provider is named by the environment, not set by the app
 _tracers: dict[int, Any] = {}  # id(provider) -> its tracer for backburner
 
 
 def _trace_api() -> Any:
-    global _api
+    global _api, _provider_from_env
     if _api is None:
         try:
             from opentelemetry import trace
         except ImportError:
             _api = False
         else:
+            _provider_from_env = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
             _api = trace
     return _api
 
@@ -47,7 +50,13 @@ def active() -> Any:
     api = _trace_api()
     if api is False:
         return None
-    provider = api.get_tracer_provider()
+    # The provider the app set; get_tracer_provider() would look the environment up on
+    # every call (about 1 us) for OTEL_PYTHON_TRACER_PROVIDER, which is read once instead.
+    provider = getattr(api, "_TRACER_PROVIDER", None)
+    if provider is None:
+        if not _provider_from_env:
+            return None
+        provider = api.get_tracer_provider()
     if isinstance(provider, (api.ProxyTracerProvider, api.NoOpTracerProvider)):
         return None
     tracer = _tracers.get(id(provider))

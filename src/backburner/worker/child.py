@@ -219,8 +219,9 @@ def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Even
                 events.append(Ran(record.task, record.queue, metrics.SUCCEEDED, took))
             return
         status = record_outcome(bb, record, outcome, warned=state.unknown_tasks)
-        if state.config.metrics_port is not None and status and not outcome.unknown_task:
-            events.append(Ran(record.task, record.queue, metrics.OUTCOME_OF[status], took))
+        counted = metrics.OUTCOME_OF.get(status) if status and not outcome.unknown_task else None
+        if state.config.metrics_port is not None and counted is not None:
+            events.append(Ran(record.task, record.queue, counted, took))
     except Exception:  # the store failed while recording: the lease will lapse and rescue
         log.exception("job %s: could not record its outcome", record.id)
     finally:

@@ -33,7 +33,7 @@ class Exporter:
         if config.store_metrics:
             self.jobs.registry.register(metrics.StoreCollector(bb))
         self.server = metrics.serve(self.jobs.registry, config.metrics_host, config.metrics_port)
-        log.info("metrics at http://%s:%d/metrics", config.metrics_host or "*", config.metrics_port)
+        log.info("metrics at http://%s:%d/metrics", config.metrics_host, self.server.port)
 
     def ran(self, event: Ran) -> None:
         """An attempt a child ran and reported."""
