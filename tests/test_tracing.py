@@ -3,6 +3,7 @@ the trace context stored with the job; nothing at all without a tracer provider.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from backburner import Backburner, current_job
+from backburner.job import JobStatus
 from backburner.testing import drain
+
+from . import workerapp
+from .helpers import worker_processes
 
 
 @pytest.fixture
@@ -90,3 +95,24 @@ def test_without_a_tracer_provider_nothing_is_traced_or_stored(bb: Backburner) -
     stored = bb.store.get(job.id)
     assert stored is not None and stored.trace_context is None
     assert drain(bb) == 1
+
+
+def test_a_worker_process_continues_the_trace_and_exports_its_spans_before_exiting(
+    spans: InMemorySpanExporter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    app = workerapp.build(url)
+    job = app.tasks["noop"].delay()
+    [producer] = by_kind(spans, trace.SpanKind.PRODUCER)
+    monkeypatch.setenv("SPANS_FILE", str(tmp_path / "spans.jsonl"))
+    with worker_processes(tmp_path) as start:
+        worker = start(url, "--burst", "-p", "1", app="tracedapp:bb")
+        assert worker.wait(30) == 0
+    assert job.refresh().status is JobStatus.SUCCEEDED
+    lines = (tmp_path / "spans.jsonl").read_text().splitlines()
+    [consumer] = [json.loads(line) for line in lines]
+    assert (consumer["name"], consumer["kind"]) == ("process noop", "CONSUMER")
+    assert consumer["trace_id"] == producer.context.trace_id
+    assert consumer["parent_id"] == producer.context.span_id
+    assert consumer["pid"] != worker.pid  # a child's span, flushed as it exited
+    app.close()
