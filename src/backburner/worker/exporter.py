@@ -28,7 +28,6 @@ class Exporter:
 
     def __init__(self, bb: Backburner, config: WorkerConfig) -> None:
         assert config.metrics_port is not None
-        self._bb = bb
         self.jobs = metrics.JobMetrics()
         if config.store_metrics:
             self.jobs.registry.register(metrics.StoreCollector(bb))
