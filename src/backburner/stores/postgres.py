@@ -442,9 +442,16 @@ class PostgresStore(Store):
         return out
 
     def stats(self, now: float, alive_since: float) -> StoreStats:
+        params = {"now": now, "alive_since": alive_since, "cap": sql_stats.EXACT_UP_TO}
         with self._conn() as conn:
-            found = _fetch(conn, self._sql["stats"], {"now": now, "alive_since": alive_since})
-        return sql_stats.gather(found)
+
+            def estimate(kind: str, queue: str) -> float:
+                query = self._sql[f"estimate_{kind}"]
+                [(plan,)] = _fetch(conn, query, {"queue": queue, "now": now})
+                return float(plan[0]["Plan"]["Plan Rows"])
+
+            found = sql_stats.estimate_above_cap(_fetch(conn, self._sql["stats"], params), estimate)
+        return sql_stats.gather(found, now)
 
     def cancel(self, job_id: str) -> bool:
         with self._conn() as conn:

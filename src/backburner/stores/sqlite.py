@@ -429,7 +429,8 @@ class SQLiteStore(Store):
 
     def stats(self, now: float, alive_since: float) -> StoreStats:
         params = {"now": now, "alive_since": alive_since}
-        return sql_stats.gather(self._conn().execute(sql_stats.SQLITE, params).fetchall())
+        found = self._conn().execute(sql_stats.SQLITE, params).fetchall()
+        return sql_stats.gather(found, now)
 
     def cancel(self, job_id: str) -> bool:
         with self._write(durable=True) as conn:

@@ -213,14 +213,36 @@ SELECT id, host, pid, started_at, heartbeat_at, queues, jobs FROM {workers}
 ORDER BY started_at;
 
 -- name: stats
--- The monitoring gauges in one snapshot, through the partial indexes on pending jobs
--- (bb_jobs_due_queue, bb_jobs_lease): finished jobs are never scanned.
-SELECT 'queued' AS kind, queue,
-       count(*) FILTER (WHERE run_at <= %(now)s),
-       count(*) FILTER (WHERE run_at > %(now)s),
-       min(run_at) FILTER (WHERE run_at <= %(now)s)
-FROM {jobs} WHERE status = 'queued' GROUP BY queue
+-- The monitoring gauges in one snapshot, with bounded work however many jobs wait (see
+-- stores/postgres_stats.py): the queues with queued jobs, found by skipping through the
+-- partial index on (queue, run_at) one queue at a time; per queue its queued jobs and
+-- the scheduled ones among them, each counted up to %(cap)s, and the earliest run_at
+-- (the first entry of that index); then running jobs and live workers.
+WITH RECURSIVE queues AS (
+    (SELECT queue FROM {jobs} WHERE status = 'queued' ORDER BY queue LIMIT 1)
+    UNION ALL
+    SELECT (SELECT j.queue FROM {jobs} AS j
+            WHERE j.status = 'queued' AND j.queue > q.queue ORDER BY j.queue LIMIT 1)
+    FROM queues AS q WHERE q.queue IS NOT NULL
+)
+SELECT 'queued' AS kind, q.queue,
+       (SELECT count(*) FROM (SELECT FROM {jobs} AS j
+                              WHERE j.status = 'queued' AND j.queue = q.queue
+                              LIMIT %(cap)s) AS a),
+       (SELECT count(*) FROM (SELECT FROM {jobs} AS j
+                              WHERE j.status = 'queued' AND j.queue = q.queue
+                                AND j.run_at > %(now)s LIMIT %(cap)s) AS b),
+       (SELECT min(j.run_at) FROM {jobs} AS j WHERE j.status = 'queued' AND j.queue = q.queue)
+FROM queues AS q WHERE q.queue IS NOT NULL
 UNION ALL
 SELECT 'running', queue, count(*), 0, NULL FROM {jobs} WHERE status = 'running' GROUP BY queue
 UNION ALL
 SELECT 'workers', '', count(*), 0, NULL FROM {workers} WHERE heartbeat_at >= %(alive_since)s;
+
+-- name: estimate_queued
+-- The planner's estimate (statistics kept by autovacuum) of a queue's queued jobs.
+EXPLAIN (FORMAT JSON) SELECT FROM {jobs} WHERE status = 'queued' AND queue = %(queue)s;
+
+-- name: estimate_scheduled
+EXPLAIN (FORMAT JSON) SELECT FROM {jobs}
+WHERE status = 'queued' AND queue = %(queue)s AND run_at > %(now)s;
