@@ -15,8 +15,6 @@ from .cli import _bb, _fail_cleanly
     "--host",
     default="0.0.0.0",
     show_default=True,
-    envvar="BACKBURNER_METRICS_HOST",
-    show_envvar=True,
     help="Address to serve on (127.0.0.1: this machine only).",
 )
 @click.option(
@@ -24,8 +22,7 @@ from .cli import _bb, _fail_cleanly
     type=click.IntRange(0, 65535),
     default=9192,
     show_default=True,
-    envvar="BACKBURNER_METRICS_PORT",
-    show_envvar=True,
+    help="Port to serve on (not $BACKBURNER_METRICS_PORT: that one is the workers').",
 )
 @_fail_cleanly
 def metrics(app: str | None, host: str, port: int) -> None:
@@ -36,7 +33,7 @@ def metrics(app: str | None, host: str, port: int) -> None:
 
     bb = _bb(app)
     server = exposition.serve(exposition.store_registry(bb), host, port)
-    click.echo(f"serving store metrics at http://{host}:{port}/metrics (Ctrl-C to stop)")
+    click.echo(f"serving store metrics at http://{host}:{server.port}/metrics (Ctrl-C to stop)")
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
