@@ -209,3 +209,26 @@ def test_the_metrics_port_is_refused_when_taken(start: Start, tmp_path: Path) ->
         worker = start(url, "--metrics-port", str(port), "--metrics-host", "127.0.0.1")
         assert worker.wait(30) == 1
     assert f"cannot serve metrics on 127.0.0.1:{port}" in worker.log()
+
+
+def test_a_lapsed_lease_rescued_by_another_worker_is_counted_lapsed(
+    start: Start, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    app = workerapp.build(url)
+    marker = tmp_path / "pid"
+    job = app.tasks["hang_first"].delay(str(marker))
+    first = start(url, "-p", "1", "--lease", "1")
+    wait_until(lambda: marker.exists() and marker.read_text().endswith(" 1"), timeout=20)
+    first.kill_group()  # its lease lapses a second later, and no one reports the attempt
+    port = free_port()
+    start(url, "-p", "1", "--lease", "1", "--metrics-port", str(port))
+    wait_until(lambda: job.refresh().status is JobStatus.SUCCEEDED, timeout=30)
+
+    def jobs(outcome: str) -> float:
+        labels = {"task": "hang_first", "queue": "default", "outcome": outcome}
+        return value(scrape(port), "backburner_jobs_total", **labels)
+
+    wait_until(lambda: jobs("succeeded") == 1)
+    assert jobs("lapsed") == 1
+    app.close()
