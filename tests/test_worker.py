@@ -19,7 +19,7 @@ import pytest
 from backburner import Backburner, JobFailed, JobStatus, JobTimeout
 from backburner.job import JobRecord
 from backburner.worker import messages, reports
-from backburner.worker.messages import Cancel, Claimed, Exiting, Finished, Started, Stop
+from backburner.worker.messages import Cancel, Claimed, Exiting, Finished, Ran, Started, Stop
 from backburner.worker.supervisor import Child, Supervisor, WorkerConfig
 
 from . import workerapp
@@ -263,6 +263,7 @@ def test_a_report_about_an_earlier_attempt_does_not_touch_the_current_one() -> N
         Started(job_id="j", token=2, at=12.5),
         Finished(job_id="j", token=2),
         Exiting(),
+        Ran(task="t", queue="q", outcome="succeeded", duration=0.25),
         Stop(),
         Cancel(job_id="j"),
     ],

@@ -306,6 +306,15 @@ class Backburner:
 
         init_app(self, app, api_prefix=api_prefix, auth=auth, expose_errors=expose_errors)
 
+    def metrics_view(self) -> Callable[[], Any]:
+        """A Flask view serving the store gauges (queue depth, oldest job's age, live
+        workers) in Prometheus's text format, for a route of your own behind your own
+        auth: `app.add_url_rule("/metrics", view_func=login_required(bb.metrics_view()))`.
+        Needs the metrics extra; see `backburner.metrics`."""
+        from .flask_metrics import metrics_view
+
+        return metrics_view(self)
+
     def run_worker(
         self,
         processes: int = defaults.PROCESSES,

@@ -157,9 +157,47 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
     show_envvar=True,
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
 )
+@click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    envvar="BACKBURNER_LOG_FORMAT",
+    show_envvar=True,
+    type=click.Choice(["text", "json"]),
+    help="json: one JSON object per line, with the job's fields on job events.",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    envvar="BACKBURNER_METRICS_PORT",
+    show_envvar=True,
+    help="Serve Prometheus metrics of the whole worker at http://HOST:PORT/metrics "
+    "(needs backburner[metrics]).",
+)
+@click.option(
+    "--metrics-host",
+    default="0.0.0.0",
+    show_default=True,
+    envvar="BACKBURNER_METRICS_HOST",
+    show_envvar=True,
+    help="Address the metrics are served on (127.0.0.1: this machine only).",
+)
+@click.option(
+    "--store-metrics",
+    is_flag=True,
+    envvar="BACKBURNER_STORE_METRICS",
+    show_envvar=True,
+    help="Serve the store gauges (as `backburner metrics` does) on the metrics port too.",
+)
 @_fail_cleanly
 def worker(
-    app: str | None, queues: str, lease: float | None, log_level: str, **options: Any
+    app: str | None,
+    queues: str,
+    lease: float | None,
+    log_level: str,
+    log_format: str,
+    **options: Any,
 ) -> None:
     """Run a pool of worker processes until SIGTERM / Ctrl-C (or idle, with --burst)."""
     bb = _bb(app)
@@ -170,7 +208,7 @@ def worker(
 
     # on reload, import APP afresh; under `flask backburner` there is no APP to import
     loader = functools.partial(fresh_backburner, app) if app is not None else None
-    setup_logging(log_level)  # the command owns this process's log; bb.run_worker() does not
+    setup_logging(log_level, log_format)  # the command owns this process's log, not the app
     raise SystemExit(run(bb, config, loader))
 
 
@@ -495,6 +533,8 @@ def _progress(r: JobRecord) -> str:
     return f"{done} {p.get('message') or ''}".strip()
 
 
+from .cli_metrics import metrics as _metrics  # noqa: E402
 from .demo import demo as _demo  # noqa: E402
 
+main.add_command(_metrics)
 main.add_command(_demo)

@@ -104,6 +104,7 @@ class JobRecord:
     progress: dict[str, Any] | None = field(default=None, compare=False)
     cancel_requested: bool = False
     cancel_grace: float | None = None  # set by a forced cancel: see `Job.cancel`
+    trace_context: str | None = None  # the producer's trace context (see `tracing`)
 
     def to_dict(self, full: bool = False) -> dict[str, Any]:
         """The job as plain JSON-ready data, the one shape scripts (`--json`) and the job

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from . import codec, defaults, limits, signals
+from . import codec, defaults, limits, signals, tracing
 from .job import Job, JobRecord, pending_status
 
 if TYPE_CHECKING:
@@ -191,7 +191,15 @@ class Task(Generic[P, R]):
         return self._submit(record, eager, raise_errors)
 
     def _submit(self, record: JobRecord, eager: bool, raise_errors: bool) -> Job:
-        """Store `record`, then with `eager` run it here and now (see worker.runner)."""
+        """Store `record`, then with `eager` run it here and now (see worker.runner); in
+        a PRODUCER span when tracing is on (see `tracing`)."""
+        tracer = tracing.active()
+        if tracer is None:
+            return self._store(record, eager, raise_errors)
+        with tracing.producing(tracer, record) as traced:
+            return self._store(traced, eager, raise_errors)
+
+    def _store(self, record: JobRecord, eager: bool, raise_errors: bool) -> Job:
         [job_id] = self.bb.store.enqueue([record])
         if job_id != record.id:  # deduplicated by unique_key: hand back the live job
             existing = self.bb.store.get(job_id)

@@ -214,7 +214,8 @@ def test_running_behind_next_and_unknown_with_a_live_worker(
         "telling it."
     )
     busy.cancel(force=True, grace=0.1)  # a shorter grace: the child is killed
-    wait_until(lambda: why(bb, busy.id).reason == "cancelled", timeout=20)
+    # explain itself, not why(): the job may end between why()'s two readings
+    wait_until(lambda: explain.explain(bb, busy.id).reason == "cancelled", timeout=20)
     assert re.fullmatch(
         rf"Cancelled at {UTC} \(.* ago\), while running: ForcedCancel: cancelled by force "
         r"after 0.1 s grace: .*",

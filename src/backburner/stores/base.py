@@ -67,6 +67,19 @@ class WorkerInfo:
     tasks: tuple[str, ...] = ()  # the task names its app registers (`explain` reads them)
 
 
+@dataclass(frozen=True)
+class StoreStats:
+    """What `Store.stats` read: the gauges `backburner metrics` serves.
+
+    `jobs`: per queue, its pending jobs by status (QUEUED: due now, SCHEDULED, RUNNING;
+    statuses with none are left out). `oldest_due`: per queue with a due job still queued,
+    the run_at of the oldest (its wait is now - run_at). `workers`: workers alive."""
+
+    jobs: dict[str, dict[JobStatus, int]]
+    oldest_due: dict[str, float]
+    workers: int
+
+
 class Store(ABC):
     """A durable home for jobs. Subclasses implement every abstract method."""
 
@@ -249,6 +262,14 @@ class Store(ABC):
     @abstractmethod
     def counts(self) -> dict[str, dict[JobStatus, int]]:
         """Number of jobs per queue per status; statuses with no job are left out."""
+
+    @abstractmethod
+    def stats(self, now: float, alive_since: float) -> StoreStats:
+        """The monitoring gauges at `now` (see StoreStats), workers alive counted by a
+        heartbeat at or after `alive_since`. Read with bounded work: only pending jobs are
+        counted, through the indexes that claims use, so a scrape costs the same however
+        many finished jobs are kept (finished jobs are counted as they end, by the workers'
+        backburner_jobs_total)."""
 
     @abstractmethod
     def cancel(self, job_id: str, *, grace: float | None = None) -> bool:

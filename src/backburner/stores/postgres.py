@@ -61,8 +61,8 @@ from .. import defaults
 from ..errors import BackburnerError, SchemaError, StoreUnavailable
 from ..job import FINISHED, JobRecord, JobStatus
 from ..policy import Ending
-from . import postgres_schema, rows
-from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
+from . import postgres_schema, rows, sql_stats
+from .base import Done, HeartbeatReply, Store, StoreStats, WorkerInfo, check_statuses
 from .forks import on_fork_in_child
 from .postgres_conn import Connection, ConnectionSource, parse_url
 from .postgres_listen import Listener
@@ -82,6 +82,7 @@ _FIELDS = (
     "retry_backoff",
     "timeout",
     "unique_key",
+    "trace_context",
 )
 
 
@@ -441,6 +442,18 @@ class PostgresStore(Store):
         for queue, status, n in found:
             out.setdefault(queue, {})[JobStatus(status)] = n
         return out
+
+    def stats(self, now: float, alive_since: float) -> StoreStats:
+        params = {"now": now, "alive_since": alive_since, "cap": sql_stats.EXACT_UP_TO}
+        with self._conn() as conn:
+
+            def estimate(kind: str, queue: str) -> float:
+                query = self._sql[f"estimate_{kind}"]
+                [(plan,)] = _fetch(conn, query, {"queue": queue, "now": now})
+                return float(plan[0]["Plan"]["Plan Rows"])
+
+            found = sql_stats.estimate_above_cap(_fetch(conn, self._sql["stats"], params), estimate)
+        return sql_stats.gather(found, now)
 
     def cancel(self, job_id: str, *, grace: float | None = None) -> bool:
         params = {"now": time.time(), "id": job_id, "grace": grace}

@@ -40,7 +40,7 @@ import redis
 from .. import defaults
 from ..job import FINISHED, PENDING, Failure, JobRecord, JobStatus, pending_status
 from ..policy import Ending
-from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
+from .base import Done, HeartbeatReply, Store, StoreStats, WorkerInfo, check_statuses
 from .redis_conn import RedisConnector, parse_url
 
 # Statuses as stored: a pending job is 'queued' whatever its run_at.
@@ -97,6 +97,7 @@ def _record(f: Mapping[str, str], now: float) -> JobRecord:
         progress=None if progress is None else json.loads(progress),
         cancel_requested=f.get("cancel_requested") == "1",
         cancel_grace=_opt_float(f.get("cancel_grace")),
+        trace_context=f.get("trace_context"),
     )
 
 
@@ -179,6 +180,7 @@ class RedisStore(Store):
                 "" if r.timeout is None else repr(float(r.timeout)),
                 "0" if r.unique_key is None else "1",
                 r.unique_key or "",
+                r.trace_context or "",
             )
         stored, ids = self._redis.run("enqueue", *args)
         if not stored:
@@ -365,6 +367,18 @@ class RedisStore(Store):
 
     def count_ahead(self, job_id: str, limit: int) -> int:
         return int(self._redis.run("ahead", job_id, repr(time.time()), max(0, int(limit))))
+
+    def stats(self, now: float, alive_since: float) -> StoreStats:
+        [workers, *found] = self._redis.run("stats", repr(float(now)), repr(float(alive_since)))
+        jobs: dict[str, dict[JobStatus, int]] = {}
+        oldest: dict[str, float] = {}
+        for i in range(0, len(found), 5):
+            queue, due, later, running, first = found[i : i + 5]
+            counts = {JobStatus.QUEUED: due, JobStatus.SCHEDULED: later, JobStatus.RUNNING: running}
+            jobs[str(queue)] = {s: int(n) for s, n in counts.items() if n}
+            if first:
+                oldest[str(queue)] = float(first)
+        return StoreStats(jobs, oldest, int(workers))
 
     def retry(self, job_id: str) -> bool:
         return bool(self._redis.run("retry", job_id, repr(time.time())))

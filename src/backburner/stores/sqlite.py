@@ -29,8 +29,8 @@ from .. import defaults
 from ..errors import StoreUnavailable
 from ..job import FINISHED, JobRecord, JobStatus
 from ..policy import Ending
-from . import rows, sqlite_conn, sqlite_explain, sqlite_tx
-from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
+from . import rows, sql_stats, sqlite_conn, sqlite_explain, sqlite_tx
+from .base import Done, HeartbeatReply, Store, StoreStats, WorkerInfo, check_statuses
 from .forks import on_fork_in_child
 from .sqlite_conn import SCHEMA_VERSION
 from .wakeup import Wakeup
@@ -39,8 +39,8 @@ PURGE_BATCH = 5000
 _SYNC_MODES = ("full", "normal")
 _INSERT = (
     "INSERT INTO bb_jobs (id, task, queue, payload, priority, status, run_at, created_at, "
-    "max_attempts, retry_backoff, timeout, unique_key) "
-    "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)"
+    "max_attempts, retry_backoff, timeout, unique_key, trace_context) "
+    "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)"
 )
 _HELD = "id = ? AND token = ? AND status = 'running'"
 _RECORD_WORKER = (
@@ -242,6 +242,7 @@ class SQLiteStore(Store):
                     r.retry_backoff,
                     r.timeout,
                     r.unique_key,
+                    r.trace_context,
                 ),
             )
             ids.append(r.id)
@@ -429,6 +430,11 @@ class SQLiteStore(Store):
         for queue, status, n in found:
             out.setdefault(queue, {})[JobStatus(status)] = n
         return out
+
+    def stats(self, now: float, alive_since: float) -> StoreStats:
+        params = {"now": now, "alive_since": alive_since}
+        found = self._conn().execute(sql_stats.SQLITE, params).fetchall()
+        return sql_stats.gather(found, now)
 
     def cancel(self, job_id: str, *, grace: float | None = None) -> bool:
         with self._write(durable=True) as conn:

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
+from .. import metrics, tracing
 from ..context import JobContext
 from ..errors import StoreUnavailable
 from ..job import JobRecord
 from ..stores.base import Done
 from .batching import RETRY_STORE, Batches, Pace
-from .messages import Cancel, Event, Exiting, Finished, Started, Stop
-from .output import capture_output
+from .messages import Cancel, Event, Exiting, Finished, Ran, Started, Stop
+from .output import JobEvent, capture_output, error_type
 from .reports import Writer
 from .runner import execute, flush_progress, record_outcome
 
@@ -105,6 +106,7 @@ def child_main(
     if not state.broken:  # a thread that died mid-job: that attempt must count
         state.send(Exiting())
     bb.close()
+    tracing.flush()  # os._exit() below would drop the spans not exported yet
     sys.stdout.flush()
     if state.broken:
         os._exit(EXIT_BROKEN)
@@ -209,11 +211,17 @@ def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Even
         log.info(
             "job %s %s %s in %.3fs (attempt %d)",
             *(record.id, record.task, verdict, took, record.attempts),
+            extra={"job_event": JobEvent(record, verdict, took, error_type(outcome.error))},
         )
         if outcome.succeeded:
             state.batches.add(Done(record.id, record.token, outcome.result))
+            if state.config.metrics_port is not None:
+                events.append(Ran(record.task, record.queue, metrics.SUCCEEDED, took))
             return
-        record_outcome(bb, record, outcome, warned=state.unknown_tasks)
+        status = record_outcome(bb, record, outcome, warned=state.unknown_tasks)
+        counted = metrics.OUTCOME_OF.get(status) if status and not outcome.unknown_task else None
+        if state.config.metrics_port is not None and counted is not None:
+            events.append(Ran(record.task, record.queue, counted, took))
     except Exception:  # the store failed while recording: the lease will lapse and rescue
         log.exception("job %s: could not record its outcome", record.id)
     finally:

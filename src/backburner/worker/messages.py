@@ -69,8 +69,19 @@ class Exiting(NamedTuple):
     recording failed, not because it crashed, so those jobs go back uncounted."""
 
 
-Event = Claimed | Started | Finished | Exiting
-_KINDS: tuple[type[Event], ...] = (Claimed, Started, Finished, Exiting)
+class Ran(NamedTuple):
+    """An attempt ended as `outcome` (a `metrics` outcome) after `duration` seconds: sent
+    only with worker metrics on, in the message that already carries its `Finished`, for
+    the supervisor's counters (which outlive the child)."""
+
+    task: str
+    queue: str
+    outcome: str
+    duration: float
+
+
+Event = Claimed | Started | Finished | Exiting | Ran
+_KINDS: tuple[type[Event], ...] = (Claimed, Started, Finished, Exiting, Ran)
 _CODES = {kind: code for code, kind in enumerate(_KINDS)}
 
 

@@ -1,5 +1,6 @@
 """The worker log of the `backburner` command: stderr, every line tagged with the process
 and the job it comes from; in the worker's children, print() inside a job joins that log.
+With `--log-format json`, each line is one JSON object (see `JsonFormatter`).
 
 Only the command sets it up (`backburner worker`, `flask backburner worker`,
 `backburner demo`). `bb.run_worker()` called from Python configures nothing: the root
@@ -9,21 +10,83 @@ logger and sys.stdout are the caller's, and so are those of the children it fork
 from __future__ import annotations
 
 import io
+import json
 import logging
 import sys
 import threading
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..context import _current
 from ..terminal import printable
 
+if TYPE_CHECKING:
+    from ..job import JobRecord
+
 LOG_FORMAT = "%(asctime)s %(levelname)-7s [%(process)d] [%(job_id)s] %(name)s: %(message)s"
 
 
-def setup_logging(level: str) -> None:
-    """Make the worker log this process's only log: to stderr, from `level` up. For the
-    `backburner` command only: it replaces the root logger's handlers."""
+class JobEvent(NamedTuple):
+    """An attempt's ending, attached to its log line as `extra={"job_event": ...}` so
+    JSON lines carry its fields. `outcome`: succeeded, raised, retried or failed."""
+
+    record: JobRecord
+    outcome: str
+    duration: float | None = None
+    error_type: str | None = None
+
+
+def error_type(error: str | None) -> str | None:
+    """ "ValueError" of a stored error "ValueError: message..."."""
+    return error.split(":", 1)[0].strip() or None if error else None
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (ISO 8601, UTC), level, logger, message, process,
+    job_id (of the job running in the thread, if any), and on an attempt's ending
+    (`JobEvent`) its job_id, task, queue, attempt, duration (seconds), outcome and
+    error_type; exc_info when an exception is logged."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        at = datetime.fromtimestamp(record.created, timezone.utc)
+        line: dict[str, object] = {
+            "time": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "process": record.process,
+        }
+        job_id = getattr(record, "job_id", "-")
+        if job_id != "-":
+            line["job_id"] = job_id
+        event = getattr(record, "job_event", None)
+        if isinstance(event, JobEvent):
+            job = event.record
+            line.update(
+                job_id=job.id,
+                task=job.task,
+                queue=job.queue,
+                attempt=job.attempts,
+                outcome=event.outcome,
+            )
+            if event.duration is not None:
+                line["duration"] = round(event.duration, 6)
+            if event.error_type is not None:
+                line["error_type"] = event.error_type
+        if record.exc_info:
+            line["exc_info"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+def setup_logging(level: str, log_format: str = "text") -> None:
+    """Make the worker log this process's only log: to stderr, from `level` up, as text
+    lines or (`log_format` "json") JSON lines. For the `backburner` command only: it
+    replaces the root logger's handlers."""
     handler = _WorkerLog(sys.stderr)
-    handler.setFormatter(_PrintableFormatter(LOG_FORMAT))
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(_PrintableFormatter(LOG_FORMAT))
     handler.addFilter(_JobFilter())
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -13,12 +13,13 @@ import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .. import codec, policy, signals
+from .. import codec, policy, signals, tracing
 from ..context import JobContext, _current
 from ..errors import JobFailed, Retry
 from ..job import Job, JobRecord, JobStatus
 from ..policy import Ending
 from . import loops
+from .output import JobEvent, error_type
 
 if TYPE_CHECKING:
     from ..app import Backburner
@@ -47,7 +48,18 @@ def format_error(exc: BaseException) -> str:
 
 
 def execute(bb: Backburner, record: JobRecord, ctx: JobContext) -> Outcome:
-    """Run the task of `record` once. Never raises for anything the job did."""
+    """Run the task of `record` once, in a CONSUMER span when tracing is on. Never raises
+    for anything the job did."""
+    tracer = tracing.active()
+    if tracer is None:
+        return _execute(bb, record, ctx)
+    with tracing.consuming(tracer, record) as span:
+        outcome = _execute(bb, record, ctx)
+        tracing.ended(span, outcome)
+        return outcome
+
+
+def _execute(bb: Backburner, record: JobRecord, ctx: JobContext) -> Outcome:
     task = bb.tasks.get(record.task)
     if task is None:  # policy.unknown_task decides what becomes of it
         return Outcome(False, error=unknown_task_hint(bb, record.task), unknown_task=True)
@@ -137,26 +149,36 @@ def record_outcome(
     outcome: Outcome,
     backoff: bool = True,
     warned: set[str] | None = None,
-) -> bool:
-    """Store the outcome of `record`'s attempt; False if its lease was lost meanwhile.
-    `warned`: the unknown task names this process has warned about already; a job of one
-    of them is then logged at debug level only, not once per claim."""
+) -> JobStatus | None:
+    """Store the outcome of `record`'s attempt; returns the status it left the job in,
+    None if its lease was lost meanwhile. `warned`: the unknown task names this process
+    has warned about already; a job of one of them is then logged at debug level only,
+    not once per claim."""
+    status: JobStatus | None
     if outcome.succeeded:
         recorded = bb.store.complete(record.id, record.token, outcome.result)
+        status = JobStatus.SUCCEEDED if recorded else None
     else:
         ending = ending_of(record, outcome, backoff)
         if outcome.unknown_task:
             _log_unknown(record, outcome, warned)
         else:
             first = (outcome.error or "").splitlines()[0]
-            verdict = "will retry" if ending.status is JobStatus.QUEUED else "failed"
-            log.warning("job %s %s %s: %s", record.id, record.task, verdict, first)
+            retried = ending.status is JobStatus.QUEUED
+            log.warning(
+                "job %s %s %s: %s",
+                *(record.id, record.task, "will retry" if retried else "failed", first),
+                extra={
+                    "job_event": JobEvent(
+                        record, "retried" if retried else "failed", None, error_type(first)
+                    )
+                },
+            )
         [status] = bb.store.end_attempts([ending])
         announce(bb, record, ending, status, outcome.exception)
-        recorded = status is not None
-    if not recorded:
+    if status is None:
         lease_lost(record.id)
-    return recorded
+    return status
 
 
 def _log_unknown(record: JobRecord, outcome: Outcome, warned: set[str] | None) -> None:

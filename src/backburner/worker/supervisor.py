@@ -32,9 +32,9 @@ from ..job import JobStatus
 from ..signals import job_endings_wanted
 from ..stores.base import WorkerInfo
 from ..urls import describe
-from . import cancels, reports
+from . import cancels, exporter, reports
 from .child import EXIT_IDLE, EXIT_RECYCLE, child_main
-from .messages import Cancel, Claimed, Command, Exiting, Finished, Started, Stop
+from .messages import Cancel, Claimed, Command, Exiting, Finished, Ran, Started, Stop
 from .quiet import Quietly
 from .reloader import WATCH_EVERY, Rollout, SourceWatcher
 from .runner import announce
@@ -70,6 +70,9 @@ class WorkerConfig:
     shutdown_timeout: float = defaults.SHUTDOWN_TIMEOUT
     lease: float = defaults.LEASE
     reload: bool = False  # replace the children when a *.py file under the cwd changes
+    metrics_port: int | None = None  # serve Prometheus metrics there (None: no metrics)
+    metrics_host: str = "0.0.0.0"  # scraped from other hosts, as a rule
+    store_metrics: bool = False  # serve the store gauges with them too
 
     def __post_init__(self) -> None:
         checks = [
@@ -85,6 +88,14 @@ class WorkerConfig:
                 "max jobs per child must be >= 1",
             ),
             (self.queues is None or all(self.queues), "queue names must not be empty"),
+            (
+                self.metrics_port is None or 0 <= self.metrics_port <= 65535,
+                "metrics port must be from 0 to 65535",
+            ),
+            (
+                self.metrics_port is not None or not self.store_metrics,
+                "store metrics are served on the metrics port: give one too",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -152,9 +163,11 @@ class Supervisor:
         self._ctx = mp.get_context("fork")
         self._wake_r, self._wake_w = os.pipe()
         self._quietly = Quietly(log)  # a store call that fails is logged, never fatal
+        self.metrics: exporter.Exporter | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
     def run(self) -> int:
+        self.metrics = exporter.start(self.bb, self.config)  # first: it may fail to serve
         os.set_blocking(self._wake_w, False)
         old = signal.set_wakeup_fd(self._wake_w)
         handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -189,6 +202,8 @@ class Supervisor:
             for signum, handler in handlers.items():
                 signal.signal(signum, handler)
             self._quietly(self.bb.store.remove_worker, self.id)
+            if self.metrics is not None:
+                self.metrics.server.close()
             os.close(self._wake_r)
             os.close(self._wake_w)
         log.info("worker %s stopped", self.id)
@@ -199,6 +214,8 @@ class Supervisor:
         reader, writer = reports.pipe()
         # read ends the child must close, so a dead supervisor means EPIPE to its writes
         readers = [reader.fd, *(c.reports.fd for c in self.children.values())]
+        if self.metrics is not None:
+            readers.append(self.metrics.server.fileno())  # the child serves no metrics
         worker_id = f"{self.id}#{index}"
         process = self._ctx.Process(
             target=child_main,
@@ -361,6 +378,8 @@ class Supervisor:
                     del child.jobs[event.job_id]
                 case Exiting():
                     child.clean_exit = True
+                case Ran() if self.metrics is not None:
+                    self.metrics.ran(event)
 
     def _reap(self, child: Child) -> None:
         self._read(child)  # outcomes sent before death are not failures
@@ -415,7 +434,8 @@ class Supervisor:
             ending = policy.failed(job_id, held.token, error, policy.retry_at(held))
             if job_id == child.force_cancelled:
                 ending = policy.cancelled_by_force(job_id, held.token, held.cancel_grace or 0.0)
-            record = self._quietly(self.bb.store.get, job_id) if job_endings_wanted() else None
+            wanted = job_endings_wanted() or self.metrics is not None
+            record = self._quietly(self.bb.store.get, job_id) if wanted else None
             [status] = self._quietly(self.bb.store.end_attempts, [ending]) or [None]
             log.warning(
                 "job %s: %s; %s",
@@ -425,6 +445,8 @@ class Supervisor:
             )
             if record is not None:
                 announce(self.bb, record, ending, status)
+            if self.metrics is not None:
+                self.metrics.ended(record, status, lapsed=False)
 
     def _forget(self, child: Child) -> None:
         self.children.pop(child.index, None)
@@ -497,6 +519,8 @@ class Supervisor:
         for rescued in self._quietly(store.rescue_lapsed, now) or []:
             log.warning("job %s: lease lapsed, rescued", rescued.record.id)
             announce(self.bb, rescued.record, rescued.ending, rescued.status)
+            if self.metrics is not None:
+                self.metrics.ended(rescued.record, rescued.status, lapsed=True)
         # a failed prune is tried again at the next tick, not PRUNE_EVERY later
         # a failed prune is tried again at the next tick (every lease/3 s), not PRUNE_EVERY on
         if time.monotonic() >= self.next_prune and self._quietly(store.prune, now) is not None:

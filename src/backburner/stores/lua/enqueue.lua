@@ -1,10 +1,10 @@
 -- Store a batch of jobs, all or nothing.
--- ARGV: now, then 12 fields per job: id, task, queue, payload, priority, run_at,
+-- ARGV: now, then 13 fields per job: id, task, queue, payload, priority, run_at,
 -- created_at, max_attempts, retry_backoff, timeout ('' for none), has_unique ('1'/'0'),
--- unique_key. Returns {1, ids} (a deduplicated job's slot holds the live job's id), or
+-- unique_key, trace_context ('' for none). Returns {1, ids} (a deduplicated job's slot holds the live job's id), or
 -- {0, clashing ids} having written nothing.
 local now = ARGV[1]
-local FIELDS = 12
+local FIELDS = 13
 local count = (#ARGV - 1) / FIELDS
 
 if count ~= math.floor(count) or not all_finite(now) then
@@ -49,7 +49,7 @@ end
 local ids, woken = {}, {}
 for i = 0, count - 1 do
   local id, task, queue, payload, priority, run_at, created_at, max_attempts,
-    retry_backoff, timeout, has_unique, unique_key = unpack(ARGV, 2 + i * FIELDS,
+    retry_backoff, timeout, has_unique, unique_key, trace_context = unpack(ARGV, 2 + i * FIELDS,
       1 + (i + 1) * FIELDS)
   local holder = has_unique == '1' and live_holder(unique_key) or nil
   if holder then
@@ -68,6 +68,10 @@ for i = 0, count - 1 do
       fields[#fields + 1] = 'unique_key'
       fields[#fields + 1] = unique_key
       redis.call('HSET', NS .. ':unique', unique_key, id)
+    end
+    if trace_context ~= '' then
+      fields[#fields + 1] = 'trace_context'
+      fields[#fields + 1] = trace_context
     end
     redis.call('HSET', job_key(id), unpack(fields))
     redis.call('ZADD', idx_key('queued', queue), seq, id)

@@ -40,6 +40,7 @@ CREATE TABLE bb_jobs (
     failures         jsonb            NOT NULL DEFAULT '[]',
     progress         jsonb,
     cancel_requested boolean          NOT NULL DEFAULT false,
+    trace_context    text,
     cancel_grace     double precision  -- set by a forced cancel: seconds the job gets once told
 );
 

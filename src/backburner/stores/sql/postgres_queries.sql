@@ -16,14 +16,16 @@ WITH input AS (
         %(id)s::text[], %(task)s::text[], %(queue)s::text[], %(payload)s::text[],
         %(priority)s::bigint[], %(run_at)s::float8[], %(created_at)s::float8[],
         %(max_attempts)s::integer[], %(retry_backoff)s::float8[], %(timeout)s::float8[],
-        %(unique_key)s::text[]
+        %(unique_key)s::text[], %(trace_context)s::text[]
     ) WITH ORDINALITY AS r(id, task, queue, payload, priority, run_at, created_at,
-                           max_attempts, retry_backoff, timeout, unique_key, ord)
+                           max_attempts, retry_backoff, timeout, unique_key, trace_context,
+                           ord)
 ), changed AS (
     INSERT INTO {jobs} (id, task, queue, payload, priority, run_at, created_at,
-                        max_attempts, retry_backoff, timeout, unique_key, status)
+                        max_attempts, retry_backoff, timeout, unique_key, trace_context,
+                        status)
     SELECT id, task, queue, payload, priority, run_at, created_at,
-           max_attempts, retry_backoff, timeout, unique_key, 'queued'
+           max_attempts, retry_backoff, timeout, unique_key, trace_context, 'queued'
     FROM input ORDER BY ord
     ON CONFLICT (unique_key)
         WHERE unique_key IS NOT NULL AND status IN ('queued', 'running') DO NOTHING
@@ -37,10 +39,10 @@ SELECT changed.id, changed.status FROM changed, (SELECT count(*) FROM woke) AS w
 -- name: insert_one
 -- The usual case, one job (a delay()): as insert, but cheaper to plan and to run.
 INSERT INTO {jobs} (id, task, queue, payload, priority, run_at, created_at,
-                    max_attempts, retry_backoff, timeout, unique_key, status)
+                    max_attempts, retry_backoff, timeout, unique_key, trace_context, status)
 VALUES (%(id)s, %(task)s, %(queue)s, %(payload)s, %(priority)s, %(run_at)s,
         %(created_at)s, %(max_attempts)s, %(retry_backoff)s, %(timeout)s, %(unique_key)s,
-        'queued')
+        %(trace_context)s, 'queued')
 ON CONFLICT (unique_key)
     WHERE unique_key IS NOT NULL AND status IN ('queued', 'running') DO NOTHING
 RETURNING id, pg_notify(%(channel)s, queue);
@@ -227,3 +229,38 @@ DELETE FROM {workers} WHERE heartbeat_at < %(since)s;
 -- name: list_workers
 SELECT id, host, pid, started_at, heartbeat_at, queues, jobs, tasks FROM {workers}
 ORDER BY started_at;
+
+-- name: stats
+-- The monitoring gauges in one snapshot, with bounded work however many jobs wait (see
+-- stores/postgres_stats.py): the queues with queued jobs, found by skipping through the
+-- partial index on (queue, run_at) one queue at a time; per queue its queued jobs and
+-- the scheduled ones among them, each counted up to %(cap)s, and the earliest run_at
+-- (the first entry of that index); then running jobs and live workers.
+WITH RECURSIVE queues AS (
+    (SELECT queue FROM {jobs} WHERE status = 'queued' ORDER BY queue LIMIT 1)
+    UNION ALL
+    SELECT (SELECT j.queue FROM {jobs} AS j
+            WHERE j.status = 'queued' AND j.queue > q.queue ORDER BY j.queue LIMIT 1)
+    FROM queues AS q WHERE q.queue IS NOT NULL
+)
+SELECT 'queued' AS kind, q.queue,
+       (SELECT count(*) FROM (SELECT FROM {jobs} AS j
+                              WHERE j.status = 'queued' AND j.queue = q.queue
+                              LIMIT %(cap)s) AS a),
+       (SELECT count(*) FROM (SELECT FROM {jobs} AS j
+                              WHERE j.status = 'queued' AND j.queue = q.queue
+                                AND j.run_at > %(now)s LIMIT %(cap)s) AS b),
+       (SELECT min(j.run_at) FROM {jobs} AS j WHERE j.status = 'queued' AND j.queue = q.queue)
+FROM queues AS q WHERE q.queue IS NOT NULL
+UNION ALL
+SELECT 'running', queue, count(*), 0, NULL FROM {jobs} WHERE status = 'running' GROUP BY queue
+UNION ALL
+SELECT 'workers', '', count(*), 0, NULL FROM {workers} WHERE heartbeat_at >= %(alive_since)s;
+
+-- name: estimate_queued
+-- The planner's estimate (statistics kept by autovacuum) of a queue's queued jobs.
+EXPLAIN (FORMAT JSON) SELECT FROM {jobs} WHERE status = 'queued' AND queue = %(queue)s;
+
+-- name: estimate_scheduled
+EXPLAIN (FORMAT JSON) SELECT FROM {jobs}
+WHERE status = 'queued' AND queue = %(queue)s AND run_at > %(now)s;

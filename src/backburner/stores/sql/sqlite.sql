@@ -26,6 +26,7 @@ CREATE TABLE bb_jobs (
     failures         TEXT    NOT NULL DEFAULT '[]',
     progress         TEXT,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
+    trace_context    TEXT,
     cancel_grace     REAL  -- set by a forced cancel: seconds the job gets once told
 );
 
