@@ -103,13 +103,16 @@ class JobRecord:
     failures: tuple[Failure, ...] = ()
     progress: dict[str, Any] | None = field(default=None, compare=False)
     cancel_requested: bool = False
+    schedule: str | None = None  # the schedule (bb.periodic) whose tick made this job
+    scheduled_for: float | None = None  # that tick
 
     def to_dict(self, full: bool = False) -> dict[str, Any]:
         """The job as plain JSON-ready data, the one shape scripts (`--json`) and the job
         API see: id, task, queue, status, priority, attempts, max_attempts, the times
-        (Unix seconds), progress and the first line of the error. `full` adds payload (the
-        arguments as JSON: {"args": [...], "kwargs": {...}}), result (codec JSON text), the
-        whole error, worker_id and every failure."""
+        (Unix seconds), progress, the first line of the error, and for a periodic job its
+        schedule's name and tick (`schedule`, `scheduled_for`; None otherwise). `full`
+        adds payload (the arguments as JSON: {"args": [...], "kwargs": {...}}), result
+        (codec JSON text), the whole error, worker_id and every failure."""
         data: dict[str, Any] = {
             "id": self.id,
             "task": self.task,
@@ -124,6 +127,8 @@ class JobRecord:
             "finished_at": self.finished_at,
             "progress": self.progress,
             "error": self.error.splitlines()[0] if self.error else None,
+            "schedule": self.schedule,
+            "scheduled_for": self.scheduled_for,
         }
         if full:
             data.update(

@@ -42,6 +42,7 @@ from ..job import FINISHED, PENDING, Failure, JobRecord, JobStatus, pending_stat
 from ..policy import Ending
 from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
 from .redis_conn import RedisConnector, parse_url
+from .redis_ticks import RedisTicks
 
 # Statuses as stored: a pending job is 'queued' whatever its run_at.
 _STORED = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -96,6 +97,8 @@ def _record(f: Mapping[str, str], now: float) -> JobRecord:
         failures=tuple(Failure.from_json(x) for x in json.loads(f["failures"])),
         progress=None if progress is None else json.loads(progress),
         cancel_requested=f.get("cancel_requested") == "1",
+        schedule=f.get("schedule"),
+        scheduled_for=_opt_float(f.get("scheduled_for")),
     )
 
 
@@ -147,7 +150,7 @@ def _claim_args(
     return repr(lease_until), worker_id, min(limit, _BATCH), *(queues or ())
 
 
-class RedisStore(Store):
+class RedisStore(RedisTicks, Store):
     """Jobs in Redis, shared by every process and machine that can reach the server."""
 
     def __init__(self, url: str, *, result_ttl: float = defaults.RESULT_TTL) -> None:

@@ -37,6 +37,7 @@ from .messages import Cancel, Claimed, Command, Exiting, Finished, Started, Stop
 from .quiet import Quietly
 from .reloader import WATCH_EVERY, Rollout, SourceWatcher
 from .runner import announce
+from .scheduler import SchedulerThread
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -68,6 +69,7 @@ class WorkerConfig:
     shutdown_timeout: float = defaults.SHUTDOWN_TIMEOUT
     lease: float = defaults.LEASE
     reload: bool = False  # replace the children when a *.py file under the cwd changes
+    periodic: bool = True  # run a scheduler for bb.schedules (worker/scheduler.py)
 
     def __post_init__(self) -> None:
         checks = [
@@ -147,6 +149,7 @@ class Supervisor:
         self._ctx = mp.get_context("fork")
         self._wake_r, self._wake_w = os.pipe()
         self._quietly = Quietly(log)  # a store call that fails is logged, never fatal
+        self.periodic = SchedulerThread() if config.periodic else None
 
     # -- lifecycle ---------------------------------------------------------------------
     def run(self) -> int:
@@ -175,9 +178,13 @@ class Supervisor:
             for index in range(self.config.processes):
                 self._spawn(index)
             while self.children or (self.restart_at and not self.stopping):
+                if self.periodic is not None:  # a reload may have replaced the app
+                    self.periodic.stop() if self.stopping else self.periodic.follow(self.bb)
                 self._step()
             self._announce_stopping("no job left (--burst)" if self.config.burst else "stopped")
         finally:
+            if self.periodic is not None:
+                self.periodic.stop()
             for child in self.children.values():  # only after an error in the loop itself
                 child.process.kill()
             signal.set_wakeup_fd(old)

@@ -39,7 +39,9 @@ CREATE TABLE bb_jobs (
     error            text,
     failures         jsonb            NOT NULL DEFAULT '[]',
     progress         jsonb,
-    cancel_requested boolean          NOT NULL DEFAULT false
+    cancel_requested boolean          NOT NULL DEFAULT false,
+    schedule         text,
+    scheduled_for    double precision
 );
 
 -- The claim: due jobs, highest priority first, then earliest run_at, then enqueue order.
@@ -66,4 +68,18 @@ CREATE TABLE bb_workers (
     heartbeat_at double precision NOT NULL,
     queues       jsonb            NOT NULL,
     jobs         jsonb            NOT NULL
+);
+
+-- periodic jobs: one row per tick of a schedule; the primary key is what makes a tick's
+-- job exist once however many workers race for it (see Store.enqueue_tick)
+CREATE TABLE bb_ticks (
+    schedule    text             NOT NULL,
+    at          double precision NOT NULL,
+    definition  text             NOT NULL,
+    generation  double precision NOT NULL,
+    job_id      text,
+    enqueued    boolean          NOT NULL,
+    missed      integer          NOT NULL,
+    recorded_at double precision NOT NULL,
+    PRIMARY KEY (schedule, at)
 );

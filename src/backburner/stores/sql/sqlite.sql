@@ -25,7 +25,9 @@ CREATE TABLE bb_jobs (
     error            TEXT,
     failures         TEXT    NOT NULL DEFAULT '[]',
     progress         TEXT,
-    cancel_requested INTEGER NOT NULL DEFAULT 0
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    schedule         TEXT,
+    scheduled_for    REAL
 );
 
 -- the claim: due jobs, highest priority first, then earliest run_at, then enqueue order
@@ -47,6 +49,20 @@ CREATE TABLE bb_workers (
     heartbeat_at REAL NOT NULL,
     queues       TEXT NOT NULL,
     jobs         TEXT NOT NULL
+);
+
+-- periodic jobs: one row per tick of a schedule; the primary key is what makes a tick's
+-- job exist once however many workers race for it (see Store.enqueue_tick)
+CREATE TABLE bb_ticks (
+    schedule    TEXT    NOT NULL,
+    at          REAL    NOT NULL,
+    definition  TEXT    NOT NULL,
+    generation  REAL    NOT NULL,
+    job_id      TEXT,
+    enqueued    INTEGER NOT NULL,
+    missed      INTEGER NOT NULL,
+    recorded_at REAL    NOT NULL,
+    PRIMARY KEY (schedule, at)
 );
 
 PRAGMA user_version = 1;
