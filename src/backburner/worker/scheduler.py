@@ -82,35 +82,35 @@ def plan(schedule: Schedule, last: Tick | None, now: float, started: float) -> l
 
     Ticks after `last` are due. A schedule never ticked, or last ticked under another
     definition (a deploy changed it), starts from when this scheduler started: ticks
-    before that are not owed. The latest due tick is on time if at most GRACE (or one
-    period) old; the others were missed and `schedule.misfire` decides: "skip" (none
-    runs), "latest" (the latest due tick within `catchup` runs), "all" (each within
-    `catchup`, oldest first, the newest MAX_CATCHUP of them). Whatever runs, the latest
-    due tick is stored, so the next look starts after it.
+    before that are not owed. The latest due tick is on time if it came while this
+    scheduler ran and is at most GRACE (or one period) old; every other due tick was
+    missed, and `schedule.misfire` decides: "skip" (none runs), "latest" (the latest one
+    within `catchup` runs), "all" (each within `catchup`, oldest first, the newest
+    MAX_CATCHUP of them). Whatever runs, the latest due tick is stored, so the next look
+    starts after it.
     """
     baseline = started if last is None else last.at
     if last is not None and last.definition != schedule.definition:
         baseline = max(last.at, started)
     window = max(schedule.catchup, GRACE)
-    older = 0
+    older, oldest_latest = 0, baseline
     if baseline < now - window:  # counted, not listed: a long downtime of a fast schedule
-        older = _count(schedule, baseline, now - window)
+        older, oldest_latest = _count(schedule, baseline, now - window)
         baseline = now - window
     due = list(schedule.ticks(baseline, now))
     if not due:
-        return []
+        return [Planned(oldest_latest, enqueue=False, missed=older)] if older else []
     latest = due[-1]
-    on_time = now - latest <= min(GRACE, schedule.after(latest) - latest)
-    missed = due[:-1] if on_time else due
+    lateness = min(GRACE, schedule.after(latest) - latest)
+    on_time = [latest] if latest >= started and now - latest <= lateness else []
+    missed = due[: len(due) - len(on_time)]
     within = [t for t in missed if now - t <= schedule.catchup]
     if schedule.misfire == "all":
-        chosen = within[-MAX_CATCHUP:] + ([latest] if on_time else [])
-    elif on_time:
-        chosen = [latest]
-    elif schedule.misfire == "latest" and within:
-        chosen = [within[-1]]
+        chosen = within[-MAX_CATCHUP:] + on_time
+    elif schedule.misfire == "latest":
+        chosen = within[-1:] + on_time
     else:
-        chosen = []
+        chosen = on_time
     passed_over = older + len(due) - len(chosen)
     if not chosen:
         return [Planned(latest, enqueue=False, missed=passed_over)]
@@ -121,22 +121,25 @@ def plan(schedule: Schedule, last: Tick | None, now: float, started: float) -> l
     return planned
 
 
-def _count(schedule: Schedule, after: float, until: float, cap: int = 100_000) -> int:
-    count = 0
-    for _ in schedule.ticks(after, until):
-        count += 1
+def _count(schedule: Schedule, after: float, until: float, cap: int = 100_000) -> tuple[int, float]:
+    """How many ticks in (`after`, `until`] (at most `cap`), and the last of them."""
+    count, last = 0, after
+    for tick in schedule.ticks(after, until):
+        count, last = count + 1, tick
         if count >= cap:
             break
-    return count
+    return count, last
 
 
 class Scheduler:
     """Stores the due ticks of `bb.schedules` (see the module docstring).
 
     `run_due()` does one look and returns when the next tick is due; `run()` loops
-    until `stop()`. `misfires` counts, per schedule, the misfires this scheduler stored
-    (each is stored by exactly one scheduler, so the sum over workers is exact):
-    what `backburner_periodic_misfires_total{schedule}` exports.
+    until `stop()`. `started` (default: now) is when its worker started: a tick before
+    it came while this scheduler was not running, so it was missed. `misfires` counts,
+    per schedule, the misfires this scheduler stored (each is stored by exactly one
+    scheduler, so the sum over workers is exact): what
+    `backburner_periodic_misfires_total{schedule}` exports.
     """
 
     def __init__(
@@ -144,12 +147,14 @@ class Scheduler:
         bb: Backburner,
         clock: Clock | None = None,
         schedules: Sequence[Schedule] | None = None,
+        started: float | None = None,
         generation: float | None = None,
     ) -> None:
         self.bb = bb
         self.clock: Clock = clock or time
         self.schedules = list(bb.schedules.values() if schedules is None else schedules)
-        self.started = self.clock.time()
+        #: ticks from then on are this scheduler's to store on time (default: now)
+        self.started = self.clock.time() if started is None else started
         #: when this scheduler's code started: a newer one's definitions win (Tick docs)
         self.generation = self.started if generation is None else generation
         self.misfires: Counter[str] = Counter()
@@ -259,15 +264,19 @@ class SchedulerThread:
         self._thread: threading.Thread | None = None
         self._bb: Backburner | None = None
 
-    def follow(self, bb: Backburner) -> None:
-        """Schedule `bb.schedules` from now on (nothing if it is the app already followed)."""
+    def follow(self, bb: Backburner, started: float) -> None:
+        """Schedule `bb.schedules` (nothing if it is the app already followed); `started`
+        is when the worker started, used for the first app only: a reload's app starts
+        when it is followed."""
         if bb is self._bb:
             return
+        if self._bb is not None:
+            started = time.time()
         self.stop()
         self._bb = bb
         if not bb.schedules:
             return
-        self.scheduler = Scheduler(bb)
+        self.scheduler = Scheduler(bb, started=started)
         log.info(
             "periodic: %s", ", ".join(f"{s.name} ({s.expression})" for s in bb.schedules.values())
         )

@@ -179,7 +179,9 @@ class Supervisor:
                 self._spawn(index)
             while self.children or (self.restart_at and not self.stopping):
                 if self.periodic is not None:  # a reload may have replaced the app
-                    self.periodic.stop() if self.stopping else self.periodic.follow(self.bb)
+                    self.periodic.stop() if self.stopping else self.periodic.follow(
+                        self.bb, self.started_at
+                    )
                 self._step()
             self._announce_stopping("no job left (--burst)" if self.config.burst else "stopped")
         finally:
