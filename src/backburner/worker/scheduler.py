@@ -7,9 +7,8 @@ and when this scheduler started) and stores each with its job by `Store.enqueue_
 whose (schedule, tick) key makes the job exist once however many schedulers race.
 
 Missed ticks (no worker ran, or the store was unreachable) follow the schedule's
-`misfire` policy within its `catchup` window. A tick counts as on time while it is at
-most `GRACE` seconds old (less for schedules that tick more often: no later than the
-next tick); every older one is missed.
+`misfire` policy within its `catchup` window. A tick counts as on time when it came
+while the scheduler ran and is at most `GRACE` seconds old; every other one is missed.
 
 The clock is injected (`Clock`): `backburner.testing.FakeClock` drives a scheduler over
 days of ticks in a fraction of a second.
@@ -38,8 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("backburner.worker")
 
 GRACE = 5.0
-"""Seconds a tick may be late and still count as on time (capped by the schedule's
-period)."""
+"""Seconds a tick may be late (a busy machine, a slow store) and still count as on time."""
 MAX_CATCHUP = 100
 """The most missed ticks of one schedule that misfire="all" enqueues after a downtime."""
 MAX_WAIT = 30.0
@@ -82,9 +80,9 @@ def plan(schedule: Schedule, last: Tick | None, now: float, started: float) -> l
 
     Ticks after `last` are due. A schedule never ticked, or last ticked under another
     definition (a deploy changed it), starts from when this scheduler started: ticks
-    before that are not owed. The latest due tick is on time if it came while this
-    scheduler ran and is at most GRACE (or one period) old; every other due tick was
-    missed, and `schedule.misfire` decides: "skip" (none runs), "latest" (the latest one
+    before that are not owed. A due tick is on time if it came while this scheduler ran
+    and is at most GRACE old; every other due tick was missed (no worker ran, or the store
+    was out of reach), and `schedule.misfire` decides: "skip" (none runs), "latest" (the latest one
     within `catchup` runs), "all" (each within `catchup`, oldest first, the newest
     MAX_CATCHUP of them). Whatever runs, the latest due tick is stored, so the next look
     starts after it.
@@ -101,8 +99,7 @@ def plan(schedule: Schedule, last: Tick | None, now: float, started: float) -> l
     if not due:
         return [Planned(oldest_latest, enqueue=False, missed=older)] if older else []
     latest = due[-1]
-    lateness = min(GRACE, schedule.after(latest) - latest)
-    on_time = [latest] if latest >= started and now - latest <= lateness else []
+    on_time = [t for t in due if t >= started and now - t <= GRACE]  # a suffix of due
     missed = due[: len(due) - len(on_time)]
     within = [t for t in missed if now - t <= schedule.catchup]
     if schedule.misfire == "all":
