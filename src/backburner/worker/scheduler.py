@@ -202,7 +202,8 @@ class Scheduler:
             enqueue, missed = planned.enqueue, planned.missed
             if enqueue and not schedule.overlap and self._active(previous):
                 enqueue, missed = False, missed + 1  # its previous job still runs: skipped
-            record = schedule.job_record(planned.at, now) if enqueue else None
+            # created_at: when the job was made, so created_at - tick is the delay it met
+            record = schedule.job_record(planned.at, self.clock.time()) if enqueue else None
             tick = Tick(
                 schedule=schedule.name,
                 at=planned.at,
