@@ -72,14 +72,16 @@ def _start_generation(
         for url in urls.values()
         for _ in range(WORKERS)
     ]
-    return workers, {name: _all_live(store) for name, store in stores.items()}
+    return workers, {name: _all_live_n(store, WORKERS) for name, store in stores.items()}
 
 
-def _all_live(store: Store) -> list[WorkerInfo]:
+def _all_live_n(store: Store, count: int) -> list[WorkerInfo]:
+    """The store's live workers, once there are `count`."""
+
     def live() -> list[WorkerInfo]:
         return store.list_workers(alive_since=time.time() - 60)
 
-    wait_until(lambda: len(live()) == WORKERS, timeout=60)
+    wait_until(lambda: len(live()) == count, timeout=60)
     return live()
 
 
@@ -157,3 +159,18 @@ def _check_misfires(
         assert after and after == _ticks(
             MISFIRE_EVERY, restarted - 1e-6, (after[-1] or 0) + 1e-6
         ), f"{name} {schedule}: every tick after the restart"
+
+
+@pytest.mark.slow
+def test_a_worker_started_with_no_periodic_stores_no_tick(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    store = open_store(url)
+    with worker_processes(tmp_path) as start:
+        worker = start(
+            url, "--processes", "1", "--queues", "idle", "--no-periodic", app="periodicapp:bb"
+        )
+        [info] = _all_live_n(store, 1)
+        wait_until(lambda: time.time() > info.started_at + 2.5, timeout=30)  # two 1 s ticks
+        _stop([worker])
+    assert store.last_ticks(["tick", "m-all"]) == {} and store.list_jobs() == []
+    store.close()

@@ -258,6 +258,9 @@ class SchedulerThread:
     generation); `stop()` ends it."""
 
     def __init__(self) -> None:
+        #: misfires stored per schedule since the worker started, across reloads: what
+        #: `backburner_periodic_misfires_total{schedule}` exports
+        self.misfires: Counter[str] = Counter()
         self.scheduler: Scheduler | None = None
         self._thread: threading.Thread | None = None
         self._bb: Backburner | None = None
@@ -275,6 +278,7 @@ class SchedulerThread:
         if not bb.schedules:
             return
         self.scheduler = Scheduler(bb, started=started)
+        self.scheduler.misfires = self.misfires
         log.info(
             "periodic: %s", ", ".join(f"{s.name} ({s.expression})" for s in bb.schedules.values())
         )
