@@ -4,6 +4,7 @@ zones across DST, misfire policies, overlap, deploys that change schedules."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import sys
 import time
@@ -18,8 +19,12 @@ from click.testing import CliRunner
 
 from backburner import Backburner, Job, JobStatus, current_job
 from backburner.cli import main
+from backburner.errors import StoreUnavailable
 from backburner.testing import FakeClock, drain, run_schedules
+from backburner.worker import scheduler as scheduling
 from backburner.worker.scheduler import MAX_CATCHUP, Scheduler
+
+from .helpers import wait_until
 
 UTC = dt.timezone.utc
 PARIS = ZoneInfo("Europe/Paris")
@@ -396,3 +401,40 @@ def test_backburner_periodic_lists_schedules_with_their_last_tick(
     shown = runner.invoke(main, ["show", "periodicapp_cli:bb", job.id]).output
     assert "schedule  quick (tick" in shown
     app.close()
+
+
+# -- the scheduler thread of a worker ------------------------------------------------------
+def test_the_worker_scheduler_thread_wakes_for_each_tick_and_stops(bb: Backburner) -> None:
+    bb.periodic(every=0.1, name="fast")(bb.task(noop))
+    thread = scheduling.SchedulerThread()
+    thread.follow(bb, started=time.time())
+    try:
+        wait_until(lambda: len(bb.store.list_jobs()) >= 3, timeout=10)
+    finally:
+        thread.stop()
+    made = sorted(r.scheduled_for or 0 for r in bb.store.list_jobs())
+    assert all(round(b - a, 6) == 0.1 for a, b in itertools.pairwise(made)), "no tick skipped"
+
+
+def test_a_store_outage_does_not_end_the_scheduler(
+    bb: Backburner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bb.periodic(every=0.1, name="fast")(bb.task(noop))
+    calls = []
+    real = bb.store.last_ticks
+
+    def flaky(names: list[str]) -> object:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise StoreUnavailable("the store is down")
+        return real(names)
+
+    monkeypatch.setattr(bb.store, "last_ticks", flaky)
+    monkeypatch.setattr(scheduling, "RETRY_AFTER", 0.05)
+    thread = scheduling.SchedulerThread()
+    thread.follow(bb, started=time.time())
+    try:
+        wait_until(lambda: len(bb.store.list_jobs()) >= 2, timeout=10)
+    finally:
+        thread.stop()
+    assert len(calls) > 2

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from .. import signals
-from ..errors import BackburnerError
 from ..job import ACTIVE, JobRecord
 from ..periodic import Schedule
 from ..stores.base import Tick
+from .quiet import Quietly
 
 if TYPE_CHECKING:
     from ..app import Backburner
@@ -165,18 +165,14 @@ class Scheduler:
         self._stop.set()
 
     def run(self) -> None:
-        """Store ticks as they come due until `stop()`; never raises for a store outage."""
+        """Store ticks as they come due until `stop()`. Never raises: a failed look (a
+        store outage) is logged and tried again RETRY_AFTER seconds later."""
         if not self.schedules:
             return
+        quietly = Quietly(log)  # an outage is logged once a minute, and tried every second
         while not self._stop.is_set():
-            try:
-                due = self.run_due().next_at
-            except BackburnerError as exc:
-                log.warning("periodic: %s; trying again in %.0fs", exc, RETRY_AFTER)
-                due = self.clock.time() + RETRY_AFTER
-            except Exception:  # a bug must not end the thread: log it, try again later
-                log.exception("periodic: unexpected error; trying again in %.0fs", RETRY_AFTER)
-                due = self.clock.time() + RETRY_AFTER
+            look = quietly(self.run_due)
+            due = self.clock.time() + RETRY_AFTER if look is None else look.next_at
             self._stop.wait(min(MAX_WAIT, max(0.0, due - self.clock.time())))
 
     def run_due(self) -> Look:
