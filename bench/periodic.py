@@ -130,6 +130,7 @@ def main() -> None:
         print(
             f"{kind:10} ticks {len(delays):3}  tick-to-enqueue p50 {p50:6.1f} ms"
             f"  p99 {_percentile(delays, 0.99) * 1e3:6.1f} ms  max {max(delays) * 1e3:6.1f} ms"
+            f"  (slowest: {', '.join(f'{d * 1e3:.0f}' for d in sorted(delays)[-3:])} ms)"
             f"  |  supervisor CPU {cpu * 100:.2f}% of a core"
             f" ({baseline * 100:.2f}% with --no-periodic)",
             flush=True,

@@ -166,6 +166,14 @@ class RedisStore(RedisTicks, Store):
     def enqueue(self, records: Sequence[JobRecord]) -> list[str]:
         if not records:
             return []
+        stored, ids = self._redis.run("enqueue", *self._enqueue_args(records))
+        if not stored:
+            raise ValueError(f"job id(s) already stored or repeated: {ids}; nothing was enqueued")
+        return list(ids)
+
+    @staticmethod
+    def _enqueue_args(records: Sequence[JobRecord]) -> list[Any]:
+        """lua/enqueue.lua's ARGV for `records` (lua/tick.lua passes them on to it)."""
         args: list[Any] = [repr(time.time())]
         for r in records:
             args += (
@@ -182,10 +190,7 @@ class RedisStore(RedisTicks, Store):
                 "0" if r.unique_key is None else "1",
                 r.unique_key or "",
             )
-        stored, ids = self._redis.run("enqueue", *args)
-        if not stored:
-            raise ValueError(f"job id(s) already stored or repeated: {ids}; nothing was enqueued")
-        return list(ids)
+        return args
 
     # -- consuming ---------------------------------------------------------------------
     def complete_and_claim(

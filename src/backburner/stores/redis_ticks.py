@@ -7,7 +7,6 @@ job (enqueue.lua's own code) and the tick, in one script: atomic for every clien
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -19,29 +18,15 @@ if TYPE_CHECKING:
     from .redis_conn import RedisConnector
 
 
-def enqueue_args(now: float, r: JobRecord) -> list[Any]:
-    """enqueue.lua's arguments for one record (see lua/enqueue.lua)."""
-    return [
-        repr(now),
-        r.id,
-        r.task,
-        r.queue,
-        r.payload,
-        r.priority,
-        repr(float(r.run_at)),
-        repr(float(r.created_at)),
-        r.max_attempts,
-        repr(float(r.retry_backoff)),
-        "" if r.timeout is None else repr(float(r.timeout)),
-        "0" if r.unique_key is None else "1",
-        r.unique_key or "",
-    ]
-
-
 class RedisTicks:
     """`enqueue_tick`, `last_ticks` and `prune_ticks` of RedisStore."""
 
     _redis: RedisConnector
+
+    if TYPE_CHECKING:
+
+        @staticmethod
+        def _enqueue_args(records: Sequence[JobRecord]) -> list[Any]: ...
 
     def enqueue_tick(self, tick: Tick, record: JobRecord | None) -> bool:
         fields = asdict(tick)
@@ -58,7 +43,7 @@ class RedisTicks:
             "0" if record is None else "1",
         ]
         if record is not None:
-            args += enqueue_args(time.time(), record)
+            args += self._enqueue_args([record])
         return bool(self._redis.run("tick", *args))
 
     def last_ticks(self, schedules: Sequence[str]) -> dict[str, Tick]:

@@ -2,7 +2,7 @@
 -- Loaded with enqueue.lua's body as the function enqueue_jobs() (see redis_conn.WRAPS).
 -- ARGV: schedule, at, head (the tick's JSON up to its job_id value), definition,
 -- generation, carried job id ('' for none), has_job ('1'/'0'); with a job, enqueue.lua's
--- ARGV follows (now, then the job's 12 fields). Returns 1 if stored, 0 if not.
+-- ARGV follows (now, then the job's fields). Returns 1 if stored, 0 if not.
 --   {p}:ticks:<schedule>   hash: tick time -> the tick as JSON
 --   {p}:tickat:<schedule>  zset: tick times, for the latest one and for pruning
 --   {p}:schedules          set: every schedule that ticked, for pruning
