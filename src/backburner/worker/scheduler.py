@@ -213,13 +213,13 @@ class Scheduler:
             if not self.bb.store.enqueue_tick(tick, record):
                 continue  # another scheduler stored this tick first
             self.misfires[schedule.name] += missed
+            if missed:
+                log.info("periodic %s: %d tick(s) missed or skipped", schedule.name, missed)
             if record is not None:
                 previous = record.id
                 self.stored[schedule.name] += 1
                 jobs.append(record)
                 signals.send_job(signals.job_enqueued, self.bb, record)
-            elif missed:
-                log.info("periodic %s: %d tick(s) missed", schedule.name, missed)
         return jobs
 
     def _superseded(self, schedule: Schedule, last: Tick | None) -> bool:
