@@ -87,6 +87,8 @@ def test_json_output_is_the_records_own_shape(bb: Backburner) -> None:
         "finished_at",
         "progress",
         "error",
+        "schedule",
+        "scheduled_for",
     ]
     assert summary["error"] == "KeyError: 'missing thing'", "only the first line"
     assert json.loads(run("jobs", "cliapp:bb", "--json")) == [summary]

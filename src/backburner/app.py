@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -15,6 +16,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 from . import defaults, limits
 from .context import _current
 from .job import Job
+from .periodic import CATCHUP, PeriodicDecorator, Schedule, define
 from .stores import Store, check_url, open_store
 from .task import Task, TaskOptions
 from .urls import redact
@@ -78,6 +80,8 @@ class Backburner:
         cancel_grace: float = defaults.CANCEL_GRACE,
     ) -> None:
         self.tasks: dict[str, Task[Any, Any]] = {}
+        #: every schedule declared with `periodic`, by name
+        self.schedules: dict[str, Schedule] = {}
         self.eager = eager
         self.eager_raise = eager_raise
         # an eager() block, then the Flask app in use (its config read at each delay()),
@@ -224,6 +228,58 @@ class Backburner:
                 raise TypeError(f"@bb.task decorates a function, got {fn!r}")
             return register(fn)
         return register
+
+    def periodic(
+        self,
+        cron: str | None = None,
+        /,
+        *,
+        every: float | dt.timedelta | None = None,
+        tz: str | None = None,
+        misfire: str = "latest",
+        catchup: float | dt.timedelta = CATCHUP,
+        overlap: bool = True,
+        name: str | None = None,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        **task_options: Any,
+    ) -> PeriodicDecorator:
+        """Run a task on a schedule: `@bb.periodic("*/15 * * * *", tz="Europe/Paris")` or
+        `@bb.periodic(every=30)` (seconds or timedelta) on a function, which becomes a task
+        (`task_options` are those of `@bb.task`), or `bb.periodic(...)(existing_task)`
+        (`task_options` are then those of `task.options()`, for this schedule's jobs).
+
+        Workers store one job per tick, however many run (see `backburner worker
+        --no-periodic`), due at the tick, with `args` and `kwargs`. `cron`: 5 fields, or 6
+        with seconds first, names (mon, jan) and @hourly-style aliases, read in the IANA
+        zone `tz` (default UTC) with daylight saving time handled as Debian's cron does.
+        `misfire` says what ticks missed while no worker ran become: "latest" (the latest
+        one within `catchup` seconds runs once), "skip" (none), or "all" (each within
+        `catchup`, oldest first, at most 100). `overlap=False` skips a tick while the
+        schedule's previous job is still queued or running. `name` names the schedule
+        (default: the task's name; a second schedule of one task needs one). Bad input
+        raises ValueError (TypeError for arguments that do not fit the function) here.
+        """
+
+        def decorate(target: Any) -> Any:
+            if not callable(target):
+                raise TypeError(f"@bb.periodic decorates a function or a Task, got {target!r}")
+            return define(
+                self,
+                target,
+                cron,
+                every=every,
+                tz=tz,
+                misfire=misfire,
+                catchup=catchup,
+                overlap=overlap,
+                name=name,
+                args=args,
+                kwargs=kwargs,
+                task_options=task_options,
+            )
+
+        return decorate
 
     # -- jobs --------------------------------------------------------------------------
     def get_job(self, job_id: str) -> Job | None:

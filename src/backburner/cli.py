@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from . import __version__, defaults, limits
+from . import __version__, cli_periodic, defaults, limits
 from .app import Backburner
 from .cli_ops import call_text, cancel_matching, cancel_one, forced_grace, no_such_jobs, purgeable
 from .errors import BackburnerError
@@ -148,6 +148,14 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
     show_envvar=True,
     help="Restart the children on freshly imported code when a *.py file under the "
     "current folder changes (development). SIGHUP does it at any time.",
+)
+@click.option(
+    "--periodic/--no-periodic",
+    default=True,
+    envvar="BACKBURNER_PERIODIC",
+    show_envvar=True,
+    help="Store the jobs of the app's schedules (@bb.periodic) as their ticks come; "
+    "any number of workers may, each tick still makes one job.  [default: periodic]",
 )
 @click.option(
     "--log-level",
@@ -317,6 +325,10 @@ def show(app: str | None, job_id: str, as_json: bool) -> None:
         ("id", record.id),
         ("task", record.task),
         ("queue", record.queue),
+        *(
+            [("schedule", f"{record.schedule} (tick {_when(record.scheduled_for)})")]
+            * bool(record.schedule)
+        ),
         ("status", record.status.value),
         ("priority", str(record.priority)),
         ("attempts", f"{record.attempts} of {record.max_attempts}"),
@@ -336,6 +348,21 @@ def show(app: str | None, job_id: str, as_json: bool) -> None:
         click.echo(printable(failure.error.rstrip()))
         if failure.retried_at is not None:
             click.echo(f"--- retried by hand at {_when(failure.retried_at)}: attempts reset ---")
+
+
+@main.command()
+@app_argument
+@json_option
+@_fail_cleanly
+def periodic(app: str | None, as_json: bool) -> None:
+    """The app's schedules (bb.periodic): next run, last tick, its job and status."""
+    found = cli_periodic.schedule_rows(_bb(app))
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+    elif not found:
+        click.echo("no schedules (declare them with @bb.periodic)")
+    else:
+        click.echo(table(cli_periodic.HEADERS, cli_periodic.text_rows(found)))
 
 
 @main.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -18,8 +19,17 @@ PROGRESS_INTERVAL = 0.25  # seconds between progress writes; the last one is alw
 class JobContext:
     """The job a task is running in this context; workers and drain() create one per attempt."""
 
-    def __init__(self, store: Store, job_id: str, token: int, attempt: int, task: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        job_id: str,
+        token: int,
+        attempt: int,
+        task: str,
+        scheduled_for: float | None = None,
+    ) -> None:
         self.store = store
+        self.scheduled_for = scheduled_for
         self.id = job_id
         self.token = token
         self.attempt = attempt
@@ -96,6 +106,15 @@ class CurrentJob:
         worker stopped, is handed back uncounted, and the next run sees the same attempt."""
         ctx = _current.get()
         return None if ctx is None else f"{ctx.id}.{ctx.token}"
+
+    @property
+    def scheduled_for(self) -> dt.datetime | None:
+        """The tick of a periodic job (`bb.periodic`) as an aware UTC datetime: when it was
+        meant to run, whatever delay it met; None for other jobs and outside a job."""
+        ctx = _current.get()
+        if ctx is None or ctx.scheduled_for is None:
+            return None
+        return dt.datetime.fromtimestamp(ctx.scheduled_for, dt.timezone.utc)
 
     @property
     def task(self) -> str | None:

@@ -105,13 +105,16 @@ class JobRecord:
     cancel_requested: bool = False
     cancel_grace: float | None = None  # set by a forced cancel: see `Job.cancel`
     trace_context: str | None = None  # the producer's trace context (see `tracing`)
+    schedule: str | None = None  # the schedule (bb.periodic) whose tick made this job
+    scheduled_for: float | None = None  # that tick
 
     def to_dict(self, full: bool = False) -> dict[str, Any]:
         """The job as plain JSON-ready data, the one shape scripts (`--json`) and the job
         API see: id, task, queue, status, priority, attempts, max_attempts, the times
-        (Unix seconds), progress and the first line of the error. `full` adds payload (the
-        arguments as JSON: {"args": [...], "kwargs": {...}}), result (codec JSON text), the
-        whole error, worker_id and every failure."""
+        (Unix seconds), progress, the first line of the error, and for a periodic job its
+        schedule's name and tick (`schedule`, `scheduled_for`; None otherwise). `full`
+        adds payload (the arguments as JSON: {"args": [...], "kwargs": {...}}), result
+        (codec JSON text), the whole error, worker_id and every failure."""
         data: dict[str, Any] = {
             "id": self.id,
             "task": self.task,
@@ -126,6 +129,8 @@ class JobRecord:
             "finished_at": self.finished_at,
             "progress": self.progress,
             "error": self.error.splitlines()[0] if self.error else None,
+            "schedule": self.schedule,
+            "scheduled_for": self.scheduled_for,
         }
         if full:
             data.update(

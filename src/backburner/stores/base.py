@@ -80,6 +80,27 @@ class StoreStats:
     workers: int
 
 
+@dataclass(frozen=True)
+class Tick:
+    """One tick of a schedule as the store keeps it, keyed by (`schedule`, `at`).
+
+    `definition` and `generation` tell deploys apart: the definition of the schedule that
+    ticked ("cron:...@tz", "every:30") and when the scheduler that stored it started.
+    `job_id` is the job the tick made when `enqueued`; when it was skipped (a misfire),
+    the schedule's job before it, if any. `missed` counts the misfires this row
+    accounts for: ticks passed over before it, plus itself when skipped.
+    """
+
+    schedule: str
+    at: float
+    definition: str
+    generation: float
+    job_id: str | None
+    enqueued: bool
+    missed: int = 0
+    recorded_at: float = 0.0
+
+
 class Store(ABC):
     """A durable home for jobs. Subclasses implement every abstract method."""
 
@@ -114,6 +135,27 @@ class Store(ABC):
             "or the SQLite store on your database's file; use such a URL, or call delay() "
             "after your transaction commits"
         )
+
+    # -- periodic jobs -----------------------------------------------------------------
+    @abstractmethod
+    def enqueue_tick(self, tick: Tick, record: JobRecord | None) -> bool:
+        """Store `tick` and, with `record`, its job (as `enqueue` would), atomically: both
+        or neither. Returns False, storing nothing, when the store holds a tick of this
+        schedule at this instant already, or when the schedule's latest tick has another
+        definition and a later generation (a newer deploy took the schedule over).
+
+        This is what makes a tick's job exist once however many schedulers race for it.
+        `tick.job_id` is replaced by the id of the job `record` made (or of the live job
+        holding its `unique_key`).
+        """
+
+    @abstractmethod
+    def last_ticks(self, schedules: Sequence[str]) -> dict[str, Tick]:
+        """The latest stored tick of each schedule named that has one."""
+
+    @abstractmethod
+    def prune_ticks(self, before: float) -> int:
+        """Delete ticks before `before`, except each schedule's latest; returns how many."""
 
     # -- consuming ---------------------------------------------------------------------
     def claim(

@@ -19,7 +19,7 @@ from typing import Any
 from .. import defaults
 from ..job import ACTIVE, FINISHED, PENDING, Failure, JobRecord, JobStatus, pending_status
 from ..policy import Ending
-from .base import Done, HeartbeatReply, Store, StoreStats, WorkerInfo, check_statuses
+from .base import Done, HeartbeatReply, Store, StoreStats, Tick, WorkerInfo, check_statuses
 
 # jobs held by transaction() blocks, per store, in this context (thread or asyncio task)
 _held: ContextVar[Mapping[int, list[JobRecord]]] = ContextVar(
@@ -36,7 +36,9 @@ class MemoryStore(Store):
         self._seq: dict[str, int] = {}
         self._next_seq = 0
         self._workers: dict[str, WorkerInfo] = {}
-        self._changed = threading.Condition(threading.Lock())
+        self._ticks: dict[str, dict[float, Tick]] = {}  # schedule -> tick time -> tick
+        # reentrant: enqueue_tick enqueues its job while holding it
+        self._changed = threading.Condition(threading.RLock())
 
     def _view(self, record: JobRecord, now: float) -> JobRecord:
         if record.status in PENDING:
@@ -90,6 +92,40 @@ class MemoryStore(Store):
                 ids.append(record.id)
             self._changed.notify_all()
         return ids
+
+    # -- periodic jobs -----------------------------------------------------------------
+    def enqueue_tick(self, tick: Tick, record: JobRecord | None) -> bool:
+        with self._changed:
+            ticks = self._ticks.setdefault(tick.schedule, {})
+            if tick.at in ticks:
+                return False
+            if ticks:
+                last = ticks[max(ticks)]
+                if last.definition != tick.definition and last.generation > tick.generation:
+                    return False
+            if record is not None:
+                [job_id] = self.enqueue([record])
+                tick = replace(tick, job_id=job_id)
+            ticks[tick.at] = tick
+            return True
+
+    def last_ticks(self, schedules: Sequence[str]) -> dict[str, Tick]:
+        with self._changed:
+            return {
+                name: ticks[max(ticks)] for name in schedules if (ticks := self._ticks.get(name))
+            }
+
+    def prune_ticks(self, before: float) -> int:
+        pruned = 0
+        with self._changed:
+            for ticks in self._ticks.values():
+                if not ticks:
+                    continue
+                latest = max(ticks)
+                for at in [at for at in ticks if at < before and at != latest]:
+                    del ticks[at]
+                    pruned += 1
+        return pruned
 
     def complete_and_claim(
         self,

@@ -42,6 +42,7 @@ from ..job import FINISHED, PENDING, Failure, JobRecord, JobStatus, pending_stat
 from ..policy import Ending
 from .base import Done, HeartbeatReply, Store, StoreStats, WorkerInfo, check_statuses
 from .redis_conn import RedisConnector, parse_url
+from .redis_ticks import RedisTicks
 
 # Statuses as stored: a pending job is 'queued' whatever its run_at.
 _STORED = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -98,6 +99,8 @@ def _record(f: Mapping[str, str], now: float) -> JobRecord:
         cancel_requested=f.get("cancel_requested") == "1",
         cancel_grace=_opt_float(f.get("cancel_grace")),
         trace_context=f.get("trace_context"),
+        schedule=f.get("schedule"),
+        scheduled_for=_opt_float(f.get("scheduled_for")),
     )
 
 
@@ -149,7 +152,7 @@ def _claim_args(
     return repr(lease_until), worker_id, min(limit, _BATCH), *(queues or ())
 
 
-class RedisStore(Store):
+class RedisStore(RedisTicks, Store):
     """Jobs in Redis, shared by every process and machine that can reach the server."""
 
     def __init__(self, url: str, *, result_ttl: float = defaults.RESULT_TTL) -> None:
@@ -165,6 +168,14 @@ class RedisStore(Store):
     def enqueue(self, records: Sequence[JobRecord]) -> list[str]:
         if not records:
             return []
+        stored, ids = self._redis.run("enqueue", *self._enqueue_args(records))
+        if not stored:
+            raise ValueError(f"job id(s) already stored or repeated: {ids}; nothing was enqueued")
+        return list(ids)
+
+    @staticmethod
+    def _enqueue_args(records: Sequence[JobRecord]) -> list[Any]:
+        """lua/enqueue.lua's ARGV for `records` (lua/tick.lua passes them on to it)."""
         args: list[Any] = [repr(time.time())]
         for r in records:
             args += (
@@ -182,10 +193,7 @@ class RedisStore(Store):
                 r.unique_key or "",
                 r.trace_context or "",
             )
-        stored, ids = self._redis.run("enqueue", *args)
-        if not stored:
-            raise ValueError(f"job id(s) already stored or repeated: {ids}; nothing was enqueued")
-        return list(ids)
+        return args
 
     # -- consuming ---------------------------------------------------------------------
     def complete_and_claim(

@@ -99,15 +99,27 @@ def _check_option(name: str, url: str) -> None:
     raise ValueError(f"unknown option {name!r} in Redis URL {shown!r}: {hint}")
 
 
+# Scripts that run another's body as a function, named here: tick.lua stores a job as
+# enqueue.lua does, by calling enqueue_jobs(), in the same script (so atomically).
+WRAPS = {"tick": ("enqueue", "enqueue_jobs")}
+
+
 def _load_sources() -> dict[str, str]:
-    """Each script in lua/ by name, with lua/common.lua (its shared helpers) prepended."""
+    """Each script in lua/ by name, with lua/common.lua (its shared helpers) prepended,
+    and the bodies WRAPS names as functions."""
     folder = resources.files(__package__).joinpath("lua")
     common = folder.joinpath("common.lua").read_text()
-    return {
-        path.name.removesuffix(".lua"): common + path.read_text()
+    bodies = {
+        path.name.removesuffix(".lua"): path.read_text()
         for path in folder.iterdir()
         if path.name.endswith(".lua") and path.name != "common.lua"
     }
+    sources = {name: common + body for name, body in bodies.items()}
+    for name, (wrapped, function) in WRAPS.items():
+        sources[name] = (
+            f"{common}local function {function}()\n{bodies[wrapped]}\nend\n{bodies[name]}"
+        )
+    return sources
 
 
 @dataclass(frozen=True)

@@ -195,7 +195,9 @@ def _claim(state: ChildState, wanted: int, events: list[Event]) -> tuple[JobReco
 def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Event]) -> None:
     """Run one job; a success joins the results to record, anything else is recorded now."""
     bb = state.bb
-    ctx = JobContext(bb.store, record.id, record.token, record.attempts, record.task)
+    ctx = JobContext(
+        bb.store, record.id, record.token, record.attempts, record.task, record.scheduled_for
+    )
     with state.lock:
         state.contexts[record.id] = ctx
     events.append(Started(record.id, record.token, time.monotonic()))  # one clock for all

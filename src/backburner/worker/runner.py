@@ -116,7 +116,9 @@ def run_claimed(
     bb: Backburner, record: JobRecord, ctx: JobContext | None = None, backoff: bool = True
 ) -> Outcome:
     """Execute a job this process claimed and record its outcome, fenced by its token."""
-    ctx = ctx or JobContext(bb.store, record.id, record.token, record.attempts, record.task)
+    ctx = ctx or JobContext(
+        bb.store, record.id, record.token, record.attempts, record.task, record.scheduled_for
+    )
     outcome = execute(bb, record, ctx)
     flush_progress(ctx)
     record_outcome(bb, record, outcome, backoff)

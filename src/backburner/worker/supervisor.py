@@ -38,6 +38,7 @@ from .messages import Cancel, Claimed, Command, Exiting, Finished, Ran, Started,
 from .quiet import Quietly
 from .reloader import WATCH_EVERY, Rollout, SourceWatcher
 from .runner import announce
+from .scheduler import SchedulerThread
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -73,6 +74,7 @@ class WorkerConfig:
     metrics_port: int | None = None  # serve Prometheus metrics there (None: no metrics)
     metrics_host: str = "0.0.0.0"  # scraped from other hosts, as a rule
     store_metrics: bool = False  # serve the store gauges with them too
+    periodic: bool = True  # run a scheduler for bb.schedules (worker/scheduler.py)
 
     def __post_init__(self) -> None:
         checks = [
@@ -164,6 +166,7 @@ class Supervisor:
         self._wake_r, self._wake_w = os.pipe()
         self._quietly = Quietly(log)  # a store call that fails is logged, never fatal
         self.metrics: exporter.Exporter | None = None
+        self.periodic = SchedulerThread() if config.periodic else None
 
     # -- lifecycle ---------------------------------------------------------------------
     def run(self) -> int:
@@ -193,9 +196,15 @@ class Supervisor:
             for index in range(self.config.processes):
                 self._spawn(index)
             while self.children or (self.restart_at and not self.stopping):
+                if self.periodic is not None:  # a reload may have replaced the app
+                    self.periodic.stop() if self.stopping else self.periodic.follow(
+                        self.bb, self.started_at
+                    )
                 self._step()
             self._announce_stopping("no job left (--burst)" if self.config.burst else "stopped")
         finally:
+            if self.periodic is not None:
+                self.periodic.stop()
             for child in self.children.values():  # only after an error in the loop itself
                 child.process.kill()
             signal.set_wakeup_fd(old)

@@ -41,7 +41,10 @@ CREATE TABLE bb_jobs (
     progress         jsonb,
     cancel_requested boolean          NOT NULL DEFAULT false,
     trace_context    text,
-    cancel_grace     double precision  -- set by a forced cancel: seconds the job gets once told
+    -- set by a forced cancel: seconds the job gets once told
+    cancel_grace     double precision,
+    schedule         text,
+    scheduled_for    double precision
 );
 
 -- The claim: due jobs, highest priority first, then earliest run_at, then enqueue order.
@@ -69,4 +72,18 @@ CREATE TABLE bb_workers (
     queues       jsonb            NOT NULL,
     jobs         jsonb            NOT NULL,
     tasks        jsonb            NOT NULL DEFAULT '[]'  -- the task names its app registers
+);
+
+-- periodic jobs: one row per tick of a schedule; the primary key is what makes a tick's
+-- job exist once however many workers race for it (see Store.enqueue_tick)
+CREATE TABLE bb_ticks (
+    schedule    text             NOT NULL,
+    at          double precision NOT NULL,
+    definition  text             NOT NULL,
+    generation  double precision NOT NULL,
+    job_id      text,
+    enqueued    boolean          NOT NULL,
+    missed      integer          NOT NULL,
+    recorded_at double precision NOT NULL,
+    PRIMARY KEY (schedule, at)
 );

@@ -27,7 +27,10 @@ CREATE TABLE bb_jobs (
     progress         TEXT,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     trace_context    TEXT,
-    cancel_grace     REAL  -- set by a forced cancel: seconds the job gets once told
+    -- set by a forced cancel: seconds the job gets once told
+    cancel_grace     REAL,
+    schedule         TEXT,
+    scheduled_for    REAL
 );
 
 -- the claim: due jobs, highest priority first, then earliest run_at, then enqueue order
@@ -50,6 +53,20 @@ CREATE TABLE bb_workers (
     queues       TEXT NOT NULL,
     jobs         TEXT NOT NULL,
     tasks        TEXT NOT NULL DEFAULT '[]'  -- the task names its app registers
+);
+
+-- periodic jobs: one row per tick of a schedule; the primary key is what makes a tick's
+-- job exist once however many workers race for it (see Store.enqueue_tick)
+CREATE TABLE bb_ticks (
+    schedule    TEXT    NOT NULL,
+    at          REAL    NOT NULL,
+    definition  TEXT    NOT NULL,
+    generation  REAL    NOT NULL,
+    job_id      TEXT,
+    enqueued    INTEGER NOT NULL,
+    missed      INTEGER NOT NULL,
+    recorded_at REAL    NOT NULL,
+    PRIMARY KEY (schedule, at)
 );
 
 PRAGMA user_version = 1;
