@@ -232,3 +232,17 @@ def test_a_lapsed_lease_rescued_by_another_worker_is_counted_lapsed(
     wait_until(lambda: jobs("succeeded") == 1)
     assert jobs("lapsed") == 1
     app.close()
+
+
+def test_a_worker_counts_the_misfires_of_its_schedules(url: str, start: Start) -> None:
+    port = free_port()
+    start(url, "-p", "1", "--queues", "idle", "--metrics-port", str(port), app="misfireapp:bb")
+    wait_until(lambda: reachable(port), timeout=20)
+    name = "backburner_periodic_misfires_total"
+    found = scrape_until(lambda: scrape(port), lambda s: value(s, name, schedule="no-overlap") >= 2)
+    assert (name, frozenset({("schedule", "no-overlap")})) in found
+    app = Backburner(url)
+    try:  # the ticks that misfired stored nothing: one job, still queued
+        assert app.store.counts() == {"default": {JobStatus.QUEUED: 1}}
+    finally:
+        app.close()

@@ -19,7 +19,7 @@ import bisect
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import BackburnerError, MissingExtra
@@ -116,6 +116,28 @@ class JobMetrics:
             cumulative = list(itertools.accumulate(buckets))
             duration.add_metric(list(series), list(zip(bounds, cumulative)), total)
         return iter((jobs, duration))
+
+
+class MisfireCollector:
+    """backburner_periodic_misfires_total{schedule}: the ticks this worker's scheduler
+    recorded as missed (each misfire is stored by one scheduler only, so the sum over
+    workers is exact). Every schedule the app defines has a series, at 0 until one misses."""
+
+    def __init__(self, misfires: Mapping[str, int], schedules: Callable[[], Iterable[str]]):
+        self._misfires = misfires  # updated by the scheduler thread
+        self._schedules = schedules
+
+    def collect(self) -> Iterator[Any]:
+        family = prometheus().metrics_core.CounterMetricFamily(
+            "backburner_periodic_misfires",
+            "Ticks of a periodic schedule that ran no job: missed while no worker ran, "
+            "or skipped by misfire= or overlap=False.",
+            labels=["schedule"],
+        )
+        counts = dict(self._misfires)  # one C-level copy: the scheduler thread may add
+        for name in sorted(set(self._schedules()) | counts.keys()):
+            family.add_metric([name], counts.get(name, 0))
+        return iter((family,))
 
 
 class StoreCollector:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
-from .. import defaults, limits, policy, signals
+from .. import defaults, limits, metrics, policy, signals
 from ..errors import JobTimeout
 from ..job import JobStatus
 from ..signals import job_endings_wanted
@@ -171,6 +171,9 @@ class Supervisor:
     # -- lifecycle ---------------------------------------------------------------------
     def run(self) -> int:
         self.metrics = exporter.start(self.bb, self.config)  # first: it may fail to serve
+        if self.metrics is not None and self.periodic is not None:
+            collector = metrics.MisfireCollector(self.periodic.misfires, lambda: self.bb.schedules)
+            self.metrics.jobs.registry.register(collector)
         os.set_blocking(self._wake_w, False)
         old = signal.set_wakeup_fd(self._wake_w)
         handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
