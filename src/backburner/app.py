@@ -37,9 +37,18 @@ class Settings:
     retry_backoff: float = defaults.RETRY_BACKOFF
     result_ttl: float = defaults.RESULT_TTL
     lease: float = defaults.LEASE
+    log_lines: int = defaults.LOG_LINES
+    log_bytes: int = defaults.LOG_BYTES
 
     def __post_init__(self) -> None:
-        TaskOptions("settings", self.queue, retries=self.retries, retry_backoff=self.retry_backoff)
+        TaskOptions(
+            "settings",
+            self.queue,
+            retries=self.retries,
+            retry_backoff=self.retry_backoff,
+            log_lines=self.log_lines,
+            log_bytes=self.log_bytes,
+        )
         limits.check_seconds(self.lease, "lease", positive=True)
         limits.check_seconds(self.result_ttl, "result_ttl")
 
@@ -52,6 +61,9 @@ class Backburner:
     first use, once per process. `eager=True` runs each job at `delay()`, in the calling
     thread, and stores it too (for tests; see `backburner.testing.eager`); with
     `eager_raise=True` a job that fails re-raises its task's exception at `delay()`.
+
+    `log_lines` and `log_bytes` cap what a worker keeps of each attempt's output (print,
+    stderr, logging; see `Job.logs`): 0 for either turns capture off; tasks may override.
 
     `url_source` says where the URL came from: "argument", "$BACKBURNER_URL", "default"
     (neither: the implicit sqlite:///backburner.db), "assigned" (`bb.url = ...`) or
@@ -70,6 +82,8 @@ class Backburner:
         retry_backoff: float = defaults.RETRY_BACKOFF,
         result_ttl: float = defaults.RESULT_TTL,
         lease: float = defaults.LEASE,
+        log_lines: int = defaults.LOG_LINES,
+        log_bytes: int = defaults.LOG_BYTES,
     ) -> None:
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.eager = eager
@@ -78,7 +92,9 @@ class Backburner:
         # then the two attributes above decide whether a job runs eagerly
         self._eager_override: tuple[bool, bool] | None = None
         self._eager_source: Callable[[], tuple[bool, bool] | None] | None = None
-        self.settings = Settings(queue, retries, retry_backoff, result_ttl, lease)
+        self.settings = Settings(
+            queue, retries, retry_backoff, result_ttl, lease, log_lines, log_bytes
+        )
         from_env = os.environ.get("BACKBURNER_URL")
         self._url = url or from_env or defaults.URL
         self.url_source = "argument" if url else "$BACKBURNER_URL" if from_env else "default"
@@ -157,6 +173,8 @@ class Backburner:
         retry_backoff: float | None = None,
         expose_result: bool = False,
         expose_error: bool = False,
+        log_lines: int | None = None,
+        log_bytes: int | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -172,6 +190,8 @@ class Backburner:
         retry_backoff: float | None = None,
         expose_result: bool = False,
         expose_error: bool = False,
+        log_lines: int | None = None,
+        log_bytes: int | None = None,
     ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
         """Register a function as a task: `@bb.task` or `@bb.task(retries=5, queue="mail")`.
 
@@ -188,6 +208,10 @@ class Backburner:
 
         The Flask job API shows a job's result only with `expose_result=True`, and the first
         line of its error (not only the exception type) with `expose_error=True`.
+
+        `log_lines` / `log_bytes` cap the output a worker keeps of each attempt (None: the
+        Backburner's; 0 turns capture off for this task). They are read by the worker from
+        its own registry, so `options()` cannot change them per job.
         """
 
         def register(func: Callable[P, R]) -> Task[P, R]:
@@ -200,6 +224,8 @@ class Backburner:
                 retry_backoff=retry_backoff,
                 expose_result=expose_result,
                 expose_error=expose_error,
+                log_lines=log_lines,
+                log_bytes=log_bytes,
             )
             _check_findable(func, named=name is not None)
             if options.name in self.tasks:

@@ -66,6 +66,7 @@ from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
 from .forks import on_fork_in_child
 from .postgres_conn import Connection, ConnectionSource, parse_url
 from .postgres_listen import Listener
+from .postgres_logs import PostgresLogs
 from .postgres_tx import bind, bound, resolver
 
 _PURGE_BATCH = 5000
@@ -123,7 +124,7 @@ def check_url(url: str) -> None:
     parse_url(url)
 
 
-class PostgresStore(Store):
+class PostgresStore(PostgresLogs, Store):
     """Jobs in PostgreSQL: see the module docstring for the URL and transactional enqueue."""
 
     def __init__(

@@ -33,6 +33,7 @@ from . import rows, sqlite_conn, sqlite_tx
 from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
 from .forks import on_fork_in_child
 from .sqlite_conn import SCHEMA_VERSION
+from .sqlite_logs import SQLiteLogs
 from .wakeup import Wakeup
 
 PURGE_BATCH = 5000
@@ -110,7 +111,7 @@ def _check_writable(path: str) -> None:
         )
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteLogs, Store):
     """Jobs in one SQLite file shared by every process on the machine."""
 
     def __init__(self, url: str, *, result_ttl: float = defaults.RESULT_TTL) -> None:
