@@ -21,6 +21,7 @@ from ..context import JobContext
 from ..errors import StoreUnavailable
 from ..job import JobRecord
 from ..stores.base import Done
+from . import capture
 from .batching import RETRY_STORE, Batches, Pace
 from .messages import Cancel, Event, Exiting, Finished, Started, Stop
 from .output import capture_output
@@ -55,9 +56,11 @@ class ChildState:
     broken: bool = False
     unknown_tasks: set[str] = field(default_factory=set)  # warned about once each
     batches: Batches = field(init=False)
+    shipper: capture.Shipper = field(init=False)  # writes jobs' output to the store
 
     def __post_init__(self) -> None:
         self.batches = Batches(self.bb, self.config, self.worker_id, self.send)
+        self.shipper = capture.Shipper(self.bb)
 
     def send(self, *events: Event) -> None:
         """Send events to the supervisor in one message (see `messages`)."""
@@ -88,6 +91,8 @@ def child_main(
     state = ChildState(bb, config, worker_id, conn, reports)
     signal.signal(signal.SIGTERM, lambda *_: state.stop.set())
     capture_output()  # only where the `backburner` command set up the worker's log
+    capture.install()  # jobs' output is kept with them too
+    threading.Thread(target=state.shipper.run, daemon=True, name="bb-logs").start()
     threading.Thread(target=_listen, args=(state,), daemon=True, name="bb-listen").start()
     batcher = threading.Thread(target=state.batches.run, name="bb-batch")
     batcher.start()
@@ -102,6 +107,7 @@ def child_main(
     state.batches.hand_back(state.batches.unstarted(), "stopping")
     state.batches.close()
     batcher.join()
+    state.shipper.stop()
     if not state.broken:  # a thread that died mid-job: that attempt must count
         state.send(Exiting())
     bb.close()
@@ -201,7 +207,8 @@ def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Even
     events.clear()
     began = time.monotonic()
     try:
-        outcome = execute(bb, record, ctx)
+        with state.shipper.capturing(record):  # its lines are stored before its outcome
+            outcome = execute(bb, record, ctx)
         took = time.monotonic() - began
         pace.observe(took)
         flush_progress(ctx)
