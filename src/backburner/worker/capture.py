@@ -24,7 +24,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TextIO, cast
@@ -65,7 +65,10 @@ class Capture:
         self._pending: list[LogLine] = []
         self._partial: dict[str, str] = {}  # stream -> text after its last newline
         self._lock = threading.Lock()
-        self.wake: threading.Event | None = None  # set when the first line is pending
+        self.shipped = False  # the shipper has been told of its lines (see on_pending)
+        # called with this capture when a line waits and none did: the shipper then
+        # writes it (a job that writes nothing never gets there)
+        self.on_pending: Callable[[Capture], None] | None = None
 
     def write(self, stream: str, text: str) -> None:
         """Text written to `stream` ("stdout" or "stderr"): each whole line is kept."""
@@ -93,8 +96,9 @@ class Capture:
         self.kept += 1
         self.size += size
         self._pending.append(LogLine(time.time(), self.attempt, stream, level, message))
-        if len(self._pending) == 1 and self.wake is not None:
-            self.wake.set()
+        if len(self._pending) == 1 and self.on_pending is not None:
+            self.shipped = True
+            self.on_pending(self)
 
     def take(self) -> list[LogLine]:
         """The lines not written yet; they are the caller's to write now."""
@@ -106,6 +110,9 @@ class Capture:
         """End the attempt's capture: its unwritten lines, a partial last line of each
         stream, and the count of dropped lines as a last line."""
         with self._lock:
+            self.closed = True
+            if not (self._pending or self._partial or self.dropped):
+                return []  # the usual case: a job that wrote nothing
             for stream, rest in self._partial.items():
                 if rest:
                     self._add(stream, None, rest)
@@ -122,7 +129,6 @@ class Capture:
                         "set log_lines= / log_bytes= on the task or Backburner to change it)",
                     )
                 )
-            self.closed = True
             taken, self._pending = self._pending, []
             return taken
 
@@ -136,7 +142,7 @@ class Shipper:
         self.bb = bb
         self._active: set[Capture] = set()
         self._lock = threading.Lock()  # guards _active
-        self._writing = threading.Lock()  # one write at a time keeps each job's order
+        self._writing = threading.Lock()  # held from taking lines to storing them
         self._wake = threading.Event()
         self._stop = threading.Event()
 
@@ -150,17 +156,25 @@ class Shipper:
             yield
             return
         capture = Capture(record.id, record.attempts, lines, size)
-        capture.wake = self._wake
-        with self._lock:
-            self._active.add(capture)
+        capture.on_pending = self._pending
         token = _capture.set(capture)
         try:
             yield
         finally:
             _capture.reset(token)
-            with self._lock:
-                self._active.discard(capture)
-            self._write({capture.job_id: capture.finish()})
+            last = capture.finish()
+            if last or capture.shipped:
+                # after any write of its earlier lines the shipper is making: in order
+                with self._writing:
+                    self._store({capture.job_id: last})
+                with self._lock:
+                    self._active.discard(capture)
+
+    def _pending(self, capture: Capture) -> None:
+        """`capture` has a line to write: the shipper's thread writes it soon."""
+        with self._lock:
+            self._active.add(capture)
+        self._wake.set()
 
     def run(self) -> None:
         """The shipper thread's loop, until `stop()`."""
@@ -170,23 +184,23 @@ class Shipper:
             self._stop.wait(FLUSH_INTERVAL)  # let lines gather: one write for many
             with self._lock:
                 active = list(self._active)
-            self._write({c.job_id: c.take() for c in active})
+            with self._writing:  # taken and written at once: a job's lines stay in order
+                self._store({c.job_id: c.take() for c in active})
 
     def stop(self) -> None:
         """End `run()` (attempts still running write their lines as they end)."""
         self._stop.set()
         self._wake.set()
 
-    def _write(self, lines: dict[str, list[LogLine]]) -> None:
+    def _store(self, lines: dict[str, list[LogLine]]) -> None:
         lines = {job_id: added for job_id, added in lines.items() if added}
         if not lines:
             return
-        with self._writing:
-            try:
-                self.bb.store.append_logs(lines)
-            except Exception:  # a job's log never fails the job, nor the worker
-                count = sum(len(added) for added in lines.values())
-                log.exception("could not store %d line(s) of job output; dropped", count)
+        try:
+            self.bb.store.append_logs(lines)
+        except Exception:  # a job's log never fails the job, nor the worker
+            count = sum(len(added) for added in lines.values())
+            log.exception("could not store %d line(s) of job output; dropped", count)
 
 
 class _Tee:
