@@ -48,6 +48,7 @@ def run(bb: Backburner, job: Job, shipper: capture.Shipper | None = None) -> Job
     ctx = JobContext(bb.store, record.id, record.token, record.attempts, record.task)
     with shipper.capturing(record):
         outcome = execute(bb, record, ctx)
+    shipper.flush()
     record_outcome(bb, record, outcome, backoff=False)
     return job.refresh()
 

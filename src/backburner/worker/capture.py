@@ -13,7 +13,8 @@ stdout and stderr): capture only copies it.
 
 Cost: a job that writes nothing costs a context variable set and reset; lines wait in
 memory and `Shipper` writes every job's pending lines in one store call at most every
-FLUSH_INTERVAL seconds, and the rest when the attempt ends, before its outcome is stored.
+FLUSH_INTERVAL seconds; the rest of an attempt's are written before its outcome is
+stored, with those of the other attempts whose outcomes are recorded in the same batch.
 Only worker children install any of this (`child_main`), never `drain()` or eager mode,
 which run in your own process.
 """
@@ -136,11 +137,13 @@ class Capture:
 class Shipper:
     """Writes the captured lines of one worker child's jobs to the store: a thread that
     wakes when a line is pending, lets more gather for FLUSH_INTERVAL seconds and writes
-    them all in one store call; `finish()` writes an attempt's rest when it ends."""
+    them all in one store call. An attempt's last lines wait for `flush()`, which the
+    child calls before it records outcomes: one write for a whole batch of jobs."""
 
     def __init__(self, bb: Backburner) -> None:
         self.bb = bb
         self._active: set[Capture] = set()
+        self._ended: list[tuple[str, list[LogLine]]] = []  # last lines not stored yet
         self._lock = threading.Lock()  # guards _active
         self._writing = threading.Lock()  # held from taking lines to storing them
         self._wake = threading.Event()
@@ -164,11 +167,22 @@ class Shipper:
             _capture.reset(token)
             last = capture.finish()
             if last or capture.shipped:
-                # after any write of its earlier lines the shipper is making: in order
-                with self._writing:
-                    self._store({capture.job_id: last})
                 with self._lock:
                     self._active.discard(capture)
+                    self._ended.append((capture.job_id, last))
+
+    def flush(self) -> None:
+        """Store the last lines of the attempts that ended, in one store call: called
+        before their outcomes are recorded, so a job seen finished has all its lines."""
+        if not self._ended:  # the usual case when jobs write nothing: no lock, no call
+            return
+        with self._writing:
+            with self._lock:
+                ended, self._ended = self._ended, []
+            lines: dict[str, list[LogLine]] = {}
+            for job_id, last in ended:
+                lines.setdefault(job_id, []).extend(last)
+            self._store(lines)
 
     def _pending(self, capture: Capture) -> None:
         """`capture` has a line to write: the shipper's thread writes it soon."""
@@ -182,6 +196,7 @@ class Shipper:
             self._wake.wait()
             self._wake.clear()
             self._stop.wait(FLUSH_INTERVAL)  # let lines gather: one write for many
+            self.flush()  # ended attempts first: their lines come before any later ones
             with self._lock:
                 active = list(self._active)
             with self._writing:  # taken and written at once: a job's lines stay in order

@@ -61,6 +61,7 @@ class ChildState:
     def __post_init__(self) -> None:
         self.batches = Batches(self.bb, self.config, self.worker_id, self.send)
         self.shipper = capture.Shipper(self.bb)
+        self.batches.before_record = self.shipper.flush
 
     def send(self, *events: Event) -> None:
         """Send events to the supervisor in one message (see `messages`)."""
@@ -207,7 +208,7 @@ def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Even
     events.clear()
     began = time.monotonic()
     try:
-        with state.shipper.capturing(record):  # its lines are stored before its outcome
+        with state.shipper.capturing(record):
             outcome = execute(bb, record, ctx)
         took = time.monotonic() - began
         pace.observe(took)
@@ -217,9 +218,10 @@ def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Even
             "job %s %s %s in %.3fs (attempt %d)",
             *(record.id, record.task, verdict, took, record.attempts),
         )
-        if outcome.succeeded:
+        if outcome.succeeded:  # its last lines are stored with the batch's (before_record)
             state.batches.add(Done(record.id, record.token, outcome.result))
             return
+        state.shipper.flush()
         record_outcome(bb, record, outcome, warned=state.unknown_tasks)
     except Exception:  # the store failed while recording: the lease will lapse and rescue
         log.exception("job %s: could not record its outcome", record.id)
