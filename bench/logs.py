@@ -83,7 +83,8 @@ def throughput(base: str | None, jobs: int, rounds: int) -> None:
     cases = [("noop", True), ("noop", False), ("ten_lines", True), ("ten_lines", False)]
     figures: dict[tuple[str, bool], list[tuple[float, float]]] = {c: [] for c in cases}
     for round_ in range(rounds):
-        for task, capture in cases:  # alternating, so drift hits every case alike
+        # alternating, each round in the other order, so drift hits every case alike
+        for task, capture in cases if round_ % 2 == 0 else cases[::-1]:
             url, cleanup = fresh(base)
             try:
                 figures[task, capture].append(drain(url, task, jobs, capture))
