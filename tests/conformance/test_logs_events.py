@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -190,3 +191,32 @@ def test_resume_with_last_event_id_from_gunicorn_sends_only_what_was_missed(
     ]
     assert [e.data["seq"] for e in rest if e.name == "log"] == list(range(4, 11))
     assert rest[-1].name == "status" and rest[-1].data["status"] == "succeeded"
+
+
+def test_the_flask_dev_server_streams_events_to_a_real_client(bb: Backburner) -> None:
+    from werkzeug.serving import make_server
+
+    job = bb.tasks["ticks"].delay(5, 0)
+    [record] = bb.store.claim(None, "w", 1, LEASE)
+    server = make_server("127.0.0.1", 0, flask_app(bb), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def work() -> None:  # what a worker would store, a line and a step at a time
+        for i in range(1, 6):
+            bb.store.append_logs({job.id: [line(f"tick {i}")]})
+            bb.store.set_progress(job.id, record.token, {"done": i, "total": 5, "message": None})
+            time.sleep(0.1)
+        bb.store.complete(job.id, record.token, "5")
+
+    worker = threading.Thread(target=work)
+    try:
+        worker.start()
+        seen = list(sse.events(server.server_port, f"/jobs/{job.id}/events"))
+    finally:
+        worker.join()
+        server.shutdown()
+    assert [e.data["message"] for e in seen if e.name == "log"] == [
+        f"tick {i}" for i in range(1, 6)
+    ]
+    assert seen[-1].name == "status" and seen[-1].data["status"] == "succeeded"
+    assert seen[-1].id == "5.end"
