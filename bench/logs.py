@@ -1,6 +1,7 @@
 """Job logs: what capture costs a worker, and how soon a print() reaches a browser.
 
     python -m bench.logs [--url URL] [--jobs 10000] [--rounds 3] [--lines 100]
+                         [--tasks noop,ten_lines]
 
 1. Drain throughput of no-op jobs with capture on (the default caps) and off
    (log_lines=0), rounds alternating, and of jobs that print 10 lines each (on and off:
@@ -79,8 +80,8 @@ def fresh(base: str | None) -> tuple[str, Callable[[], None]]:
     return f"{base}{joiner}{option}=bench_drain_{run}", lambda: drop_bench_data(base, run)
 
 
-def throughput(base: str | None, jobs: int, rounds: int) -> None:
-    cases = [("noop", True), ("noop", False), ("ten_lines", True), ("ten_lines", False)]
+def throughput(base: str | None, jobs: int, rounds: int, tasks: list[str]) -> None:
+    cases = [(task, capture) for task in tasks for capture in (True, False)]
     figures: dict[tuple[str, bool], list[tuple[float, float]]] = {c: [] for c in cases}
     for round_ in range(rounds):
         # alternating, each round in the other order, so drift hits every case alike
@@ -98,10 +99,12 @@ def throughput(base: str | None, jobs: int, rounds: int) -> None:
     for (task, capture), (rate, cpu) in medians.items():
         name = f"{task}, capture {'on' if capture else 'off'}"
         print(f"  {name:<22} {rate:8.0f} jobs/s {cpu:7.1f} us CPU/job")
-    on, off = medians["noop", True], medians["noop", False]
-    print(
-        f"  no-op capture on/off: throughput {on[0] / off[0]:.3f}, CPU per job {on[1] / off[1]:.3f}"
-    )
+    for task in tasks:
+        on, off = medians[task, True], medians[task, False]
+        print(
+            f"  {task} capture on/off: throughput {on[0] / off[0]:.3f}, "
+            f"CPU per job {on[1] / off[1]:.3f}"
+        )
 
 
 def latency(base: str | None, lines: int) -> None:
@@ -163,10 +166,14 @@ def main() -> None:
     parser.add_argument("--url", help="store URL (default: a fresh SQLite file per round)")
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--lines", type=int, default=100)
+    parser.add_argument("--lines", type=int, default=100, help="0: no latency figure")
+    parser.add_argument(
+        "--tasks", default="noop,ten_lines", help="comma-separated: noop, ten_lines"
+    )
     args = parser.parse_args()
-    throughput(args.url, args.jobs, args.rounds)
-    latency(args.url, args.lines)
+    throughput(args.url, args.jobs, args.rounds, args.tasks.split(","))
+    if args.lines:
+        latency(args.url, args.lines)
 
 
 if __name__ == "__main__":
