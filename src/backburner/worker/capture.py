@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from ..codec import storable_text
@@ -149,27 +149,39 @@ class Shipper:
         self._wake = threading.Event()
         self._stop = threading.Event()
 
-    @contextmanager
-    def capturing(self, record: JobRecord) -> Iterator[None]:
-        """Capture the output of `record`'s attempt within the block (nothing when its
-        task's caps are 0); its last lines are stored when the block ends."""
+    def begin(self, record: JobRecord) -> tuple[Capture, Token[Capture | None]] | None:
+        """Capture the output of `record`'s attempt from now on, in this thread and the
+        threads it starts (None, capturing nothing, when its task's caps are 0). Pass the
+        result to `end()` when the attempt's code returns. (Two calls rather than a `with`
+        block: this runs once per job on a worker's hot path.)"""
         task = self.bb.tasks.get(record.task)
         lines, size = task.log_caps if task is not None else (0, 0)
         if lines <= 0 or size <= 0:
-            yield
-            return
+            return None
         capture = Capture(record.id, record.attempts, lines, size)
         capture.on_pending = self._pending
-        token = _capture.set(capture)
+        return capture, _capture.set(capture)
+
+    def end(self, begun: tuple[Capture, Token[Capture | None]] | None) -> None:
+        """Stop capturing the attempt `begin()` started; its last lines wait for `flush()`."""
+        if begun is None:
+            return
+        capture, token = begun
+        _capture.reset(token)
+        last = capture.finish()
+        if last or capture.shipped:
+            with self._lock:
+                self._active.discard(capture)
+                self._ended.append((capture.job_id, last))
+
+    @contextmanager
+    def capturing(self, record: JobRecord) -> Iterator[None]:
+        """`begin()` and `end()` around a block."""
+        begun = self.begin(record)
         try:
             yield
         finally:
-            _capture.reset(token)
-            last = capture.finish()
-            if last or capture.shipped:
-                with self._lock:
-                    self._active.discard(capture)
-                    self._ended.append((capture.job_id, last))
+            self.end(begun)
 
     def flush(self) -> None:
         """Store the last lines of the attempts that ended, in one store call: called
@@ -286,6 +298,8 @@ def _uncaptured(handle: Any) -> Any:
     second time, as stderr; the record itself was captured when it was made."""
 
     def handle_uncaptured(self: logging.Handler, record: logging.LogRecord) -> Any:
+        if _capture.get() is None:  # outside a job: nothing to keep out
+            return handle(self, record)
         token = _capture.set(None)
         try:
             return handle(self, record)

@@ -208,8 +208,11 @@ def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Even
     events.clear()
     began = time.monotonic()
     try:
-        with state.shipper.capturing(record):
+        begun = state.shipper.begin(record)
+        try:
             outcome = execute(bb, record, ctx)
+        finally:
+            state.shipper.end(begun)
         took = time.monotonic() - began
         pace.observe(took)
         flush_progress(ctx)
