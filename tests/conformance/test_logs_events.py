@@ -220,3 +220,11 @@ def test_the_flask_dev_server_streams_events_to_a_real_client(bb: Backburner) ->
     ]
     assert seen[-1].name == "status" and seen[-1].data["status"] == "succeeded"
     assert seen[-1].id == "5.end"
+
+
+def test_flask_backburner_logs_prints_the_lines(bb: Backburner) -> None:
+    job = bb.tasks["ticks"].delay(1, 0)
+    bb.store.append_logs({job.id: [line("from the job\x1b[2J")]})
+    result = flask_app(bb).test_cli_runner().invoke(args=["backburner", "logs", job.id])
+    assert result.exit_code == 0, result.output
+    assert "#1 stdout  from the job\\x1b[2J" in result.output
