@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from psycopg.rows import tuple_row
 
@@ -14,20 +14,32 @@ from ..logs import LogLine
 if TYPE_CHECKING:
     from .postgres_conn import Connection
 
-# Lines are numbered on from the job's last: one appender per job at a time, which a
-# transaction-scoped advisory lock on the job's id ensures (a lapsed attempt's worker may
-# still be writing while the next attempt starts). FOR KEY SHARE keeps the job from
-# being deleted before the lines are in, without blocking its updates.
-_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+# Lines are numbered on from their job's last: one appender per job at a time, which
+# transaction-scoped advisory locks on the jobs' ids ensure (a lapsed attempt's worker may
+# still be writing while the next attempt starts), taken in one order so two appenders
+# never deadlock, and in a statement of their own: the INSERT's snapshot, taken when it
+# starts, then sees every line committed before. FOR KEY SHARE keeps a job from being
+# deleted before its lines are in, without blocking its updates. A job not stored (purged
+# meanwhile) joins nothing: its lines are dropped.
+_LOCK = """
+SELECT pg_advisory_xact_lock(hashtextextended(k, 0))
+FROM (SELECT DISTINCT %(prefix)s || j AS k FROM unnest(%(jobs)s::text[]) AS j ORDER BY 1) AS keys
+"""
 _APPEND = """
-WITH job AS (SELECT id FROM {jobs} WHERE id = %(job)s FOR KEY SHARE),
-     last AS (SELECT coalesce(max(seq), 0) AS n FROM {logs} WHERE job_id = %(job)s)
+WITH input AS (
+    SELECT * FROM unnest(
+        %(job)s::text[], %(attempt)s::integer[], %(at)s::float8[], %(stream)s::text[],
+        %(level)s::text[], %(message)s::text[]
+    ) WITH ORDINALITY AS r(job_id, attempt, at, stream, level, message, ord)
+), stored AS (
+    SELECT j.id, coalesce((SELECT max(l.seq) FROM {logs} l WHERE l.job_id = j.id), 0) AS last
+    FROM {jobs} j WHERE j.id IN (SELECT job_id FROM input)
+    FOR KEY SHARE OF j
+)
 INSERT INTO {logs} (job_id, seq, attempt, at, stream, level, message)
-SELECT job.id, last.n + r.ord, r.attempt, r.at, r.stream, r.level, r.message
-FROM job, last, unnest(
-    %(attempt)s::integer[], %(at)s::float8[], %(stream)s::text[], %(level)s::text[],
-    %(message)s::text[]
-) WITH ORDINALITY AS r(attempt, at, stream, level, message, ord)
+SELECT i.job_id, s.last + row_number() OVER (PARTITION BY i.job_id ORDER BY i.ord),
+       i.attempt, i.at, i.stream, i.level, i.message
+FROM input i JOIN stored s ON s.id = i.job_id
 """
 _SELECT = (
     "SELECT seq, attempt, at, stream, level, message FROM {logs} WHERE job_id = %s AND seq > %s"
@@ -47,15 +59,23 @@ class PostgresLogs:
         return template.format(jobs=f'"{self.schema}".bb_jobs', logs=f'"{self.schema}".bb_logs')
 
     def append_logs(self, lines: Mapping[str, Sequence[LogLine]]) -> None:
-        """See `Store.append_logs`: every job's lines in one transaction."""
-        batches = [(job_id, added) for job_id, added in lines.items() if added]
+        """See `Store.append_logs`: two statements for every job's lines, in one
+        transaction."""
+        batches = {job_id: added for job_id, added in lines.items() if added}
         if not batches:
             return
-        append = self._logs_sql(_APPEND)
+        flat = [(job_id, line) for job_id, added in batches.items() for line in added]
+        columns = {
+            "job": [job_id for job_id, _ in flat],
+            **{
+                name: [getattr(line, name) for _, line in flat]
+                for name in ("attempt", "at", "stream", "level", "message")
+            },
+        }
+        prefix = f"backburner.logs:{self.schema}:"
         with self._conn() as conn, conn.transaction(), conn.cursor() as cur:
-            for job_id, added in batches:
-                cur.execute(_LOCK, (f"backburner.logs:{self.schema}:{job_id}",))
-                cur.execute(append, _columns(job_id, added))
+            cur.execute(_LOCK, {"prefix": prefix, "jobs": list(batches)})
+            cur.execute(self._logs_sql(_APPEND), columns)
 
     def logs(self, job_id: str, *, attempt: int | None = None, after: int = 0) -> list[LogLine]:
         """See `Store.logs`."""
@@ -71,13 +91,3 @@ class PostgresLogs:
         return [
             LogLine(at, n, stream, level, text, seq) for seq, n, at, stream, level, text in found
         ]
-
-
-def _columns(job_id: str, lines: Sequence[LogLine]) -> dict[str, Any]:
-    def column(name: str) -> list[Any]:
-        return [getattr(line, name) for line in lines]
-
-    return {
-        "job": job_id,
-        **{name: column(name) for name in ("attempt", "at", "stream", "level", "message")},
-    }
