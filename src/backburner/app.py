@@ -324,7 +324,8 @@ class Backburner:
     ) -> int:
         """Run a worker pool in this process until stopped (or idle, with `burst`).
         Returns the exit code: 0 after a clean stop. Logging and sys.stdout stay as the
-        caller set them, here and in the forked worker processes; the worker logs to the
+        caller set them, here and in the forked worker processes (where a job's output is
+        also copied to its log: see `Job.logs`); the worker logs to the
         "backburner.worker" logger (`backburner worker` sends it to stderr)."""
         from .worker.supervisor import WorkerConfig, run
 
