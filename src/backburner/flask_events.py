@@ -2,17 +2,19 @@
 (see `backburner.flask_jobs`), under the same `auth`:
 
 - `GET <api_prefix>/<id>/logs[?attempt=N&after=SEQ]`: `{"lines": [...]}`, each line
-  `{"seq", "at", "attempt", "stream", "level", "message"}` (see `LogLine`);
+  `{"seq", "at", "attempt", "stream", "level", "message"}` (see `LogLine`); 403 where the
+  job API does not show the job's output (see `flask_jobs.shows_output`);
 - `GET <api_prefix>/<id>/events`: `text/event-stream` with the events `status` (the job
   as `GET <api_prefix>/<id>` answers it), `progress` (`{"done", "total", "message"}`)
-  and `log` (one line), as they happen. Every event's `id:` is the number of the last log
-  line sent, so a client that reconnects (EventSource does, with `Last-Event-ID`) gets
-  the lines after it; `?after=SEQ` does the same on a first connection. The job's status
-  and progress are sent at each connection. The stream ends after the job's final
-  `status` event (whose id ends in ".end": a reconnection with it answers 204, which
-  tells EventSource to stop), and in any case after BACKBURNER_STREAM_SECONDS (default
-  25 s, under gunicorn's default 30 s worker timeout): a sync worker is never tied up
-  for longer, and the client reconnects after the `retry:` delay.
+  and `log` (one line; none where output is not shown), as they happen. Every event's
+  `id:` is the number of the last log line sent, so a client that reconnects
+  (EventSource does, with `Last-Event-ID`) gets the lines after it; `?after=SEQ` does
+  the same on a first connection. The job's status and progress are sent at each
+  connection. The stream ends after the job's final `status` event (whose id ends in
+  ".end": a reconnection with it answers 204, which tells EventSource to stop), and in
+  any case after BACKBURNER_STREAM_SECONDS (default 25 s, under gunicorn's default 30 s
+  worker timeout): a sync worker is never tied up for longer, and the client
+  reconnects after the `retry:` delay.
 
 The stream reads the store every POLL seconds while it is open (the job, and its log
 after the last line sent), so it works on every store and every WSGI server (the Flask
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from .errors import BackburnerError
-from .flask_jobs import exposes_errors, job_json, store_down, visible_job
+from .flask_jobs import exposes_errors, job_json, shows_output, store_down, visible_job
 from .job import FINISHED, JobRecord
 
 if TYPE_CHECKING:
@@ -51,6 +53,14 @@ def add_log_routes(api: Blueprint, serving: Callable[[Flask], FlaskState]) -> No
         record = visible_job(state, job_id)
         if isinstance(record, Response):
             return record
+        if not shows_output(state, record):
+            response = jsonify(
+                error="this job's log is not shown: output may hold secrets; the app shows "
+                "it with init_app(..., auth=...) or expose_errors=True, or a task declared "
+                "expose_error=True"
+            )
+            response.status_code = 403
+            return response
         attempt = _int_arg("attempt")
         try:
             lines = state.bb.store.logs(job_id, attempt=attempt, after=_int_arg("after") or 0)
@@ -101,6 +111,7 @@ class _Stream:
         self.after = after
         self.deadline = time.monotonic() + seconds
         self.sent: dict[str, Any] = {}  # event name -> the data last sent
+        self.output = shows_output(state, record)  # else no `log` events
 
     def run(self) -> Iterator[str]:
         yield f"retry: {RETRY_MS}\n\n"
@@ -110,7 +121,8 @@ class _Stream:
             try:
                 # the job, then its log: a job seen finished has stored all its lines
                 # (a worker writes them before the outcome), so this read gets the last
-                chunk = "".join(self._lines(store.logs(self.record.id, after=self.after)))
+                lines = store.logs(self.record.id, after=self.after) if self.output else []
+                chunk = "".join(self._lines(lines))
                 finished = self.record.status in FINISHED
                 chunk += self._state(finished)
             except BackburnerError:

@@ -10,6 +10,8 @@ What it shows, and to whom:
   decides who sees jobs; otherwise only the exception type (an error message may hold
   secrets: "ValueError: bad token sk_live_...");
 - the result only for tasks declared `expose_result=True`;
+- a job's log (`<id>/logs`, the `log` events of `<id>/events`, the page's output) where
+  its error's text is shown, as output may hold the same secrets (see `shows_output`);
 - NaN and infinities, which JSON cannot hold, as the strings "NaN", "Infinity" and
   "-Infinity" (as protobuf's JSON mapping writes them), so the answer is always JSON;
 - without an `auth` callback, each request reads the job without its arguments and
@@ -160,14 +162,16 @@ def _job_view(state: FlaskState, job_id: str) -> Response:
         return record
     data = job_json(state.bb, record, expose_error=exposes_errors(state))
     if wants_html():
+        shown = shows_output(state, record)
         try:
-            lines = [line.to_json() for line in state.bb.store.logs(job_id)]
+            lines = [line.to_json() for line in state.bb.store.logs(job_id)] if shown else []
         except BackburnerError as exc:
             return store_down(state, exc)
         page = render_template_string(
             _PAGE,
             job=data,
             lines=lines,
+            show_output=shown,
             last_seq=lines[-1]["seq"] if lines else 0,
             events_url=url_for("backburner.events", job_id=job_id),
             logs_url=url_for("backburner.logs", job_id=job_id),
@@ -184,6 +188,14 @@ def _job_view(state: FlaskState, job_id: str) -> Response:
 def exposes_errors(state: FlaskState) -> bool:
     """Whether this app's job API shows every error's first line (see the module doc)."""
     return state.expose_errors or state.auth is not None
+
+
+def shows_output(state: FlaskState, record: JobRecord) -> bool:
+    """Whether the job API shows this job's log: where it shows its error's text (an
+    `auth` callback, `expose_errors`, or the task's `expose_error=True`), as output may
+    hold the same secrets as an error message."""
+    task = state.bb.tasks.get(record.task)
+    return exposes_errors(state) or (task is not None and task.opts.expose_error)
 
 
 def _first_view(job: dict[str, Any]) -> dict[str, Any]:
@@ -244,7 +256,11 @@ border-radius:.4rem;max-height:24rem;overflow:auto;white-space:pre-wrap;overflow
 <dl id="details">{% for name, value in rows -%}
 <dt>{{ name }}</dt><dd>{{ value }}</dd>{% endfor %}</dl>
 <h2>Output</h2>
-<div id="log">{%- for line in lines -%}
+{% if not show_output -%}
+<p>Not shown: a job's output may hold secrets. The app shows it with an auth callback,
+<code>expose_errors=True</code>, or a task declared <code>expose_error=True</code>.</p>
+{%- endif %}
+<div id="log"{% if not show_output %} hidden{% endif %}>{%- for line in lines -%}
 <div class="line {{ line.stream }} {{ line.level or '' }}">
 {%- set source = line.level or line.stream -%}
 <span class="meta">#{{ line.attempt }} {{ source }}</span> {{ line.message }}</div>

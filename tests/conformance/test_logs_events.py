@@ -228,3 +228,25 @@ def test_flask_backburner_logs_prints_the_lines(bb: Backburner) -> None:
     result = flask_app(bb).test_cli_runner().invoke(args=["backburner", "logs", job.id])
     assert result.exit_code == 0, result.output
     assert "#1 stdout  from the job\\x1b[2J" in result.output
+
+
+def test_without_auth_a_jobs_output_is_shown_only_where_its_error_text_is(
+    bb: Backburner,
+) -> None:
+    job = bb.tasks["ticks"].delay(1, 0)
+    bb.store.append_logs({job.id: [line("password=hunter2")]})
+    app = Flask(__name__)
+    app.config["BACKBURNER_STREAM_SECONDS"] = 0.3
+    bb.init_app(app, api_prefix="/jobs")  # no auth: output may hold secrets
+    client = app.test_client()
+    refused = client.get(f"/jobs/{job.id}/logs")
+    assert refused.status_code == 403 and "auth" in refused.json["error"]  # type: ignore[index]
+    page = client.get(f"/jobs/{job.id}", headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert "hunter2" not in page and "Not shown" in page
+    _, found = read_events(app, f"/jobs/{job.id}/events")
+    assert [e.name for e in found] == ["progress", "status"]  # no log events
+    # a task declared expose_error=True, or expose_errors=True, shows it
+    open_app = Flask("open")
+    bb.init_app(open_app, api_prefix="/jobs", expose_errors=True)
+    lines = open_app.test_client().get(f"/jobs/{job.id}/logs").json["lines"]  # type: ignore[index]
+    assert [x["message"] for x in lines] == ["password=hunter2"]
