@@ -13,6 +13,7 @@ from .app import Backburner
 from .context import current_job
 from .errors import BackburnerError, JobFailed, JobTimeout, MissingExtra, Retry, StoreUnavailable
 from .job import Job, JobRecord, JobStatus
+from .logs import LogLine
 from .task import Task
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "JobRecord",
     "JobStatus",
     "JobTimeout",
+    "LogLine",
     "MissingExtra",
     "Retry",
     "StoreUnavailable",

@@ -40,9 +40,18 @@ class Settings:
     result_ttl: float = defaults.RESULT_TTL
     lease: float = defaults.LEASE
     cancel_grace: float = defaults.CANCEL_GRACE  # a forced cancel's, unless it names one
+    log_lines: int = defaults.LOG_LINES
+    log_bytes: int = defaults.LOG_BYTES
 
     def __post_init__(self) -> None:
-        TaskOptions("settings", self.queue, retries=self.retries, retry_backoff=self.retry_backoff)
+        TaskOptions(
+            "settings",
+            self.queue,
+            retries=self.retries,
+            retry_backoff=self.retry_backoff,
+            log_lines=self.log_lines,
+            log_bytes=self.log_bytes,
+        )
         limits.check_seconds(self.lease, "lease", positive=True)
         limits.check_seconds(self.cancel_grace, "cancel_grace")
         limits.check_seconds(self.result_ttl, "result_ttl")
@@ -59,6 +68,8 @@ class Backburner:
 
     `cancel_grace`: seconds a job cancelled by force gets to return before its process is
     stopped (see `Job.cancel`).
+    `log_lines` and `log_bytes` cap what a worker keeps of each attempt's output (print,
+    stderr, logging; see `Job.logs`): 0 for either turns capture off; tasks may override.
 
     `url_source` says where the URL came from: "argument", "$BACKBURNER_URL", "default"
     (neither: the implicit sqlite:///backburner.db), "assigned" (`bb.url = ...`) or
@@ -78,6 +89,8 @@ class Backburner:
         result_ttl: float = defaults.RESULT_TTL,
         lease: float = defaults.LEASE,
         cancel_grace: float = defaults.CANCEL_GRACE,
+        log_lines: int = defaults.LOG_LINES,
+        log_bytes: int = defaults.LOG_BYTES,
     ) -> None:
         self.tasks: dict[str, Task[Any, Any]] = {}
         #: every schedule declared with `periodic`, by name
@@ -89,7 +102,14 @@ class Backburner:
         self._eager_override: tuple[bool, bool] | None = None
         self._eager_source: Callable[[], tuple[bool, bool] | None] | None = None
         self.settings = Settings(
-            queue, retries, retry_backoff, result_ttl, lease, cancel_grace=cancel_grace
+            queue,
+            retries,
+            retry_backoff,
+            result_ttl,
+            lease,
+            cancel_grace=cancel_grace,
+            log_lines=log_lines,
+            log_bytes=log_bytes,
         )
         from_env = os.environ.get("BACKBURNER_URL")
         self._url = url or from_env or defaults.URL
@@ -169,6 +189,8 @@ class Backburner:
         retry_backoff: float | None = None,
         expose_result: bool = False,
         expose_error: bool = False,
+        log_lines: int | None = None,
+        log_bytes: int | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -184,6 +206,8 @@ class Backburner:
         retry_backoff: float | None = None,
         expose_result: bool = False,
         expose_error: bool = False,
+        log_lines: int | None = None,
+        log_bytes: int | None = None,
     ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
         """Register a function as a task: `@bb.task` or `@bb.task(retries=5, queue="mail")`.
 
@@ -200,6 +224,10 @@ class Backburner:
 
         The Flask job API shows a job's result only with `expose_result=True`, and the first
         line of its error (not only the exception type) with `expose_error=True`.
+
+        `log_lines` / `log_bytes` cap the output a worker keeps of each attempt (None: the
+        Backburner's; 0 turns capture off for this task). They are read by the worker from
+        its own registry, so `options()` cannot change them per job.
         """
 
         def register(func: Callable[P, R]) -> Task[P, R]:
@@ -212,6 +240,8 @@ class Backburner:
                 retry_backoff=retry_backoff,
                 expose_result=expose_result,
                 expose_error=expose_error,
+                log_lines=log_lines,
+                log_bytes=log_bytes,
             )
             _check_findable(func, named=name is not None)
             if options.name in self.tasks:
@@ -381,7 +411,8 @@ class Backburner:
     ) -> int:
         """Run a worker pool in this process until stopped (or idle, with `burst`).
         Returns the exit code: 0 after a clean stop. Logging and sys.stdout stay as the
-        caller set them, here and in the forked worker processes; the worker logs to the
+        caller set them, here and in the forked worker processes (where a job's output is
+        also copied to its log: see `Job.logs`); the worker logs to the
         "backburner.worker" logger (`backburner worker` sends it to stderr)."""
         from .worker.supervisor import WorkerConfig, run
 

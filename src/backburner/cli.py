@@ -560,8 +560,10 @@ def _progress(r: JobRecord) -> str:
     return f"{done} {p.get('message') or ''}".strip()
 
 
+from .cli_logs import logs as _logs  # noqa: E402
 from .cli_metrics import metrics as _metrics  # noqa: E402
 from .demo import demo as _demo  # noqa: E402
 
 main.add_command(_metrics)
 main.add_command(_demo)
+main.add_command(_logs)

@@ -44,3 +44,10 @@ SHUTDOWN_TIMEOUT = 30.0
 
 LOG_LEVEL = "INFO"
 """The level of a worker's own log lines."""
+
+# -- per-job logs (print, stderr and logging inside a job, kept per attempt) -----------
+LOG_LINES = 1000
+"""The most lines of a job's output kept per attempt; 0 keeps none (capture off)."""
+
+LOG_BYTES = 256 * 1024
+"""The most bytes (UTF-8) of a job's output kept per attempt; 0 keeps none."""

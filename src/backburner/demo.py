@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from .app import Backburner
 
-WEB_THREADS = 8
+WEB_THREADS = 16  # each open status page holds one for its event stream (up to 25 s)
 KILL_MARGIN = 10.0  # seconds past the shutdown timeout before the worker group is killed
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 

@@ -18,7 +18,8 @@
   given anywhere, not to Backburner(), in $BACKBURNER_URL or in the config, a TESTING app
   uses memory://, so tests never write into the development store),
   BACKBURNER_QUEUE, BACKBURNER_RETRIES, BACKBURNER_RETRY_BACKOFF (task defaults),
-  BACKBURNER_RESULT_TTL, BACKBURNER_LEASE, BACKBURNER_CANCEL_GRACE, BACKBURNER_API_PREFIX
+  BACKBURNER_RESULT_TTL, BACKBURNER_LEASE, BACKBURNER_CANCEL_GRACE, BACKBURNER_LOG_LINES,
+  BACKBURNER_LOG_BYTES (what a worker keeps of each attempt's output), BACKBURNER_API_PREFIX
   (if `api_prefix` is None);
 - reads again at each `delay()`, from the app in use (the active app context's, else the
   app initialised last), so the Flask testing fixture's `app.config.update(TESTING=True)`
@@ -30,7 +31,7 @@
   BackburnerError if the same app is initialised twice;
 - runs every job (worker, `testing.drain()`, eager mode) inside a fresh `app.app_context()`,
   so `current_app`, `app.logger` and Flask-SQLAlchemy work in tasks;
-- adds `flask backburner worker|status|jobs|show|retry|cancel|purge`;
+- adds `flask backburner worker|status|jobs|show|retry|cancel|purge|logs`;
 - with `api_prefix`, serves `GET <api_prefix>/<job_id>`: JSON (see `job_json`) to
   `Accept: application/json` and to clients without a preference, a small page with a live
   progress bar to browsers; unknown id -> 404, store down -> 503, both as JSON.
@@ -38,7 +39,10 @@
   of an unknown id, so existence is not told. Without `auth`, the first request logs a
   warning that anyone with an id sees the job (`auth=lambda record, request: True` says
   that is meant), and errors show only their exception type unless `expose_errors` (or
-  the task's `expose_error=True`); see `backburner.flask_jobs`.
+  the task's `expose_error=True`); see `backburner.flask_jobs`. Under the same `auth`,
+  `GET <api_prefix>/<job_id>/logs` answers the job's log and `.../events` streams its
+  status, progress and log lines as Server-Sent Events, which the page listens to (see
+  `backburner.flask_events`; BACKBURNER_STREAM_SECONDS caps one stream, default 25).
 
 Helpers for your own views: `job_url(job_id)` (the status URL), `job_json(bb, record)`
 (what the API answers), `wants_html()` (does this request come from a browser?).

@@ -10,6 +10,8 @@ What it shows, and to whom:
   decides who sees jobs; otherwise only the exception type (an error message may hold
   secrets: "ValueError: bad token sk_live_...");
 - the result only for tasks declared `expose_result=True`;
+- a job's log (`<id>/logs`, the `log` events of `<id>/events`, the page's output) where
+  its error's text is shown, as output may hold the same secrets (see `shows_output`);
 - NaN and infinities, which JSON cannot hold, as the strings "NaN", "Infinity" and
   "-Infinity" (as protobuf's JSON mapping writes them), so the answer is always JSON;
 - without an `auth` callback, each request reads the job without its arguments and
@@ -26,7 +28,16 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, render_template_string, request
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    jsonify,
+    render_template_string,
+    request,
+    url_for,
+)
 
 from . import codec
 from .errors import BackburnerError
@@ -37,7 +48,7 @@ if TYPE_CHECKING:
     from .app import Backburner
     from .flask import FlaskState
 
-__all__ = ["job_api", "job_json", "json_safe", "wants_html"]
+__all__ = ["job_api", "job_json", "json_safe", "visible_job", "wants_html"]
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +116,9 @@ def job_api(prefix: str, serving: Callable[[Flask], FlaskState]) -> Blueprint:
         return _job_view(state, job_id)
 
     api.add_url_rule("/<job_id>", "job", job)
+    from .flask_events import add_log_routes  # it uses this module's helpers
+
+    add_log_routes(api, serving)
     return api
 
 
@@ -119,7 +133,9 @@ def _not_found(job_id: str) -> Response:
     return _error(404, f"no job {named}")
 
 
-def _job_view(state: FlaskState, job_id: str) -> Response:
+def visible_job(state: FlaskState, job_id: str) -> JobRecord | Response:
+    """The job `job_id` if this request may see it, else the error response to answer:
+    404 for an unknown id and for a job `auth` refuses, 503 when the store is down."""
     if len(job_id) > _LONGEST_ID:
         return _not_found(job_id)
     try:
@@ -127,21 +143,59 @@ def _job_view(state: FlaskState, job_id: str) -> Response:
         # An auth callback gets the whole job: it may decide by the job's arguments.
         record = state.bb.store.get(job_id, light=state.auth is None)
     except BackburnerError as exc:
-        current_app.logger.warning("backburner job API: %s", scrub(str(exc), state.bb.url))
-        return _error(503, "the job store is unavailable; try again shortly")
+        return store_down(state, exc)
     # a job auth refuses answers as an unknown id does: existence is not told either
     if record is None or (state.auth is not None and not state.auth(record, request)):
         return _not_found(job_id)
-    exposed = state.expose_errors or state.auth is not None
-    data = job_json(state.bb, record, expose_error=exposed)
+    return record
+
+
+def store_down(state: FlaskState, exc: BackburnerError) -> Response:
+    """The 503 answered when the store cannot be read; the reason goes to the app's log."""
+    current_app.logger.warning("backburner job API: %s", scrub(str(exc), state.bb.url))
+    return _error(503, "the job store is unavailable; try again shortly")
+
+
+def _job_view(state: FlaskState, job_id: str) -> Response:
+    record = visible_job(state, job_id)
+    if isinstance(record, Response):
+        return record
+    data = job_json(state.bb, record, expose_error=exposes_errors(state))
     if wants_html():
-        page = render_template_string(_PAGE, job=data, **_first_view(data))
+        shown = shows_output(state, record)
+        try:
+            lines = [line.to_json() for line in state.bb.store.logs(job_id)] if shown else []
+        except BackburnerError as exc:
+            return store_down(state, exc)
+        page = render_template_string(
+            _PAGE,
+            job=data,
+            lines=lines,
+            show_output=shown,
+            last_seq=lines[-1]["seq"] if lines else 0,
+            events_url=url_for("backburner.events", job_id=job_id),
+            logs_url=url_for("backburner.logs", job_id=job_id),
+            **_first_view(data),
+        )
         response = Response(page, mimetype="text/html")
     else:
         response = jsonify(data)
     response.vary.add("Accept")  # one URL, two representations: caches must keep both
     response.cache_control.no_store = True
     return response
+
+
+def exposes_errors(state: FlaskState) -> bool:
+    """Whether this app's job API shows every error's first line (see the module doc)."""
+    return state.expose_errors or state.auth is not None
+
+
+def shows_output(state: FlaskState, record: JobRecord) -> bool:
+    """Whether the job API shows this job's log: where it shows its error's text (an
+    `auth` callback, `expose_errors`, or the task's `expose_error=True`), as output may
+    hold the same secrets as an error message."""
+    task = state.bb.tasks.get(record.task)
+    return exposes_errors(state) or (task is not None and task.opts.expose_error)
 
 
 def _first_view(job: dict[str, Any]) -> dict[str, Any]:
@@ -173,21 +227,26 @@ def _first_view(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# The server renders the job as it is now (so the page works without JavaScript); then
-# show() draws the embedded JSON and polls the same URL for JSON until the job is finished,
-# so server and browser never disagree on a field.
+# The server renders the job and its log as they are now (so the page works without
+# JavaScript); then the script listens to the job's event stream (flask_events), drawing
+# each status, progress and log event as it comes, and falls back to polling the same
+# URL for JSON (and /logs for new lines) where EventSource is missing or fails.
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ job.task }} · job {{ job.id }}</title>
 <style>
 body{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;color:#222}
-h1{font-size:1.4rem;margin-bottom:.2rem} code{font-size:.9em}
+h1{font-size:1.4rem;margin-bottom:.2rem} code{font-size:.9em} h2{font-size:1.1rem}
 .bar{height:1.5rem;background:#e8e8e8;border-radius:.4rem;overflow:hidden;margin:1rem 0}
 .fill{height:100%;width:0;background:#3a7bd5;transition:width .4s}
 .succeeded .fill{background:#2e9d5b} .failed .fill,.cancelled .fill{background:#c9423b}
 #status{font-weight:600} dl{display:grid;grid-template-columns:max-content 1fr;gap:.15rem 1rem}
 dt{color:#666} dd{margin:0;overflow-wrap:anywhere}
+#log{background:#1e1e1e;color:#ddd;font:13px/1.4 ui-monospace,monospace;padding:.6rem;
+border-radius:.4rem;max-height:24rem;overflow:auto;white-space:pre-wrap;overflow-wrap:anywhere}
+#log:empty::before{content:"no output yet";color:#888}
+.line .meta{color:#888} .stderr,.ERROR,.CRITICAL{color:#f28b82} .WARNING{color:#fdd663}
 </style></head>
 <body class="{{ job.status }}">
 <h1>{{ job.task }}</h1>
@@ -196,18 +255,34 @@ dt{color:#666} dd{margin:0;overflow-wrap:anywhere}
 <div class="bar"><div class="fill" id="fill" style="width:{{ share }}%"></div></div>
 <dl id="details">{% for name, value in rows -%}
 <dt>{{ name }}</dt><dd>{{ value }}</dd>{% endfor %}</dl>
+<h2>Output</h2>
+{% if not show_output -%}
+<p>Not shown: a job's output may hold secrets. The app shows it with an auth callback,
+<code>expose_errors=True</code>, or a task declared <code>expose_error=True</code>.</p>
+{%- endif %}
+<div id="log"{% if not show_output %} hidden{% endif %}>{%- for line in lines -%}
+<div class="line {{ line.stream }} {{ line.level or '' }}">
+{%- set source = line.level or line.stream -%}
+<span class="meta">#{{ line.attempt }} {{ source }}</span> {{ line.message }}</div>
+{%- endfor -%}</div>
 <noscript><p>This page does not update by itself without JavaScript: reload it.</p></noscript>
 <script>
 const FINISHED = ["succeeded", "failed", "cancelled"];
+const EVENTS = {{ events_url|tojson }}, LOGS = {{ logs_url|tojson }};
+let lastSeq = {{ last_seq|tojson }}, finished = FINISHED.includes({{ job.status|tojson }});
 const when = (t) => (t ? new Date(t * 1000).toLocaleTimeString() : "-");
-function show(job) {
-  const p = job.progress || {};
+function showProgress(p, status) {
+  p = p || {};
   let share = p.total ? p.done / p.total : 0;
-  if (job.status === "succeeded") share = 1;
-  document.body.className = job.status;
-  document.getElementById("status").textContent = job.status;
+  if (status === "succeeded") share = 1;
   document.getElementById("message").textContent = p.message || "";
   document.getElementById("fill").style.width = Math.min(100, share * 100) + "%";
+}
+function show(job) {
+  finished = FINISHED.includes(job.status);
+  document.body.className = job.status;
+  document.getElementById("status").textContent = job.status;
+  showProgress(job.progress, job.status);
   const rows = [["attempts", job.attempts + " of " + job.max_attempts],
     ["created", when(job.created_at)], ["due", when(job.run_at)],
     ["started", when(job.started_at)], ["finished", when(job.finished_at)]];
@@ -220,17 +295,57 @@ function show(job) {
     const dt = document.createElement("dt"), dd = document.createElement("dd");
     dt.textContent = k; dd.textContent = v; return [dt, dd];
   }));
-  if (!FINISHED.includes(job.status)) setTimeout(poll, 500);
+}
+function addLines(lines) {
+  const log = document.getElementById("log");
+  const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+  for (const line of lines) {
+    if (line.seq <= lastSeq) continue;  // already shown (a reconnection, a poll)
+    lastSeq = line.seq;
+    const div = document.createElement("div"), meta = document.createElement("span");
+    div.className = "line " + line.stream + " " + (line.level || "");
+    meta.className = "meta";
+    meta.textContent = "#" + line.attempt + " " + (line.level || line.stream);
+    div.append(meta, " " + line.message);  // text, never HTML
+    log.append(div);
+  }
+  if (atEnd) log.scrollTop = log.scrollHeight;
+}
+function listen() {
+  if (!window.EventSource) { poll(); return; }
+  const events = new EventSource(EVENTS + "?after=" + lastSeq);
+  let opened = false;
+  events.onopen = () => { opened = true; };
+  events.addEventListener("log", (e) => addLines([JSON.parse(e.data)]));
+  events.addEventListener("progress", (e) => {
+    showProgress(JSON.parse(e.data), document.body.className);
+  });
+  events.addEventListener("status", (e) => {
+    show(JSON.parse(e.data));
+    if (finished) events.close();
+  });
+  // a stream that ends (the server's cap) is reopened by EventSource itself; one that
+  // never opened, or that EventSource gave up on, falls back to polling
+  events.onerror = () => {
+    if (!opened || events.readyState === EventSource.CLOSED) { events.close(); poll(); }
+  };
 }
 async function poll() {
   try {
     const r = await fetch(location.href,
                           {headers: {Accept: "application/json"}, cache: "no-store"});
-    if (r.ok) { show(await r.json()); return; }
+    const l = await fetch(LOGS + "?after=" + lastSeq, {cache: "no-store"});
+    if (l.ok) addLines((await l.json()).lines);
+    if (r.ok) {
+      show(await r.json());
+      if (!finished) setTimeout(poll, 500);
+      return;
+    }
   } catch (e) { /* server restarting: try again */ }
   setTimeout(poll, 2000);
 }
 show({{ job|tojson }});
+if (!finished) listen();
 </script>
 </body></html>
 """

@@ -12,6 +12,7 @@ from .errors import BackburnerError, JobFailed, JobTimeout
 
 if TYPE_CHECKING:
     from .app import Backburner
+    from .logs import LogLine
 
 
 class JobStatus(str, enum.Enum):
@@ -212,6 +213,14 @@ class Job:
         if self._record.status is not JobStatus.SUCCEEDED or text is None:
             return None
         return codec.loads(text)
+
+    def logs(self, attempt: int | None = None) -> list[LogLine]:
+        """What the job printed (stdout, stderr) and logged while it ran in a worker, in
+        order, every attempt's or only `attempt`'s: each LogLine has at, attempt, stream
+        ("stdout", "stderr" or "log"), level and message. Kept up to the task's
+        `log_lines` / `log_bytes` per attempt, written as the job runs (at least every
+        second), and deleted with the job."""
+        return self._bb.store.logs(self.id, attempt=attempt)
 
     def refresh(self) -> Job:
         """Read the job again from the store; returns self."""

@@ -36,6 +36,9 @@ MAX_LIST = 1_000_000
 MAX_OFFSET = 2**53
 """The furthest a listing may start (`backburner jobs --offset`): exact in every store."""
 
+MAX_LOG_CAP = 2**31 - 1
+"""The largest `log_lines` / `log_bytes` cap."""
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc
 
 

@@ -37,6 +37,8 @@ class TaskOptions:
     unique_key: str | None = None
     expose_result: bool = False
     expose_error: bool = False  # the job API shows the error's first line, not just its type
+    log_lines: int | None = None  # output kept per attempt (None: the Backburner's; 0: none)
+    log_bytes: int | None = None
 
     def __post_init__(self) -> None:
         _check_options(self)
@@ -55,6 +57,12 @@ def _check_options(o: TaskOptions) -> None:
         limits.check_seconds(o.timeout, "timeout (None for no limit)", positive=True)
     if o.retry_backoff is not None:
         limits.check_seconds(o.retry_backoff, "retry_backoff")
+    for cap in ("log_lines", "log_bytes"):
+        value = getattr(o, cap)
+        if value is not None and (type(value) is not int or not 0 <= value <= limits.MAX_LOG_CAP):
+            raise ValueError(
+                f"{cap} must be an int from 0 (capture off) to {limits.MAX_LOG_CAP}, got {value!r}"
+            )
     if o.unique_key is not None:
         if not isinstance(o.unique_key, str):
             raise ValueError(f"unique_key must be a str or None, got {o.unique_key!r}")
@@ -62,6 +70,8 @@ def _check_options(o: TaskOptions) -> None:
 
 
 OPTION_NAMES = frozenset(f.name for f in fields(TaskOptions))
+# read from the worker's registry, never from the job: options() cannot change them
+FIXED_OPTIONS = frozenset({"name", "log_lines", "log_bytes"})
 
 
 class Task(Generic[P, R]):
@@ -105,6 +115,18 @@ class Task(Generic[P, R]):
         backoff = self.opts.retry_backoff
         return float(backoff if backoff is not None else self.bb.settings.retry_backoff)
 
+    @property
+    def log_caps(self) -> tuple[int, int]:
+        """(lines, bytes) of output kept per attempt (the Backburner's unless set); a 0
+        in either means none is captured."""
+        settings = self.bb.settings
+        lines = self.opts.log_lines
+        size = self.opts.log_bytes
+        return (
+            settings.log_lines if lines is None else lines,
+            settings.log_bytes if size is None else size,
+        )
+
     def __repr__(self) -> str:
         return f"<Task {self.name} queue={self.queue}>"
 
@@ -134,11 +156,11 @@ class Task(Generic[P, R]):
     def options(self, **overrides: Any) -> Task[P, R]:
         """A copy of this task with some options changed for the jobs it makes, e.g.
         `send.options(queue="high", unique_key="user:7").delay(...)`."""
-        unknown = set(overrides) - (OPTION_NAMES - {"name"})
+        unknown = set(overrides) - (OPTION_NAMES - FIXED_OPTIONS)
         if unknown:
             raise TypeError(
                 f"{self.name}.options() got unknown or fixed option(s) {sorted(unknown)}; "
-                f"valid: {sorted(OPTION_NAMES - {'name'})}"
+                f"valid: {sorted(OPTION_NAMES - FIXED_OPTIONS)}"
             )
         copy = Task.__new__(Task)
         copy.__dict__.update(self.__dict__)

@@ -17,6 +17,8 @@ from backburner import Backburner, current_job
 bb = Backburner()
 
 
+# expose_error=True: the status page shows these tasks' errors and printed lines (what a
+# job prints may hold secrets, so the job API shows it only where a task or app says so)
 def _work(duration: int, label: str) -> dict[str, int]:
     for i in range(duration):
         time.sleep(1)
@@ -26,19 +28,19 @@ def _work(duration: int, label: str) -> dict[str, int]:
     return {"duration": duration}
 
 
-@bb.task(name="seed.threaded_task", expose_result=True)
+@bb.task(name="seed.threaded_task", expose_result=True, expose_error=True)
 def threaded_task(duration: int) -> dict[str, int]:
     """The article's `threading.Thread` task: one line a second for `duration` seconds."""
     return _work(duration, "Working")
 
 
-@bb.task(name="seed.uwsgi_task", expose_result=True)
+@bb.task(name="seed.uwsgi_task", expose_result=True, expose_error=True)
 def uwsgi_task(duration: int) -> dict[str, int]:
     """The article's uWSGI `@thread` task."""
     return _work(duration, "Working in uwsgi thread")
 
 
-@bb.task(name="seed.spool_task", retries=3, expose_result=True)
+@bb.task(name="seed.spool_task", retries=3, expose_result=True, expose_error=True)
 def spool_task(duration: int) -> dict[str, int]:
     """The article's spooler task. Its `SPOOL_RETRY` (retry forever, at once) becomes
     `retries=3` with exponential backoff; its bytes-only argument dict becomes an int

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from .. import defaults, policy
 from ..errors import BackburnerError
 from ..job import FINISHED, JobRecord, JobStatus
+from ..logs import LogLine
 from ..policy import Ending
 
 RESCUE_BATCH = 500  # lapsed leases ended per store call, so no call holds the store long
@@ -350,6 +351,21 @@ class Store(ABC):
         """Create or upgrade the store's schema now (stores also do it on first use unless
         told not to); returns the schema version, 0 for stores without one."""
         return 0
+
+    # -- job logs ----------------------------------------------------------------------
+    @abstractmethod
+    def append_logs(self, lines: Mapping[str, Sequence[LogLine]]) -> None:
+        """Add each job's lines (job id -> lines, oldest first) to the end of its log,
+        in one transaction or round trip. Each line gets the next number of its job's log
+        (`seq`: 1, 2, ... in the order stored; the `seq` given is ignored), so a reader
+        resumes after the last number it saw. Lines of a job that is not stored (purged
+        meanwhile) are dropped. A job's log goes with the job (purge, prune).
+        """
+
+    @abstractmethod
+    def logs(self, job_id: str, *, attempt: int | None = None, after: int = 0) -> list[LogLine]:
+        """The lines of the job's log numbered above `after`, of `attempt` only when
+        given, in order; [] for an unknown job."""
 
     # -- workers -----------------------------------------------------------------------
     @abstractmethod

@@ -18,6 +18,7 @@ from typing import Any
 
 from .. import defaults
 from ..job import ACTIVE, FINISHED, PENDING, Failure, JobRecord, JobStatus, pending_status
+from ..logs import LogLine
 from ..policy import Ending
 from .base import Done, HeartbeatReply, Store, StoreStats, Tick, WorkerInfo, check_statuses
 
@@ -37,6 +38,7 @@ class MemoryStore(Store):
         self._next_seq = 0
         self._workers: dict[str, WorkerInfo] = {}
         self._ticks: dict[str, dict[float, Tick]] = {}  # schedule -> tick time -> tick
+        self._logs: dict[str, list[LogLine]] = {}
         # reentrant: enqueue_tick enqueues its job while holding it
         self._changed = threading.Condition(threading.RLock())
 
@@ -407,7 +409,21 @@ class MemoryStore(Store):
             for job_id in doomed:
                 del self._jobs[job_id]
                 del self._seq[job_id]
+                self._logs.pop(job_id, None)
         return len(doomed)
+
+    def append_logs(self, lines: Mapping[str, Sequence[LogLine]]) -> None:
+        with self._changed:
+            for job_id, added in lines.items():
+                if job_id not in self._jobs:
+                    continue  # purged meanwhile: its log went with it
+                log = self._logs.setdefault(job_id, [])
+                log += [replace(line, seq=len(log) + i) for i, line in enumerate(added, 1)]
+
+    def logs(self, job_id: str, *, attempt: int | None = None, after: int = 0) -> list[LogLine]:
+        with self._changed:
+            log = self._logs.get(job_id, [])[max(after, 0) :]  # line n is at index n - 1
+        return [line for line in log if attempt is None or line.attempt == attempt]
 
     def record_worker(self, info: WorkerInfo) -> None:
         with self._changed:

@@ -66,6 +66,7 @@ from .base import Done, HeartbeatReply, Store, StoreStats, WorkerInfo, check_sta
 from .forks import on_fork_in_child
 from .postgres_conn import Connection, ConnectionSource, parse_url
 from .postgres_listen import Listener
+from .postgres_logs import PostgresLogs
 from .postgres_ticks import PostgresTicks
 from .postgres_tx import bind, bound, resolver
 
@@ -125,7 +126,7 @@ def check_url(url: str) -> None:
     parse_url(url)
 
 
-class PostgresStore(PostgresTicks, Store):
+class PostgresStore(PostgresTicks, PostgresLogs, Store):
     """Jobs in PostgreSQL: see the module docstring for the URL and transactional enqueue."""
 
     def __init__(

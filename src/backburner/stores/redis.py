@@ -15,6 +15,8 @@ one KEYS[1] routes to). Scripts never use KEYS or SCAN.
     {p}:finished              zset: finished jobs by finished_at, for purge and prune
     {p}:idx:<status>:<queue>  zset: jobs by enqueue sequence, for listing and counts
     {p}:unique                hash: unique_key -> id of the live job holding it
+    {p}:logs:<id>             list: the job's log, item n being line n (JSON), deleted
+                              with the job
     {p}:wake:<queue>          list: a token per job made ready, at most 16; idle workers
                               BLPOP it (and {p}:wake, told of new queues)
     {p}:workers, {p}:beats    hash and zset: the worker registry
@@ -42,6 +44,7 @@ from ..job import FINISHED, PENDING, Failure, JobRecord, JobStatus, pending_stat
 from ..policy import Ending
 from .base import Done, HeartbeatReply, Store, StoreStats, WorkerInfo, check_statuses
 from .redis_conn import RedisConnector, parse_url
+from .redis_logs import RedisLogs
 from .redis_ticks import RedisTicks
 
 # Statuses as stored: a pending job is 'queued' whatever its run_at.
@@ -152,7 +155,7 @@ def _claim_args(
     return repr(lease_until), worker_id, min(limit, _BATCH), *(queues or ())
 
 
-class RedisStore(RedisTicks, Store):
+class RedisStore(RedisTicks, RedisLogs, Store):
     """Jobs in Redis, shared by every process and machine that can reach the server."""
 
     def __init__(self, url: str, *, result_ttl: float = defaults.RESULT_TTL) -> None:

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -117,6 +117,8 @@ class Batches:
         self._since = 0.0  # when the oldest result ended
         self._claimed: deque[tuple[float, JobRecord]] = deque()  # (claimed at, job)
         self._closed = False
+        # called before results are recorded: stores the jobs' last output lines first
+        self.before_record: Callable[[], None] = lambda: None
 
     # -- claiming and handing back -----------------------------------------------------
     def claim(self, wanted: int) -> Claim:
@@ -174,6 +176,8 @@ class Batches:
         """Record `done` and claim up to `limit` jobs in one store call. If the store cannot
         be reached, `done` is kept for the next try and StoreUnavailable is raised."""
         config = self._config
+        if done:
+            self.before_record()
         try:
             accepted, claimed = self._bb.store.complete_and_claim(
                 done, config.queues, self._worker_id, limit, config.lease

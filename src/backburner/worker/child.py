@@ -22,6 +22,7 @@ from ..context import JobContext
 from ..errors import StoreUnavailable
 from ..job import JobRecord
 from ..stores.base import Done
+from . import capture
 from .batching import RETRY_STORE, Batches, Pace
 from .messages import Cancel, Event, Exiting, Finished, Ran, Started, Stop
 from .output import JobEvent, capture_output, error_type
@@ -56,9 +57,12 @@ class ChildState:
     broken: bool = False
     unknown_tasks: set[str] = field(default_factory=set)  # warned about once each
     batches: Batches = field(init=False)
+    shipper: capture.Shipper = field(init=False)  # writes jobs' output to the store
 
     def __post_init__(self) -> None:
         self.batches = Batches(self.bb, self.config, self.worker_id, self.send)
+        self.shipper = capture.Shipper(self.bb)
+        self.batches.before_record = self.shipper.flush
 
     def send(self, *events: Event) -> None:
         """Send events to the supervisor in one message (see `messages`)."""
@@ -89,6 +93,8 @@ def child_main(
     state = ChildState(bb, config, worker_id, conn, reports)
     signal.signal(signal.SIGTERM, lambda *_: state.stop.set())
     capture_output()  # only where the `backburner` command set up the worker's log
+    capture.install()  # jobs' output is kept with them too
+    threading.Thread(target=state.shipper.run, daemon=True, name="bb-logs").start()
     threading.Thread(target=_listen, args=(state,), daemon=True, name="bb-listen").start()
     batcher = threading.Thread(target=state.batches.run, name="bb-batch")
     batcher.start()
@@ -103,6 +109,7 @@ def child_main(
     state.batches.hand_back(state.batches.unstarted(), "stopping")
     state.batches.close()
     batcher.join()
+    state.shipper.stop()
     if not state.broken:  # a thread that died mid-job: that attempt must count
         state.send(Exiting())
     bb.close()
@@ -205,7 +212,11 @@ def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Even
     events.clear()
     began = time.monotonic()
     try:
-        outcome = execute(bb, record, ctx)
+        begun = state.shipper.begin(record)
+        try:
+            outcome = execute(bb, record, ctx)
+        finally:
+            state.shipper.end(begun)
         took = time.monotonic() - began
         pace.observe(took)
         flush_progress(ctx)
@@ -215,11 +226,12 @@ def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Even
             *(record.id, record.task, verdict, took, record.attempts),
             extra={"job_event": JobEvent(record, verdict, took, error_type(outcome.error))},
         )
-        if outcome.succeeded:
+        if outcome.succeeded:  # its last lines are stored with the batch's (before_record)
             state.batches.add(Done(record.id, record.token, outcome.result))
             if state.config.metrics_port is not None:
                 events.append(Ran(record.task, record.queue, metrics.SUCCEEDED, took))
             return
+        state.shipper.flush()
         status = record_outcome(bb, record, outcome, warned=state.unknown_tasks)
         counted = metrics.OUTCOME_OF.get(status) if status and not outcome.unknown_task else None
         if state.config.metrics_port is not None and counted is not None:

@@ -21,7 +21,7 @@ for _, id in ipairs(ids) do
     redis.call('ZREM', finished, id)
     removed = removed + 1
   elseif wanted[f[1]] then
-    redis.call('DEL', key)
+    redis.call('DEL', key, NS .. ':logs:' .. id)
     redis.call('ZREM', finished, id)
     redis.call('ZREM', idx_key(f[1], f[2]), id)
     deleted = deleted + 1

@@ -87,3 +87,16 @@ CREATE TABLE bb_ticks (
     recorded_at double precision NOT NULL,
     PRIMARY KEY (schedule, at)
 );
+
+-- Job logs: what each attempt printed or logged, numbered per job (seq 1, 2, ...); they
+-- go with their job whatever deletes it (purge, prune).
+CREATE TABLE bb_logs (
+    job_id  text             NOT NULL REFERENCES bb_jobs (id) ON DELETE CASCADE,
+    seq     bigint           NOT NULL,
+    attempt integer          NOT NULL,
+    at      double precision NOT NULL,
+    stream  text             NOT NULL,
+    level   text,
+    message text             NOT NULL,
+    PRIMARY KEY (job_id, seq)
+);

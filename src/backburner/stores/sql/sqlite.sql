@@ -69,4 +69,20 @@ CREATE TABLE bb_ticks (
     PRIMARY KEY (schedule, at)
 );
 
+-- job logs: what each attempt printed or logged, numbered per job (seq 1, 2, ...);
+-- they go with their job whatever deletes it (purge, prune). (The trigger's body stays
+-- on one line: sqlite_conn runs this file statement by statement, split at ";\n".)
+CREATE TABLE bb_logs (
+    job_id  TEXT    NOT NULL,
+    seq     INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    at      REAL    NOT NULL,
+    stream  TEXT    NOT NULL,
+    level   TEXT,
+    message TEXT    NOT NULL,
+    PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+CREATE TRIGGER bb_jobs_logs_go_with_job AFTER DELETE ON bb_jobs
+BEGIN DELETE FROM bb_logs WHERE job_id = OLD.id; END;
+
 PRAGMA user_version = 1;
