@@ -91,8 +91,12 @@ def test_json_output_is_the_records_own_shape(bb: Backburner) -> None:
     assert summary["error"] == "KeyError: 'missing thing'", "only the first line"
     assert json.loads(run("jobs", "cliapp:bb", "--json")) == [summary]
     full = json.loads(run("show", "cliapp:bb", job.id, "--json"))
-    assert full == record.to_dict(full=True)
-    assert list(full) == [*summary, "payload", "result", "worker_id", "failures"]
+    assert full == {**record.to_dict(full=True), "dependencies": [], "dependents": []}
+    assert list(full) == [
+        *summary,
+        *("payload", "result", "worker_id", "failures", "depends_on"),
+        *("dependencies", "dependents"),
+    ]
     assert full["error"].startswith("KeyError") and "Traceback" in full["error"]
 
 

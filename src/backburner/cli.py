@@ -269,11 +269,15 @@ def jobs(
 @_fail_cleanly
 def show(app: str | None, job_id: str, as_json: bool) -> None:
     """Everything about one job: attempts, errors with tracebacks, progress, result."""
-    record = _bb(app).store.get(job_id)
+    store = _bb(app).store
+    record = store.get(job_id)
     if record is None:
         raise click.ClickException(f"no job {job_id!r} in this store")
+    links = {"dependencies": store.links(record.depends_on), "dependents": store.dependents(job_id)}
     if as_json:
-        click.echo(json.dumps(record.to_dict(full=True), indent=2))
+        data = record.to_dict(full=True)
+        data.update((name, [x.to_json() for x in found]) for name, found in links.items())
+        click.echo(json.dumps(data, indent=2))
         return
     fields = [
         ("id", record.id),
@@ -293,6 +297,12 @@ def show(app: str | None, job_id: str, as_json: bool) -> None:
     ]
     for name, value in fields:
         click.echo(f"{name:>10}  {printable(value)}")
+    for name, found in links.items():
+        if found:
+            click.echo(f"\n{name}:")
+            for link in found:
+                status = "purged" if link.status is None else link.status.value
+                click.echo(f"  {link.job_id}  {status:<9}  {printable(link.task or '-')}")
     for failure in record.failures:
         click.echo(f"\n--- attempt {failure.attempt} failed at {_when(failure.at)} ---")
         click.echo(printable(failure.error.rstrip()))

@@ -134,6 +134,12 @@ def _job_view(state: FlaskState, job_id: str) -> Response:
         return _not_found(job_id)
     exposed = state.expose_errors or state.auth is not None
     data = job_json(state.bb, record, expose_error=exposed)
+    try:  # what it waits for, and what waits for it: id, task and status of each
+        data["dependencies"] = [link.to_json() for link in state.bb.store.links(record.depends_on)]
+        data["dependents"] = [link.to_json() for link in state.bb.store.dependents(job_id)]
+    except BackburnerError as exc:
+        current_app.logger.warning("backburner job API: %s", scrub(str(exc), state.bb.url))
+        return _error(503, "the job store is unavailable; try again shortly")
     if wants_html():
         page = render_template_string(_PAGE, job=data, **_first_view(data))
         response = Response(page, mimetype="text/html")

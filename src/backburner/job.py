@@ -19,6 +19,7 @@ class JobStatus(str, enum.Enum):
 
     SCHEDULED = "scheduled"
     QUEUED = "queued"
+    WAITING = "waiting"  # held until every job it depends on has succeeded
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -35,7 +36,8 @@ class JobStatus(str, enum.Enum):
 
 FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 PENDING = frozenset({JobStatus.SCHEDULED, JobStatus.QUEUED})
-ACTIVE = PENDING | {JobStatus.RUNNING}
+#: Jobs that hold their unique_key: a WAITING job will be queued without a new check.
+ACTIVE = PENDING | {JobStatus.RUNNING, JobStatus.WAITING}
 
 
 @dataclass(frozen=True)
@@ -103,13 +105,19 @@ class JobRecord:
     failures: tuple[Failure, ...] = ()
     progress: dict[str, Any] | None = field(default=None, compare=False)
     cancel_requested: bool = False
+    #: ids of the jobs this one waits for (`options(depends_on=...)`), in the order given
+    depends_on: tuple[str, ...] = ()
+    #: the job of `bb.group(..., then=...)`: gets its dependencies' results, in order, as
+    #: its first argument
+    takes_results: bool = False
 
     def to_dict(self, full: bool = False) -> dict[str, Any]:
         """The job as plain JSON-ready data, the one shape scripts (`--json`) and the job
         API see: id, task, queue, status, priority, attempts, max_attempts, the times
         (Unix seconds), progress and the first line of the error. `full` adds payload (the
         arguments as JSON: {"args": [...], "kwargs": {...}}), result (codec JSON text), the
-        whole error, worker_id and every failure."""
+        whole error, worker_id, every failure, and depends_on (the ids of the jobs it
+        waits for, in order)."""
         data: dict[str, Any] = {
             "id": self.id,
             "task": self.task,
@@ -132,6 +140,7 @@ class JobRecord:
                 error=self.error,
                 worker_id=self.worker_id,
                 failures=[f.to_json() for f in self.failures],
+                depends_on=list(self.depends_on),
             )
         return data
 

@@ -61,14 +61,16 @@ from .. import defaults
 from ..errors import BackburnerError, SchemaError, StoreUnavailable
 from ..job import FINISHED, JobRecord, JobStatus
 from ..policy import Ending
-from . import postgres_schema, rows
+from . import postgres_deps, postgres_schema, rows
 from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
+from .deps import Start
 from .forks import on_fork_in_child
 from .postgres_conn import Connection, ConnectionSource, parse_url
 from .postgres_listen import Listener
 from .postgres_tx import bind, bound, resolver
 
 _PURGE_BATCH = 5000
+_CHUNK = 5000  # jobs per insert statement; a bigger batch is several, in one transaction
 _UNIQUE_RETRIES = 10
 _FIELDS = (
     "id",
@@ -209,10 +211,10 @@ class PostgresStore(Store):
         if resolve is not None:
             return self._enqueue_on_caller(resolve(), records)
         with self._conn() as conn:
-            if any(r.unique_key is not None for r in records):
-                with conn.transaction():  # dedupe may take more than one statement
-                    return self._insert(conn, records, None)
-            return self._insert(conn, records, None)  # one statement: atomic alone
+            if len(records) <= _CHUNK and not any(r.unique_key or r.depends_on for r in records):
+                return self._insert(conn, records, None)  # one statement: atomic alone
+            with conn.transaction():  # several statements: all of them or none
+                return self._insert(conn, records, None)
 
     def _enqueue_on_caller(self, conn: Connection, records: Sequence[JobRecord]) -> list[str]:
         try:
@@ -233,19 +235,31 @@ class PostgresStore(Store):
         self, conn: Connection, records: Sequence[JobRecord], prepare: bool | None
     ) -> list[str]:
         try:
-            return self._insert_rows(conn, records, prepare)
+            starts = postgres_deps.starts(conn, self._sql, records, prepare)
+            ids: list[str] = []
+            for i in range(0, len(records), _CHUNK):
+                part = slice(i, i + _CHUNK)
+                ids += self._insert_rows(conn, records[part], starts[part], prepare)
+            postgres_deps.add_edges(conn, self._sql, records, ids, prepare)
+            return ids
         except psycopg.errors.UniqueViolation as exc:
             raise ValueError(
                 f"job id already stored: {exc.diag.message_detail or exc}; nothing was enqueued"
             ) from exc
 
     def _insert_rows(
-        self, conn: Connection, records: Sequence[JobRecord], prepare: bool | None
+        self,
+        conn: Connection,
+        records: Sequence[JobRecord],
+        starts: Sequence[Start],
+        prepare: bool | None,
     ) -> list[str]:
         stored: dict[str, str] = {}  # record id -> id of the job that holds its place
         todo = list(records)
+        start_of = dict(zip((r.id for r in records), starts))
         for _ in range(_UNIQUE_RETRIES):
-            inserted = _fetch(conn, *self._insert_statement(todo), prepare)
+            statement = self._insert_statement(todo, [start_of[r.id] for r in todo])
+            inserted = _fetch(conn, *statement, prepare)
             stored.update((job_id, job_id) for job_id, _ in inserted)
             skipped = [r for r in todo if r.id not in stored]
             if skipped:
@@ -262,12 +276,17 @@ class PostgresStore(Store):
             "while enqueueing; nothing was enqueued, try again"
         )
 
-    def _insert_statement(self, records: Sequence[JobRecord]) -> tuple[str, dict[str, Any]]:
+    def _insert_statement(
+        self, records: Sequence[JobRecord], starts: Sequence[Start]
+    ) -> tuple[str, dict[str, Any]]:
+        columns = postgres_deps.start_columns(records, starts, time.time())
         if len(records) == 1:
             params = {f: getattr(records[0], f) for f in _FIELDS}
+            params.update((name, values[0]) for name, values in columns.items())
             sql = self._sql["insert_one"]
         else:
             params = {f: [getattr(r, f) for r in records] for f in _FIELDS}
+            params.update(columns)
             sql = self._sql["insert"]
         params["channel"] = self.channel
         return sql, params
@@ -301,12 +320,15 @@ class PostgresStore(Store):
             "limit": limit,
         }
         claim_sql = self._sql["claim" if queues is None else "claim_queues"]
+        # one transaction: a dependent is queued with its dependency's completion, or neither
         with self._conn() as conn, conn.pipeline() if _PIPELINE else nullcontext():
             completed = conn.cursor(row_factory=tuple_row)
             claimed = conn.cursor(row_factory=tuple_row)
-            with completed, claimed:
+            with completed, claimed, conn.transaction():
                 if done:
                     completed.execute(self._sql["complete_many"], finished)
+                    finished["channel"] = self.channel
+                    claimed.execute(self._sql["release"], finished)
                 if limit > 0:
                     claimed.execute(claim_sql, wanted)
                 ids = {job_id for (job_id,) in completed.fetchall()} if done else set()
@@ -338,9 +360,7 @@ class PostgresStore(Store):
         )
 
     def complete(self, job_id: str, token: int, result: str | None) -> bool:
-        params = {"result": result, "now": time.time(), "id": job_id, "token": token}
-        with self._conn() as conn:
-            return _rowcount(conn, self._sql["complete"], params) == 1
+        return self.complete_and_claim([Done(job_id, token, result)], None, "", 0, 0)[0][0]
 
     def end_attempts(self, endings: Sequence[Ending]) -> list[JobStatus | None]:
         """One statement for the whole batch: see end_attempts in postgres_queries.sql."""
@@ -349,8 +369,14 @@ class PostgresStore(Store):
         each = [rows.ending_params(e) for e in endings]
         params: dict[str, Any] = {name: [p[name] for p in each] for name in each[0]}
         params["channel"] = self.channel
-        with self._conn() as conn:
+        with self._conn() as conn, conn.transaction():
             ended = dict(_fetch(conn, self._sql["end_attempts"], params))
+            lost = [
+                (e.job_id, JobStatus(ended[n]))
+                for n, e in enumerate(endings, 1)
+                if ended.get(n) in ("failed", "cancelled")
+            ]
+            postgres_deps.doom(conn, self._sql, lost, time.time())
         return [JobStatus(ended[n]) if n in ended else None for n in range(1, len(endings) + 1)]
 
     def set_progress(self, job_id: str, token: int, progress: Mapping[str, Any]) -> bool:
@@ -441,16 +467,22 @@ class PostgresStore(Store):
         return out
 
     def cancel(self, job_id: str) -> bool:
-        with self._conn() as conn:
-            changed = _fetch(conn, self._sql["cancel"], {"now": time.time(), "id": job_id})
-        return [status for (status,) in changed] == ["cancelled"]
+        now = time.time()
+        with self._conn() as conn, conn.transaction():
+            changed = _fetch(conn, self._sql["cancel"], {"now": now, "id": job_id})
+            cancelled = [status for (status,) in changed] == ["cancelled"]
+            if cancelled:
+                postgres_deps.doom(conn, self._sql, [(job_id, JobStatus.CANCELLED)], now)
+        return cancelled
 
     def retry(self, job_id: str) -> bool:
         now = time.time()
         params = {"now": now, "mark": json.dumps(now), "id": job_id, "channel": self.channel}
         try:
-            with self._conn() as conn:
+            with self._conn() as conn, conn.transaction():
                 requeued = _fetch(conn, self._sql["retry"], params)
+                if requeued:
+                    postgres_deps.revive(conn, self._sql, job_id)
         except psycopg.errors.UniqueViolation:
             return False  # another live job holds its unique_key
         return len(requeued) == 1
@@ -464,19 +496,30 @@ class PostgresStore(Store):
         # literals, not parameters: the planner can then match the partial index
         listed = ", ".join(f"'{JobStatus(s).value}'" for s in statuses)
         cutoff = "" if older_than is None else "AND finished_at < %s"
+        deps = f'"{self.schema}".bb_deps'
         sql = (
-            f"DELETE FROM {self._jobs} WHERE seq IN (SELECT seq FROM {self._jobs} "
-            f"WHERE status IN ({listed}) {cutoff} LIMIT {_PURGE_BATCH})"
+            f"WITH gone AS (DELETE FROM {self._jobs} WHERE seq IN (SELECT seq FROM {self._jobs} "
+            f"AS f WHERE status IN ({listed}) {cutoff} AND NOT EXISTS ("
+            # a dependent that has not finished may need its result
+            f"SELECT 1 FROM {deps} AS e JOIN {self._jobs} AS j ON j.id = e.job_id "
+            "WHERE e.dep_id = f.id AND j.status IN ('waiting', 'queued', 'running')) "
+            f"LIMIT {_PURGE_BATCH}) RETURNING id), edges AS (DELETE FROM {deps} "
+            "WHERE dep_id IN (SELECT id FROM gone) OR job_id IN (SELECT id FROM gone)) "
+            "SELECT count(*) FROM gone"
         )
         params = () if older_than is None else (older_than,)
         total = 0
         # small batches, each its own transaction: short locks, and vacuum can keep up
         with self._conn() as conn:
-            while (deleted := _rowcount(conn, sql, params)) > 0:
+            while (deleted := _fetch(conn, sql, params)[0][0]) > 0:
                 total += deleted
                 if deleted < _PURGE_BATCH:
                     break
         return total
+
+    def dependent_ids(self, job_id: str) -> list[str]:
+        with self._conn() as conn:
+            return [d for (d,) in _fetch(conn, self._sql["dependent_ids"], {"id": job_id})]
 
     # -- workers -----------------------------------------------------------------------
     def record_worker(self, info: WorkerInfo) -> None:

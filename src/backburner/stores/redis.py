@@ -40,11 +40,12 @@ import redis
 from .. import defaults
 from ..job import FINISHED, PENDING, Failure, JobRecord, JobStatus, pending_status
 from ..policy import Ending
+from . import deps
 from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
 from .redis_conn import RedisConnector, parse_url
 
 # Statuses as stored: a pending job is 'queued' whatever its run_at.
-_STORED = ("queued", "running", "succeeded", "failed", "cancelled")
+_STORED = ("waiting", "queued", "running", "succeeded", "failed", "cancelled")
 _BATCH = 500  # jobs per claim, end_attempts or purge run, so none blocks Redis for long
 # Statuses an attempt may end in, as the end_attempts script takes them.
 _ENDS = ("queued", "succeeded", "failed", "cancelled")
@@ -96,6 +97,8 @@ def _record(f: Mapping[str, str], now: float) -> JobRecord:
         failures=tuple(Failure.from_json(x) for x in json.loads(f["failures"])),
         progress=None if progress is None else json.loads(progress),
         cancel_requested=f.get("cancel_requested") == "1",
+        depends_on=tuple(json.loads(f["depends_on"])) if "depends_on" in f else (),
+        takes_results=f.get("takes_results") == "1",
     )
 
 
@@ -178,8 +181,15 @@ class RedisStore(Store):
                 "" if r.timeout is None else repr(float(r.timeout)),
                 "0" if r.unique_key is None else "1",
                 r.unique_key or "",
+                json.dumps(r.depends_on) if r.depends_on else "",
+                "1" if r.takes_results else "0",
             )
+        # One script for the whole batch, however long: Redis runs it alone, so it is all
+        # or nothing (it checks everything before its first write), and other clients
+        # wait for it (about 10 ms per 1,000 jobs).
         stored, ids = self._redis.run("enqueue", *args)
+        if stored == 2:
+            raise deps.unknown(*ids)
         if not stored:
             raise ValueError(f"job id(s) already stored or repeated: {ids}; nothing was enqueued")
         return list(ids)
@@ -379,6 +389,16 @@ class RedisStore(Store):
             offset += examined - removed  # entries kept (other statuses) stay in the index
             if examined < _BATCH:
                 return total
+
+    def dependent_ids(self, job_id: str) -> list[str]:
+        with self._redis.guard():
+            client = self._redis.connection().client
+            found = sorted(str(d) for d in client.smembers(self._redis.key("deps", job_id)))
+            pipe = client.pipeline(transaction=False)
+            for dependent in found:
+                pipe.hget(self._redis.key("job", dependent), "seq")
+            seqs = pipe.execute()
+        return [d for _, d in sorted(zip((int(q or 0) for q in seqs), found))]
 
     # -- workers -----------------------------------------------------------------------
     def record_worker(self, info: WorkerInfo) -> None:

@@ -1,4 +1,5 @@
--- Cancel a pending job (returns 1); for a running one set cancel_requested (returns 0).
+-- Cancel a pending or waiting job, and its waiting dependents (returns 1); for a running
+-- one set cancel_requested (returns 0).
 -- ARGV: id, now.
 local id, now = ARGV[1], ARGV[2]
 if not all_finite(now) then
@@ -12,6 +13,13 @@ if job.status == 'queued' then
   redis.call('ZREM', NS .. ':sched:' .. job.queue, id)
   redis.call('HSET', key, 'status', 'cancelled', 'finished_at', now)
   finish(id, job, 'queued', 'cancelled', now)
+  doom(id, 'cancelled', now)
+  return 1
+end
+if job.status == 'waiting' then
+  redis.call('HSET', key, 'status', 'cancelled', 'finished_at', now)
+  finish(id, job, 'waiting', 'cancelled', now)
+  doom(id, 'cancelled', now)
   return 1
 end
 if job.status == 'running' then

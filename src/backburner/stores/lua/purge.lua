@@ -20,8 +20,8 @@ for _, id in ipairs(ids) do
     -- not finished any more (retried) or gone: only the index entry goes
     redis.call('ZREM', finished, id)
     removed = removed + 1
-  elseif wanted[f[1]] then
-    redis.call('DEL', key)
+  elseif wanted[f[1]] and not needed(id) then
+    redis.call('DEL', key, deps_key(id))
     redis.call('ZREM', finished, id)
     redis.call('ZREM', idx_key(f[1], f[2]), id)
     deleted = deleted + 1
