@@ -6,12 +6,13 @@ script on Redis), so all of them or none. Dependencies are kept and resolved by 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import signals
-from .job import Job, JobRecord
+from .job import Job, JobRecord, JobStatus
 
 if TYPE_CHECKING:
     from .app import Backburner
@@ -56,7 +57,28 @@ def _calls(calls: Iterable[Call], what: str) -> list[Call]:
 
 def enqueue_many(bb: Backburner, calls: Iterable[Call]) -> list[Job]:
     """Store a job per call, all in one transaction or none; the jobs in order."""
-    return submit(bb, [c.record() for c in _calls(calls, "enqueue_many()")])
+    from .task import new_id
+
+    now = time.time()
+    shared: dict[int, dict[str, Any]] = {}  # per task object: what its jobs share
+    records = []
+    for call in _calls(calls, "enqueue_many()"):
+        if call.misfit is not None:
+            call.record()  # raises TypeError, saying why
+        fields = shared.get(id(call.task))
+        if fields is None:
+            fields = shared[id(call.task)] = call.task.record_fields()
+        records.append(
+            JobRecord(
+                id=new_id(),
+                payload=call.payload,
+                status=JobStatus.QUEUED,
+                run_at=now,
+                created_at=now,
+                **fields,
+            )
+        )
+    return submit(bb, records)
 
 
 def chain(bb: Backburner, calls: Sequence[Call]) -> list[Job]:

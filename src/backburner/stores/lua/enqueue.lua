@@ -1,23 +1,43 @@
 -- Store a batch of jobs, all or nothing.
--- ARGV: now, then 14 fields per job: id, task, queue, payload, priority, run_at,
--- created_at, max_attempts, retry_backoff, timeout ('' for none), has_unique ('1'/'0'),
--- unique_key, depends_on (a JSON list of ids, '' for none), takes_results ('1'/'0').
+-- Jobs of a batch mostly share everything but their id and arguments, so what they share
+-- comes once per "shape" (a bulk enqueue of 50,000 jobs is then 150,000 arguments, not
+-- 700,000, and its numbers are checked once per shape).
+-- ARGV: now, the number of shapes, then 12 fields per shape: task, queue, priority,
+-- run_at, created_at, max_attempts, retry_backoff, timeout ('' for none), has_unique
+-- ('1'/'0'), unique_key, depends_on (a JSON list of ids, '' for none), takes_results
+-- ('1'/'0'); then 3 fields per job: id, payload, its shape (1-based).
 -- Returns {1, ids} (a deduplicated job's slot holds the live job's id), {0, clashing ids}
 -- or {2, {job id, unknown dependency id}}, having written nothing.
-local now = ARGV[1]
-local FIELDS = 14
-local count = (#ARGV - 1) / FIELDS
-
-if count ~= math.floor(count) or not all_finite(now) then
+local now, nshapes = ARGV[1], tonumber(ARGV[2])
+local SHAPE, FIELDS = 12, 3
+if not all_finite(now, nshapes) then
   return malformed('enqueue')
 end
+local first = 3 + nshapes * SHAPE -- the first job's id
+local count = (#ARGV - first + 1) / FIELDS
+if count ~= math.floor(count) or count < 0 then
+  return malformed('enqueue')
+end
+
+local shapes = {}
+for s = 1, nshapes do
+  local base = 3 + (s - 1) * SHAPE
+  local shape = {}
+  shape.task, shape.queue, shape.priority, shape.run_at, shape.created_at,
+    shape.max_attempts, shape.retry_backoff, shape.timeout, shape.has_unique,
+    shape.unique_key, shape.depends_on, shape.takes_results =
+      unpack(ARGV, base, base + SHAPE - 1)
+  if not all_finite(shape.priority, shape.run_at, shape.created_at, shape.max_attempts,
+        shape.retry_backoff)
+      or not (shape.timeout == '' or all_finite(shape.timeout))
+      or (shape.has_unique ~= '0' and shape.has_unique ~= '1') then
+    return malformed('enqueue')
+  end
+  shape.due = tonumber(shape.run_at) <= tonumber(now)
+  shapes[s] = shape
+end
 for i = 0, count - 1 do
-  local base = 2 + i * FIELDS
-  local timeout, has_unique = ARGV[base + 9], ARGV[base + 10]
-  -- priority, run_at, created_at, max_attempts, retry_backoff
-  if not all_finite(unpack(ARGV, base + 4, base + 8))
-      or not (timeout == '' or all_finite(timeout))
-      or (has_unique ~= '0' and has_unique ~= '1') then
+  if not shapes[tonumber(ARGV[first + i * FIELDS + 2])] then
     return malformed('enqueue')
   end
 end
@@ -25,7 +45,7 @@ end
 -- Check every id before writing anything: a script cannot roll back its writes.
 local seen, clashes = {}, {}
 for i = 0, count - 1 do
-  local id = ARGV[2 + i * FIELDS]
+  local id = ARGV[first + i * FIELDS]
   if seen[id] or redis.call('EXISTS', job_key(id)) == 1 then
     clashes[#clashes + 1] = id
   end
@@ -35,15 +55,16 @@ if #clashes > 0 then
   return {0, clashes}
 end
 
--- How each job starts (deps.starts): its dependencies are earlier jobs of the batch or
--- stored jobs; an unknown one refuses the whole batch, before any write.
+-- How each job with dependencies starts (deps.starts): its dependencies are earlier jobs
+-- of the batch or stored jobs; an unknown one refuses the whole batch, before any write.
+local PLAIN = {status = 'queued', waiting = 0, deps = {}}
 local starts, position = {}, {}
 for i = 0, count - 1 do
-  local base = 2 + i * FIELDS
-  local id, depends_on = ARGV[base], ARGV[base + 12]
-  local start = {status = 'queued', waiting = 0, deps = {}}
+  local id = ARGV[first + i * FIELDS]
+  local depends_on = shapes[tonumber(ARGV[first + i * FIELDS + 2])].depends_on
+  local start = PLAIN
   if depends_on ~= '' then
-    start.deps = cjson.decode(depends_on)
+    start = {status = 'queued', waiting = 0, deps = cjson.decode(depends_on)}
     for _, dep in ipairs(start.deps) do
       local status
       if position[dep] then
@@ -83,61 +104,97 @@ local function live_holder(unique_key)
   return nil
 end
 
-local ids, woken, holders = {}, {}, {}
+-- Sorted-set additions are gathered per key and made in a few ZADDs at the end: one
+-- call per job fewer each.
+local adds = {}
+local function add(key, score, member)
+  local list = adds[key]
+  if not list then
+    list = {}
+    adds[key] = list
+  end
+  list[#list + 1] = score
+  list[#list + 1] = member
+end
+
+local ids, woken, holders, queues = {}, {}, {}, {}
+local first_seq = redis.call('INCRBY', NS .. ':seq', count) - count
 for i = 0, count - 1 do
-  local id, task, queue, payload, priority, run_at, created_at, max_attempts,
-    retry_backoff, timeout, has_unique, unique_key, depends_on, takes_results =
-      unpack(ARGV, 2 + i * FIELDS, 1 + (i + 1) * FIELDS)
+  local base = first + i * FIELDS
+  local id, payload = ARGV[base], ARGV[base + 1]
+  local shape = shapes[tonumber(ARGV[base + 2])]
+  local queue = shape.queue
   local start = starts[i]
-  local holder = has_unique == '1' and live_holder(unique_key) or nil
+  local holder = shape.has_unique == '1' and live_holder(shape.unique_key) or nil
   if holder then
     ids[#ids + 1] = holder
     holders[id] = holder
   else
-    local seq = redis.call('INCR', NS .. ':seq')
-    local fields = {'id', id, 'task', task, 'queue', queue, 'payload', payload,
-      'priority', priority, 'status', 'queued', 'run_at', run_at, 'created_at', created_at,
-      'max_attempts', max_attempts, 'retry_backoff', retry_backoff, 'attempts', 0,
-      'token', 0, 'failures', '[]', 'cancel_requested', 0, 'seq', seq,
-      'waiting_for', start.waiting}
-    if depends_on ~= '' then
+    local seq = first_seq + i + 1
+    local fields = {'id', id, 'task', shape.task, 'queue', queue, 'payload', payload,
+      'priority', shape.priority, 'status', start.status, 'run_at', shape.run_at,
+      'created_at', shape.created_at, 'max_attempts', shape.max_attempts,
+      'retry_backoff', shape.retry_backoff, 'attempts', 0, 'token', 0, 'failures', '[]',
+      'cancel_requested', 0, 'seq', seq, 'waiting_for', start.waiting}
+    if shape.depends_on ~= '' then
       fields[#fields + 1] = 'depends_on'
-      fields[#fields + 1] = depends_on
+      fields[#fields + 1] = shape.depends_on
     end
-    if takes_results == '1' then
+    if shape.takes_results == '1' then
       fields[#fields + 1] = 'takes_results'
       fields[#fields + 1] = '1'
     end
-    if timeout ~= '' then
+    if shape.timeout ~= '' then
       fields[#fields + 1] = 'timeout'
-      fields[#fields + 1] = timeout
+      fields[#fields + 1] = shape.timeout
     end
-    if has_unique == '1' then
+    if start.error then
+      fields[#fields + 1] = 'error'
+      fields[#fields + 1] = start.error
+      fields[#fields + 1] = 'finished_at'
+      fields[#fields + 1] = now
+    end
+    if shape.has_unique == '1' then
       fields[#fields + 1] = 'unique_key'
-      fields[#fields + 1] = unique_key
-      redis.call('HSET', NS .. ':unique', unique_key, id)
+      fields[#fields + 1] = shape.unique_key
+      if not start.error then
+        redis.call('HSET', NS .. ':unique', shape.unique_key, id)
+      end
     end
     redis.call('HSET', job_key(id), unpack(fields))
     for _, dep in ipairs(start.deps) do
       redis.call('SADD', deps_key(holders[dep] or dep), id)
     end
-    if redis.call('SADD', NS .. ':queues', queue) == 1 then
-      -- a new queue: workers waiting on every queue must start listening to it too
-      push_tokens(NS .. ':wake', 1)
+    if not queues[queue] then
+      queues[queue] = true
+      if redis.call('SADD', NS .. ':queues', queue) == 1 then
+        -- a new queue: workers waiting on every queue must start listening to it too
+        push_tokens(NS .. ':wake', 1)
+      end
     end
     if start.status == 'queued' then
-      redis.call('ZADD', idx_key('queued', queue), seq, id)
-      make_pending(id, queue, priority, run_at, seq, now)
+      add(idx_key('queued', queue), seq, id)
+      -- make_pending(), gathered
+      if shape.due then
+        add(NS .. ':ready:' .. queue, -tonumber(shape.priority),
+          ready_member(shape.run_at, seq, id))
+      else
+        add(NS .. ':sched:' .. queue, shape.run_at, id)
+      end
       woken[queue] = (woken[queue] or 0) + 1
     elseif start.status == 'waiting' then
-      redis.call('HSET', job_key(id), 'status', 'waiting')
-      redis.call('ZADD', idx_key('waiting', queue), seq, id)
+      add(idx_key('waiting', queue), seq, id)
     else
-      redis.call('HSET', job_key(id), 'status', 'cancelled', 'finished_at', now,
-        'error', start.error)
-      finish(id, {queue = queue, seq = seq, unique_key = nil}, 'cancelled', 'cancelled', now)
+      add(idx_key('cancelled', queue), seq, id)
+      add(NS .. ':finished', now, id)
     end
     ids[#ids + 1] = id
+  end
+end
+local CHUNK = 2000 -- values per ZADD: well within what unpack() may return
+for key, list in pairs(adds) do
+  for i = 1, #list, CHUNK do
+    redis.call('ZADD', key, unpack(list, i, math.min(i + CHUNK - 1, #list)))
   end
 end
 -- Scheduled jobs wake waiters too, so they shorten their wait to the new due time.
