@@ -58,33 +58,17 @@ from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 
 from .. import defaults
-from ..errors import BackburnerError, SchemaError, StoreUnavailable
+from ..errors import SchemaError, StoreUnavailable
 from ..job import FINISHED, JobRecord, JobStatus
 from ..policy import Ending
-from . import postgres_deps, postgres_schema, rows
+from . import postgres_deps, postgres_insert, postgres_schema, rows
 from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
-from .deps import Start
 from .forks import on_fork_in_child
 from .postgres_conn import Connection, ConnectionSource, parse_url
 from .postgres_listen import Listener
 from .postgres_tx import bind, bound, resolver
 
 _PURGE_BATCH = 5000
-_CHUNK = 5000  # jobs per insert statement; a bigger batch is several, in one transaction
-_UNIQUE_RETRIES = 10
-_FIELDS = (
-    "id",
-    "task",
-    "queue",
-    "payload",
-    "priority",
-    "run_at",
-    "created_at",
-    "max_attempts",
-    "retry_backoff",
-    "timeout",
-    "unique_key",
-)
 
 
 def _decoded(value: Any) -> Any:
@@ -211,10 +195,14 @@ class PostgresStore(Store):
         if resolve is not None:
             return self._enqueue_on_caller(resolve(), records)
         with self._conn() as conn:
-            if len(records) <= _CHUNK and not any(r.unique_key or r.depends_on for r in records):
-                return self._insert(conn, records, None)  # one statement: atomic alone
+            if len(records) <= postgres_insert.CHUNK and not any(
+                r.unique_key or r.depends_on for r in records
+            ):
+                return postgres_insert.insert(
+                    conn, self._sql, self.channel, records, None
+                )  # one statement: atomic alone
             with conn.transaction():  # several statements: all of them or none
-                return self._insert(conn, records, None)
+                return postgres_insert.insert(conn, self._sql, self.channel, records, None)
 
     def _enqueue_on_caller(self, conn: Connection, records: Sequence[JobRecord]) -> list[str]:
         try:
@@ -222,74 +210,14 @@ class PostgresStore(Store):
                 idle = conn.info.transaction_status == TransactionStatus.IDLE
                 if conn.autocommit and idle:
                     with conn.transaction():
-                        return self._insert(conn, records, False)
+                        return postgres_insert.insert(conn, self._sql, self.channel, records, False)
                 # prepare=False: leave no prepared statements on the caller's connection
-                return self._insert(conn, records, False)
+                return postgres_insert.insert(conn, self._sql, self.channel, records, False)
         except psycopg.errors.UndefinedTable as exc:
             raise SchemaError(
                 f"the connection given to transaction() has no backburner tables in schema "
                 f"{self.schema!r}: connect it to the database of {self.options.safe_url}"
             ) from exc
-
-    def _insert(
-        self, conn: Connection, records: Sequence[JobRecord], prepare: bool | None
-    ) -> list[str]:
-        try:
-            starts = postgres_deps.starts(conn, self._sql, records, prepare)
-            ids: list[str] = []
-            for i in range(0, len(records), _CHUNK):
-                part = slice(i, i + _CHUNK)
-                ids += self._insert_rows(conn, records[part], starts[part], prepare)
-            postgres_deps.add_edges(conn, self._sql, records, ids, prepare)
-            return ids
-        except psycopg.errors.UniqueViolation as exc:
-            raise ValueError(
-                f"job id already stored: {exc.diag.message_detail or exc}; nothing was enqueued"
-            ) from exc
-
-    def _insert_rows(
-        self,
-        conn: Connection,
-        records: Sequence[JobRecord],
-        starts: Sequence[Start],
-        prepare: bool | None,
-    ) -> list[str]:
-        stored: dict[str, str] = {}  # record id -> id of the job that holds its place
-        todo = list(records)
-        start_of = dict(zip((r.id for r in records), starts))
-        for _ in range(_UNIQUE_RETRIES):
-            statement = self._insert_statement(todo, [start_of[r.id] for r in todo])
-            inserted = _fetch(conn, *statement, prepare)
-            stored.update((job_id, job_id) for job_id, _ in inserted)
-            skipped = [r for r in todo if r.id not in stored]
-            if skipped:
-                # the live job holding each skipped record's unique_key (maybe one of ours)
-                keys = {"keys": [r.unique_key for r in skipped]}
-                live = dict(_fetch(conn, self._sql["live_keys"], keys, prepare))
-                stored.update((r.id, live[r.unique_key]) for r in skipped if r.unique_key in live)
-            # a holder that finished between the two statements freed its key: try again
-            todo = [r for r in skipped if r.id not in stored]
-            if not todo:
-                return [stored[r.id] for r in records]
-        raise BackburnerError(
-            f"unique_key(s) {sorted({str(r.unique_key) for r in todo})} kept changing hands "
-            "while enqueueing; nothing was enqueued, try again"
-        )
-
-    def _insert_statement(
-        self, records: Sequence[JobRecord], starts: Sequence[Start]
-    ) -> tuple[str, dict[str, Any]]:
-        columns = postgres_deps.start_columns(records, starts, time.time())
-        if len(records) == 1:
-            params = {f: getattr(records[0], f) for f in _FIELDS}
-            params.update((name, values[0]) for name, values in columns.items())
-            sql = self._sql["insert_one"]
-        else:
-            params = {f: [getattr(r, f) for r in records] for f in _FIELDS}
-            params.update(columns)
-            sql = self._sql["insert"]
-        params["channel"] = self.channel
-        return sql, params
 
     # -- consuming ---------------------------------------------------------------------
     def complete_and_claim(

@@ -88,11 +88,6 @@ FROM unnest(%(ids)s::text[], %(tokens)s::bigint[]) AS l(id, token)
 WHERE j.id = l.id AND j.token = l.token AND j.status = 'running'
 RETURNING j.id, j.cancel_requested;
 
--- name: complete
-UPDATE {jobs} SET status = 'succeeded', result = %(result)s, finished_at = %(now)s,
-    lease_until = NULL
-WHERE id = %(id)s AND token = %(token)s AND status = 'running';
-
 -- name: complete_many
 UPDATE {jobs} AS j SET status = 'succeeded', result = d.result, finished_at = %(now)s,
     lease_until = NULL
