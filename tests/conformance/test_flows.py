@@ -228,3 +228,24 @@ def test_purge_keeps_a_dependency_whose_dependent_has_not_run(bb: Bb) -> None:
     drain(bb)
     assert group.then is not None and group.then.refresh().result == 11
     assert bb.store.purge() == 4
+
+
+def test_a_then_call_is_refused_anywhere_but_as_a_groups_then(bb: Bb) -> None:
+    total = bb.tasks["total"]
+    with pytest.raises(TypeError, match="results"):
+        bb.enqueue_many([total.s()])
+    with pytest.raises(TypeError):
+        bb.tasks["add"].s(1, 2, 3)  # fits neither way
+    with pytest.raises(ValueError, match="depends on the group"):
+        bb.group([total.s([1])], then=total.options(depends_on=[total.delay([2])]).s())
+
+
+def test_eager_mode_runs_chains_and_groups_in_order(bb: Bb) -> None:
+    from backburner.testing import eager
+
+    add = bb.tasks["add"]
+    with eager(bb):
+        chain = bb.chain(add.s(1), add.s(2))
+        group = bb.group([add.s(3), add.s(4)], then=bb.tasks["total"].s())
+    assert [j.status for j in chain] == [JobStatus.SUCCEEDED] * 2
+    assert group.then is not None and group.then.result == 7

@@ -53,10 +53,13 @@ def execute(bb: Backburner, record: JobRecord, ctx: JobContext) -> Outcome:
         return Outcome(False, error=unknown_task_hint(bb, record.task), unknown_task=True)
     try:
         args, kwargs = codec.loads(record.payload)
-        if record.takes_results:  # the `then` of a group: their results come first
-            args = (dependency_results(bb, record), *args)
     except Exception as exc:
         return Outcome(False, error=f"undecodable payload: {format_error(exc)}", retryable=False)
+    if record.takes_results:  # the `then` of a group: their results come first
+        try:
+            args = (dependency_results(bb, record), *args)
+        except Exception as exc:
+            return Outcome(False, error=format_error(exc), retryable=False)
     signals.send_job(signals.job_started, bb, record)
     began = time.monotonic()
     token = _current.set(ctx)
