@@ -222,12 +222,15 @@ class RedisStore(Store):
         # One script for the whole batch, however long: Redis runs it alone, so it is all
         # or nothing (it checks everything before its first write), and other clients
         # wait for it (about 10 ms per 1,000 jobs).
-        stored, ids = self._redis.run("enqueue", *args, *jobs)
+        stored, found = self._redis.run("enqueue", *args, *jobs)
         if stored == 2:
-            raise deps.unknown(*ids)
+            raise deps.unknown(*found)
         if not stored:
-            raise ValueError(f"job id(s) already stored or repeated: {ids}; nothing was enqueued")
-        return list(ids)
+            raise ValueError(f"job id(s) already stored or repeated: {found}; nothing was enqueued")
+        ids = [r.id for r in records]
+        for position, holder in zip(found[::2], found[1::2]):
+            ids[int(position) - 1] = str(holder)  # deduplicated: the live job's id
+        return ids
 
     # -- consuming ---------------------------------------------------------------------
     def complete_and_claim(

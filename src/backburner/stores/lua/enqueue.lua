@@ -6,8 +6,9 @@
 -- run_at, created_at, max_attempts, retry_backoff, timeout ('' for none), has_unique
 -- ('1'/'0'), unique_key, depends_on (a JSON list of ids, '' for none), takes_results
 -- ('1'/'0'); then 3 fields per job: id, payload, its shape (1-based).
--- Returns {1, ids} (a deduplicated job's slot holds the live job's id), {0, clashing ids}
--- or {2, {job id, unknown dependency id}}, having written nothing.
+-- Returns {1, {position, live job id, ...}} for the jobs deduplicated by unique_key (their
+-- slot holds the live job's id; positions are 1-based; every other job is stored under its
+-- own id), {0, clashing ids} or {2, {job id, unknown dependency id}}, having written nothing.
 local now, nshapes = ARGV[1], tonumber(ARGV[2])
 local SHAPE, FIELDS = 12, 3
 if not all_finite(now, nshapes) then
@@ -117,7 +118,7 @@ local function add(key, score, member)
   list[#list + 1] = member
 end
 
-local ids, woken, holders, queues = {}, {}, {}, {}
+local deduplicated, woken, holders, queues = {}, {}, {}, {}
 local first_seq = redis.call('INCRBY', NS .. ':seq', count) - count
 for i = 0, count - 1 do
   local base = first + i * FIELDS
@@ -127,7 +128,8 @@ for i = 0, count - 1 do
   local start = starts[i]
   local holder = shape.has_unique == '1' and live_holder(shape.unique_key) or nil
   if holder then
-    ids[#ids + 1] = holder
+    deduplicated[#deduplicated + 1] = i + 1
+    deduplicated[#deduplicated + 1] = holder
     holders[id] = holder
   else
     local seq = first_seq + i + 1
@@ -188,7 +190,6 @@ for i = 0, count - 1 do
       add(idx_key('cancelled', queue), seq, id)
       add(NS .. ':finished', now, id)
     end
-    ids[#ids + 1] = id
   end
 end
 local CHUNK = 2000 -- values per ZADD: well within what unpack() may return
@@ -201,4 +202,4 @@ end
 for queue, n in pairs(woken) do
   wake(queue, n)
 end
-return {1, ids}
+return {1, deduplicated}
