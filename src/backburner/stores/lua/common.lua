@@ -36,7 +36,7 @@ end
 
 -- The fields most scripts need, read at once into a table keyed by field name.
 local JOB_FIELDS = {'status', 'token', 'queue', 'seq', 'priority', 'run_at', 'attempts',
-  'max_attempts', 'cancel_requested', 'unique_key'}
+  'max_attempts', 'cancel_requested', 'unique_key', 'has_dependents'}
 local function read_job(id)
   local values = redis.call('HMGET', job_key(id), unpack(JOB_FIELDS))
   local job = {}
@@ -175,7 +175,7 @@ local function claim_jobs(now, lease_until, worker, limit, queues)
 end
 
 -- Dependencies (see backburner/stores/deps.py). {p}:deps:<id> is the set of jobs that
--- depend on <id>; a job's hash keeps its own list (depends_on, JSON) and waiting_for, how
+-- depend on <id> (and its hash has has_dependents = 1 once there is one); a job's hash keeps its own list (depends_on, JSON) and waiting_for, how
 -- many of them have not succeeded yet. A success lowers waiting_for of every dependent
 -- (whatever its status, so the count stays true); a 'waiting' job left with 0 is queued.
 local function deps_key(id)
@@ -295,6 +295,8 @@ local function complete_job(id, token, now, has_result, result)
   end
   redis.call('ZREM', NS .. ':leases', id)
   finish(id, job, 'running', 'succeeded', now)
-  release(id, now)
+  if job.has_dependents then -- read with the job: a job without any costs no call here
+    release(id, now)
+  end
   return true
 end

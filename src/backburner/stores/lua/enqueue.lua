@@ -166,6 +166,7 @@ for i = 0, count - 1 do
     redis.call('HSET', job_key(id), unpack(fields))
     for _, dep in ipairs(start.deps) do
       redis.call('SADD', deps_key(holders[dep] or dep), id)
+      redis.call('HSET', job_key(holders[dep] or dep), 'has_dependents', 1)
     end
     if not queues[queue] then
       queues[queue] = true
