@@ -283,3 +283,19 @@ def test_jobs_limit_and_offset_past_what_a_store_holds_are_usage_errors(bb: Back
     for option in ("--limit", "--offset"):
         result = CliRunner().invoke(main, ["jobs", "cliapp:bb", option, "99999999999999999999"])
         assert result.exit_code == 2 and "is not in the range" in result.output
+
+
+def test_show_lists_dependencies_and_retry_points_at_the_failed_one(bb: Backburner) -> None:
+    failed = bb.tasks["bad"].delay()
+    child = bb.tasks["ok"].options(depends_on=[failed]).delay(1)
+    drain(bb)
+    out = run("show", "cliapp:bb", child.id)
+    assert "dependencies:" in out and f"{failed.id}  failed" in out
+    assert f"dependency {failed.id} failed" in out
+    assert f"{child.id}  cancelled" in run("show", "cliapp:bb", failed.id)
+    result = CliRunner().invoke(main, ["retry", "cliapp:bb", child.id])
+    assert f"dependencies ['{failed.id}'] have not succeeded (retry those)" in result.output
+    assert "1 job(s) queued again" in run("retry", "cliapp:bb", failed.id)
+    data = json.loads(run("show", "cliapp:bb", child.id, "--json"))
+    assert data["status"] == "waiting"
+    assert data["dependencies"] == [{"id": failed.id, "task": "bad", "status": "queued"}]

@@ -295,6 +295,8 @@ def show(app: str | None, job_id: str, as_json: bool) -> None:
         ("arguments", call_text(record.payload)),
         ("result", record.result or "-"),
     ]
+    if record.error and not record.failures:  # why it did not run (not a failed attempt)
+        fields.append(("reason", record.error.splitlines()[0]))
     for name, value in fields:
         click.echo(f"{name:>10}  {printable(value)}")
     for name, found in links.items():
@@ -327,7 +329,17 @@ def retry(app: str | None, job_ids: Sequence[str], all_failed: bool) -> None:
     done = [job_id for job_id in job_ids if store.retry(job_id)]
     missing = [job_id for job_id in job_ids if job_id not in done and store.get(job_id) is None]
     for job_id in set(job_ids) - set(done) - set(missing):
-        click.echo(f"{job_id}: not failed or cancelled, left alone", err=True)
+        unmet = [
+            d.job_id
+            for d in store.dependencies(job_id)
+            if d.status not in (None, JobStatus.SUCCEEDED)  # None: purged after success
+        ]
+        why = (
+            f"dependencies {unmet} have not succeeded (retry those)"
+            if unmet
+            else "not failed or cancelled"
+        )
+        click.echo(f"{job_id}: {why}, left alone", err=True)
     no_such_jobs(missing)
     click.echo(f"{len(done)} job(s) queued again")
     if missing:
