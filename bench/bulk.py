@@ -6,7 +6,9 @@ Prints: the enqueue rate of one `bb.enqueue_many()` call of --jobs calls (one tr
 or one script on Redis; the calls made with task.s() beforehand and inside the timing), of
 `task.map()`, and of one job per `delay()` for comparison; then, with a worker running
 (2 processes), the time from a dependency's completion to its dependent's start (p50 and
-p99 of --pairs pairs, read from the store's own finished_at and started_at).
+p99 of --pairs pairs, read from the store's own finished_at and started_at), when the same
+worker may take both, and when the dependent is in a queue only another, idle, worker
+serves (it must be woken).
 """
 
 from __future__ import annotations
@@ -53,16 +55,25 @@ def map_rate(url: str, n: int) -> float:
     return n / (time.perf_counter() - began)
 
 
-def dependency_lag(url: str, pairs: int) -> tuple[float, float]:
-    """Seconds from a dependency's completion to its dependent's start: p50 and p99."""
+def dependency_lag(url: str, pairs: int, across: bool) -> tuple[float, float]:
+    """Seconds from a dependency's completion to its dependent's start: p50 and p99.
+
+    One worker of 2 processes runs both jobs (the one that completes the dependency may
+    claim the dependent in the same call), or, `across`, the dependent waits in another
+    queue, for an idle worker of its own that must be woken."""
     bb = build(url)
     noop = bb.tasks["noop"]
-    proc = worker(url, "-p", "2")
+    if across:
+        procs = [worker(url, "-p", "1", "--queues", q) for q in ("default", "then")]
+    else:
+        procs = [worker(url, "-p", "2")]
+    then = noop.options(queue="then") if across else noop
     try:
-        noop.delay(0).wait(timeout=30)  # the worker is up
+        noop.delay(0).wait(timeout=30)  # the workers are up
+        then.delay(0).wait(timeout=30)
         lags = []
         for i in range(pairs):
-            first, second = bb.chain(noop.s(i), noop.s(i))
+            first, second = bb.chain(noop.s(i), then.s(i))
             second.wait(timeout=30)
             a, b = bb.store.get(first.id), bb.store.get(second.id)
             assert a is not None and b is not None
@@ -71,8 +82,9 @@ def dependency_lag(url: str, pairs: int) -> tuple[float, float]:
         lags.sort()
         return statistics.median(lags), lags[min(len(lags) - 1, int(len(lags) * 0.99))]
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait()
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait()
 
 
 def main() -> None:
@@ -102,11 +114,12 @@ def main() -> None:
             )
             mapped = map_rate(fresh("drain"), args.jobs)
             print(f"task.map, {args.jobs:,} jobs in one call:     {mapped:10,.0f} jobs/s")
-            p50, p99 = dependency_lag(fresh("latency"), args.pairs)
-            print(
-                f"dependency completed -> dependent started: p50 {p50 * 1000:.1f} ms, "
-                f"p99 {p99 * 1000:.1f} ms"
-            )
+            for across, how in ((False, "same worker"), (True, "idle worker, other queue")):
+                p50, p99 = dependency_lag(fresh("enqueue" if across else "latency"), args.pairs, across)
+                print(
+                    f"dependency completed -> dependent started ({how}): "
+                    f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
+                )
         finally:
             if args.url:
                 drop_bench_data(args.url, run)
