@@ -115,7 +115,9 @@ def main() -> None:
             mapped = map_rate(fresh("drain"), args.jobs)
             print(f"task.map, {args.jobs:,} jobs in one call:     {mapped:10,.0f} jobs/s")
             for across, how in ((False, "same worker"), (True, "idle worker, other queue")):
-                p50, p99 = dependency_lag(fresh("enqueue" if across else "latency"), args.pairs, across)
+                p50, p99 = dependency_lag(
+                    fresh("enqueue" if across else "latency"), args.pairs, across
+                )
                 print(
                     f"dependency completed -> dependent started ({how}): "
                     f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"

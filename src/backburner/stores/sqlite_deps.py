@@ -11,6 +11,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ..job import JobRecord, JobStatus
 from . import deps
@@ -20,6 +21,12 @@ _INSERT = (
     "max_attempts, retry_backoff, timeout, unique_key, depends_on, takes_results, "
     "waiting_for, error, finished_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# the same, for a batch without dependencies: fewer values to bind per job
+_INSERT_PLAIN = (
+    "INSERT INTO bb_jobs (id, task, queue, payload, priority, status, run_at, created_at, "
+    "max_attempts, retry_backoff, timeout, unique_key) "
+    "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)"
 )
 _LIVE_KEY = (
     "SELECT id FROM bb_jobs WHERE unique_key = ? AND status IN ('waiting', 'queued', 'running')"
@@ -43,7 +50,7 @@ def insert(conn: sqlite3.Connection, records: Sequence[JobRecord]) -> list[str]:
     ids: list[str] = []
     holder: dict[str, str] = {}  # a deduplicated record's id -> the live job holding its key
     keys: dict[str, str] = {}  # unique_key -> id, for the batch's own records
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     edges: list[tuple[str, str]] = []
     now = time.time()
     for i, r in enumerate(records):
@@ -56,7 +63,24 @@ def insert(conn: sqlite3.Connection, records: Sequence[JobRecord]) -> list[str]:
                 continue
             keys[r.unique_key] = r.id
         ids.append(r.id)
-        status, waiting, error = start if start is not None else (JobStatus.QUEUED, 0, None)
+        if start is None:
+            rows.append(
+                (
+                    r.id,
+                    r.task,
+                    r.queue,
+                    r.payload,
+                    r.priority,
+                    r.run_at,
+                    r.created_at,
+                    r.max_attempts,
+                    r.retry_backoff,
+                    r.timeout,
+                    r.unique_key,
+                )
+            )
+            continue
+        status, waiting, error = start
         rows.append(
             (
                 r.id,
@@ -79,7 +103,7 @@ def insert(conn: sqlite3.Connection, records: Sequence[JobRecord]) -> list[str]:
             )
         )
         edges += ((holder.get(d, d), r.id) for d in r.depends_on)
-    conn.executemany(_INSERT, rows)
+    conn.executemany(_INSERT if starts is not None else _INSERT_PLAIN, rows)
     if edges:
         conn.executemany("INSERT OR IGNORE INTO bb_deps (dep_id, job_id) VALUES (?, ?)", edges)
     return ids
