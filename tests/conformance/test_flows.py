@@ -249,3 +249,11 @@ def test_eager_mode_runs_chains_and_groups_in_order(bb: Bb) -> None:
         group = bb.group([add.s(3), add.s(4)], then=bb.tasks["total"].s())
     assert [j.status for j in chain] == [JobStatus.SUCCEEDED] * 2
     assert group.then is not None and group.then.result == 7
+
+
+def test_a_dependency_named_twice_counts_once(bb: Bb) -> None:
+    first = make("add", payload="[[1],{}]")
+    second = make("add", payload="[[2],{}]", depends_on=(first.id, first.id))
+    bb.store.enqueue([first, second])
+    assert drain(bb) == 2
+    assert status(bb, second.id) is JobStatus.SUCCEEDED

@@ -64,7 +64,7 @@ def starts(
     out: list[Start] = []
     for i, r in enumerate(records):
         waiting, error = 0, None
-        for dep in r.depends_on:
+        for dep in dict.fromkeys(r.depends_on):  # one named twice counts once
             if batch.get(dep, i) < i:
                 status = out[batch[dep]].status
             elif dep in statuses:

@@ -100,7 +100,7 @@ class MemoryStore(Store):
                 if record.unique_key is not None and start.status in ACTIVE:
                     live_keys[record.unique_key] = record.id
                 self._waiting_for[record.id] = start.waiting_for
-                for dep in record.depends_on:
+                for dep in dict.fromkeys(record.depends_on):
                     self._dependents.setdefault(holder.get(dep, dep), []).append(record.id)
             self._changed.notify_all()
         return ids

@@ -65,7 +65,14 @@ for i = 0, count - 1 do
   local depends_on = shapes[tonumber(ARGV[first + i * FIELDS + 2])].depends_on
   local start = PLAIN
   if depends_on ~= '' then
-    start = {status = 'queued', waiting = 0, deps = cjson.decode(depends_on)}
+    start = {status = 'queued', waiting = 0, deps = {}}
+    local named = {}
+    for _, dep in ipairs(cjson.decode(depends_on)) do
+      if not named[dep] then -- one named twice counts once
+        named[dep] = true
+        start.deps[#start.deps + 1] = dep
+      end
+    end
     for _, dep in ipairs(start.deps) do
       local status
       if position[dep] then
