@@ -63,9 +63,18 @@ end
 -- A ready set is scored -priority; equal scores sort bytewise by member, so the member
 -- starts with run_at (fixed width, clamped to keep the width) then the enqueue sequence.
 -- It is a function of the job's fields, so it need not be stored to be removed.
-local function ready_member(run_at, seq, id)
+local function ready_prefix(run_at)
   local at = math.min(math.max(tonumber(run_at), 0), 9999999999999)
-  return string.format('%020.6f%016d|', at, tonumber(seq)) .. id
+  return string.format('%020.6f', at)
+end
+-- The member from `ready_prefix(run_at)`, for jobs sharing a run_at (a bulk enqueue):
+-- string.format of a float is most of the cost of a member.
+local function ready_member_after(prefix, seq, id)
+  local digits = string.format('%d', tonumber(seq))
+  return prefix .. string.rep('0', 16 - #digits) .. digits .. '|' .. id
+end
+local function ready_member(run_at, seq, id)
+  return ready_member_after(ready_prefix(run_at), seq, id)
 end
 
 -- Add up to `n` tokens to a wake-up list, never holding more than WAKE_CAP.

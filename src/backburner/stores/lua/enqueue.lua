@@ -35,6 +35,7 @@ for s = 1, nshapes do
     return malformed('enqueue')
   end
   shape.due = tonumber(shape.run_at) <= tonumber(now)
+  shape.ready_prefix = ready_prefix(shape.run_at)
   shapes[s] = shape
 end
 for i = 0, count - 1 do
@@ -187,7 +188,7 @@ for i = 0, count - 1 do
       -- make_pending(), gathered
       if shape.due then
         add(NS .. ':ready:' .. queue, -tonumber(shape.priority),
-          ready_member(shape.run_at, seq, id))
+          ready_member_after(shape.ready_prefix, seq, id))
       else
         add(NS .. ':sched:' .. queue, shape.run_at, id)
       end
