@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import signals
-from .job import Job, JobRecord, JobStatus
+from .job import Job, JobRecord, JobStatus, new_id
 
 if TYPE_CHECKING:
     from .app import Backburner
@@ -29,6 +29,7 @@ class Call:
     task: Task[..., Any]
     payload: str  # codec JSON of the arguments
     misfit: str | None = None  # why the arguments fit only with a first one added (`then`)
+    then_misfit: str | None = None  # why they do not fit with the results added first
 
     def __repr__(self) -> str:
         return f"<Call {self.task.name} {self.payload}>"
@@ -37,6 +38,11 @@ class Call:
         """A new job of this call (a fresh id each time)."""
         if self.misfit is not None and not takes_results:
             raise TypeError(f"{self.task.name}.s(): {self.misfit}")
+        if self.then_misfit is not None and takes_results:
+            raise TypeError(
+                f"{self.task.name}.s() as a group's then, given the results first: "
+                f"{self.then_misfit}"
+            )
         return self.task.record(self.payload, None, depends_on, takes_results)
 
 
@@ -57,8 +63,6 @@ def _calls(calls: Iterable[Call], what: str) -> list[Call]:
 
 def enqueue_many(bb: Backburner, calls: Iterable[Call]) -> list[Job]:
     """Store a job per call, all in one transaction or none; the jobs in order."""
-    from .task import new_id
-
     now = time.time()
     shared: dict[int, dict[str, Any]] = {}  # per task object: what its jobs share
     records = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import os
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -153,6 +154,11 @@ def _call_json(payload: str) -> Any:
     except (ValueError, TypeError):
         return payload
     return {"args": args, "kwargs": kwargs}
+
+
+def new_id() -> str:
+    """A new job id: 128 random bits as 32 hex digits (a uuid4's form, made faster)."""
+    return os.urandom(16).hex()
 
 
 def pending_status(run_at: float, now: float) -> JobStatus:

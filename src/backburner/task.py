@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from . import codec, defaults, limits, signals
 from .flows import Call, submit
-from .job import Job, JobRecord, pending_status
+from .job import Job, JobRecord, new_id, pending_status
 
 if TYPE_CHECKING:
     from .app import Backburner
@@ -177,9 +176,10 @@ class Task(Generic[P, R]):
     def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
         misfit = self._misfit(args, kwargs)
         # the `then` of a group gets the results as its first argument, added later
-        if misfit is not None and self._misfit((None, *args), kwargs) is not None:
+        then_misfit = self._misfit((None, *args), kwargs)
+        if misfit is not None and then_misfit is not None:
             raise TypeError(f"{self.name}.s(): {misfit}")
-        return Call(self, self._encode(args, kwargs), misfit)
+        return Call(self, self._encode(args, kwargs), misfit, then_misfit)
 
     def map(self, items: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Job]:
         """Enqueue one job per item, all in one transaction or none (`bb.enqueue_many`).
@@ -292,11 +292,6 @@ class Task(Generic[P, R]):
 
             return Job(self.bb, run_eagerly(self.bb, record, raise_errors=raise_errors))
         return Job(self.bb, record)
-
-
-def new_id() -> str:
-    """A new job id: 128 random bits as 32 hex digits (a uuid4's form, made faster)."""
-    return os.urandom(16).hex()
 
 
 def _due_time(delay: float | dt.timedelta | None, at: float | dt.datetime | None) -> float:

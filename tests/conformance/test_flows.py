@@ -236,6 +236,8 @@ def test_a_then_call_is_refused_anywhere_but_as_a_groups_then(bb: Bb) -> None:
         bb.enqueue_many([total.s()])
     with pytest.raises(TypeError):
         bb.tasks["add"].s(1, 2, 3)  # fits neither way
+    with pytest.raises(TypeError, match="given the results first"):
+        bb.group([total.s([1])], then=bb.tasks["add"].s(1, 2))
     with pytest.raises(ValueError, match="depends on the group"):
         bb.group([total.s([1])], then=total.options(depends_on=[total.delay([2])]).s())
 
