@@ -176,7 +176,7 @@ class Task(Generic[P, R]):
     def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
         misfit = self._misfit(args, kwargs)
         # the `then` of a group gets the results as its first argument, added later
-        then_misfit = self._misfit((None, *args), kwargs)
+        then_misfit = self._then_misfit(args, kwargs)
         if misfit is not None and then_misfit is not None:
             raise TypeError(f"{self.name}.s(): {misfit}")
         return Call(self, self._encode(args, kwargs), misfit, then_misfit)
@@ -216,6 +216,18 @@ class Task(Generic[P, R]):
             except TypeError as exc:
                 return str(exc)
         return None
+
+    def _then_misfit(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str | None:
+        """Why the function cannot take a group's results before these arguments; without
+        Signature.bind() when the count of positional arguments tells (bulk calls)."""
+        if self._arity is not None and not kwargs:
+            low, high = self._arity
+            if len(args) + 1 > high:
+                return "too many positional arguments"
+            if len(args) + 1 < low:
+                return "missing a required argument"
+            return None
+        return self._misfit((None, *args), kwargs)
 
     def _encode(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         try:

@@ -9,16 +9,17 @@
 -- Status filters are literals, never parameters, so the planner matches partial indexes.
 
 -- name: insert
--- One statement for a whole batch; ORDER BY ord hands out seq in list order. A record
+-- One statement for a whole batch; ORDER BY ord hands out seq in list order. The arrays
+-- are sent in binary (%(x)b): psycopg's text form scans every string for quoting. A record
 -- whose unique_key a live job holds is skipped here, and resolved by live_keys.
 WITH input AS (
     SELECT * FROM unnest(
-        %(id)s::text[], %(task)s::text[], %(queue)s::text[], %(payload)s::text[],
-        %(priority)s::bigint[], %(run_at)s::float8[], %(created_at)s::float8[],
-        %(max_attempts)s::integer[], %(retry_backoff)s::float8[], %(timeout)s::float8[],
-        %(unique_key)s::text[], %(status)s::text[], %(waiting_for)s::integer[],
-        %(error)s::text[], %(finished_at)s::float8[], %(depends_on)s::text[],
-        %(takes_results)s::boolean[]
+        %(id)b::text[], %(task)b::text[], %(queue)b::text[], %(payload)b::text[],
+        %(priority)b::bigint[], %(run_at)b::float8[], %(created_at)b::float8[],
+        %(max_attempts)b::integer[], %(retry_backoff)b::float8[], %(timeout)b::float8[],
+        %(unique_key)b::text[], %(status)b::text[], %(waiting_for)b::integer[],
+        %(error)b::text[], %(finished_at)b::float8[], %(depends_on)b::text[],
+        %(takes_results)b::boolean[]
     ) WITH ORDINALITY AS r(id, task, queue, payload, priority, run_at, created_at,
                            max_attempts, retry_backoff, timeout, unique_key, status,
                            waiting_for, error, finished_at, depends_on, takes_results, ord)
@@ -51,6 +52,15 @@ VALUES (%(id)s, %(task)s, %(queue)s, %(payload)s, %(priority)s, %(run_at)s,
 ON CONFLICT (unique_key)
     WHERE unique_key IS NOT NULL AND status IN ('waiting', 'queued', 'running') DO NOTHING
 RETURNING id, pg_notify(%(channel)s, queue);
+
+-- name: copy_jobs
+-- A big batch of plain jobs (no unique_key, no dependencies), each 'queued'.
+COPY {jobs} (id, task, queue, payload, priority, status, run_at, created_at, max_attempts,
+             retry_backoff, timeout) FROM STDIN;
+
+-- name: notify
+-- Workers of these queues are woken when the transaction commits.
+SELECT pg_notify(%(channel)s, q) FROM unnest(%(queues)s::text[]) AS q;
 
 -- name: live_keys
 SELECT unique_key, id FROM {jobs}
