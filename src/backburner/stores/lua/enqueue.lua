@@ -44,14 +44,26 @@ for i = 0, count - 1 do
   end
 end
 
--- Check every id before writing anything: a script cannot roll back its writes.
-local seen, clashes = {}, {}
+-- Check every id before writing anything: a script cannot roll back its writes. One
+-- EXISTS per 1,000 ids; only a batch that clashes looks at them one by one.
+local seen, clashes, keys = {}, {}, {}
 for i = 0, count - 1 do
   local id = ARGV[first + i * FIELDS]
-  if seen[id] or redis.call('EXISTS', job_key(id)) == 1 then
+  if seen[id] then
     clashes[#clashes + 1] = id
   end
   seen[id] = true
+  keys[#keys + 1] = job_key(id)
+  if #keys == 1000 or i == count - 1 then
+    if redis.call('EXISTS', unpack(keys)) > 0 then
+      for _, key in ipairs(keys) do
+        if redis.call('EXISTS', key) == 1 then
+          clashes[#clashes + 1] = string.sub(key, #job_key('') + 1)
+        end
+      end
+    end
+    keys = {}
+  end
 end
 if #clashes > 0 then
   return {0, clashes}
