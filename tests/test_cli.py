@@ -93,8 +93,12 @@ def test_json_output_is_the_records_own_shape(bb: Backburner) -> None:
     assert summary["error"] == "KeyError: 'missing thing'", "only the first line"
     assert json.loads(run("jobs", "cliapp:bb", "--json")) == [summary]
     full = json.loads(run("show", "cliapp:bb", job.id, "--json"))
-    assert full == record.to_dict(full=True)
-    assert list(full) == [*summary, "payload", "result", "worker_id", "failures"]
+    assert full == {**record.to_dict(full=True), "dependencies": [], "dependents": []}
+    assert list(full) == [
+        *summary,
+        *("payload", "result", "worker_id", "failures", "depends_on"),
+        *("dependencies", "dependents"),
+    ]
     assert full["error"].startswith("KeyError") and "Traceback" in full["error"]
 
 
@@ -281,3 +285,19 @@ def test_jobs_limit_and_offset_past_what_a_store_holds_are_usage_errors(bb: Back
     for option in ("--limit", "--offset"):
         result = CliRunner().invoke(main, ["jobs", "cliapp:bb", option, "99999999999999999999"])
         assert result.exit_code == 2 and "is not in the range" in result.output
+
+
+def test_show_lists_dependencies_and_retry_points_at_the_failed_one(bb: Backburner) -> None:
+    failed = bb.tasks["bad"].delay()
+    child = bb.tasks["ok"].options(depends_on=[failed]).delay(1)
+    drain(bb)
+    out = run("show", "cliapp:bb", child.id)
+    assert "dependencies:" in out and f"{failed.id}  failed" in out
+    assert f"dependency {failed.id} failed" in out
+    assert f"{child.id}  cancelled" in run("show", "cliapp:bb", failed.id)
+    result = CliRunner().invoke(main, ["retry", "cliapp:bb", child.id])
+    assert f"dependencies ['{failed.id}'] have not succeeded (retry those)" in result.output
+    assert "1 job(s) queued again" in run("retry", "cliapp:bb", failed.id)
+    data = json.loads(run("show", "cliapp:bb", child.id, "--json"))
+    assert data["status"] == "waiting"
+    assert data["dependencies"] == [{"id": failed.id, "task": "bad", "status": "queued"}]

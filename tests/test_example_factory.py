@@ -125,7 +125,7 @@ def test_the_readme_commands_run_the_shop(
         wait_until(lambda: bb.store.list_workers(alive_since=time.time() - 60), 30)
         status = run(commands["status"], folder, env)
         assert status.returncode == 0, status.stderr
-        assert re.search(r"^receipts +0 +0 +0 +1 ", status.stdout, re.M), status.stdout
+        assert re.search(r"^receipts +0 +0 +0 +0 +1 ", status.stdout, re.M), status.stdout
         assert f" {worker.pid} " in status.stdout, "the live worker is listed"
     finally:
         assert stop(worker) == 0, log_path.read_text()

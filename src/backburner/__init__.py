@@ -12,6 +12,7 @@ job = send_email.delay("a@example.com")
 from .app import Backburner
 from .context import current_job
 from .errors import BackburnerError, JobFailed, JobTimeout, MissingExtra, Retry, StoreUnavailable
+from .flows import Call, Group
 from .job import Job, JobRecord, JobStatus
 from .logs import LogLine
 from .task import Task
@@ -19,6 +20,8 @@ from .task import Task
 __all__ = [
     "Backburner",
     "BackburnerError",
+    "Call",
+    "Group",
     "Job",
     "JobFailed",
     "JobRecord",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -13,8 +13,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ParamSpec, TypeVar, overload
 
-from . import defaults, limits
+from . import defaults, flows, limits
 from .context import _current
+from .flows import Call, Group
 from .job import Job
 from .periodic import CATCHUP, PeriodicDecorator, Schedule, define
 from .stores import Store, check_url, open_store
@@ -316,6 +317,23 @@ class Backburner:
         """The job with this id, or None."""
         record = self.store.get(job_id)
         return None if record is None else Job(self, record)
+
+    def enqueue_many(self, calls: Iterable[Call]) -> list[Job]:
+        """Store one job per `task.s(...)` call, all in one transaction (one script on
+        Redis) or none: a failure midway stores nothing. `unique_key` applies per job (a
+        duplicate's slot holds the live job). Returns the jobs in order."""
+        return flows.enqueue_many(self, calls)
+
+    def chain(self, *calls: Call) -> list[Job]:
+        """Store one job per call, each WAITING until the one before has succeeded; one
+        that fails for good or is cancelled cancels the rest. All stored or none."""
+        return flows.chain(self, calls)
+
+    def group(self, calls: Iterable[Call], then: Call | None = None) -> Group:
+        """Store one job per call and, with `then`, a job that runs once all of them have
+        succeeded, given their results (a list, in the calls' order) as its first
+        argument: `bb.group([part.s(1), part.s(2)], then=merge.s())`. All stored or none."""
+        return flows.group(self, calls, then)
 
     def explain(self, job_id: str) -> str:
         """Why the job is or is not running now, in a sentence or two, from what the store

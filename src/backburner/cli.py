@@ -315,11 +315,15 @@ def jobs(
 @_fail_cleanly
 def show(app: str | None, job_id: str, as_json: bool) -> None:
     """Everything about one job: attempts, errors with tracebacks, progress, result."""
-    record = _bb(app).store.get(job_id)
+    store = _bb(app).store
+    record = store.get(job_id)
     if record is None:
         raise click.ClickException(f"no job {job_id!r} in this store")
+    links = {"dependencies": store.links(record.depends_on), "dependents": store.dependents(job_id)}
     if as_json:
-        click.echo(json.dumps(record.to_dict(full=True), indent=2))
+        data = record.to_dict(full=True)
+        data.update((name, [x.to_json() for x in found]) for name, found in links.items())
+        click.echo(json.dumps(data, indent=2))
         return
     fields = [
         ("id", record.id),
@@ -341,8 +345,16 @@ def show(app: str | None, job_id: str, as_json: bool) -> None:
         ("arguments", call_text(record.payload)),
         ("result", record.result or "-"),
     ]
+    if record.error and not record.failures:  # why it did not run (not a failed attempt)
+        fields.append(("reason", record.error.splitlines()[0]))
     for name, value in fields:
         click.echo(f"{name:>10}  {printable(value)}")
+    for name, found in links.items():
+        if found:
+            click.echo(f"\n{name}:")
+            for link in found:
+                status = "purged" if link.status is None else link.status.value
+                click.echo(f"  {link.job_id}  {status:<9}  {printable(link.task or '-')}")
     for failure in record.failures:
         click.echo(f"\n--- attempt {failure.attempt} failed at {_when(failure.at)} ---")
         click.echo(printable(failure.error.rstrip()))
@@ -382,7 +394,17 @@ def retry(app: str | None, job_ids: Sequence[str], all_failed: bool) -> None:
     done = [job_id for job_id in job_ids if store.retry(job_id)]
     missing = [job_id for job_id in job_ids if job_id not in done and store.get(job_id) is None]
     for job_id in set(job_ids) - set(done) - set(missing):
-        click.echo(f"{job_id}: not failed or cancelled, left alone", err=True)
+        unmet = [
+            d.job_id
+            for d in store.dependencies(job_id)
+            if d.status not in (None, JobStatus.SUCCEEDED)  # None: purged after success
+        ]
+        why = (
+            f"dependencies {unmet} have not succeeded (retry those)"
+            if unmet
+            else "not failed or cancelled"
+        )
+        click.echo(f"{job_id}: {why}, left alone", err=True)
     no_such_jobs(missing)
     click.echo(f"{len(done)} job(s) queued again")
     if missing:

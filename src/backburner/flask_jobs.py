@@ -161,6 +161,11 @@ def _job_view(state: FlaskState, job_id: str) -> Response:
     if isinstance(record, Response):
         return record
     data = job_json(state.bb, record, expose_error=exposes_errors(state))
+    try:  # what it waits for, and what waits for it: id, task and status of each
+        data["dependencies"] = [link.to_json() for link in state.bb.store.links(record.depends_on)]
+        data["dependents"] = [link.to_json() for link in state.bb.store.dependents(job_id)]
+    except BackburnerError as exc:
+        return store_down(state, exc)
     if wants_html():
         shown = shows_output(state, record)
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import os
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ class JobStatus(str, enum.Enum):
 
     SCHEDULED = "scheduled"
     QUEUED = "queued"
+    WAITING = "waiting"  # held until every job it depends on has succeeded
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -36,7 +38,8 @@ class JobStatus(str, enum.Enum):
 
 FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 PENDING = frozenset({JobStatus.SCHEDULED, JobStatus.QUEUED})
-ACTIVE = PENDING | {JobStatus.RUNNING}
+#: Jobs that hold their unique_key: a WAITING job will be queued without a new check.
+ACTIVE = PENDING | {JobStatus.RUNNING, JobStatus.WAITING}
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,11 @@ class JobRecord:
     trace_context: str | None = None  # the producer's trace context (see `tracing`)
     schedule: str | None = None  # the schedule (bb.periodic) whose tick made this job
     scheduled_for: float | None = None  # that tick
+    #: ids of the jobs this one waits for (`options(depends_on=...)`), in the order given
+    depends_on: tuple[str, ...] = ()
+    #: the job of `bb.group(..., then=...)`: gets its dependencies' results, in order, as
+    #: its first argument
+    takes_results: bool = False
 
     def to_dict(self, full: bool = False) -> dict[str, Any]:
         """The job as plain JSON-ready data, the one shape scripts (`--json`) and the job
@@ -115,7 +123,8 @@ class JobRecord:
         (Unix seconds), progress, the first line of the error, and for a periodic job its
         schedule's name and tick (`schedule`, `scheduled_for`; None otherwise). `full`
         adds payload (the arguments as JSON: {"args": [...], "kwargs": {...}}), result
-        (codec JSON text), the whole error, worker_id and every failure."""
+        (codec JSON text), the whole error, worker_id, every failure, and depends_on (the
+        ids of the jobs it waits for, in order)."""
         data: dict[str, Any] = {
             "id": self.id,
             "task": self.task,
@@ -140,6 +149,7 @@ class JobRecord:
                 error=self.error,
                 worker_id=self.worker_id,
                 failures=[f.to_json() for f in self.failures],
+                depends_on=list(self.depends_on),
             )
         return data
 
@@ -152,6 +162,11 @@ def _call_json(payload: str) -> Any:
     except (ValueError, TypeError):
         return payload
     return {"args": args, "kwargs": kwargs}
+
+
+def new_id() -> str:
+    """A new job id: 128 random bits as 32 hex digits (a uuid4's form, made faster)."""
+    return os.urandom(16).hex()
 
 
 def pending_status(run_at: float, now: float) -> JobStatus:

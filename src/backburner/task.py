@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import time
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from . import codec, defaults, limits, signals, tracing
-from .job import Job, JobRecord, pending_status
+from .flows import Call, submit
+from .job import Job, JobRecord, new_id, pending_status
 
 if TYPE_CHECKING:
     from .app import Backburner
@@ -39,6 +39,7 @@ class TaskOptions:
     expose_error: bool = False  # the job API shows the error's first line, not just its type
     log_lines: int | None = None  # output kept per attempt (None: the Backburner's; 0: none)
     log_bytes: int | None = None
+    depends_on: tuple[str, ...] = ()  # ids of jobs that must succeed first (per call only)
 
     def __post_init__(self) -> None:
         _check_options(self)
@@ -67,6 +68,25 @@ def _check_options(o: TaskOptions) -> None:
         if not isinstance(o.unique_key, str):
             raise ValueError(f"unique_key must be a str or None, got {o.unique_key!r}")
         limits.check_text(o.unique_key, "unique_key", limits.MAX_UNIQUE_KEY_BYTES)
+    if not isinstance(o.depends_on, tuple) or not all(isinstance(d, str) for d in o.depends_on):
+        raise ValueError(f"depends_on must be a list of jobs or job ids, got {o.depends_on!r}")
+
+
+def _dependency_ids(value: Any) -> tuple[str, ...]:
+    """`options(depends_on=...)` as ids: Jobs or ids, in order, each once."""
+    if isinstance(value, (str, Job)) or not isinstance(value, (list, tuple)):
+        raise ValueError(
+            f"depends_on must be a list of jobs or job ids, got {value!r} "
+            "(one dependency: depends_on=[job])"
+        )
+    ids = []
+    for item in value:
+        job_id = item.id if isinstance(item, Job) else item
+        if not isinstance(job_id, str) or not job_id:
+            raise ValueError(f"depends_on takes jobs or job ids, got {item!r}")
+        limits.check_text(job_id, "depends_on id", limits.MAX_NAME_BYTES)
+        ids.append(job_id)
+    return tuple(dict.fromkeys(ids))
 
 
 OPTION_NAMES = frozenset(f.name for f in fields(TaskOptions))
@@ -162,20 +182,76 @@ class Task(Generic[P, R]):
                 f"{self.name}.options() got unknown or fixed option(s) {sorted(unknown)}; "
                 f"valid: {sorted(OPTION_NAMES - FIXED_OPTIONS)}"
             )
+        if "depends_on" in overrides:
+            overrides["depends_on"] = _dependency_ids(overrides["depends_on"])
         copy = Task.__new__(Task)
         copy.__dict__.update(self.__dict__)
         copy.opts = replace(self.opts, **overrides)
         return copy
 
+    def s(self, *args: P.args, **kwargs: P.kwargs) -> Call:
+        """A `Call` of this task with these arguments and this task's options, not stored
+        yet: for `bb.enqueue_many`, `bb.chain` and `bb.group`. The arguments are checked
+        and encoded now (TypeError, as `delay()` raises)."""
+        return self._call(args, kwargs)
+
+    def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
+        misfit = self._misfit(args, kwargs)
+        # the `then` of a group gets the results as its first argument, added later
+        then_misfit = self._then_misfit(args, kwargs)
+        if misfit is not None and then_misfit is not None:
+            raise TypeError(f"{self.name}.s(): {misfit}")
+        return Call(self, self._encode(args, kwargs), misfit, then_misfit)
+
+    def map(self, items: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Job]:
+        """Enqueue one job per item, all in one transaction or none (`bb.enqueue_many`).
+        An item is a tuple (or list) of positional arguments, or a dict of keyword
+        arguments: `add.map([(1, 2), (3, 4)])`, `send.map([{"to": a}, {"to": b}])`.
+        Returns the jobs in order."""
+        calls = []
+        for item in items:
+            if isinstance(item, Mapping):
+                calls.append(self._call((), dict(item)))
+            elif isinstance(item, (tuple, list)):
+                calls.append(self._call(tuple(item), {}))
+            else:
+                raise TypeError(
+                    f"{self.name}.map(): each item is a tuple of arguments or a dict of "
+                    f"keyword arguments, got {item!r}; a single argument: ({item!r},)"
+                )
+        return self.bb.enqueue_many(calls)
+
     # -- enqueueing --------------------------------------------------------------------
     def encode_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         """Check the arguments against the function and encode them, or raise TypeError."""
+        misfit = self._misfit(args, kwargs)
+        if misfit is not None:
+            raise TypeError(f"{self.name}.delay(): {misfit}")
+        return self._encode(args, kwargs)
+
+    def _misfit(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str | None:
+        """Why the function cannot take these arguments, or None when it can."""
         arity = self._arity
         if kwargs or arity is None or not arity[0] <= len(args) <= arity[1]:
             try:
                 self._signature.bind(*args, **kwargs)
             except TypeError as exc:
-                raise TypeError(f"{self.name}.delay(): {exc}") from None
+                return str(exc)
+        return None
+
+    def _then_misfit(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str | None:
+        """Why the function cannot take a group's results before these arguments; without
+        Signature.bind() when the count of positional arguments tells (bulk calls)."""
+        if self._arity is not None and not kwargs:
+            low, high = self._arity
+            if len(args) + 1 > high:
+                return "too many positional arguments"
+            if len(args) + 1 < low:
+                return "missing a required argument"
+            return None
+        return self._misfit((None, *args), kwargs)
+
+    def _encode(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         try:
             return codec.dumps_call(args, kwargs)
         except codec.EncodeError as exc:
@@ -190,27 +266,52 @@ class Task(Generic[P, R]):
             raise TypeError(f"{self.name}.delay(): {exc}; nothing was enqueued") from None
 
     def _enqueue(self, args: tuple[Any, ...], kwargs: dict[str, Any], run_at: float | None) -> Job:
-        payload = self.encode_arguments(args, kwargs)
-        now = time.time()
-        o = self.opts
-        record = JobRecord(
-            id=uuid.uuid4().hex,
-            task=o.name,
-            queue=self.queue,
-            payload=payload,
-            priority=o.priority,
-            status=pending_status(run_at or now, now),
-            run_at=now if run_at is None else run_at,
-            created_at=now,
-            max_attempts=self.retries + 1,
-            retry_backoff=self.retry_backoff,
-            timeout=None if o.timeout is None else float(o.timeout),
-            unique_key=o.unique_key,
-        )
+        record = self.record(self.encode_arguments(args, kwargs), run_at)
+        if record.depends_on:  # stored and announced as bulk jobs are, with a fresh status
+            [job] = submit(self.bb, [record])
+            return job
         eager, raise_errors = self.bb.eager_mode()
         if eager and self.bb.hold_eager(lambda: self._submit(record, eager, raise_errors)):
             return Job(self.bb, record)  # in an eager transaction() block: runs at its end
         return self._submit(record, eager, raise_errors)
+
+    def record(
+        self,
+        payload: str,
+        run_at: float | None = None,
+        depends_on: tuple[str, ...] = (),
+        takes_results: bool = False,
+    ) -> JobRecord:
+        """A new job of this task with `payload` (codec JSON of its arguments), due at
+        `run_at` (None: now), depending on `depends_on` after those of its options."""
+        now = time.time()
+        fields = self.record_fields()
+        if depends_on:
+            fields["depends_on"] = tuple(dict.fromkeys(fields["depends_on"] + depends_on))
+        return JobRecord(
+            id=new_id(),
+            payload=payload,
+            status=pending_status(run_at or now, now),
+            run_at=now if run_at is None else run_at,
+            created_at=now,
+            takes_results=takes_results,
+            **fields,
+        )
+
+    def record_fields(self) -> dict[str, Any]:
+        """The JobRecord fields every job this task makes now shares (its options, with
+        the Backburner's defaults filled in)."""
+        o = self.opts
+        return {
+            "task": o.name,
+            "queue": self.queue,
+            "priority": o.priority,
+            "max_attempts": self.retries + 1,
+            "retry_backoff": self.retry_backoff,
+            "timeout": None if o.timeout is None else float(o.timeout),
+            "unique_key": o.unique_key,
+            "depends_on": o.depends_on,
+        }
 
     def _submit(self, record: JobRecord, eager: bool, raise_errors: bool) -> Job:
         """Store `record`, then with `eager` run it here and now (see worker.runner); in

@@ -54,6 +54,23 @@ class Rescued(NamedTuple):
     status: JobStatus
 
 
+class Link(NamedTuple):
+    """A job at the other end of a dependency: its id, its task and its status; task and
+    status are None once it was purged (a purged dependency had succeeded)."""
+
+    job_id: str
+    task: str | None
+    status: JobStatus | None
+
+    def to_json(self) -> dict[str, str | None]:
+        """{"id", "task", "status"}, as `backburner show --json` and the job API give it."""
+        return {
+            "id": self.job_id,
+            "task": self.task,
+            "status": None if self.status is None else self.status.value,
+        }
+
+
 @dataclass(frozen=True)
 class WorkerInfo:
     """A live worker process as operators see it in `backburner status`."""
@@ -118,6 +135,12 @@ class Store(ABC):
         not stored; its slot in the returned list holds that existing job's id. Otherwise
         the slot holds the record's own id. Status is derived from `run_at` (SCHEDULED
         while in the future). Raises StoreUnavailable if the store cannot be reached.
+
+        A record with `depends_on` (ids of stored jobs, or of earlier records of the same
+        call) starts as `deps.starts` says: QUEUED when every dependency has succeeded,
+        else WAITING; CANCELLED at once, with the reason, when one failed or was
+        cancelled. An id no job has raises ValueError, storing nothing. Any number of
+        records is stored in one transaction (one script on Redis).
         """
 
     def transaction(self, connection: object) -> AbstractContextManager[None]:
@@ -193,6 +216,8 @@ class Store(ABC):
     def complete(self, job_id: str, token: int, result: str | None) -> bool:
         """Mark the job SUCCEEDED with `result` (codec JSON) if `token` is still current.
 
+        In the same transaction (script), each WAITING dependent whose dependencies have now
+        all succeeded becomes QUEUED, and idle workers are woken for it.
         Returns False, changing nothing, when the attempt no longer holds the job.
         """
 
@@ -222,7 +247,9 @@ class Store(ABC):
         `lapsed_before`, only while the job's lease lapsed before that time. Returns, for
         each, the status the job now has (the ending's `status`, or its `if_cancelled`), or
         None where it was refused, changing nothing. Workers waiting for the job's queue
-        are woken when it becomes pending again.
+        are woken when it becomes pending again. A job left FAILED or CANCELLED cancels its
+        WAITING dependents, theirs in turn and so on, in the same transaction (script),
+        each with the reason (`deps.reason`).
         """
 
     def fail(self, job_id: str, token: int, error: str, retry_at: float | None) -> bool:
@@ -316,8 +343,10 @@ class Store(ABC):
 
     @abstractmethod
     def cancel(self, job_id: str, *, grace: float | None = None) -> bool:
-        """Cancel a pending job (True). For a running job set cancel_requested, so it is
-        not retried and the task can stop early (False). Finished or unknown: False.
+        """Cancel a pending or WAITING job (True), and with it, atomically, its WAITING
+        dependents (transitively, see `end_attempts`). For a running job set
+        cancel_requested, so it is not retried and the task can stop early (False).
+        Finished or unknown: False.
 
         With `grace` (a forced cancel) a running job's `cancel_grace` becomes `grace` too,
         which heartbeats report: the worker holding it stops its process if it has not
@@ -334,18 +363,47 @@ class Store(ABC):
     def retry(self, job_id: str) -> bool:
         """Queue a FAILED or CANCELLED job again now, with a fresh set of attempts; its
         failure history is kept, its last failure marked with the time of this retry
-        (`Failure.retried_at`). Returns False for any other job."""
+        (`Failure.retried_at`). Returns False for any other job, and for one whose own
+        dependencies have not all succeeded (retry those). The jobs below it that were
+        cancelled for a dependency wait again, transitively, unless another of their
+        dependencies failed or was cancelled."""
 
     @abstractmethod
     def purge(
         self, *, statuses: Collection[JobStatus] = FINISHED, older_than: float | None = None
     ) -> int:
         """Delete finished jobs in `statuses` that finished before `older_than` (any time
-        when None). Pending and running jobs are never purged. Returns how many."""
+        when None). Pending and running jobs are never purged, nor a finished job one of
+        whose dependents has not finished (it may need the result). Returns how many."""
 
     def prune(self, now: float) -> int:
         """Delete finished jobs kept longer than `result_ttl`. Returns how many."""
         return self.purge(statuses=FINISHED, older_than=now - self.result_ttl)
+
+    @abstractmethod
+    def dependent_ids(self, job_id: str) -> list[str]:
+        """Ids of the jobs that depend on `job_id` (`options(depends_on=...)`), oldest
+        first; [] for an unknown job."""
+
+    def dependencies(self, job_id: str) -> list[Link]:
+        """The jobs `job_id` depends on, in the order given, each with its status now: what
+        a WAITING job waits on (`bb.explain`, `backburner show`). [] for an unknown job."""
+        record = self.get(job_id, light=True)
+        return [] if record is None else self.links(record.depends_on)
+
+    def dependents(self, job_id: str) -> list[Link]:
+        """The jobs that depend on `job_id`, each with its status now."""
+        return self.links(self.dependent_ids(job_id))
+
+    def links(self, ids: Sequence[str]) -> list[Link]:
+        """The jobs `ids` as Links, in order: id, task and status now (None once purged)."""
+        links = []
+        for other in ids:
+            found = self.get(other, light=True)
+            links.append(
+                Link(other, None, None) if found is None else Link(other, found.task, found.status)
+            )
+        return links
 
     def migrate(self) -> int:
         """Create or upgrade the store's schema now (stores also do it on first use unless

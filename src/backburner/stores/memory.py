@@ -20,6 +20,7 @@ from .. import defaults
 from ..job import ACTIVE, FINISHED, PENDING, Failure, JobRecord, JobStatus, pending_status
 from ..logs import LogLine
 from ..policy import Ending
+from . import deps
 from .base import Done, HeartbeatReply, Store, StoreStats, Tick, WorkerInfo, check_statuses
 
 # jobs held by transaction() blocks, per store, in this context (thread or asyncio task)
@@ -39,6 +40,8 @@ class MemoryStore(Store):
         self._workers: dict[str, WorkerInfo] = {}
         self._ticks: dict[str, dict[float, Tick]] = {}  # schedule -> tick time -> tick
         self._logs: dict[str, list[LogLine]] = {}
+        self._dependents: dict[str, list[str]] = {}  # job id -> ids of jobs depending on it
+        self._waiting_for: dict[str, int] = {}  # job id -> dependencies not succeeded yet
         # reentrant: enqueue_tick enqueues its job while holding it
         self._changed = threading.Condition(threading.RLock())
 
@@ -81,19 +84,87 @@ class MemoryStore(Store):
                 if any(r.unique_key for r in records)
                 else {}
             )
-            for record in records:
+            starts = deps.starts(records, self._statuses)
+            now = time.time()
+            holder: dict[str, str] = {}  # a deduplicated record's id -> the live job's
+            for record, start in zip(records, starts):
                 existing = live_keys.get(record.unique_key) if record.unique_key else None
                 if existing is not None:
                     ids.append(existing)
+                    holder[record.id] = existing
                     continue
-                self._jobs[record.id] = replace(record, status=JobStatus.QUEUED)
+                ids.append(record.id)
+                self._jobs[record.id] = replace(
+                    record,
+                    status=start.status,
+                    error=start.error,
+                    finished_at=now if start.error else None,
+                )
                 self._seq[record.id] = self._next_seq
                 self._next_seq += 1
-                if record.unique_key is not None:
+                if record.unique_key is not None and start.status in ACTIVE:
                     live_keys[record.unique_key] = record.id
-                ids.append(record.id)
+                self._waiting_for[record.id] = start.waiting_for
+                for dep in dict.fromkeys(record.depends_on):
+                    self._dependents.setdefault(holder.get(dep, dep), []).append(record.id)
             self._changed.notify_all()
         return ids
+
+    def _statuses(self, ids: Sequence[str]) -> dict[str, JobStatus]:
+        return {i: self._jobs[i].status for i in ids if i in self._jobs}
+
+    def _release(self, job_id: str) -> None:
+        """`job_id` succeeded: one dependency fewer for each dependent; a WAITING one
+        with none left is queued (the lock is held)."""
+        for dependent in self._dependents.get(job_id, ()):
+            left = self._waiting_for.get(dependent, 1) - 1
+            self._waiting_for[dependent] = left
+            record = self._jobs.get(dependent)
+            if record is not None and record.status is JobStatus.WAITING and left <= 0:
+                self._jobs[dependent] = replace(record, status=JobStatus.QUEUED)
+
+    def _doom(self, job_id: str, status: JobStatus, now: float) -> None:
+        """`job_id` ended `status` (FAILED or CANCELLED): cancel its WAITING dependents,
+        theirs in turn, and so on, each naming the dependency it lost."""
+        frontier = [(job_id, status)]
+        while frontier:
+            after: list[tuple[str, JobStatus]] = []
+            for cause, how in frontier:
+                for dependent in self._dependents.get(cause, ()):
+                    record = self._jobs.get(dependent)
+                    if record is not None and record.status is JobStatus.WAITING:
+                        self._jobs[dependent] = replace(
+                            record,
+                            status=JobStatus.CANCELLED,
+                            finished_at=now,
+                            error=deps.reason(cause, how),
+                        )
+                        after.append((dependent, JobStatus.CANCELLED))
+            frontier = after
+
+    def _revive(self, job_id: str) -> None:
+        """`job_id` was retried by hand: the jobs cancelled for a dependency below it wait
+        again, unless another of their dependencies failed or was cancelled."""
+        frontier = [job_id]
+        while frontier:
+            after: list[str] = []
+            for cause in frontier:
+                for dependent in self._dependents.get(cause, ()):
+                    record = self._jobs.get(dependent)
+                    if record is None or not _cancelled_for_dependency(record):
+                        continue
+                    lost = self._statuses(record.depends_on).values()
+                    if any(s in (JobStatus.FAILED, JobStatus.CANCELLED) for s in lost):
+                        continue
+                    self._jobs[dependent] = replace(
+                        record, status=JobStatus.WAITING, finished_at=None, error=None
+                    )
+                    after.append(dependent)
+            frontier = after
+
+    def dependent_ids(self, job_id: str) -> list[str]:
+        with self._changed:
+            return list(self._dependents.get(job_id, ()))
 
     # -- periodic jobs -----------------------------------------------------------------
     def enqueue_tick(self, tick: Tick, record: JobRecord | None) -> bool:
@@ -216,6 +287,7 @@ class MemoryStore(Store):
             finished_at=time.time(),
             lease_until=None,
         )
+        self._release(job_id)
         self._changed.notify_all()
         return True
 
@@ -247,6 +319,8 @@ class MemoryStore(Store):
         else:
             changes["finished_at"] = e.at
         self._jobs[e.job_id] = replace(record, **changes)
+        if status in (JobStatus.FAILED, JobStatus.CANCELLED):
+            self._doom(e.job_id, status, e.at)
         return status
 
     def set_progress(self, job_id: str, token: int, progress: Mapping[str, Any]) -> bool:
@@ -343,10 +417,10 @@ class MemoryStore(Store):
             record = self._jobs.get(job_id)
             if record is None:
                 return False
-            if record.status in PENDING:
-                self._jobs[job_id] = replace(
-                    record, status=JobStatus.CANCELLED, finished_at=time.time()
-                )
+            if record.status in PENDING or record.status is JobStatus.WAITING:
+                now = time.time()
+                self._jobs[job_id] = replace(record, status=JobStatus.CANCELLED, finished_at=now)
+                self._doom(job_id, JobStatus.CANCELLED, now)
                 return True
             if record.status is JobStatus.RUNNING:
                 forced = record.cancel_grace if grace is None else grace
@@ -378,6 +452,8 @@ class MemoryStore(Store):
             record = self._jobs.get(job_id)
             if record is None or record.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
                 return False
+            if self._waiting_for.get(job_id, 0) > 0:
+                return False  # a dependency has not succeeded: retry that one
             now = time.time()
             failures = record.failures
             if failures:
@@ -392,6 +468,7 @@ class MemoryStore(Store):
                 cancel_grace=None,
                 failures=failures,
             )
+            self._revive(job_id)
             self._changed.notify_all()
             return True
 
@@ -405,12 +482,20 @@ class MemoryStore(Store):
                 for r in self._jobs.values()
                 if r.status in statuses
                 and (older_than is None or (r.finished_at or 0) < older_than)
+                and not self._needed(r.id)
             ]
             for job_id in doomed:
                 del self._jobs[job_id]
                 del self._seq[job_id]
                 self._logs.pop(job_id, None)
+                self._dependents.pop(job_id, None)
+                self._waiting_for.pop(job_id, None)
         return len(doomed)
+
+    def _needed(self, job_id: str) -> bool:
+        """Whether a dependent of `job_id` has not finished (it may need its result)."""
+        dependents = (self._jobs.get(d) for d in self._dependents.get(job_id, ()))
+        return any(d is not None and not d.status.finished for d in dependents)
 
     def append_logs(self, lines: Mapping[str, Sequence[LogLine]]) -> None:
         with self._changed:
@@ -441,3 +526,9 @@ class MemoryStore(Store):
 
     def close(self) -> None:
         """Nothing to release: the jobs live as long as this object."""
+
+
+def _cancelled_for_dependency(record: JobRecord) -> bool:
+    return record.status is JobStatus.CANCELLED and (record.error or "").startswith(
+        deps.DEPENDENCY_FAILED
+    )

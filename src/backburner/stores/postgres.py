@@ -58,10 +58,10 @@ from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 
 from .. import defaults
-from ..errors import BackburnerError, SchemaError, StoreUnavailable
+from ..errors import SchemaError, StoreUnavailable
 from ..job import FINISHED, JobRecord, JobStatus
 from ..policy import Ending
-from . import postgres_schema, rows, sql_stats
+from . import postgres_deps, postgres_insert, postgres_schema, rows, sql_stats
 from .base import Done, HeartbeatReply, Store, StoreStats, WorkerInfo, check_statuses
 from .forks import on_fork_in_child
 from .postgres_conn import Connection, ConnectionSource, parse_url
@@ -71,21 +71,6 @@ from .postgres_ticks import PostgresTicks
 from .postgres_tx import bind, bound, resolver
 
 _PURGE_BATCH = 5000
-_UNIQUE_RETRIES = 10
-_FIELDS = (
-    "id",
-    "task",
-    "queue",
-    "payload",
-    "priority",
-    "run_at",
-    "created_at",
-    "max_attempts",
-    "retry_backoff",
-    "timeout",
-    "unique_key",
-    "trace_context",
-)
 
 
 def _decoded(value: Any) -> Any:
@@ -212,10 +197,20 @@ class PostgresStore(PostgresTicks, PostgresLogs, Store):
         if resolve is not None:
             return self._enqueue_on_caller(resolve(), records)
         with self._conn() as conn:
-            if any(r.unique_key is not None for r in records):
-                with conn.transaction():  # dedupe may take more than one statement
-                    return self._insert(conn, records, None)
-            return self._insert(conn, records, None)  # one statement: atomic alone
+            if len(records) <= postgres_insert.CHUNK and not any(
+                r.unique_key or r.depends_on for r in records
+            ):
+                return postgres_insert.insert(
+                    conn, self._sql, self.channel, records, None
+                )  # one statement: atomic alone
+            with conn.transaction():  # several statements: all of them or none
+                return postgres_insert.insert(conn, self._sql, self.channel, records, None)
+
+    def _insert(
+        self, conn: Connection, records: Sequence[JobRecord], prepare: bool | None
+    ) -> list[str]:
+        """Store `records` on `conn`, in the caller's transaction (enqueue_tick's)."""
+        return postgres_insert.insert(conn, self._sql, self.channel, records, prepare)
 
     def _enqueue_on_caller(self, conn: Connection, records: Sequence[JobRecord]) -> list[str]:
         try:
@@ -223,57 +218,14 @@ class PostgresStore(PostgresTicks, PostgresLogs, Store):
                 idle = conn.info.transaction_status == TransactionStatus.IDLE
                 if conn.autocommit and idle:
                     with conn.transaction():
-                        return self._insert(conn, records, False)
+                        return postgres_insert.insert(conn, self._sql, self.channel, records, False)
                 # prepare=False: leave no prepared statements on the caller's connection
-                return self._insert(conn, records, False)
+                return postgres_insert.insert(conn, self._sql, self.channel, records, False)
         except psycopg.errors.UndefinedTable as exc:
             raise SchemaError(
                 f"the connection given to transaction() has no backburner tables in schema "
                 f"{self.schema!r}: connect it to the database of {self.options.safe_url}"
             ) from exc
-
-    def _insert(
-        self, conn: Connection, records: Sequence[JobRecord], prepare: bool | None
-    ) -> list[str]:
-        try:
-            return self._insert_rows(conn, records, prepare)
-        except psycopg.errors.UniqueViolation as exc:
-            raise ValueError(
-                f"job id already stored: {exc.diag.message_detail or exc}; nothing was enqueued"
-            ) from exc
-
-    def _insert_rows(
-        self, conn: Connection, records: Sequence[JobRecord], prepare: bool | None
-    ) -> list[str]:
-        stored: dict[str, str] = {}  # record id -> id of the job that holds its place
-        todo = list(records)
-        for _ in range(_UNIQUE_RETRIES):
-            inserted = _fetch(conn, *self._insert_statement(todo), prepare)
-            stored.update((job_id, job_id) for job_id, _ in inserted)
-            skipped = [r for r in todo if r.id not in stored]
-            if skipped:
-                # the live job holding each skipped record's unique_key (maybe one of ours)
-                keys = {"keys": [r.unique_key for r in skipped]}
-                live = dict(_fetch(conn, self._sql["live_keys"], keys, prepare))
-                stored.update((r.id, live[r.unique_key]) for r in skipped if r.unique_key in live)
-            # a holder that finished between the two statements freed its key: try again
-            todo = [r for r in skipped if r.id not in stored]
-            if not todo:
-                return [stored[r.id] for r in records]
-        raise BackburnerError(
-            f"unique_key(s) {sorted({str(r.unique_key) for r in todo})} kept changing hands "
-            "while enqueueing; nothing was enqueued, try again"
-        )
-
-    def _insert_statement(self, records: Sequence[JobRecord]) -> tuple[str, dict[str, Any]]:
-        if len(records) == 1:
-            params = {f: getattr(records[0], f) for f in _FIELDS}
-            sql = self._sql["insert_one"]
-        else:
-            params = {f: [getattr(r, f) for r in records] for f in _FIELDS}
-            sql = self._sql["insert"]
-        params["channel"] = self.channel
-        return sql, params
 
     # -- consuming ---------------------------------------------------------------------
     def complete_and_claim(
@@ -304,12 +256,15 @@ class PostgresStore(PostgresTicks, PostgresLogs, Store):
             "limit": limit,
         }
         claim_sql = self._sql["claim" if queues is None else "claim_queues"]
+        # one transaction: a dependent is queued with its dependency's completion, or neither
         with self._conn() as conn, conn.pipeline() if _PIPELINE else nullcontext():
             completed = conn.cursor(row_factory=tuple_row)
             claimed = conn.cursor(row_factory=tuple_row)
-            with completed, claimed:
+            with completed, claimed, conn.transaction():
                 if done:
                     completed.execute(self._sql["complete_many"], finished)
+                    finished["channel"] = self.channel
+                    claimed.execute(self._sql["release"], finished)
                 if limit > 0:
                     claimed.execute(claim_sql, wanted)
                 ids = {job_id for (job_id,) in completed.fetchall()} if done else set()
@@ -343,9 +298,7 @@ class PostgresStore(PostgresTicks, PostgresLogs, Store):
         )
 
     def complete(self, job_id: str, token: int, result: str | None) -> bool:
-        params = {"result": result, "now": time.time(), "id": job_id, "token": token}
-        with self._conn() as conn:
-            return _rowcount(conn, self._sql["complete"], params) == 1
+        return self.complete_and_claim([Done(job_id, token, result)], None, "", 0, 0)[0][0]
 
     def end_attempts(self, endings: Sequence[Ending]) -> list[JobStatus | None]:
         """One statement for the whole batch: see end_attempts in postgres_queries.sql."""
@@ -354,8 +307,14 @@ class PostgresStore(PostgresTicks, PostgresLogs, Store):
         each = [rows.ending_params(e) for e in endings]
         params: dict[str, Any] = {name: [p[name] for p in each] for name in each[0]}
         params["channel"] = self.channel
-        with self._conn() as conn:
+        with self._conn() as conn, conn.transaction():
             ended = dict(_fetch(conn, self._sql["end_attempts"], params))
+            lost = [
+                (e.job_id, JobStatus(ended[n]))
+                for n, e in enumerate(endings, 1)
+                if ended.get(n) in ("failed", "cancelled")
+            ]
+            postgres_deps.doom(conn, self._sql, lost, time.time())
         return [JobStatus(ended[n]) if n in ended else None for n in range(1, len(endings) + 1)]
 
     def set_progress(self, job_id: str, token: int, progress: Mapping[str, Any]) -> bool:
@@ -458,10 +417,14 @@ class PostgresStore(PostgresTicks, PostgresLogs, Store):
         return sql_stats.gather(found, now)
 
     def cancel(self, job_id: str, *, grace: float | None = None) -> bool:
-        params = {"now": time.time(), "id": job_id, "grace": grace}
-        with self._conn() as conn:
+        now = time.time()
+        params = {"now": now, "id": job_id, "grace": grace}
+        with self._conn() as conn, conn.transaction():
             changed = _fetch(conn, self._sql["cancel"], params)
-        return [status for (status,) in changed] == ["cancelled"]
+            cancelled = [status for (status,) in changed] == ["cancelled"]
+            if cancelled:
+                postgres_deps.doom(conn, self._sql, [(job_id, JobStatus.CANCELLED)], now)
+        return cancelled
 
     def count_ahead(self, job_id: str, limit: int) -> int:
         if "\x00" in job_id:  # no job has one (see get)
@@ -475,8 +438,10 @@ class PostgresStore(PostgresTicks, PostgresLogs, Store):
         now = time.time()
         params = {"now": now, "mark": json.dumps(now), "id": job_id, "channel": self.channel}
         try:
-            with self._conn() as conn:
+            with self._conn() as conn, conn.transaction():
                 requeued = _fetch(conn, self._sql["retry"], params)
+                if requeued:
+                    postgres_deps.revive(conn, self._sql, job_id)
         except psycopg.errors.UniqueViolation:
             return False  # another live job holds its unique_key
         return len(requeued) == 1
@@ -490,19 +455,30 @@ class PostgresStore(PostgresTicks, PostgresLogs, Store):
         # literals, not parameters: the planner can then match the partial index
         listed = ", ".join(f"'{JobStatus(s).value}'" for s in statuses)
         cutoff = "" if older_than is None else "AND finished_at < %s"
+        deps = f'"{self.schema}".bb_deps'
         sql = (
-            f"DELETE FROM {self._jobs} WHERE seq IN (SELECT seq FROM {self._jobs} "
-            f"WHERE status IN ({listed}) {cutoff} LIMIT {_PURGE_BATCH})"
+            f"WITH gone AS (DELETE FROM {self._jobs} WHERE seq IN (SELECT seq FROM {self._jobs} "
+            f"AS f WHERE status IN ({listed}) {cutoff} AND NOT EXISTS ("
+            # a dependent that has not finished may need its result
+            f"SELECT 1 FROM {deps} AS e JOIN {self._jobs} AS j ON j.id = e.job_id "
+            "WHERE e.dep_id = f.id AND j.status IN ('waiting', 'queued', 'running')) "
+            f"LIMIT {_PURGE_BATCH}) RETURNING id), edges AS (DELETE FROM {deps} "
+            "WHERE dep_id IN (SELECT id FROM gone) OR job_id IN (SELECT id FROM gone)) "
+            "SELECT count(*) FROM gone"
         )
         params = () if older_than is None else (older_than,)
         total = 0
         # small batches, each its own transaction: short locks, and vacuum can keep up
         with self._conn() as conn:
-            while (deleted := _rowcount(conn, sql, params)) > 0:
+            while (deleted := _fetch(conn, sql, params)[0][0]) > 0:
                 total += deleted
                 if deleted < _PURGE_BATCH:
                     break
         return total
+
+    def dependent_ids(self, job_id: str) -> list[str]:
+        with self._conn() as conn:
+            return [d for (d,) in _fetch(conn, self._sql["dependent_ids"], {"id": job_id})]
 
     # -- workers -----------------------------------------------------------------------
     def record_worker(self, info: WorkerInfo) -> None:

@@ -42,13 +42,14 @@ import redis
 from .. import defaults
 from ..job import FINISHED, PENDING, Failure, JobRecord, JobStatus, pending_status
 from ..policy import Ending
+from . import deps
 from .base import Done, HeartbeatReply, Store, StoreStats, WorkerInfo, check_statuses
 from .redis_conn import RedisConnector, parse_url
 from .redis_logs import RedisLogs
 from .redis_ticks import RedisTicks
 
 # Statuses as stored: a pending job is 'queued' whatever its run_at.
-_STORED = ("queued", "running", "succeeded", "failed", "cancelled")
+_STORED = ("waiting", "queued", "running", "succeeded", "failed", "cancelled")
 _BATCH = 500  # jobs per claim, end_attempts or purge run, so none blocks Redis for long
 # Statuses an attempt may end in, as the end_attempts script takes them.
 _ENDS = ("queued", "succeeded", "failed", "cancelled")
@@ -104,6 +105,8 @@ def _record(f: Mapping[str, str], now: float) -> JobRecord:
         trace_context=f.get("trace_context"),
         schedule=f.get("schedule"),
         scheduled_for=_opt_float(f.get("scheduled_for")),
+        depends_on=tuple(json.loads(f["depends_on"])) if "depends_on" in f else (),
+        takes_results=f.get("takes_results") == "1",
     )
 
 
@@ -139,6 +142,36 @@ def _ending_args(e: Ending) -> tuple[Any, ...]:
     )
 
 
+def _shape_args(
+    task: str,
+    queue: str,
+    priority: int,
+    run_at: float,
+    created_at: float,
+    max_attempts: int,
+    retry_backoff: float,
+    timeout: float | None,
+    unique_key: str | None,
+    depends_on: tuple[str, ...],
+    takes_results: bool,
+) -> tuple[Any, ...]:
+    """What jobs of one shape share, as the enqueue script takes it (lua/enqueue.lua)."""
+    return (
+        task,
+        queue,
+        priority,
+        repr(float(run_at)),
+        repr(float(created_at)),
+        max_attempts,
+        repr(float(retry_backoff)),
+        "" if timeout is None else repr(float(timeout)),
+        "0" if unique_key is None else "1",
+        unique_key or "",
+        json.dumps(depends_on) if depends_on else "",
+        "1" if takes_results else "0",
+    )
+
+
 def _result_args(result: str | None) -> tuple[str, str]:
     """has_result and result, as the complete scripts take them."""
     return ("0", "") if result is None else ("1", result)
@@ -171,32 +204,46 @@ class RedisStore(RedisTicks, RedisLogs, Store):
     def enqueue(self, records: Sequence[JobRecord]) -> list[str]:
         if not records:
             return []
-        stored, ids = self._redis.run("enqueue", *self._enqueue_args(records))
+        stored, found = self._redis.run("enqueue", *self._enqueue_args(records))
+        if stored == 2:
+            raise deps.unknown(*found)
         if not stored:
-            raise ValueError(f"job id(s) already stored or repeated: {ids}; nothing was enqueued")
-        return list(ids)
+            raise ValueError(f"job id(s) already stored or repeated: {found}; nothing was enqueued")
+        ids = [r.id for r in records]
+        for position, holder in zip(found[::2], found[1::2]):
+            ids[int(position) - 1] = str(holder)  # deduplicated: the live job's id
+        return ids
 
     @staticmethod
     def _enqueue_args(records: Sequence[JobRecord]) -> list[Any]:
         """lua/enqueue.lua's ARGV for `records` (lua/tick.lua passes them on to it)."""
-        args: list[Any] = [repr(time.time())]
+        shapes: dict[tuple[Any, ...], int] = {}  # what jobs share: see lua/enqueue.lua
+        jobs: list[Any] = []
         for r in records:
-            args += (
-                r.id,
+            shape = (
                 r.task,
                 r.queue,
-                r.payload,
                 r.priority,
-                repr(float(r.run_at)),
-                repr(float(r.created_at)),
+                r.run_at,
+                r.created_at,
                 r.max_attempts,
-                repr(float(r.retry_backoff)),
-                "" if r.timeout is None else repr(float(r.timeout)),
-                "0" if r.unique_key is None else "1",
-                r.unique_key or "",
-                r.trace_context or "",
+                r.retry_backoff,
+                r.timeout,
+                r.unique_key,
+                r.depends_on,
+                r.takes_results,
             )
-        return args
+            number = shapes.get(shape)
+            if number is None:
+                number = shapes[shape] = len(shapes) + 1
+            jobs += (r.id, r.payload, number, r.trace_context or "")
+        args: list[Any] = [repr(time.time()), len(shapes)]
+        for shape in shapes:
+            args += _shape_args(*shape)
+        # One script for the whole batch, however long: Redis runs it alone, so it is all
+        # or nothing (it checks everything before its first write), and other clients
+        # wait for it (10 to 20 ms per 1,000 jobs, measured on 2 busy cores).
+        return args + jobs
 
     # -- consuming ---------------------------------------------------------------------
     def complete_and_claim(
@@ -409,6 +456,16 @@ class RedisStore(RedisTicks, RedisLogs, Store):
             offset += examined - removed  # entries kept (other statuses) stay in the index
             if examined < _BATCH:
                 return total
+
+    def dependent_ids(self, job_id: str) -> list[str]:
+        with self._redis.guard():
+            client = self._redis.connection().client
+            found = sorted(str(d) for d in client.smembers(self._redis.key("deps", job_id)))
+            pipe = client.pipeline(transaction=False)
+            for dependent in found:
+                pipe.hget(self._redis.key("job", dependent), "seq")
+            seqs = pipe.execute()
+        return [d for _, d in sorted(zip((int(q or 0) for q in seqs), found))]
 
     # -- workers -----------------------------------------------------------------------
     def record_worker(self, info: WorkerInfo) -> None:

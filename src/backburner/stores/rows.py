@@ -39,6 +39,7 @@ WORKER_SELECT = ", ".join(WORKER_COLUMNS)
 _WORKER_LISTS = ("queues", "jobs", "tasks")  # WorkerInfo fields stored as JSON lists
 
 _QUEUED = JobStatus.QUEUED.value
+_NONE: tuple[Any, ...] = (None, "[]", [])  # no dependencies, as stored (or left unread)
 
 
 def _record(values: dict[str, Any], now: float, decode_json: DecodeJson) -> JobRecord:
@@ -60,6 +61,9 @@ def _record(values: dict[str, Any], now: float, decode_json: DecodeJson) -> JobR
     if values["progress"] is not None:
         values["progress"] = decode_json(values["progress"])
     values["cancel_requested"] = bool(values["cancel_requested"])
+    depends_on = values["depends_on"]
+    values["depends_on"] = tuple(decode_json(depends_on)) if depends_on not in _NONE else ()
+    values["takes_results"] = bool(values["takes_results"])
     return JobRecord(**values)
 
 

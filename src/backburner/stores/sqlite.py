@@ -29,7 +29,7 @@ from .. import defaults
 from ..errors import StoreUnavailable
 from ..job import FINISHED, JobRecord, JobStatus
 from ..policy import Ending
-from . import rows, sql_stats, sqlite_conn, sqlite_explain, sqlite_tx
+from . import rows, sql_stats, sqlite_conn, sqlite_deps, sqlite_explain, sqlite_tx
 from .base import Done, HeartbeatReply, Store, StoreStats, WorkerInfo, check_statuses
 from .forks import on_fork_in_child
 from .sqlite_conn import SCHEMA_VERSION
@@ -39,11 +39,6 @@ from .wakeup import Wakeup
 
 PURGE_BATCH = 5000
 _SYNC_MODES = ("full", "normal")
-_INSERT = (
-    "INSERT INTO bb_jobs (id, task, queue, payload, priority, status, run_at, created_at, "
-    "max_attempts, retry_backoff, timeout, unique_key, trace_context) "
-    "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)"
-)
 _HELD = "id = ? AND token = ? AND status = 'running'"
 _RECORD_WORKER = (
     f"INSERT OR REPLACE INTO bb_workers ({rows.WORKER_SELECT}) "
@@ -219,36 +214,7 @@ class SQLiteStore(SQLiteTicks, SQLiteLogs, Store):
 
     @staticmethod
     def _insert(conn: sqlite3.Connection, records: Sequence[JobRecord]) -> list[str]:
-        ids = []
-        for r in records:
-            if r.unique_key is not None:
-                row = conn.execute(
-                    "SELECT id FROM bb_jobs WHERE unique_key = ? "
-                    "AND status IN ('queued', 'running')",
-                    (r.unique_key,),
-                ).fetchone()
-                if row is not None:
-                    ids.append(row[0])
-                    continue
-            conn.execute(
-                _INSERT,
-                (
-                    r.id,
-                    r.task,
-                    r.queue,
-                    r.payload,
-                    r.priority,
-                    r.run_at,
-                    r.created_at,
-                    r.max_attempts,
-                    r.retry_backoff,
-                    r.timeout,
-                    r.unique_key,
-                    r.trace_context,
-                ),
-            )
-            ids.append(r.id)
-        return ids
+        return sqlite_deps.insert(conn, records)
 
     # -- consuming ---------------------------------------------------------------------
     def complete_and_claim(
@@ -266,8 +232,12 @@ class SQLiteStore(SQLiteTicks, SQLiteLogs, Store):
         now = 0.0
         with self._write() as conn:
             accepted = [self._complete(conn, *d) for d in done]
+            succeeded = [d.job_id for d, ok in zip(done, accepted) if ok]
+            released = sqlite_deps.release(conn, succeeded)
             if limit > 0:
                 claimed, now = self._claim(conn, queues, worker_id, limit, lease_s)
+        if released:
+            self._wakeup.notify()
         # JSON columns are TEXT in SQLite (cancel_requested an integer: rows makes it a bool)
         return accepted, rows.claimed_records(claimed, now, json.loads)
 
@@ -332,7 +302,11 @@ class SQLiteStore(SQLiteTicks, SQLiteLogs, Store):
 
     def complete(self, job_id: str, token: int, result: str | None) -> bool:
         with self._write() as conn:
-            return self._complete(conn, job_id, token, result)
+            accepted = self._complete(conn, job_id, token, result)
+            released = accepted and sqlite_deps.release(conn, [job_id])
+        if released:
+            self._wakeup.notify()
+        return accepted
 
     @staticmethod
     def _complete(conn: sqlite3.Connection, job_id: str, token: int, result: str | None) -> bool:
@@ -349,6 +323,10 @@ class SQLiteStore(SQLiteTicks, SQLiteLogs, Store):
             return []
         with self._write() as conn:
             ended = [conn.execute(_END, rows.ending_params(e)).fetchone() for e in endings]
+            lost = [(e.job_id, JobStatus(row[0]), e.at) for e, row in zip(endings, ended) if row]
+            for job_id, status, at in lost:
+                if status in (JobStatus.FAILED, JobStatus.CANCELLED):
+                    sqlite_deps.doom(conn, [(job_id, status)], at)
         if any(row is not None and row[0] == JobStatus.QUEUED.value for row in ended):
             self._wakeup.notify()
         return [None if row is None else JobStatus(row[0]) for row in ended]
@@ -440,12 +418,14 @@ class SQLiteStore(SQLiteTicks, SQLiteLogs, Store):
 
     def cancel(self, job_id: str, *, grace: float | None = None) -> bool:
         with self._write(durable=True) as conn:
+            now = time.time()
             cur = conn.execute(
                 "UPDATE bb_jobs SET status = 'cancelled', finished_at = ? "
-                "WHERE id = ? AND status = 'queued'",
-                (time.time(), job_id),
+                "WHERE id = ? AND status IN ('queued', 'waiting')",
+                (now, job_id),
             )
             if cur.rowcount:
+                sqlite_deps.doom(conn, [(job_id, JobStatus.CANCELLED)], now)
                 return True
             conn.execute(
                 "UPDATE bb_jobs SET cancel_requested = 1, cancel_grace = COALESCE(?, cancel_grace) "
@@ -467,11 +447,13 @@ class SQLiteStore(SQLiteTicks, SQLiteLogs, Store):
                     # the mark as JSON text, so the time keeps every digit of its float
                     "failures = CASE WHEN json_array_length(failures) > 0 "
                     "  THEN json_set(failures, '$[#-1].retried_at', json(?)) ELSE failures END "
-                    "WHERE id = ? AND status IN ('failed', 'cancelled')",
+                    "WHERE id = ? AND status IN ('failed', 'cancelled') AND waiting_for = 0",
                     (now, json.dumps(now), job_id),
                 )
             except sqlite3.IntegrityError:
                 return False  # another live job holds its unique_key
+            if cur.rowcount == 1:
+                sqlite_deps.revive(conn, job_id)
             return cur.rowcount == 1
 
     def purge(
@@ -484,7 +466,11 @@ class SQLiteStore(SQLiteTicks, SQLiteLogs, Store):
         cutoff = time.time() + 1 if older_than is None else older_than
         sql = (
             "DELETE FROM bb_jobs WHERE seq IN (SELECT seq FROM bb_jobs "
-            f"WHERE status IN ({marks}) AND finished_at < ? LIMIT {PURGE_BATCH})"
+            f"WHERE status IN ({marks}) AND finished_at < ? AND NOT EXISTS ("
+            # a dependent that has not finished may need its result
+            "  SELECT 1 FROM bb_deps AS d JOIN bb_jobs AS j ON j.id = d.job_id "
+            "  WHERE d.dep_id = bb_jobs.id AND j.status IN ('waiting', 'queued', 'running')) "
+            f"LIMIT {PURGE_BATCH})"
         )
         deleted = 0
         while True:  # in batches, so workers are not locked out for long
@@ -493,6 +479,9 @@ class SQLiteStore(SQLiteTicks, SQLiteLogs, Store):
             deleted += count
             if count < PURGE_BATCH:
                 return deleted
+
+    def dependent_ids(self, job_id: str) -> list[str]:
+        return sqlite_deps.dependent_ids(self._conn(), job_id)
 
     # -- workers -----------------------------------------------------------------------
     def record_worker(self, info: WorkerInfo) -> None:

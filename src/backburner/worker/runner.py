@@ -67,6 +67,11 @@ def _execute(bb: Backburner, record: JobRecord, ctx: JobContext) -> Outcome:
         args, kwargs = codec.loads(record.payload)
     except Exception as exc:
         return Outcome(False, error=f"undecodable payload: {format_error(exc)}", retryable=False)
+    if record.takes_results:  # the `then` of a group: their results come first
+        try:
+            args = (dependency_results(bb, record), *args)
+        except Exception as exc:
+            return Outcome(False, error=format_error(exc), retryable=False)
     signals.send_job(signals.job_started, bb, record)
     began = time.monotonic()
     token = _current.set(ctx)
@@ -93,6 +98,19 @@ def _execute(bb: Backburner, record: JobRecord, ctx: JobContext) -> Outcome:
     duration = time.monotonic() - began
     signals.send_job(signals.job_succeeded, bb, record, result=value, duration=duration)
     return Outcome(True, result=result)
+
+
+def dependency_results(bb: Backburner, record: JobRecord) -> list[object]:
+    """The results of the jobs `record` depends on, in order (kept while it has not
+    finished: purge leaves a job whose dependents have not finished)."""
+    results = []
+    for dep in record.depends_on:
+        found = bb.store.get(dep)
+        if found is None or found.status is not JobStatus.SUCCEEDED:
+            state = "purged" if found is None else found.status.value
+            raise LookupError(f"the result of dependency {dep} is not available: it is {state}")
+        results.append(None if found.result is None else codec.loads(found.result))
+    return results
 
 
 def unknown_task_hint(bb: Backburner, name: str) -> str:

@@ -1,5 +1,5 @@
--- Cancel a pending job (returns 1); for a running one set cancel_requested (returns 0),
--- and with a grace (a forced cancel) cancel_grace too.
+-- Cancel a pending or waiting job, and its waiting dependents (returns 1); for a running
+-- one set cancel_requested (returns 0), and with a grace (a forced cancel) cancel_grace too.
 -- ARGV: id, now, grace ('' for none).
 local id, now, grace = ARGV[1], ARGV[2], ARGV[3]
 if not all_finite(now) or (grace ~= '' and not all_finite(grace)) then
@@ -13,6 +13,13 @@ if job.status == 'queued' then
   redis.call('ZREM', NS .. ':sched:' .. job.queue, id)
   redis.call('HSET', key, 'status', 'cancelled', 'finished_at', now)
   finish(id, job, 'queued', 'cancelled', now)
+  doom(id, 'cancelled', now)
+  return 1
+end
+if job.status == 'waiting' then
+  redis.call('HSET', key, 'status', 'cancelled', 'finished_at', now)
+  finish(id, job, 'waiting', 'cancelled', now)
+  doom(id, 'cancelled', now)
   return 1
 end
 if job.status == 'running' then

@@ -36,7 +36,7 @@ end
 
 -- The fields most scripts need, read at once into a table keyed by field name.
 local JOB_FIELDS = {'status', 'token', 'queue', 'seq', 'priority', 'run_at', 'attempts',
-  'max_attempts', 'cancel_requested', 'unique_key'}
+  'max_attempts', 'cancel_requested', 'unique_key', 'has_dependents'}
 local function read_job(id)
   local values = redis.call('HMGET', job_key(id), unpack(JOB_FIELDS))
   local job = {}
@@ -63,9 +63,18 @@ end
 -- A ready set is scored -priority; equal scores sort bytewise by member, so the member
 -- starts with run_at (fixed width, clamped to keep the width) then the enqueue sequence.
 -- It is a function of the job's fields, so it need not be stored to be removed.
-local function ready_member(run_at, seq, id)
+local function ready_prefix(run_at)
   local at = math.min(math.max(tonumber(run_at), 0), 9999999999999)
-  return string.format('%020.6f%016d|', at, tonumber(seq)) .. id
+  return string.format('%020.6f', at)
+end
+-- The member from `ready_prefix(run_at)`, for jobs sharing a run_at (a bulk enqueue):
+-- string.format of a float is most of the cost of a member.
+local function ready_member_after(prefix, seq, id)
+  local digits = string.format('%d', tonumber(seq))
+  return prefix .. string.rep('0', 16 - #digits) .. digits .. '|' .. id
+end
+local function ready_member(run_at, seq, id)
+  return ready_member_after(ready_prefix(run_at), seq, id)
 end
 
 -- Add up to `n` tokens to a wake-up list, never holding more than WAKE_CAP.
@@ -174,6 +183,111 @@ local function claim_jobs(now, lease_until, worker, limit, queues)
   return claimed
 end
 
+-- Dependencies (see backburner/stores/deps.py). {p}:deps:<id> is the set of jobs that
+-- depend on <id> (and its hash has has_dependents = 1 once there is one); a job's hash keeps its own list (depends_on, JSON) and waiting_for, how
+-- many of them have not succeeded yet. A success lowers waiting_for of every dependent
+-- (whatever its status, so the count stays true); a 'waiting' job left with 0 is queued.
+local function deps_key(id)
+  return NS .. ':deps:' .. id
+end
+
+-- The words of deps.reason(): why a job was cancelled for its dependency.
+local DEPENDENCY_FAILED = 'DependencyFailed'
+local function dependency_reason(dep, status)
+  local verb = status == 'failed' and 'failed' or 'was cancelled'
+  return DEPENDENCY_FAILED .. ': dependency ' .. dep .. ' ' .. verb .. '; retry it '
+    .. '(backburner retry APP ' .. dep .. ') and this job waits for it again'
+end
+
+-- `id` succeeded: one dependency fewer for each dependent; a waiting one left with none
+-- is queued now, and a worker woken for it.
+local function release(id, now)
+  for _, d in ipairs(redis.call('SMEMBERS', deps_key(id))) do
+    local job = read_job(d)
+    if job.status then
+      local key = job_key(d)
+      local left = redis.call('HINCRBY', key, 'waiting_for', -1)
+      if left <= 0 and job.status == 'waiting' then
+        redis.call('HSET', key, 'status', 'queued')
+        reindex(d, job, 'waiting', 'queued')
+        make_pending(d, job.queue, job.priority, job.run_at, job.seq, now)
+        wake(job.queue, 1)
+      end
+    end
+  end
+end
+
+-- `id` ended `status` ('failed' or 'cancelled'): cancel its waiting dependents, theirs in
+-- turn and so on, each with the reason naming the dependency it lost.
+local function doom(id, status, now)
+  local frontier = {{id, status}}
+  while #frontier > 0 do
+    local after = {}
+    for _, cause in ipairs(frontier) do
+      for _, d in ipairs(redis.call('SMEMBERS', deps_key(cause[1]))) do
+        local job = read_job(d)
+        if job.status == 'waiting' then
+          redis.call('HSET', job_key(d), 'status', 'cancelled', 'finished_at', now,
+            'error', dependency_reason(cause[1], cause[2]))
+          finish(d, job, 'waiting', 'cancelled', now)
+          after[#after + 1] = {d, 'cancelled'}
+        end
+      end
+    end
+    frontier = after
+  end
+end
+
+-- Whether a stored job ended failed or cancelled.
+local function ended_badly(id)
+  local status = redis.call('HGET', job_key(id), 'status')
+  return status == 'failed' or status == 'cancelled'
+end
+
+-- `id` was retried by hand: the jobs below it cancelled for a dependency wait again,
+-- transitively, unless another of their dependencies failed or was cancelled.
+local function revive(id)
+  local frontier = {id}
+  while #frontier > 0 do
+    local after = {}
+    for _, cause in ipairs(frontier) do
+      for _, d in ipairs(redis.call('SMEMBERS', deps_key(cause))) do
+        local job = read_job(d)
+        local f = redis.call('HMGET', job_key(d), 'error', 'depends_on')
+        local lost = false
+        if job.status == 'cancelled' and f[1]
+            and string.sub(f[1], 1, #DEPENDENCY_FAILED + 1) == DEPENDENCY_FAILED .. ':' then
+          for _, dep in ipairs(cjson.decode(f[2] or '[]')) do
+            lost = lost or ended_badly(dep)
+          end
+          if not lost then
+            redis.call('HSET', job_key(d), 'status', 'waiting')
+            redis.call('HDEL', job_key(d), 'finished_at', 'error')
+            redis.call('ZREM', NS .. ':finished', d)
+            reindex(d, job, 'cancelled', 'waiting')
+            if job.unique_key and not redis.call('HGET', NS .. ':unique', job.unique_key) then
+              redis.call('HSET', NS .. ':unique', job.unique_key, d)
+            end
+            after[#after + 1] = d
+          end
+        end
+      end
+    end
+    frontier = after
+  end
+end
+
+-- Whether a dependent of `id` has not finished (it may need its result: purge keeps it).
+local function needed(id)
+  for _, d in ipairs(redis.call('SMEMBERS', deps_key(id))) do
+    local status = redis.call('HGET', job_key(d), 'status')
+    if status == 'waiting' or status == 'queued' or status == 'running' then
+      return true
+    end
+  end
+  return false
+end
+
 -- Mark a held job succeeded; false (changing nothing) when `token` no longer holds it.
 local function complete_job(id, token, now, has_result, result)
   local job = read_job(id)
@@ -190,5 +304,8 @@ local function complete_job(id, token, now, has_result, result)
   end
   redis.call('ZREM', NS .. ':leases', id)
   finish(id, job, 'running', 'succeeded', now)
+  if job.has_dependents then -- read with the job: a job without any costs no call here
+    release(id, now)
+  end
   return true
 end

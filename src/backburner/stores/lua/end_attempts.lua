@@ -98,6 +98,9 @@ local function apply(now, base)
     table.insert(fields, at)
     redis.call('HSET', key, unpack(fields))
     finish(id, job, 'running', status, at)
+    if job.has_dependents and (status == 'failed' or status == 'cancelled') then
+      doom(id, status, at)
+    end
   end
   return status
 end

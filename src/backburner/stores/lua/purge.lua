@@ -16,12 +16,12 @@ local deleted, removed = 0, 0
 for _, id in ipairs(ids) do
   local key = job_key(id)
   local f = redis.call('HMGET', key, 'status', 'queue')
-  if not f[1] or f[1] == 'queued' or f[1] == 'running' then
+  if not f[1] or f[1] == 'queued' or f[1] == 'running' or f[1] == 'waiting' then
     -- not finished any more (retried) or gone: only the index entry goes
     redis.call('ZREM', finished, id)
     removed = removed + 1
-  elseif wanted[f[1]] then
-    redis.call('DEL', key, NS .. ':logs:' .. id)
+  elseif wanted[f[1]] and not needed(id) then
+    redis.call('DEL', key, deps_key(id), NS .. ':logs:' .. id)
     redis.call('ZREM', finished, id)
     redis.call('ZREM', idx_key(f[1], f[2]), id)
     deleted = deleted + 1

@@ -9,11 +9,14 @@ local job = read_job(id)
 if job.status ~= 'failed' and job.status ~= 'cancelled' then
   return 0
 end
+if tonumber(redis.call('HGET', key, 'waiting_for') or '0') > 0 then
+  return 0 -- a dependency of its own has not succeeded: retry that one
+end
 if job.unique_key then
   local other = redis.call('HGET', NS .. ':unique', job.unique_key)
   if other and other ~= id then
     local status = redis.call('HGET', job_key(other), 'status')
-    if status == 'queued' or status == 'running' then
+    if status == 'waiting' or status == 'queued' or status == 'running' then
       return 0
     end
   end
@@ -33,4 +36,5 @@ redis.call('ZREM', NS .. ':finished', id)
 reindex(id, job, job.status, 'queued')
 make_pending(id, job.queue, job.priority, now, job.seq, now)
 wake(job.queue, 1)
+revive(id)
 return 1

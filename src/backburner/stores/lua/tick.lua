@@ -27,7 +27,8 @@ if has_job == '1' then
   for _ = 1, 7 do
     table.remove(ARGV, 1)
   end
-  local record_id = ARGV[2]
+  -- enqueue.lua's ARGV: now, the number of shapes (1), the shape, then the job's id
+  local record_id = ARGV[3 + tonumber(ARGV[2]) * 12]
   local result = enqueue_jobs() -- checks its arguments before its first write
   if result.err then
     return result
@@ -35,7 +36,8 @@ if has_job == '1' then
   if result[1] ~= 1 then
     return redis.error_reply('tick: job id already stored; nothing was changed')
   end
-  job_id = result[2][1]
+  -- {1, {}} stored it; {1, {1, live id}}: a live job holds the record's unique_key
+  job_id = result[2][2] or record_id
   if job_id == record_id then -- not a live job holding the record's unique_key
     redis.call('HSET', job_key(job_id), 'schedule', schedule, 'scheduled_for', at)
   end

@@ -22,7 +22,7 @@ CREATE TABLE bb_jobs (
     payload          text             NOT NULL,
     priority         bigint           NOT NULL,
     status           text             NOT NULL CHECK (status IN
-                         ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+                         ('waiting', 'queued', 'running', 'succeeded', 'failed', 'cancelled')),
     run_at           double precision NOT NULL,
     created_at       double precision NOT NULL,
     max_attempts     integer          NOT NULL,
@@ -44,7 +44,11 @@ CREATE TABLE bb_jobs (
     -- set by a forced cancel: seconds the job gets once told
     cancel_grace     double precision,
     schedule         text,
-    scheduled_for    double precision
+    scheduled_for    double precision,
+    depends_on       jsonb            NOT NULL DEFAULT '[]',
+    takes_results    boolean          NOT NULL DEFAULT false,
+    -- how many of depends_on have not succeeded yet: a 'waiting' job is queued at 0
+    waiting_for      integer          NOT NULL DEFAULT 0
 );
 
 -- The claim: due jobs, highest priority first, then earliest run_at, then enqueue order.
@@ -55,9 +59,10 @@ CREATE INDEX bb_jobs_claim_queue ON bb_jobs (queue, priority DESC, run_at, seq)
 -- wait_for_work: when is the next pending job due (in all queues, or in some)?
 CREATE INDEX bb_jobs_due ON bb_jobs (run_at) WHERE status = 'queued';
 CREATE INDEX bb_jobs_due_queue ON bb_jobs (queue, run_at) WHERE status = 'queued';
--- at most one live job per unique_key; enqueue relies on it with ON CONFLICT DO NOTHING
+-- at most one live job per unique_key (a waiting job holds it: it is queued unchecked);
+-- enqueue relies on it with ON CONFLICT DO NOTHING
 CREATE UNIQUE INDEX bb_jobs_unique ON bb_jobs (unique_key)
-    WHERE unique_key IS NOT NULL AND status IN ('queued', 'running');
+    WHERE unique_key IS NOT NULL AND status IN ('waiting', 'queued', 'running');
 CREATE INDEX bb_jobs_lease ON bb_jobs (lease_until) WHERE status = 'running';
 CREATE INDEX bb_jobs_finished ON bb_jobs (finished_at)
     WHERE status IN ('succeeded', 'failed', 'cancelled');
@@ -100,3 +105,12 @@ CREATE TABLE bb_logs (
     message text             NOT NULL,
     PRIMARY KEY (job_id, seq)
 );
+
+-- dependencies: job_id waits for dep_id. A job's own list, in order, is its depends_on;
+-- this table finds the dependents of a job when it ends. Purge deletes a job's edges.
+CREATE TABLE bb_deps (
+    dep_id text NOT NULL,
+    job_id text NOT NULL,
+    PRIMARY KEY (dep_id, job_id)
+);
+CREATE INDEX bb_deps_job ON bb_deps (job_id);

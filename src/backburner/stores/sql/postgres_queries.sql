@@ -9,26 +9,32 @@
 -- Status filters are literals, never parameters, so the planner matches partial indexes.
 
 -- name: insert
--- One statement for a whole batch; ORDER BY ord hands out seq in list order. A record
+-- One statement for a whole batch; ORDER BY ord hands out seq in list order. The arrays
+-- are sent in binary (%(x)b): psycopg's text form scans every string for quoting. A record
 -- whose unique_key a live job holds is skipped here, and resolved by live_keys.
 WITH input AS (
     SELECT * FROM unnest(
-        %(id)s::text[], %(task)s::text[], %(queue)s::text[], %(payload)s::text[],
-        %(priority)s::bigint[], %(run_at)s::float8[], %(created_at)s::float8[],
-        %(max_attempts)s::integer[], %(retry_backoff)s::float8[], %(timeout)s::float8[],
-        %(unique_key)s::text[], %(trace_context)s::text[]
+        %(id)b::text[], %(task)b::text[], %(queue)b::text[], %(payload)b::text[],
+        %(priority)b::bigint[], %(run_at)b::float8[], %(created_at)b::float8[],
+        %(max_attempts)b::integer[], %(retry_backoff)b::float8[], %(timeout)b::float8[],
+        %(unique_key)b::text[], %(status)b::text[], %(waiting_for)b::integer[],
+        %(error)b::text[], %(finished_at)b::float8[], %(depends_on)b::text[],
+        %(takes_results)b::boolean[], %(trace_context)b::text[]
     ) WITH ORDINALITY AS r(id, task, queue, payload, priority, run_at, created_at,
-                           max_attempts, retry_backoff, timeout, unique_key, trace_context,
-                           ord)
+                           max_attempts, retry_backoff, timeout, unique_key, status,
+                           waiting_for, error, finished_at, depends_on, takes_results,
+                           trace_context, ord)
 ), changed AS (
     INSERT INTO {jobs} (id, task, queue, payload, priority, run_at, created_at,
-                        max_attempts, retry_backoff, timeout, unique_key, trace_context,
-                        status)
+                        max_attempts, retry_backoff, timeout, unique_key, status,
+                        waiting_for, error, finished_at, depends_on, takes_results,
+                        trace_context)
     SELECT id, task, queue, payload, priority, run_at, created_at,
-           max_attempts, retry_backoff, timeout, unique_key, trace_context, 'queued'
+           max_attempts, retry_backoff, timeout, unique_key, status,
+           waiting_for, error, finished_at, depends_on::jsonb, takes_results, trace_context
     FROM input ORDER BY ord
     ON CONFLICT (unique_key)
-        WHERE unique_key IS NOT NULL AND status IN ('queued', 'running') DO NOTHING
+        WHERE unique_key IS NOT NULL AND status IN ('waiting', 'queued', 'running') DO NOTHING
     RETURNING id, queue, status
 ), woke AS (
     SELECT pg_notify(%(channel)s, queue)
@@ -39,17 +45,28 @@ SELECT changed.id, changed.status FROM changed, (SELECT count(*) FROM woke) AS w
 -- name: insert_one
 -- The usual case, one job (a delay()): as insert, but cheaper to plan and to run.
 INSERT INTO {jobs} (id, task, queue, payload, priority, run_at, created_at,
-                    max_attempts, retry_backoff, timeout, unique_key, trace_context, status)
+                    max_attempts, retry_backoff, timeout, unique_key, status,
+                    waiting_for, error, finished_at, depends_on, takes_results, trace_context)
 VALUES (%(id)s, %(task)s, %(queue)s, %(payload)s, %(priority)s, %(run_at)s,
         %(created_at)s, %(max_attempts)s, %(retry_backoff)s, %(timeout)s, %(unique_key)s,
-        %(trace_context)s, 'queued')
+        %(status)s, %(waiting_for)s, %(error)s, %(finished_at)s, %(depends_on)s::jsonb,
+        %(takes_results)s, %(trace_context)s)
 ON CONFLICT (unique_key)
-    WHERE unique_key IS NOT NULL AND status IN ('queued', 'running') DO NOTHING
+    WHERE unique_key IS NOT NULL AND status IN ('waiting', 'queued', 'running') DO NOTHING
 RETURNING id, pg_notify(%(channel)s, queue);
+
+-- name: copy_jobs
+-- A big batch of plain jobs (no unique_key, no dependencies), each 'queued'.
+COPY {jobs} (id, task, queue, payload, priority, status, run_at, created_at, max_attempts,
+             retry_backoff, timeout, trace_context) FROM STDIN;
+
+-- name: notify
+-- Workers of these queues are woken when the transaction commits.
+SELECT pg_notify(%(channel)s, q) FROM unnest(%(queues)s::text[]) AS q;
 
 -- name: live_keys
 SELECT unique_key, id FROM {jobs}
-WHERE unique_key = ANY(%(keys)s) AND status IN ('queued', 'running');
+WHERE unique_key = ANY(%(keys)s) AND status IN ('waiting', 'queued', 'running');
 
 -- name: claim
 -- SKIP LOCKED: claimers pass over rows another claim holds instead of waiting for it.
@@ -82,11 +99,6 @@ UPDATE {jobs} AS j SET lease_until = %(until)s
 FROM unnest(%(ids)s::text[], %(tokens)s::bigint[]) AS l(id, token)
 WHERE j.id = l.id AND j.token = l.token AND j.status = 'running'
 RETURNING j.id, j.cancel_requested, j.cancel_grace;
-
--- name: complete
-UPDATE {jobs} SET status = 'succeeded', result = %(result)s, finished_at = %(now)s,
-    lease_until = NULL
-WHERE id = %(id)s AND token = %(token)s AND status = 'running';
 
 -- name: complete_many
 UPDATE {jobs} AS j SET status = 'succeeded', result = d.result, finished_at = %(now)s,
@@ -185,15 +197,15 @@ SELECT count(*) FROM (
 ) AS ahead;
 
 -- name: cancel
--- One statement: a queued job is cancelled, a running one is asked to stop (by force when
--- a grace is given: see Store.cancel).
+-- One statement: a queued or waiting job is cancelled, a running one is asked to stop (by
+-- force when a grace is given: see Store.cancel).
 UPDATE {jobs} SET
-    status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
-    finished_at = CASE WHEN status = 'queued' THEN %(now)s ELSE finished_at END,
+    status = CASE WHEN status = 'running' THEN status ELSE 'cancelled' END,
+    finished_at = CASE WHEN status = 'running' THEN finished_at ELSE %(now)s END,
     cancel_requested = cancel_requested OR status = 'running',
     cancel_grace = CASE WHEN status = 'running' THEN COALESCE(%(grace)s::float8, cancel_grace)
         ELSE cancel_grace END
-WHERE id = %(id)s AND status IN ('queued', 'running')
+WHERE id = %(id)s AND status IN ('waiting', 'queued', 'running')
 RETURNING status;
 
 -- name: retry
@@ -204,7 +216,7 @@ WITH changed AS (
         finished_at = NULL, cancel_requested = false, cancel_grace = NULL,
         failures = CASE WHEN jsonb_array_length(failures) > 0
             THEN jsonb_set(failures, ARRAY['-1', 'retried_at'], %(mark)s::jsonb) ELSE failures END
-    WHERE id = %(id)s AND status IN ('failed', 'cancelled')
+    WHERE id = %(id)s AND status IN ('failed', 'cancelled') AND waiting_for = 0
     RETURNING id, queue, status
 ), woke AS (
     SELECT pg_notify(%(channel)s, queue)
@@ -264,3 +276,70 @@ EXPLAIN (FORMAT JSON) SELECT FROM {jobs} WHERE status = 'queued' AND queue = %(q
 -- name: estimate_scheduled
 EXPLAIN (FORMAT JSON) SELECT FROM {jobs}
 WHERE status = 'queued' AND queue = %(queue)s AND run_at > %(now)s;
+
+-- Dependencies (see stores/deps.py and postgres_deps.py). Each runs in the transaction of
+-- the change it follows, as a statement of its own: its snapshot then sees what other
+-- transactions committed while that change waited for a row lock (an enqueue adding a
+-- dependent, say), so no dependent is missed.
+
+-- name: dep_statuses
+-- FOR SHARE: a dependency cannot end while the dependents being enqueued count it.
+SELECT id, status FROM {jobs} WHERE id = ANY(%(ids)s) ORDER BY id FOR SHARE;
+
+-- name: add_deps
+INSERT INTO {deps} (dep_id, job_id)
+SELECT * FROM unnest(%(dep_ids)s::text[], %(job_ids)s::text[])
+ON CONFLICT DO NOTHING;
+
+-- name: release
+-- The jobs this transaction just completed (succeeded now, with these tokens): each
+-- dependent has that many dependencies fewer; a waiting one left with none is queued.
+-- A dependent updated meanwhile by another completion is re-read by the UPDATE after
+-- that one commits, so concurrent completions each count.
+WITH done AS (
+    SELECT j.id FROM {jobs} AS j
+    JOIN unnest(%(ids)s::text[], %(tokens)s::bigint[]) AS d(id, token)
+        ON j.id = d.id AND j.token = d.token
+    WHERE j.status = 'succeeded' AND j.finished_at = %(now)s
+), counted AS (
+    SELECT e.job_id, count(*) AS n FROM {deps} AS e JOIN done ON e.dep_id = done.id
+    GROUP BY e.job_id
+), changed AS (
+    UPDATE {jobs} AS j SET waiting_for = j.waiting_for - c.n,
+        status = CASE WHEN j.status = 'waiting' AND j.waiting_for - c.n <= 0
+                 THEN 'queued' ELSE j.status END
+    FROM counted AS c WHERE j.id = c.job_id
+    RETURNING j.queue, j.status
+), woke AS (
+    SELECT pg_notify(%(channel)s, queue)
+    FROM (SELECT DISTINCT queue FROM changed WHERE status = 'queued') AS q
+)
+SELECT count(*) FROM changed, (SELECT count(*) FROM woke) AS w;
+
+-- name: doom
+-- One level of cancelling: the waiting dependents of these jobs, each with the reason of
+-- one dependency it lost; returns them, the next level's causes.
+WITH cause AS (
+    SELECT * FROM unnest(%(ids)s::text[], %(reasons)s::text[]) AS c(id, reason)
+), hit AS (
+    SELECT DISTINCT ON (e.job_id) e.job_id, cause.reason
+    FROM {deps} AS e JOIN cause ON e.dep_id = cause.id ORDER BY e.job_id, cause.id
+)
+UPDATE {jobs} AS j SET status = 'cancelled', finished_at = %(now)s, error = hit.reason
+FROM hit WHERE j.id = hit.job_id AND j.status = 'waiting'
+RETURNING j.id;
+
+-- name: revive
+-- One level of bringing back, after a manual retry: dependents cancelled for a dependency
+-- wait again, unless another of their dependencies failed or was cancelled.
+UPDATE {jobs} AS j SET status = 'waiting', finished_at = NULL, error = NULL
+FROM (SELECT DISTINCT job_id FROM {deps} WHERE dep_id = ANY(%(ids)s)) AS d
+WHERE j.id = d.job_id AND j.status = 'cancelled' AND j.error LIKE %(pattern)s
+    AND NOT EXISTS (
+        SELECT 1 FROM {deps} AS e JOIN {jobs} AS x ON x.id = e.dep_id
+        WHERE e.job_id = j.id AND x.status IN ('failed', 'cancelled'))
+RETURNING j.id;
+
+-- name: dependent_ids
+SELECT e.job_id FROM {deps} AS e LEFT JOIN {jobs} AS j ON j.id = e.job_id
+WHERE e.dep_id = %(id)s ORDER BY j.seq;

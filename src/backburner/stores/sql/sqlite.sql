@@ -30,16 +30,20 @@ CREATE TABLE bb_jobs (
     -- set by a forced cancel: seconds the job gets once told
     cancel_grace     REAL,
     schedule         TEXT,
-    scheduled_for    REAL
+    scheduled_for    REAL,
+    depends_on       TEXT    NOT NULL DEFAULT '[]',
+    takes_results    INTEGER NOT NULL DEFAULT 0,
+    -- how many of depends_on have not succeeded yet: a 'waiting' job is queued at 0
+    waiting_for      INTEGER NOT NULL DEFAULT 0
 );
 
 -- the claim: due jobs, highest priority first, then earliest run_at, then enqueue order
 CREATE INDEX bb_jobs_claim ON bb_jobs (priority DESC, run_at, seq) WHERE status = 'queued';
 CREATE INDEX bb_jobs_claim_queue ON bb_jobs (queue, priority DESC, run_at, seq)
     WHERE status = 'queued';
--- at most one live job per unique_key
+-- at most one live job per unique_key (a waiting job holds it: it is queued unchecked)
 CREATE UNIQUE INDEX bb_jobs_unique ON bb_jobs (unique_key)
-    WHERE unique_key IS NOT NULL AND status IN ('queued', 'running');
+    WHERE unique_key IS NOT NULL AND status IN ('waiting', 'queued', 'running');
 CREATE INDEX bb_jobs_lease ON bb_jobs (lease_until) WHERE status = 'running';
 CREATE INDEX bb_jobs_finished ON bb_jobs (finished_at)
     WHERE status IN ('succeeded', 'failed', 'cancelled');
@@ -84,5 +88,17 @@ CREATE TABLE bb_logs (
 ) WITHOUT ROWID;
 CREATE TRIGGER bb_jobs_logs_go_with_job AFTER DELETE ON bb_jobs
 BEGIN DELETE FROM bb_logs WHERE job_id = OLD.id; END;
+
+-- dependencies: job_id waits for dep_id. A job's own list, in order, is its depends_on;
+-- this table finds the dependents of a job when it ends. A deleted job takes its edges.
+CREATE TABLE bb_deps (
+    dep_id TEXT NOT NULL,
+    job_id TEXT NOT NULL,
+    PRIMARY KEY (dep_id, job_id)
+) WITHOUT ROWID;
+CREATE INDEX bb_deps_job ON bb_deps (job_id);
+-- (one statement in its body, on the line of BEGIN: the loader splits at ";" + newline)
+CREATE TRIGGER bb_jobs_deleted AFTER DELETE ON bb_jobs BEGIN
+    DELETE FROM bb_deps WHERE dep_id = old.id OR job_id = old.id; END;
 
 PRAGMA user_version = 1;
