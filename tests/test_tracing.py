@@ -75,6 +75,21 @@ def test_producer_and_consumer_spans_are_linked_through_the_stored_job(
         assert attributes["backburner.task"] == "add"
 
 
+def test_a_bulk_enqueue_is_one_producer_span_parent_of_every_jobs_consumer_span(
+    bb: Backburner, spans: InMemorySpanExporter
+) -> None:
+    jobs = bb.tasks["add"].map([(1, 2), (3, 4), (5, 6)])
+    assert drain(bb) == 3 and [job.wait(timeout=5) for job in jobs] == [3, 7, 11]
+    [producer] = by_kind(spans, trace.SpanKind.PRODUCER)
+    consumers = by_kind(spans, trace.SpanKind.CONSUMER)
+    assert producer.name == "send" and len(consumers) == 3
+    assert (producer.attributes or {})["messaging.batch.message_count"] == 3
+    assert (producer.attributes or {})["messaging.destination.name"] == "maths"
+    for consumer in consumers:
+        assert consumer.parent is not None
+        assert consumer.parent.span_id == producer.context.span_id
+
+
 def test_each_attempt_has_its_span_and_a_failed_one_says_why(
     bb: Backburner, spans: InMemorySpanExporter
 ) -> None:

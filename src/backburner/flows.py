@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from . import signals
+from . import signals, tracing
 from .job import Job, JobRecord, JobStatus, new_id
 
 if TYPE_CHECKING:
@@ -120,6 +120,14 @@ def submit(bb: Backburner, records: list[JobRecord]) -> list[Job]:
 
 
 def _submit(bb: Backburner, records: list[JobRecord], eager: bool, raise_errors: bool) -> list[Job]:
+    tracer = tracing.active()
+    if tracer is None:
+        return _store(bb, records, eager, raise_errors)
+    with tracing.producing_many(tracer, records) as traced:
+        return _store(bb, traced, eager, raise_errors)
+
+
+def _store(bb: Backburner, records: list[JobRecord], eager: bool, raise_errors: bool) -> list[Job]:
     ids = bb.store.enqueue(records)
     stored = [r for r, job_id in zip(records, ids) if job_id == r.id]
     if signals.job_enqueued.receivers:

@@ -47,7 +47,7 @@ OUTCOME_OF = {  # the status an attempt left its job in -> its outcome
 }
 # 5 ms to 15 min: from a no-op job to the longest that usually belong in a job queue
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 900)
-STATUSES = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.RUNNING)  # gauged statuses
+STATUSES = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.RUNNING, JobStatus.WAITING)  # gauged
 ALIVE = 3  # a worker is live while its last heartbeat is within this many leases
 
 
@@ -142,7 +142,7 @@ class MisfireCollector:
 
 class StoreCollector:
     """The store gauges, read from `bb.store.stats()` at each scrape:
-    backburner_queue_jobs{queue,status} (queued: due now, scheduled, running),
+    backburner_queue_jobs{queue,status} (queued: due now, scheduled, running, waiting),
     backburner_queue_oldest_age_seconds{queue} and backburner_workers. A queue seen once
     keeps its series, at 0, once it empties (so graphs fall to zero rather than stop)."""
 
@@ -158,7 +158,8 @@ class StoreCollector:
         self._seen |= stats.jobs.keys()
         jobs = metrics.GaugeMetricFamily(
             "backburner_queue_jobs",
-            "Pending jobs per queue: queued (due now), scheduled (due later), running.",
+            "Pending jobs per queue: queued (due now), scheduled (due later), running, "
+            "waiting (held by dependencies).",
             labels=["queue", "status"],
         )
         age = metrics.GaugeMetricFamily(

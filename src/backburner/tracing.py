@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 SYSTEM = "backburner"
 _api: Any = None  # opentelemetry.trace once imported; False when it is not installed
 _provider_from_env = False  # the provider is named by the environment, not set by the app
-_tracers: dict[int, Any] = {}  # id(provider) -> its tracer for backburner
+# (provider, its tracer for backburner): the provider itself is kept and compared, as an
+# id() of one that was replaced could be reused by the next
+_tracer: tuple[Any, Any] = (None, None)
 
 
 def _trace_api() -> Any:
@@ -59,11 +61,13 @@ def active() -> Any:
         provider = api.get_tracer_provider()
     if isinstance(provider, (api.ProxyTracerProvider, api.NoOpTracerProvider)):
         return None
-    tracer = _tracers.get(id(provider))
-    if tracer is None:
+    global _tracer
+    cached, tracer = _tracer
+    if cached is not provider:
         from . import __version__
 
-        tracer = _tracers[id(provider)] = provider.get_tracer(SYSTEM, __version__)
+        tracer = provider.get_tracer(SYSTEM, __version__)
+        _tracer = (provider, tracer)
     return tracer
 
 
@@ -91,6 +95,31 @@ def producing(tracer: Any, record: JobRecord) -> Iterator[JobRecord]:
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
         yield replace(record, trace_context=json.dumps(carrier) if carrier else None)
+
+
+@contextmanager
+def producing_many(tracer: Any, records: list[JobRecord]) -> Iterator[list[JobRecord]]:
+    """One PRODUCER span "send" around storing a batch (`enqueue_many`, `map`, `chain`,
+    `group`), as the messaging conventions have it for a batch; yields the records to
+    store, each carrying the span's context, so each job's CONSUMER span is its child."""
+    from opentelemetry import propagate
+
+    queues = sorted({r.queue for r in records})
+    attributes: dict[str, Any] = {
+        "messaging.system": SYSTEM,
+        "messaging.operation": "publish",
+        "messaging.operation.type": "send",
+        "messaging.operation.name": "send",
+        "messaging.batch.message_count": len(records),
+    }
+    if len(queues) == 1:
+        attributes["messaging.destination.name"] = queues[0]
+    kind = _api.SpanKind.PRODUCER
+    with tracer.start_as_current_span("send", kind=kind, attributes=attributes):
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        context = json.dumps(carrier) if carrier else None
+        yield [replace(r, trace_context=context) for r in records]
 
 
 @contextmanager

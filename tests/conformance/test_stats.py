@@ -74,3 +74,16 @@ def test_stats_count_workers_alive_since(store: Store) -> None:
         store.record_worker(WorkerInfo(name, "host", 1, now - 200, beat))
     assert store.stats(now, now - 10).workers == 2
     assert store.stats(now, now - 1000).workers == 3
+
+
+def test_stats_count_jobs_waiting_for_their_dependencies(store: Store) -> None:
+    first = make(queue="a")
+    store.enqueue([first])
+    store.enqueue([make(queue="c", depends_on=(first.id,)) for _ in range(2)])
+    assert store.stats(time.time(), 0.0).jobs == {
+        "a": {JobStatus.QUEUED: 1},
+        "c": {JobStatus.WAITING: 2},
+    }
+    [claimed] = store.claim(["a"], "w1", 1, LEASE)
+    store.complete(claimed.id, claimed.token, None)
+    assert store.stats(time.time(), 0.0).jobs == {"c": {JobStatus.QUEUED: 2}}

@@ -89,7 +89,7 @@ class WorkerInfo:
 class StoreStats:
     """What `Store.stats` read: the gauges `backburner metrics` serves.
 
-    `jobs`: per queue, its pending jobs by status (QUEUED: due now, SCHEDULED, RUNNING;
+    `jobs`: per queue, its pending jobs by status (QUEUED: due now, SCHEDULED, RUNNING, WAITING;
     statuses with none are left out). `oldest_due`: per queue with a due job still queued,
     the run_at of the oldest (its wait is now - run_at). `workers`: workers alive."""
 

@@ -430,9 +430,14 @@ class RedisStore(RedisTicks, RedisLogs, Store):
         [workers, *found] = self._redis.run("stats", repr(float(now)), repr(float(alive_since)))
         jobs: dict[str, dict[JobStatus, int]] = {}
         oldest: dict[str, float] = {}
-        for i in range(0, len(found), 5):
-            queue, due, later, running, first = found[i : i + 5]
-            counts = {JobStatus.QUEUED: due, JobStatus.SCHEDULED: later, JobStatus.RUNNING: running}
+        for i in range(0, len(found), 6):
+            queue, due, later, running, waiting, first = found[i : i + 6]
+            counts = {
+                JobStatus.QUEUED: due,
+                JobStatus.SCHEDULED: later,
+                JobStatus.RUNNING: running,
+                JobStatus.WAITING: waiting,
+            }
             jobs[str(queue)] = {s: int(n) for s, n in counts.items() if n}
             if first:
                 oldest[str(queue)] = float(first)

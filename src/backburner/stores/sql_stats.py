@@ -27,6 +27,8 @@ FROM bb_jobs WHERE status = 'queued' GROUP BY queue
 UNION ALL
 SELECT 'running', queue, COUNT(*), 0, NULL FROM bb_jobs WHERE status = 'running' GROUP BY queue
 UNION ALL
+SELECT 'waiting', queue, COUNT(*), 0, NULL FROM bb_jobs WHERE status = 'waiting' GROUP BY queue
+UNION ALL
 SELECT 'workers', '', COUNT(*), 0, NULL FROM bb_workers WHERE heartbeat_at >= :alive_since
 """
 
@@ -51,7 +53,7 @@ def gather(rows: Iterable[tuple[Any, ...]], now: float) -> StoreStats:
     """StoreStats at `now` from the rows (kind, queue, a, b, c) of the statement: for
     'queued', the count of queued jobs, of those scheduled later, and their earliest
     run_at (the oldest due job's, unless it is later than `now`: then none is due); for
-    'running', the count; for 'workers', the count of workers alive."""
+    'running' and 'waiting', the count; for 'workers', the count of workers alive."""
     jobs: dict[str, dict[JobStatus, int]] = {}
     oldest: dict[str, float] = {}
     workers = 0
@@ -60,8 +62,8 @@ def gather(rows: Iterable[tuple[Any, ...]], now: float) -> StoreStats:
             workers = int(a)
             continue
         per_queue = jobs.setdefault(queue, {})
-        if kind == "running":
-            per_queue[JobStatus.RUNNING] = int(a)
+        if kind in ("running", "waiting"):
+            per_queue[JobStatus(kind)] = int(a)
             continue
         for status, n in ((JobStatus.QUEUED, a - b), (JobStatus.SCHEDULED, b)):
             if n:

@@ -267,6 +267,8 @@ FROM queues AS q WHERE q.queue IS NOT NULL
 UNION ALL
 SELECT 'running', queue, count(*), 0, NULL FROM {jobs} WHERE status = 'running' GROUP BY queue
 UNION ALL
+SELECT 'waiting', queue, count(*), 0, NULL FROM {jobs} WHERE status = 'waiting' GROUP BY queue
+UNION ALL
 SELECT 'workers', '', count(*), 0, NULL FROM {workers} WHERE heartbeat_at >= %(alive_since)s;
 
 -- name: estimate_queued

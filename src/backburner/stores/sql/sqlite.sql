@@ -45,6 +45,8 @@ CREATE INDEX bb_jobs_claim_queue ON bb_jobs (queue, priority DESC, run_at, seq)
 CREATE UNIQUE INDEX bb_jobs_unique ON bb_jobs (unique_key)
     WHERE unique_key IS NOT NULL AND status IN ('waiting', 'queued', 'running');
 CREATE INDEX bb_jobs_lease ON bb_jobs (lease_until) WHERE status = 'running';
+-- jobs held by their dependencies, per queue (the gauges count them)
+CREATE INDEX bb_jobs_waiting ON bb_jobs (queue) WHERE status = 'waiting';
 CREATE INDEX bb_jobs_finished ON bb_jobs (finished_at)
     WHERE status IN ('succeeded', 'failed', 'cancelled');
 
