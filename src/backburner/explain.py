@@ -7,10 +7,8 @@ that returns an `Explanation` (a code, the sentence, and the facts it rests on, 
 answers. So a new reason is one function, one place in that list, and, if it needs
 something new from the store, one more `Facts` property.
 
-Places kept for reasons that come with features built elsewhere (issues 16 and 17):
+Places kept for reasons that come with features built elsewhere (issue 16):
 
-- waiting on dependencies (JobStatus "waiting"): after `running`, before `scheduled`;
-  the facts name the dependencies not yet succeeded.
 - queue paused (`bb.paused()`): after that, before `unknown_task` and `scheduled`: a
   paused queue holds a scheduled job too, once due.
 - concurrency slots full (which jobs hold them), rate window full (until when): after
@@ -31,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import policy
 from .job import JobRecord, JobStatus
-from .stores.base import WorkerInfo
+from .stores.base import Link, WorkerInfo
+from .stores.deps import DEPENDENCY_FAILED
 
 if TYPE_CHECKING:
     from .app import Backburner
@@ -39,6 +38,7 @@ if TYPE_CHECKING:
 AHEAD_CAP = 1000  # jobs ahead counted at most: above that, "more than 1000"
 LIVE_LEASES = 3  # a worker is live if it heartbeated within this many leases (as `status`)
 SHOWN_TASKS = 5  # task names listed when no live worker knows a job's task
+SHOWN_DEPS = 5  # dependencies named when a job waits on them
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,11 @@ class Facts:
         """Due jobs of its queue a claim takes before this one, up to AHEAD_CAP + 1."""
         return self.bb.store.count_ahead(self.job_id, AHEAD_CAP + 1)
 
+    @cached_property
+    def dependencies(self) -> list[Link]:
+        """The jobs it depends on, in the order given, with their statuses."""
+        return self.bb.store.dependencies(self.job_id)
+
     def base(self) -> dict[str, Any]:
         """The facts every explanation of a stored job gives."""
         r = self.job
@@ -138,6 +143,8 @@ def finished(f: Facts) -> Explanation | None:
         )
     if ended_running(r):
         sentence = f"Cancelled at {at}, while running: {facts['error']}"
+    elif (r.error or "").startswith(f"{DEPENDENCY_FAILED}:"):
+        sentence = f"Cancelled at {at}, before it ran: {facts['error']}"
     else:
         sentence = f"Cancelled at {at}, before it ran{' again' if r.attempts else ''}."
         facts["error"] = None  # an earlier attempt's, not why it was cancelled
@@ -180,6 +187,24 @@ def running(f: Facts) -> Explanation | None:
     elif r.cancel_requested:
         sentence += " Cancel was requested: it will not be retried."
     return Explanation("running", sentence, facts)
+
+
+def waiting(f: Facts) -> Explanation | None:
+    """Held by its dependencies (`options(depends_on=...)`): which have not succeeded."""
+    r = f.job
+    if r.status is not JobStatus.WAITING:
+        return None
+    pending = [d for d in f.dependencies if d.status is not None and not d.status.finished]
+    shown = ", ".join(f"{d.job_id} ({d.task}, {_status(d)})" for d in pending[:SHOWN_DEPS])
+    more = f" and {len(pending) - SHOWN_DEPS} more" if len(pending) > SHOWN_DEPS else ""
+    sentence = (
+        f"Waiting for {plural(len(pending), 'dependency', 'dependencies')} to succeed: "
+        f"{shown}{more}; it is queued the moment the last one does."
+        if pending
+        else "Waiting for its dependencies, which have all ended: it is queued at once."
+    )
+    facts = {**f.base(), "waiting_on": [d.to_json() for d in pending]}
+    return Explanation("waiting", sentence, facts)
 
 
 def scheduled(f: Facts) -> Explanation | None:
@@ -276,7 +301,7 @@ REASONS: Sequence[Reason] = (
     not_found,
     finished,
     running,
-    # waiting on dependencies (issue 17) goes here
+    waiting,
     # queue paused (issue 16) goes here
     unknown_task,
     scheduled,
@@ -319,8 +344,12 @@ def duration(seconds: float) -> str:
     return f"{s // 60} min {s % 60} s" if s >= 60 else f"{s} s"
 
 
-def plural(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    return f"{n} {noun if n == 1 else nouns or noun + 's'}"
+
+
+def _status(link: Link) -> str:
+    return "purged" if link.status is None else link.status.value
 
 
 def served_by(n: int) -> str:

@@ -110,6 +110,28 @@ def test_a_scheduled_job_says_when_and_a_retry_after_which_failure(bb: Backburne
     )
 
 
+def test_a_job_waiting_on_dependencies_names_them_and_one_cancelled_for_one_says_why(
+    bb: Backburner,
+) -> None:
+    first, second = bb.tasks["noop"].delay(), bb.tasks["boom"].delay()
+    later = bb.tasks["noop"].options(depends_on=[first, second]).delay()
+    found = why(bb, later.id)
+    assert found.reason == "waiting"
+    assert [d["id"] for d in found.facts["waiting_on"]] == [first.id, second.id]
+    assert found.sentence == (
+        f"Waiting for 2 dependencies to succeed: {first.id} (noop, queued), {second.id} "
+        "(boom, queued); it is queued the moment the last one does."
+    )
+    drain(bb)  # first succeeds, second fails for good: `later` is cancelled for it
+    found = why(bb, later.id)
+    assert found.reason == "cancelled"
+    assert re.fullmatch(
+        rf"Cancelled at {UTC} \(.* ago\), before it ran: DependencyFailed: dependency "
+        rf"{second.id} failed; retry it .*",
+        found.sentence,
+    )
+
+
 def test_a_due_job_with_no_live_worker_for_its_queue_says_so(bb: Backburner) -> None:
     live_worker(bb, "noop", queues=("other",))
     job = bb.tasks["noop"].delay()
