@@ -4,6 +4,7 @@ what a purge would delete, and the messages they share. `cli.py` holds the comma
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from collections.abc import Sequence
 
@@ -63,12 +64,15 @@ def forced_grace(force: bool, grace: float | None) -> float | None:
     if grace is not None or not text:
         return grace
     try:
-        return float(click.FloatRange(0).convert(text, None, None))
-    except click.BadParameter:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds >= 0):
         raise click.UsageError(
             f"${GRACE_ENV} must be a number of seconds, 0 or more; got {text!r}: "
             "fix or unset it, or pass --grace"
-        ) from None
+        )
+    return seconds
 
 
 def no_such_jobs(job_ids: Sequence[str]) -> None:
