@@ -80,6 +80,18 @@ def test_grace_without_force_and_force_with_a_status_filter_are_refused(bb: Back
     assert result.exit_code == 0 and job.refresh().record.cancel_grace is None
 
 
+def test_a_bad_grace_in_the_environment_only_matters_with_force(bb: Backburner) -> None:
+    forced, pending = running(bb), bb.tasks["ok"].delay()
+    env = {"BACKBURNER_CANCEL_GRACE": "soon"}
+    result = invoke("cancel", "forceapp:bb", pending.id, env=env)
+    assert result.exit_code == 0, result.output
+    assert pending.refresh().status is JobStatus.CANCELLED
+    result = invoke("cancel", "forceapp:bb", "--force", forced.id, env=env)
+    assert result.exit_code == 2 and "BACKBURNER_CANCEL_GRACE" in result.output
+    assert "'soon'" in result.output
+    assert not forced.refresh().record.cancel_requested, "nothing was cancelled"
+
+
 def test_job_cancel_checks_its_grace(bb: Backburner) -> None:
     job = running(bb)
     with pytest.raises(ValueError, match="pass force=True"):

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from backburner import Backburner
 from backburner.job import FINISHED, JobStatus
 
-from . import workerapp
+from . import refusedapp, workerapp
 from .helpers import SRC, TESTS, WorkerProcess, wait_until, worker_processes
 
 Start = Callable[..., WorkerProcess]
@@ -231,6 +231,27 @@ def test_a_lapsed_lease_rescued_by_another_worker_is_counted_lapsed(
 
     wait_until(lambda: jobs("succeeded") == 1)
     assert jobs("lapsed") == 1
+    app.close()
+
+
+def test_a_success_whose_completion_the_store_refused_is_not_counted_succeeded(
+    start: Start, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    app = refusedapp.build(url)
+    port = free_port()
+    worker = start(url, "-p", "1", "--metrics-port", str(port), app="refusedapp:bb")
+    refused = app.tasks["taken_over"].delay()
+    wait_until(lambda: "lease lost" in worker.log(), timeout=20)
+    app.tasks["quick"].delay().wait(timeout=20)
+
+    def jobs(task: str) -> float:
+        labels = {"task": task, "queue": "default", "outcome": "succeeded"}
+        return value(scrape(port), "backburner_jobs_total", **labels)
+
+    wait_until(lambda: jobs("quick") == 1)  # reported after the refused attempt was
+    assert jobs("taken_over") == 0
+    assert refused.refresh().status is not JobStatus.SUCCEEDED
     app.close()
 
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from backburner import Backburner, Job, JobStatus, current_job
+from backburner import Backburner, Job, JobStatus, current_job, signals
 from backburner.cli import main
 from backburner.errors import StoreUnavailable
 from backburner.testing import FakeClock, drain, run_schedules
@@ -320,6 +320,59 @@ def test_racing_schedulers_store_each_tick_once(bb: Backburner) -> None:
             made += s.run_due().jobs
     assert len(made) == 20 == len({r.run_at for r in made})
     assert sum(s.stored["s"] for s in schedulers) == 20
+
+
+def _tick_seen_first_by_a_newcomer(bb: Backburner, **options: Any) -> Scheduler:
+    """A scheduler runs from before a tick; another starts 2 ms after the tick and looks
+    before the first one does (1 ms later). Returns the first scheduler."""
+    bb.periodic(every=60, name="s", **options)(bb.task(noop))
+    clock = FakeClock(dt.datetime(2026, 5, 1, 10, 0, 30, tzinfo=UTC))
+    running = Scheduler(bb, clock=clock)
+    clock.advance(30.001)
+    assert len(running.run_due().jobs) == 1, "the tick before, stored on time"
+    clock.advance(60.001)
+    Scheduler(bb, clock=clock).run_due()
+    clock.advance(0.001)
+    running.run_due()
+    return running
+
+
+@pytest.mark.parametrize("options", [{"misfire": "skip"}, {"misfire": "latest", "catchup": 0}])
+def test_a_tick_seen_first_by_a_starting_scheduler_still_runs_once(
+    bb: Backburner, options: dict[str, Any]
+) -> None:
+    running = _tick_seen_first_by_a_newcomer(bb, **options)
+    last = bb.store.last_ticks(["s"])["s"]
+    assert last.enqueued and last.missed == 0, "a scheduler ran all along: the tick is on time"
+    assert running.stored["s"] == 2 and len(bb.store.list_jobs()) == 2
+
+
+def test_a_tick_nobody_stored_on_time_is_skipped_by_a_starting_scheduler(bb: Backburner) -> None:
+    bb.periodic(every=60, misfire="skip", name="s")(bb.task(noop))
+    clock = FakeClock(dt.datetime(2026, 5, 1, 10, 0, 30, tzinfo=UTC))
+    run_schedules(bb, clock, until=clock.time() + 30.001)  # the tick at 10:01 is stored
+    clock.advance(60.002)  # the last scheduler stopped; a new one starts 2 ms after 10:02
+    newcomer = Scheduler(bb, clock=clock)
+    assert newcomer.run_due().jobs == [] and newcomer.misfires["s"] == 0, "may still be on time"
+    clock.advance(scheduling.GRACE)  # nobody stored it on time: it was missed
+    assert newcomer.run_due().jobs == [] and newcomer.misfires["s"] == 1
+    last = bb.store.last_ticks(["s"])["s"]
+    assert not last.enqueued and last.missed == 1
+    assert last.at == dt.datetime(2026, 5, 1, 10, 2, tzinfo=UTC).timestamp()
+
+
+def test_a_tick_job_deduplicated_by_unique_key_is_not_announced(bb: Backburner) -> None:
+    task = bb.task(noop)
+    live = task.options(unique_key="one").delay()
+    bb.periodic(every=60, name="s", unique_key="one")(task)
+    announced: list[str] = []
+    clock = FakeClock(dt.datetime(2026, 5, 1, 10, 0, 30, tzinfo=UTC))
+    scheduler = Scheduler(bb, clock=clock)
+    with signals.job_enqueued.connected_to(lambda _bb, job, **_: announced.append(job.id)):
+        clock.advance(30.001)
+        assert scheduler.run_due().jobs == [], "the live job holds the key"
+    assert announced == [] and scheduler.stored["s"] == 0
+    assert bb.store.last_ticks(["s"])["s"].job_id == live.id
 
 
 def _app(url: str, **schedules: float) -> Backburner:

@@ -4,6 +4,7 @@ the trace context stored with the job; nothing at all without a tracer provider.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from backburner import Backburner, current_job
 from backburner.job import JobStatus
-from backburner.testing import drain
+from backburner.testing import FakeClock, drain, run_schedules
 
 from . import workerapp
 from .helpers import worker_processes
@@ -103,6 +104,21 @@ def test_each_attempt_has_its_span_and_a_failed_one_says_why(
     assert "ConnectionError" in (first.status.description or "")
     assert [e.name for e in first.events] == ["exception"]
     assert second.status.status_code is trace.StatusCode.UNSET
+
+
+def test_a_periodic_jobs_consumer_span_is_linked_to_the_producer_span_of_its_tick(
+    bb: Backburner, spans: InMemorySpanExporter
+) -> None:
+    bb.periodic(every=60, name="minutely", args=(1, 2))(bb.tasks["add"])
+    clock = FakeClock(time.time() - 600)
+    [job] = run_schedules(bb, clock, until=clock.time() + 60)
+    assert drain(bb) == 1 and job.wait(timeout=5) == 3
+    [producer] = by_kind(spans, trace.SpanKind.PRODUCER)
+    [consumer] = by_kind(spans, trace.SpanKind.CONSUMER)
+    assert (producer.name, consumer.name) == ("send add", "process add")
+    assert (producer.attributes or {})["messaging.message.id"] == job.id
+    assert consumer.parent is not None and consumer.parent.span_id == producer.context.span_id
+    assert [link.context.span_id for link in consumer.links] == [producer.context.span_id]
 
 
 def test_without_a_tracer_provider_nothing_is_traced_or_stored(bb: Backburner) -> None:

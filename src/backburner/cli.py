@@ -19,7 +19,15 @@ import click
 
 from . import __version__, cli_periodic, defaults, limits
 from .app import Backburner
-from .cli_ops import call_text, cancel_matching, cancel_one, forced_grace, no_such_jobs, purgeable
+from .cli_ops import (
+    GRACE_ENV,
+    call_text,
+    cancel_matching,
+    cancel_one,
+    forced_grace,
+    no_such_jobs,
+    purgeable,
+)
 from .errors import BackburnerError
 from .job import FINISHED, JobRecord, JobStatus
 from .loader import AppNotFound, load_backburner
@@ -432,10 +440,8 @@ def retry(app: str | None, job_ids: Sequence[str], all_failed: bool) -> None:
     "--grace",
     type=click.FloatRange(0),
     default=None,
-    envvar="BACKBURNER_CANCEL_GRACE",
-    show_envvar=True,
-    help="With --force: seconds a running job gets to return "
-    f"[default: the app's cancel_grace, {defaults.CANCEL_GRACE:g}].",
+    help="With --force: seconds a running job gets to return [env var: "
+    f"{GRACE_ENV}; default: the app's cancel_grace, {defaults.CANCEL_GRACE:g}].",
 )
 @_fail_cleanly
 def cancel(

@@ -4,6 +4,8 @@ what a purge would delete, and the messages they share. `cli.py` holds the comma
 from __future__ import annotations
 
 import itertools
+import math
+import os
 from collections.abc import Sequence
 
 import click
@@ -47,15 +49,30 @@ def cancel_one(bb: Backburner, job_id: str, force: bool, grace: float | None) ->
     return True
 
 
+GRACE_ENV = "BACKBURNER_CANCEL_GRACE"
+
+
 def forced_grace(force: bool, grace: float | None) -> float | None:
-    """The --grace to pass on: refused without --force when given on the command line,
-    dropped when it came from $BACKBURNER_CANCEL_GRACE (it only matters with --force)."""
-    if grace is None or force:
+    """The grace to pass on: --grace, else $BACKBURNER_CANCEL_GRACE, with --force only.
+    --grace without --force is refused; the variable is not even read then (it only
+    matters with --force, so a bad value must not break a plain cancel)."""
+    if not force:
+        if grace is not None:
+            raise click.UsageError("--grace applies to a forced cancel: add --force")
+        return None
+    text = os.environ.get(GRACE_ENV, "")
+    if grace is not None or not text:
         return grace
-    source = click.get_current_context().get_parameter_source("grace")
-    if source is click.core.ParameterSource.COMMANDLINE:
-        raise click.UsageError("--grace applies to a forced cancel: add --force")
-    return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise click.UsageError(
+            f"${GRACE_ENV} must be a number of seconds, 0 or more; got {text!r}: "
+            "fix or unset it, or pass --grace"
+        )
+    return seconds
 
 
 def no_such_jobs(job_ids: Sequence[str]) -> None:

@@ -154,6 +154,19 @@ def handed_back(job_id: str, token: int) -> Ending:
     )
 
 
+def handed_back_cancelled(job_id: str, token: int, why: str) -> Ending:
+    """A running job cancelled by force that its worker hands back instead of ending it
+    (`why`: its process was killed to stop another job, or ended before recording it):
+    CANCELLED, the attempt given back as by `handed_back`, and the reason kept as
+    `job.error` (no failure in its history: it did not fail)."""
+    return replace(
+        handed_back(job_id, token),
+        status=JobStatus.CANCELLED,
+        error=f"{FORCED_CANCEL}: cancelled by force; its worker handed it back: {why}",
+        in_history=False,
+    )
+
+
 def unknown_task(job_id: str, token: int, task: str, worker: str | None) -> Ending:
     """The worker that claimed the job does not know its task (a rolling deploy, a second app
     on the same store): nothing ran, so the job goes back to its queue uncounted, due again

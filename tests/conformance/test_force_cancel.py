@@ -74,6 +74,25 @@ def test_a_job_that_ignores_a_forced_cancel_is_stopped_and_its_neighbours_run_ag
     assert stuck.refresh().status is JobStatus.CANCELLED and stuck.attempts == 1
 
 
+def test_a_forced_job_killed_along_with_another_ends_cancelled_and_says_why(
+    bb: Backburner, shared_url: str, start: Start, tmp_path: Path
+) -> None:
+    first_marker, second_marker = tmp_path / "first", tmp_path / "second"
+    first = bb.tasks["stuck"].delay(str(first_marker), "sleep")
+    second = bb.tasks["stuck"].delay(str(second_marker), "sleep")
+    start(shared_url, *WORKER, app="cancelapp:bb")
+    wait_until(lambda: pid_in(first_marker) and pid_in(second_marker), timeout=30)
+    # cancelled first, with a grace that outlasts the test: the worker learns of it no
+    # later than of the first job's, whose short grace gets their process killed
+    assert second.cancel(force=True, grace=600) is False
+    assert first.cancel(force=True, grace=GRACE) is False
+    wait_until(lambda: second.refresh().status is JobStatus.CANCELLED, timeout=20)
+    assert (second.record.error or "").startswith("ForcedCancel: cancelled by force")
+    assert f"its process was killed to stop job {first.id}" in (second.record.error or "")
+    assert second.record.failures == (), "it did not fail"
+    assert first.refresh().status is JobStatus.CANCELLED
+
+
 def test_a_job_that_stops_within_its_grace_keeps_its_process(
     bb: Backburner, shared_url: str, start: Start, tmp_path: Path
 ) -> None:

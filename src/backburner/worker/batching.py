@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from ..errors import StoreUnavailable
 from ..job import JobRecord
 from ..stores.base import Done
-from .messages import Claimed, Event, Finished
+from .messages import Claimed, Event, Finished, Ran
 from .runner import lease_lost
 
 if TYPE_CHECKING:
@@ -114,6 +114,8 @@ class Batches:
         self._send = send
         self._cond = threading.Condition()
         self._results: list[Done] = []
+        # with metrics on, what to report of each result once the store accepted it
+        self._ran: dict[tuple[str, int], Ran] = {}
         self._since = 0.0  # when the oldest result ended
         self._claimed: deque[tuple[float, JobRecord]] = deque()  # (claimed at, job)
         self._closed = False
@@ -190,8 +192,11 @@ class Batches:
             accepted, claimed = [], []
         events: list[Event] = []
         for i, d in enumerate(done):
+            ran = self._ran.pop((d.job_id, d.token), None) if self._ran else None
             if i < len(accepted) and not accepted[i]:
                 lease_lost(d.job_id)
+            elif ran is not None and i < len(accepted):  # counted once recorded, only then
+                events.append(ran)
             events.append(Finished(d.job_id, d.token))
         events.extend(Claimed.of(r) for r in claimed)
         return Claim(tuple(claimed), tuple(events))
@@ -217,9 +222,12 @@ class Batches:
         return taken
 
     # -- results -----------------------------------------------------------------------
-    def add(self, done: Done) -> None:
-        """A succeeded attempt, recorded with the next claim or within FLUSH_AFTER."""
+    def add(self, done: Done, ran: Ran | None = None) -> None:
+        """A succeeded attempt, recorded with the next claim or within FLUSH_AFTER; `ran`
+        (with metrics on) is sent to the supervisor once the store accepted it."""
         with self._cond:
+            if ran is not None:
+                self._ran[done.job_id, done.token] = ran
             if not self._results:
                 self._since = time.monotonic()
                 self._cond.notify()

@@ -227,9 +227,10 @@ def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Even
             extra={"job_event": JobEvent(record, verdict, took, error_type(outcome.error))},
         )
         if outcome.succeeded:  # its last lines are stored with the batch's (before_record)
-            state.batches.add(Done(record.id, record.token, outcome.result))
-            if state.config.metrics_port is not None:
-                events.append(Ran(record.task, record.queue, metrics.SUCCEEDED, took))
+            ran = None
+            if state.config.metrics_port is not None:  # sent once the store accepted it
+                ran = Ran(record.task, record.queue, metrics.SUCCEEDED, took)
+            state.batches.add(Done(record.id, record.token, outcome.result), ran)
             return
         state.shipper.flush()
         status = record_outcome(bb, record, outcome, warned=state.unknown_tasks)

@@ -9,6 +9,9 @@ whose (schedule, tick) key makes the job exist once however many schedulers race
 Missed ticks (no worker ran, or the store was unreachable) follow the schedule's
 `misfire` policy within its `catchup` window. A tick counts as on time when it came
 while the scheduler ran and is at most `GRACE` seconds old; every other one is missed.
+A scheduler that started after a tick leaves it alone while it is at most GRACE old, unless
+it runs it anyway (as a missed tick within `catchup`): another scheduler, running since
+before the tick, may still store it on time.
 
 The clock is injected (`Clock`): `backburner.testing.FakeClock` drives a scheduler over
 days of ticks in a fraction of a second.
@@ -25,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from .. import signals
+from .. import signals, tracing
 from ..job import ACTIVE, JobRecord
 from ..periodic import Schedule
 from ..stores.base import Tick
@@ -85,7 +88,9 @@ def plan(schedule: Schedule, last: Tick | None, now: float, started: float) -> l
     was out of reach), and `schedule.misfire` decides: "skip" (none runs), "latest" (the latest one
     within `catchup` runs), "all" (each within `catchup`, oldest first, the newest
     MAX_CATCHUP of them). Whatever runs, the latest due tick is stored, so the next look
-    starts after it.
+    starts after it; except when none runs and the latest came before this scheduler started,
+    at most GRACE ago: then nothing is stored yet (a scheduler that ran at the tick may store
+    it on time), and a later look records the misfires if no one did.
     """
     baseline = started if last is None else last.at
     if last is not None and last.definition != schedule.definition:
@@ -110,6 +115,8 @@ def plan(schedule: Schedule, last: Tick | None, now: float, started: float) -> l
         chosen = on_time
     passed_over = older + len(due) - len(chosen)
     if not chosen:
+        if latest < started and now - latest <= GRACE:
+            return []  # another scheduler's to store on time, if one ran at the tick
         return [Planned(latest, enqueue=False, missed=passed_over)]
     planned = [Planned(at, enqueue=True, missed=0) for at in chosen]
     planned[0] = Planned(chosen[0], enqueue=True, missed=passed_over)
@@ -210,17 +217,33 @@ class Scheduler:
                 missed=missed,
                 recorded_at=now,
             )
-            if not self.bb.store.enqueue_tick(tick, record):
+            stored, record = self._store(tick, record)
+            if not stored:
                 continue  # another scheduler stored this tick first
             self.misfires[schedule.name] += missed
             if missed:
                 log.info("periodic %s: %d tick(s) missed or skipped", schedule.name, missed)
-            if record is not None:
+            if record is not None and self._written(record):
                 previous = record.id
                 self.stored[schedule.name] += 1
                 jobs.append(record)
                 signals.send_job(signals.job_enqueued, self.bb, record)
         return jobs
+
+    def _store(self, tick: Tick, record: JobRecord | None) -> tuple[bool, JobRecord | None]:
+        """`enqueue_tick`; a job is stored in a PRODUCER span when tracing is on, as by
+        `delay()`, and returned carrying its context."""
+        tracer = None if record is None else tracing.active()
+        if tracer is None:
+            return self.bb.store.enqueue_tick(tick, record), record
+        assert record is not None
+        with tracing.producing(tracer, record) as traced:
+            return self.bb.store.enqueue_tick(tick, traced), traced
+
+    def _written(self, record: JobRecord) -> bool:
+        """Whether the tick's job was stored, not deduplicated by its `unique_key` (the
+        tick then names the live job holding the key)."""
+        return record.unique_key is None or self.bb.store.get(record.id, light=True) is not None
 
     def _superseded(self, schedule: Schedule, last: Tick | None) -> bool:
         """Whether a newer deploy defines this schedule otherwise (its ticks are not ours

@@ -359,10 +359,16 @@ class Supervisor:
         child.jobs.clear()
         self._forget(child)
 
-    def _release(self, job_id: str, token: int, why: str) -> None:
-        """Hand a job back to its queue uncounted, and say so in the log (which operators,
-        and the chaos suite, read to explain a run that repeats an attempt number)."""
-        released = self._quietly(self.bb.store.release, job_id, token)
+    def _release(self, job_id: str, token: int, why: str, forced: bool = False) -> None:
+        """Hand a job back to its queue uncounted (`forced`: cancelled by force, it ends
+        CANCELLED saying why), and say so in the log (which operators, and the chaos suite,
+        read to explain a run that repeats an attempt number)."""
+        if forced:
+            ending = policy.handed_back_cancelled(job_id, token, why)
+            ended = self._quietly(self.bb.store.end_attempts, [ending])
+            released = None if ended is None else ended[0] is not None
+        else:
+            released = self._quietly(self.bb.store.release, job_id, token)
         if released is None:
             outcome = "failed; its lease lapses and it is rescued then"
         else:
@@ -434,7 +440,8 @@ class Supervisor:
                     if collateral
                     else "its outcome could not be recorded"
                 )
-                self._release(job_id, held.token, why)
+                forced = held.started is not None and held.cancel_grace is not None
+                self._release(job_id, held.token, why, forced)
                 continue
             if job_id == child.timed_out:
                 error = (
