@@ -338,9 +338,10 @@ class Backburner:
     def explain(self, job_id: str) -> str:
         """Why the job is or is not running now, in a sentence or two, from what the store
         knows: not found; finished (how); running (on which worker, since when, its lease);
-        waiting (on which dependencies); scheduled (until when); or, due, that no live worker serves its queue or knows its
-        task, or how many jobs are ahead of it. `backburner.explain.explain()` gives the
-        facts behind it too (`backburner explain APP JOB --json`)."""
+        waiting (on which dependencies); scheduled (until when); or, due, that no live
+        worker serves its queue or knows its task, or how many jobs are ahead of it.
+        `backburner.explain.explain()` gives the facts behind it too (`backburner explain
+        APP JOB --json`)."""
         from .explain import explain
 
         return explain(self, job_id).sentence
