@@ -17,6 +17,7 @@ from .context import _current
 from .job import Job
 from .stores import Store, check_url, open_store
 from .task import Task, TaskOptions
+from .throttle import KeyFn
 from .urls import redact
 
 P = ParamSpec("P")
@@ -157,6 +158,10 @@ class Backburner:
         retry_backoff: float | None = None,
         expose_result: bool = False,
         expose_error: bool = False,
+        concurrency: int | None = None,
+        concurrency_key: KeyFn | None = None,
+        rate: str | None = None,
+        rate_key: KeyFn | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -172,6 +177,10 @@ class Backburner:
         retry_backoff: float | None = None,
         expose_result: bool = False,
         expose_error: bool = False,
+        concurrency: int | None = None,
+        concurrency_key: KeyFn | None = None,
+        rate: str | None = None,
+        rate_key: KeyFn | None = None,
     ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
         """Register a function as a task: `@bb.task` or `@bb.task(retries=5, queue="mail")`.
 
@@ -188,6 +197,13 @@ class Backburner:
 
         The Flask job API shows a job's result only with `expose_result=True`, and the first
         line of its error (not only the exception type) with `expose_error=True`.
+
+        Flow control, enforced when workers claim (a job over a limit waits, queued, its
+        attempts untouched): `concurrency=N` runs at most N of its jobs at once across
+        every worker; `concurrency_key=fn` (called with the job's arguments at `delay()`,
+        returning a str) makes that N per key, shared by every task returning that key.
+        `rate="100/m"` (per "s", "m" or "h") starts at most that many in any sliding
+        window of that length; `rate_key=fn` makes it per key.
         """
 
         def register(func: Callable[P, R]) -> Task[P, R]:
@@ -200,6 +216,10 @@ class Backburner:
                 retry_backoff=retry_backoff,
                 expose_result=expose_result,
                 expose_error=expose_error,
+                concurrency=concurrency,
+                concurrency_key=concurrency_key,
+                rate=rate,
+                rate_key=rate_key,
             )
             _check_findable(func, named=name is not None)
             if options.name in self.tasks:
@@ -222,6 +242,21 @@ class Backburner:
         """The job with this id, or None."""
         record = self.store.get(job_id)
         return None if record is None else Job(self, record)
+
+    # -- queues ------------------------------------------------------------------------
+    def pause(self, queue: str) -> None:
+        """Pause `queue`: it keeps accepting jobs, workers claim none of them until
+        `resume(queue)`, jobs already running finish. Kept in the store, so it holds for
+        every worker and across restarts."""
+        self.store.pause(limits.check_text(queue, "queue", limits.MAX_NAME_BYTES))
+
+    def resume(self, queue: str) -> None:
+        """Let workers claim from `queue` again (waking idle ones now)."""
+        self.store.resume(limits.check_text(queue, "queue", limits.MAX_NAME_BYTES))
+
+    def paused(self) -> set[str]:
+        """The names of the paused queues."""
+        return self.store.paused_queues()
 
     def transaction(self, connection: Any) -> AbstractContextManager[None]:
         """Enqueue inside the caller's database transaction: `with bb.transaction(session):

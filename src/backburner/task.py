@@ -10,8 +10,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from . import codec, defaults, limits, signals
+from . import codec, defaults, limits, signals, throttle
 from .job import Job, JobRecord, pending_status
+from .throttle import KeyFn
 
 if TYPE_CHECKING:
     from .app import Backburner
@@ -37,6 +38,10 @@ class TaskOptions:
     unique_key: str | None = None
     expose_result: bool = False
     expose_error: bool = False  # the job API shows the error's first line, not just its type
+    concurrency: int | None = None
+    concurrency_key: KeyFn | None = None
+    rate: str | None = None
+    rate_key: KeyFn | None = None
 
     def __post_init__(self) -> None:
         _check_options(self)
@@ -59,6 +64,11 @@ def _check_options(o: TaskOptions) -> None:
         if not isinstance(o.unique_key, str):
             raise ValueError(f"unique_key must be a str or None, got {o.unique_key!r}")
         limits.check_text(o.unique_key, "unique_key", limits.MAX_UNIQUE_KEY_BYTES)
+    throttle.check_concurrency(o.concurrency)
+    if o.rate is not None:
+        throttle.parse_rate(o.rate)
+    throttle.check_key_fn(o.concurrency_key, "concurrency_key", "concurrency=N", o.concurrency)
+    throttle.check_key_fn(o.rate_key, "rate_key", "rate='N/s|m|h'", o.rate)
 
 
 OPTION_NAMES = frozenset(f.name for f in fields(TaskOptions))
@@ -184,11 +194,29 @@ class Task(Generic[P, R]):
             retry_backoff=self.retry_backoff,
             timeout=None if o.timeout is None else float(o.timeout),
             unique_key=o.unique_key,
+            **self._flow_control(args, kwargs),
         )
         eager, raise_errors = self.bb.eager_mode()
         if eager and self.bb.hold_eager(lambda: self._submit(record, eager, raise_errors)):
             return Job(self.bb, record)  # in an eager transaction() block: runs at its end
         return self._submit(record, eager, raise_errors)
+
+    def _flow_control(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The JobRecord fields of this task's concurrency and rate limits, keys worked out
+        from the arguments (no fields, so nothing to check at claim, without limits)."""
+        o = self.opts
+        fields: dict[str, Any] = {}
+        if o.concurrency is not None:
+            fields["concurrency"] = o.concurrency
+            fields["concurrency_key"] = throttle.job_key(
+                o.concurrency_key, o.name, "concurrency_key", args, kwargs
+            )
+        if o.rate is not None:
+            rate = throttle.parse_rate(o.rate)
+            fields["rate_limit"] = rate.limit
+            fields["rate_period"] = rate.period
+            fields["rate_key"] = throttle.job_key(o.rate_key, o.name, "rate_key", args, kwargs)
+        return fields
 
     def _submit(self, record: JobRecord, eager: bool, raise_errors: bool) -> Job:
         """Store `record`, then with `eager` run it here and now (see worker.runner)."""

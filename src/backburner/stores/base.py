@@ -273,6 +273,34 @@ class Store(ABC):
         told not to); returns the schema version, 0 for stores without one."""
         return 0
 
+    # -- flow control ------------------------------------------------------------------
+    @abstractmethod
+    def pause(self, queue: str) -> None:
+        """Stop claims from `queue` until `resume(queue)`; enqueueing goes on, running jobs
+        finish. Durable: the paused state lives in the store."""
+
+    @abstractmethod
+    def resume(self, queue: str) -> None:
+        """Let claims take jobs from `queue` again, and wake workers waiting for work."""
+
+    @abstractmethod
+    def paused_queues(self) -> set[str]:
+        """The names of the paused queues (for `explain`: a queued job waits because its
+        queue is in this set)."""
+
+    @abstractmethod
+    def concurrency_holders(self, key: str) -> list[str]:
+        """Ids of the running jobs holding a slot of concurrency key `key` (for `explain`:
+        a queued job whose `concurrency` is at most their number waits for one to end).
+        A job holds its slot from its claim until its attempt ends in any way, including
+        the rescue of a lapsed lease."""
+
+    @abstractmethod
+    def rate_window_until(self, key: str, limit: int) -> float | None:
+        """When the sliding window of rate key `key` next has room for a start, for a job
+        allowing `limit` starts per window: the time the oldest start in the full window
+        leaves it. None when it has room now (for `explain`)."""
+
     # -- workers -----------------------------------------------------------------------
     @abstractmethod
     def record_worker(self, info: WorkerInfo) -> None:

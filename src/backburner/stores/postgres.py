@@ -61,7 +61,7 @@ from .. import defaults
 from ..errors import BackburnerError, SchemaError, StoreUnavailable
 from ..job import FINISHED, JobRecord, JobStatus
 from ..policy import Ending
-from . import postgres_schema, rows
+from . import postgres_limits, postgres_schema, rows
 from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
 from .forks import on_fork_in_child
 from .postgres_conn import Connection, ConnectionSource, parse_url
@@ -82,7 +82,13 @@ _FIELDS = (
     "retry_backoff",
     "timeout",
     "unique_key",
+    "concurrency",
+    "concurrency_key",
+    "rate_limit",
+    "rate_period",
+    "rate_key",
 )
+_SETTLE_PASSES = 3  # claims again when jobs past a limit were handed back, at most this often
 
 
 def _decoded(value: Any) -> Any:
@@ -123,7 +129,7 @@ def check_url(url: str) -> None:
     parse_url(url)
 
 
-class PostgresStore(Store):
+class PostgresStore(postgres_limits.PostgresFlowControl, Store):
     """Jobs in PostgreSQL: see the module docstring for the URL and transactional enqueue."""
 
     def __init__(
@@ -281,11 +287,33 @@ class PostgresStore(Store):
         limit: int,
         lease_s: float,
     ) -> tuple[list[bool], list[JobRecord]]:
-        """One statement per part, sent together in one round trip (psycopg's pipeline)."""
+        """One transaction, its statements sent together in one round trip (psycopg's
+        pipeline): complete, claim, then lock the keys of the jobs claimed with limits and
+        hand back those past one (see settle_limits). When some were, claims again for the
+        rest."""
         if queues is not None and not queues:
             limit = 0
         if not done and limit <= 0:
             return [], []
+        accepted, claimed, undone = self._complete_and_claim(
+            done, queues, worker_id, limit, lease_s
+        )
+        for _ in range(_SETTLE_PASSES):
+            if not undone or len(claimed) >= limit:
+                break
+            more = self._complete_and_claim((), queues, worker_id, limit - len(claimed), lease_s)
+            claimed += more[1]
+            undone = more[2]
+        return accepted, claimed
+
+    def _complete_and_claim(
+        self,
+        done: Sequence[Done],
+        queues: Sequence[str] | None,
+        worker_id: str,
+        limit: int,
+        lease_s: float,
+    ) -> tuple[list[bool], list[JobRecord], bool]:
         now = time.time()
         finished = {
             "now": now,
@@ -304,14 +332,23 @@ class PostgresStore(Store):
         with self._conn() as conn, conn.pipeline() if _PIPELINE else nullcontext():
             completed = conn.cursor(row_factory=tuple_row)
             claimed = conn.cursor(row_factory=tuple_row)
-            with completed, claimed:
-                if done:
-                    completed.execute(self._sql["complete_many"], finished)
-                if limit > 0:
-                    claimed.execute(claim_sql, wanted)
+            locked = conn.cursor(row_factory=tuple_row)
+            settled = conn.cursor(row_factory=tuple_row)
+            with completed, claimed, locked, settled:
+                with conn.transaction():
+                    if done:
+                        completed.execute(self._sql["complete_many"], finished)
+                    if limit > 0:
+                        claimed.execute(claim_sql, wanted)
+                        locked.execute(self._sql["lock_limits"], wanted)
+                        settled.execute(self._sql["settle_limits"], wanted)
                 ids = {job_id for (job_id,) in completed.fetchall()} if done else set()
                 found = claimed.fetchall() if limit > 0 else []
-        return [d.job_id in ids for d in done], rows.claimed_records(found, now, _decoded)
+                undone = {job_id for (job_id,) in settled.fetchall()} if limit > 0 else set()
+        records = rows.claimed_records(found, now, _decoded)
+        if undone:
+            records = [r for r in records if r.id not in undone]
+        return [d.job_id in ids for d in done], records, bool(undone)
 
     def claim_job(self, job_id: str, worker_id: str, lease_s: float) -> JobRecord | None:
         now = time.time()
@@ -376,15 +413,19 @@ class PostgresStore(Store):
             listener.wait(seen, queues, min(left, self.poll, due_in or left))
 
     def _due_in(self, queues: Sequence[str] | None, budget: float) -> float | None:
-        """Seconds until the next pending job of `queues` is due (<= 0: now); None when
-        there is none, or the store cannot be reached (the wait then just polls)."""
+        """Seconds until a job of `queues` can be claimed (<= 0: now; see next_due);
+        None when none is pending, or the store cannot be reached (the wait then polls)."""
         sql = self._sql["next_due" if queues is None else "next_due_queues"]
+        now = time.time()
         try:
             with self._conn(timeout=max(0.05, min(budget, self.options.pool_timeout))) as conn:
-                [(due,)] = _fetch(conn, sql, {"queues": list(queues or ())})
+                [(ready, *edges)] = _fetch(conn, sql, {"queues": list(queues or ()), "now": now})
         except StoreUnavailable:
             return None
-        return None if due is None else float(due) - time.time()
+        if ready:
+            return 0.0
+        times = [float(t) for t in edges if t is not None]
+        return min(times) - now if times else None
 
     def _current_listener(self) -> Listener:
         with self._lock:

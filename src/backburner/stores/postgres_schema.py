@@ -117,7 +117,12 @@ def _apply(conn: psycopg.Connection[Any], schema: str) -> int:
 
 def queries(schema: str, columns: str) -> dict[str, str]:
     """The statements of sql/postgres_queries.sql by name, for tables in `schema`."""
-    tables = {"jobs": f'"{schema}".bb_jobs', "workers": f'"{schema}".bb_workers'}
+    tables = {
+        "jobs": f'"{schema}".bb_jobs',
+        "workers": f'"{schema}".bb_workers',
+        "rate_starts": f'"{schema}".bb_rate_starts',
+        "paused": f'"{schema}".bb_paused',
+    }
     return {name: text.format(columns=columns, **tables) for name, text in _templates().items()}
 
 

@@ -39,7 +39,12 @@ CREATE TABLE bb_jobs (
     error            text,
     failures         jsonb            NOT NULL DEFAULT '[]',
     progress         jsonb,
-    cancel_requested boolean          NOT NULL DEFAULT false
+    cancel_requested boolean          NOT NULL DEFAULT false,
+    concurrency      integer,
+    concurrency_key  text,
+    rate_limit       integer,
+    rate_period      double precision,
+    rate_key         text
 );
 
 -- The claim: due jobs, highest priority first, then earliest run_at, then enqueue order.
@@ -57,6 +62,27 @@ CREATE INDEX bb_jobs_lease ON bb_jobs (lease_until) WHERE status = 'running';
 CREATE INDEX bb_jobs_finished ON bb_jobs (finished_at)
     WHERE status IN ('succeeded', 'failed', 'cancelled');
 CREATE INDEX bb_jobs_task ON bb_jobs (task, seq);
+
+-- flow control: the running jobs holding each concurrency key's slots, and the queued
+-- jobs of each rate key (only jobs with a limit are in these indexes)
+CREATE INDEX bb_jobs_holders ON bb_jobs (concurrency_key)
+    WHERE status = 'running' AND concurrency_key IS NOT NULL;
+CREATE INDEX bb_jobs_rate_waiting ON bb_jobs (rate_key)
+    WHERE status = 'queued' AND rate_key IS NOT NULL;
+
+-- the sliding window of each rate key: one row per start, until it leaves the window
+CREATE TABLE bb_rate_starts (
+    key    text             NOT NULL,
+    until  double precision NOT NULL,
+    job_id text             NOT NULL
+);
+CREATE INDEX bb_rate_starts_key ON bb_rate_starts (key, until);
+
+-- paused queues: workers claim nothing from them until resumed
+CREATE TABLE bb_paused (
+    queue     text             PRIMARY KEY,
+    paused_at double precision NOT NULL
+);
 
 CREATE TABLE bb_workers (
     id           text             PRIMARY KEY,

@@ -16,14 +16,18 @@ WITH input AS (
         %(id)s::text[], %(task)s::text[], %(queue)s::text[], %(payload)s::text[],
         %(priority)s::bigint[], %(run_at)s::float8[], %(created_at)s::float8[],
         %(max_attempts)s::integer[], %(retry_backoff)s::float8[], %(timeout)s::float8[],
-        %(unique_key)s::text[]
+        %(unique_key)s::text[], %(concurrency)s::integer[], %(concurrency_key)s::text[],
+        %(rate_limit)s::integer[], %(rate_period)s::float8[], %(rate_key)s::text[]
     ) WITH ORDINALITY AS r(id, task, queue, payload, priority, run_at, created_at,
-                           max_attempts, retry_backoff, timeout, unique_key, ord)
+                           max_attempts, retry_backoff, timeout, unique_key, concurrency,
+                           concurrency_key, rate_limit, rate_period, rate_key, ord)
 ), changed AS (
     INSERT INTO {jobs} (id, task, queue, payload, priority, run_at, created_at,
-                        max_attempts, retry_backoff, timeout, unique_key, status)
+                        max_attempts, retry_backoff, timeout, unique_key, status,
+                        concurrency, concurrency_key, rate_limit, rate_period, rate_key)
     SELECT id, task, queue, payload, priority, run_at, created_at,
-           max_attempts, retry_backoff, timeout, unique_key, 'queued'
+           max_attempts, retry_backoff, timeout, unique_key, 'queued',
+           concurrency, concurrency_key, rate_limit, rate_period, rate_key
     FROM input ORDER BY ord
     ON CONFLICT (unique_key)
         WHERE unique_key IS NOT NULL AND status IN ('queued', 'running') DO NOTHING
@@ -37,10 +41,12 @@ SELECT changed.id, changed.status FROM changed, (SELECT count(*) FROM woke) AS w
 -- name: insert_one
 -- The usual case, one job (a delay()): as insert, but cheaper to plan and to run.
 INSERT INTO {jobs} (id, task, queue, payload, priority, run_at, created_at,
-                    max_attempts, retry_backoff, timeout, unique_key, status)
+                    max_attempts, retry_backoff, timeout, unique_key, status,
+                    concurrency, concurrency_key, rate_limit, rate_period, rate_key)
 VALUES (%(id)s, %(task)s, %(queue)s, %(payload)s, %(priority)s, %(run_at)s,
         %(created_at)s, %(max_attempts)s, %(retry_backoff)s, %(timeout)s, %(unique_key)s,
-        'queued')
+        'queued', %(concurrency)s, %(concurrency_key)s, %(rate_limit)s, %(rate_period)s,
+        %(rate_key)s)
 ON CONFLICT (unique_key)
     WHERE unique_key IS NOT NULL AND status IN ('queued', 'running') DO NOTHING
 RETURNING id, pg_notify(%(channel)s, queue);
@@ -51,10 +57,17 @@ WHERE unique_key = ANY(%(keys)s) AND status IN ('queued', 'running');
 
 -- name: claim
 -- SKIP LOCKED: claimers pass over rows another claim holds instead of waiting for it.
+-- A job is passed over too while its queue is paused or a key of its is full, as the
+-- statement sees them (settle_limits then applies each limit exactly).
 UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
     worker_id = %(worker)s, lease_until = %(until)s, started_at = %(now)s
 WHERE seq IN (
-    SELECT seq FROM {jobs} WHERE status = 'queued' AND run_at <= %(now)s
+    SELECT seq FROM {jobs} AS j WHERE status = 'queued' AND run_at <= %(now)s
+        AND queue NOT IN (SELECT queue FROM {paused})
+        AND (concurrency IS NULL OR concurrency > (SELECT count(*) FROM {jobs} AS h
+             WHERE h.status = 'running' AND h.concurrency_key = j.concurrency_key))
+        AND (rate_limit IS NULL OR rate_limit > (SELECT count(*) FROM {rate_starts} AS s
+             WHERE s.key = j.rate_key AND s.until > %(now)s))
     ORDER BY priority DESC, run_at, seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 )
 RETURNING {columns};
@@ -63,8 +76,13 @@ RETURNING {columns};
 UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
     worker_id = %(worker)s, lease_until = %(until)s, started_at = %(now)s
 WHERE seq IN (
-    SELECT seq FROM {jobs}
+    SELECT seq FROM {jobs} AS j
     WHERE status = 'queued' AND run_at <= %(now)s AND queue = ANY(%(queues)s)
+        AND queue NOT IN (SELECT queue FROM {paused})
+        AND (concurrency IS NULL OR concurrency > (SELECT count(*) FROM {jobs} AS h
+             WHERE h.status = 'running' AND h.concurrency_key = j.concurrency_key))
+        AND (rate_limit IS NULL OR rate_limit > (SELECT count(*) FROM {rate_starts} AS s
+             WHERE s.key = j.rate_key AND s.until > %(now)s))
     ORDER BY priority DESC, run_at, seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 )
 RETURNING {columns};
@@ -155,13 +173,33 @@ UPDATE {jobs} SET progress = %(progress)s
 WHERE id = %(id)s AND token = %(token)s AND status = 'running';
 
 -- name: next_due
-SELECT min(run_at) FROM {jobs} WHERE status = 'queued';
+-- Whether a job can be claimed now; else when one may be: the next run_at of an unpaused
+-- queue, or the next edge of a full rate window a queued job waits on. A job waiting for
+-- a concurrency slot adds no time: the wait polls.
+SELECT EXISTS (SELECT 1 FROM {jobs} AS j WHERE status = 'queued' AND run_at <= %(now)s
+        AND queue NOT IN (SELECT queue FROM {paused})
+        AND (concurrency IS NULL OR concurrency > (SELECT count(*) FROM {jobs} AS h
+             WHERE h.status = 'running' AND h.concurrency_key = j.concurrency_key))
+        AND (rate_limit IS NULL OR rate_limit > (SELECT count(*) FROM {rate_starts} AS s
+             WHERE s.key = j.rate_key AND s.until > %(now)s))),
+    (SELECT min(run_at) FROM {jobs} WHERE status = 'queued' AND run_at > %(now)s
+        AND queue NOT IN (SELECT queue FROM {paused})),
+    (SELECT min(until) FROM {rate_starts} WHERE until > %(now)s AND key IN
+        (SELECT rate_key FROM {jobs} WHERE status = 'queued' AND rate_key IS NOT NULL));
 
 -- name: next_due_queues
--- one index probe per queue instead of a scan of every pending job
-SELECT min(m) FROM unnest(%(queues)s::text[]) AS q(name),
-    LATERAL (SELECT min(run_at) AS m FROM {jobs}
-             WHERE status = 'queued' AND queue = q.name) AS x;
+SELECT EXISTS (SELECT 1 FROM {jobs} AS j WHERE status = 'queued' AND run_at <= %(now)s
+        AND queue = ANY(%(queues)s)
+        AND queue NOT IN (SELECT queue FROM {paused})
+        AND (concurrency IS NULL OR concurrency > (SELECT count(*) FROM {jobs} AS h
+             WHERE h.status = 'running' AND h.concurrency_key = j.concurrency_key))
+        AND (rate_limit IS NULL OR rate_limit > (SELECT count(*) FROM {rate_starts} AS s
+             WHERE s.key = j.rate_key AND s.until > %(now)s))),
+    (SELECT min(run_at) FROM {jobs} WHERE status = 'queued' AND run_at > %(now)s
+        AND queue = ANY(%(queues)s) AND queue NOT IN (SELECT queue FROM {paused})),
+    (SELECT min(until) FROM {rate_starts} WHERE until > %(now)s AND key IN
+        (SELECT rate_key FROM {jobs} WHERE status = 'queued' AND rate_key IS NOT NULL
+            AND queue = ANY(%(queues)s)));
 
 -- name: counts
 SELECT queue, CASE WHEN status = 'queued' AND run_at > %(now)s THEN 'scheduled'
@@ -209,3 +247,80 @@ DELETE FROM {workers} WHERE heartbeat_at < %(since)s;
 -- name: list_workers
 SELECT id, host, pid, started_at, heartbeat_at, queues, jobs FROM {workers}
 ORDER BY started_at;
+
+-- Flow control. A claim's own jobs are the running rows with its worker id and lease.
+
+-- name: lock_limits
+-- Serialises, per key, the claims that took jobs with limits: settle_limits, the next
+-- statement, sees every other claim of those keys committed. Keys in one order: no deadlock.
+SELECT count(pg_advisory_xact_lock(k)) FROM (
+    SELECT hashtextextended('c:' || concurrency_key, 0) AS k FROM {jobs}
+    WHERE status = 'running' AND worker_id = %(worker)s AND lease_until = %(until)s
+        AND concurrency_key IS NOT NULL
+    UNION
+    SELECT hashtextextended('r:' || rate_key, 0) FROM {jobs}
+    WHERE status = 'running' AND worker_id = %(worker)s AND lease_until = %(until)s
+        AND rate_key IS NOT NULL
+    ORDER BY 1
+) AS keys;
+
+-- name: settle_limits
+-- Hands back (queued, as if never claimed) this claim's jobs past a limit, earlier ones in
+-- claim order keeping the slots left, and records the starts of the rest in their rate
+-- windows. Returns the ids handed back.
+WITH own AS (
+    SELECT seq, id, priority, run_at, concurrency, concurrency_key, rate_limit,
+        rate_period, rate_key
+    FROM {jobs}
+    WHERE status = 'running' AND worker_id = %(worker)s AND lease_until = %(until)s
+        AND (concurrency IS NOT NULL OR rate_limit IS NOT NULL)
+), conc AS (
+    SELECT o.seq, o.concurrency - (SELECT count(*) FROM {jobs} AS h
+            WHERE h.status = 'running' AND h.concurrency_key = o.concurrency_key
+                AND NOT (h.worker_id = %(worker)s AND h.lease_until = %(until)s))
+        - row_number() OVER (PARTITION BY o.concurrency_key
+                             ORDER BY o.priority DESC, o.run_at, o.seq) AS left_after
+    FROM own AS o WHERE o.concurrency IS NOT NULL
+), rate AS (
+    SELECT o.seq, o.id, o.rate_key, o.rate_period,
+        o.rate_limit - (SELECT count(*) FROM {rate_starts} AS s
+            WHERE s.key = o.rate_key AND s.until > %(now)s)
+        - row_number() OVER (PARTITION BY o.rate_key
+                             ORDER BY o.priority DESC, o.run_at, o.seq) AS left_after
+    FROM own AS o
+    WHERE o.rate_limit IS NOT NULL
+        AND o.seq NOT IN (SELECT seq FROM conc WHERE left_after < 0)
+), undo AS (
+    UPDATE {jobs} SET status = 'queued', attempts = attempts - 1, worker_id = NULL,
+        lease_until = NULL, started_at = NULL
+    WHERE seq IN (SELECT seq FROM conc WHERE left_after < 0
+                  UNION ALL SELECT seq FROM rate WHERE left_after < 0)
+    RETURNING id
+), started AS (
+    INSERT INTO {rate_starts} (key, until, job_id)
+    SELECT rate_key, %(now)s + rate_period, id FROM rate WHERE left_after >= 0
+), pruned AS (
+    DELETE FROM {rate_starts}
+    WHERE key IN (SELECT rate_key FROM rate) AND until <= %(now)s
+)
+SELECT id FROM undo;
+
+-- name: pause
+INSERT INTO {paused} (queue, paused_at) VALUES (%(queue)s, %(now)s)
+ON CONFLICT (queue) DO NOTHING;
+
+-- name: resume
+-- wakes the workers waiting on that queue (at commit)
+WITH gone AS (DELETE FROM {paused} WHERE queue = %(queue)s RETURNING queue)
+SELECT pg_notify(%(channel)s, %(queue)s);
+
+-- name: paused_queues
+SELECT queue FROM {paused};
+
+-- name: concurrency_holders
+SELECT id FROM {jobs} WHERE status = 'running' AND concurrency_key = %(key)s
+ORDER BY started_at, seq;
+
+-- name: rate_window_until
+SELECT until FROM {rate_starts} WHERE key = %(key)s AND until > %(now)s
+ORDER BY until DESC LIMIT 1 OFFSET %(offset)s;
