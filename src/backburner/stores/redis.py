@@ -40,6 +40,7 @@ import redis
 from .. import defaults
 from ..job import FINISHED, PENDING, Failure, JobRecord, JobStatus, pending_status
 from ..policy import Ending
+from . import redis_limits
 from .base import Done, HeartbeatReply, Store, WorkerInfo, check_statuses
 from .redis_conn import RedisConnector, parse_url
 
@@ -96,7 +97,16 @@ def _record(f: Mapping[str, str], now: float) -> JobRecord:
         failures=tuple(Failure.from_json(x) for x in json.loads(f["failures"])),
         progress=None if progress is None else json.loads(progress),
         cancel_requested=f.get("cancel_requested") == "1",
+        concurrency=_opt_int(f.get("concurrency")),
+        concurrency_key=f.get("concurrency_key"),
+        rate_limit=_opt_int(f.get("rate_limit")),
+        rate_period=_opt_float(f.get("rate_period")),
+        rate_key=f.get("rate_key"),
     )
+
+
+def _opt_int(value: str | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def _pairs(flat: Sequence[str]) -> dict[str, str]:
@@ -147,7 +157,7 @@ def _claim_args(
     return repr(lease_until), worker_id, min(limit, _BATCH), *(queues or ())
 
 
-class RedisStore(Store):
+class RedisStore(redis_limits.RedisFlowControl, Store):
     """Jobs in Redis, shared by every process and machine that can reach the server."""
 
     def __init__(self, url: str, *, result_ttl: float = defaults.RESULT_TTL) -> None:
@@ -178,6 +188,11 @@ class RedisStore(Store):
                 "" if r.timeout is None else repr(float(r.timeout)),
                 "0" if r.unique_key is None else "1",
                 r.unique_key or "",
+                "" if r.concurrency is None else r.concurrency,
+                r.concurrency_key or "",
+                "" if r.rate_limit is None else r.rate_limit,
+                "" if r.rate_period is None else repr(float(r.rate_period)),
+                r.rate_key or "",
             )
         stored, ids = self._redis.run("enqueue", *args)
         if not stored:
@@ -252,7 +267,7 @@ class RedisStore(Store):
             time.sleep(max(0.0, timeout))
             return
         which = ("*",) if queues is None else ("-", *queues)
-        ready, next_due, names = self._redis.run("peek", *which)
+        ready, next_due, names = self._redis.run("peek", repr(time.time()), *which)
         if ready:
             return
         now = time.time()

@@ -1,10 +1,11 @@
 -- Store a batch of jobs, all or nothing.
--- ARGV: now, then 12 fields per job: id, task, queue, payload, priority, run_at,
+-- ARGV: now, then 17 fields per job: id, task, queue, payload, priority, run_at,
 -- created_at, max_attempts, retry_backoff, timeout ('' for none), has_unique ('1'/'0'),
--- unique_key. Returns {1, ids} (a deduplicated job's slot holds the live job's id), or
+-- unique_key, concurrency, concurrency_key, rate_limit, rate_period, rate_key (the
+-- limits '' for none). Returns {1, ids} (a deduplicated job's slot holds the live job's id), or
 -- {0, clashing ids} having written nothing.
 local now = ARGV[1]
-local FIELDS = 12
+local FIELDS = 17
 local count = (#ARGV - 1) / FIELDS
 
 if count ~= math.floor(count) or not all_finite(now) then
@@ -13,10 +14,14 @@ end
 for i = 0, count - 1 do
   local base = 2 + i * FIELDS
   local timeout, has_unique = ARGV[base + 9], ARGV[base + 10]
+  local concurrency, rate_limit, rate_period = ARGV[base + 12], ARGV[base + 14],
+    ARGV[base + 15]
   -- priority, run_at, created_at, max_attempts, retry_backoff
   if not all_finite(unpack(ARGV, base + 4, base + 8))
       or not (timeout == '' or all_finite(timeout))
-      or (has_unique ~= '0' and has_unique ~= '1') then
+      or (has_unique ~= '0' and has_unique ~= '1')
+      or not (concurrency == '' or all_finite(concurrency))
+      or not (rate_limit == '' or all_finite(rate_limit, rate_period)) then
     return malformed('enqueue')
   end
 end
@@ -49,8 +54,8 @@ end
 local ids, woken = {}, {}
 for i = 0, count - 1 do
   local id, task, queue, payload, priority, run_at, created_at, max_attempts,
-    retry_backoff, timeout, has_unique, unique_key = unpack(ARGV, 2 + i * FIELDS,
-      1 + (i + 1) * FIELDS)
+    retry_backoff, timeout, has_unique, unique_key, concurrency, concurrency_key,
+    rate_limit, rate_period, rate_key = unpack(ARGV, 2 + i * FIELDS, 1 + (i + 1) * FIELDS)
   local holder = has_unique == '1' and live_holder(unique_key) or nil
   if holder then
     ids[#ids + 1] = holder
@@ -68,6 +73,17 @@ for i = 0, count - 1 do
       fields[#fields + 1] = 'unique_key'
       fields[#fields + 1] = unique_key
       redis.call('HSET', NS .. ':unique', unique_key, id)
+    end
+    if concurrency ~= '' then
+      for _, v in ipairs({'concurrency', concurrency, 'concurrency_key', concurrency_key}) do
+        fields[#fields + 1] = v
+      end
+    end
+    if rate_limit ~= '' then
+      for _, v in ipairs({'rate_limit', rate_limit, 'rate_period', rate_period,
+          'rate_key', rate_key}) do
+        fields[#fields + 1] = v
+      end
     end
     redis.call('HSET', job_key(id), unpack(fields))
     redis.call('ZADD', idx_key('queued', queue), seq, id)
