@@ -88,7 +88,7 @@ _FIELDS = (
     "rate_period",
     "rate_key",
 )
-_SETTLE_PASSES = 3  # claims again when jobs past a limit were handed back, at most this often
+_SETTLE_PASSES = 3  # claims again when jobs were over a limit, at most this often
 
 
 def _decoded(value: Any) -> Any:
@@ -287,24 +287,27 @@ class PostgresStore(postgres_limits.PostgresFlowControl, Store):
         limit: int,
         lease_s: float,
     ) -> tuple[list[bool], list[JobRecord]]:
-        """One transaction, its statements sent together in one round trip (psycopg's
-        pipeline): complete, claim, then lock the keys of the jobs claimed with limits and
-        hand back those past one (see settle_limits). When some were, claims again for the
-        rest."""
+        """One round trip (psycopg's pipeline): complete, then claim. Jobs with limits
+        among those the claim found are then claimed in a transaction of their own, under
+        their keys' locks (see claim_limited); when some were over a limit, claims again
+        for the rest, jobs without limits too."""
         if queues is not None and not queues:
             limit = 0
         if not done and limit <= 0:
             return [], []
-        accepted, claimed, undone = self._complete_and_claim(
-            done, queues, worker_id, limit, lease_s
-        )
+        accepted, found, waiting = self._complete_and_claim(done, queues, worker_id, limit, lease_s)
         for _ in range(_SETTLE_PASSES):
-            if not undone or len(claimed) >= limit:
+            if not waiting:
                 break
-            more = self._complete_and_claim((), queues, worker_id, limit - len(claimed), lease_s)
-            claimed += more[1]
-            undone = more[2]
-        return accepted, claimed
+            started = self._claim_limited(waiting, worker_id, lease_s)
+            found += started
+            if len(started) == len(waiting) or len(found) >= limit:
+                break
+            _, more, waiting = self._complete_and_claim(
+                (), queues, worker_id, limit - len(found), lease_s
+            )
+            found += more
+        return accepted, rows.records_of(found, time.time(), _decoded)
 
     def _complete_and_claim(
         self,
@@ -313,7 +316,9 @@ class PostgresStore(postgres_limits.PostgresFlowControl, Store):
         worker_id: str,
         limit: int,
         lease_s: float,
-    ) -> tuple[list[bool], list[JobRecord], bool]:
+    ) -> tuple[list[bool], list[dict[str, Any]], list[dict[str, Any]]]:
+        """(accepted, rows claimed, rows with limits found but left for `_claim_limited`),
+        rows keyed by column name."""
         now = time.time()
         finished = {
             "now": now,
@@ -332,23 +337,38 @@ class PostgresStore(postgres_limits.PostgresFlowControl, Store):
         with self._conn() as conn, conn.pipeline() if _PIPELINE else nullcontext():
             completed = conn.cursor(row_factory=tuple_row)
             claimed = conn.cursor(row_factory=tuple_row)
-            locked = conn.cursor(row_factory=tuple_row)
-            settled = conn.cursor(row_factory=tuple_row)
-            with completed, claimed, locked, settled:
-                with conn.transaction():
-                    if done:
-                        completed.execute(self._sql["complete_many"], finished)
-                    if limit > 0:
-                        claimed.execute(claim_sql, wanted)
-                        locked.execute(self._sql["lock_limits"], wanted)
-                        settled.execute(self._sql["settle_limits"], wanted)
+            with completed, claimed:
+                if done:
+                    completed.execute(self._sql["complete_many"], finished)
+                if limit > 0:
+                    claimed.execute(claim_sql, wanted)
                 ids = {job_id for (job_id,) in completed.fetchall()} if done else set()
-                found = claimed.fetchall() if limit > 0 else []
-                undone = {job_id for (job_id,) in settled.fetchall()} if limit > 0 else set()
-        records = rows.claimed_records(found, now, _decoded)
-        if undone:
-            records = [r for r in records if r.id not in undone]
-        return [d.job_id in ids for d in done], records, bool(undone)
+                found = rows.named_rows(claimed.fetchall()) if limit > 0 else []
+        running = [r for r in found if r["status"] == "running"]
+        waiting = (
+            [r for r in found if r["status"] != "running"] if len(running) < len(found) else []
+        )
+        return [d.job_id in ids for d in done], running, waiting
+
+    def _claim_limited(
+        self, waiting: list[dict[str, Any]], worker_id: str, lease_s: float
+    ) -> list[dict[str, Any]]:
+        """Claim the jobs with limits `claim` found, in one transaction under their keys'
+        advisory locks, each only while its keys have room (see claim_limited)."""
+        keys = {f"c:{r['concurrency_key']}" for r in waiting if r["concurrency"] is not None}
+        rate_keys = sorted({r["rate_key"] for r in waiting if r["rate_limit"] is not None})
+        now = time.time()
+        params = {
+            "keys": sorted(keys | {f"r:{k}" for k in rate_keys}),
+            "seqs": [r["seq"] for r in waiting],
+            "rate_keys": rate_keys,
+            "worker": worker_id,
+            "until": now + lease_s,
+            "now": now,
+        }
+        with self._conn() as conn, conn.transaction():
+            _fetch(conn, self._sql["lock_keys"], params)
+            return rows.named_rows(_fetch(conn, self._sql["claim_limited"], params))
 
     def claim_job(self, job_id: str, worker_id: str, lease_s: float) -> JobRecord | None:
         now = time.time()

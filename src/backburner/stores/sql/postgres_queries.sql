@@ -56,27 +56,33 @@ SELECT unique_key, id FROM {jobs}
 WHERE unique_key = ANY(%(keys)s) AND status IN ('queued', 'running');
 
 -- name: claim
--- SKIP LOCKED: claimers pass over rows another claim holds instead of waiting for it.
--- A job is passed over too while its queue is paused or a key of its is full, as the
--- statement sees them (settle_limits then applies each limit exactly).
-UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
-    worker_id = %(worker)s, lease_until = %(until)s, started_at = %(now)s
-WHERE seq IN (
-    SELECT seq FROM {jobs} AS j WHERE status = 'queued' AND run_at <= %(now)s
+-- The first `limit` claimable jobs in order (SKIP LOCKED: claimers pass over rows another
+-- claim holds instead of waiting for it; a job whose queue is paused or one of whose keys
+-- is full, as this statement sees them, is passed over too). Those without limits are
+-- claimed here and come back 'running'; those with limits come back unclaimed, 'queued',
+-- for claim_limited to claim under their keys' locks.
+WITH candidates AS (
+    SELECT seq, concurrency IS NULL AND rate_limit IS NULL AS free FROM {jobs} AS j
+    WHERE status = 'queued' AND run_at <= %(now)s
         AND queue NOT IN (SELECT queue FROM {paused})
         AND (concurrency IS NULL OR concurrency > (SELECT count(*) FROM {jobs} AS h
              WHERE h.status = 'running' AND h.concurrency_key = j.concurrency_key))
         AND (rate_limit IS NULL OR rate_limit > (SELECT count(*) FROM {rate_starts} AS s
              WHERE s.key = j.rate_key AND s.until > %(now)s))
     ORDER BY priority DESC, run_at, seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
+        worker_id = %(worker)s, lease_until = %(until)s, started_at = %(now)s
+    WHERE seq IN (SELECT seq FROM candidates WHERE free)
+    RETURNING {columns}
 )
-RETURNING {columns};
+SELECT * FROM claimed
+UNION ALL
+SELECT {columns} FROM {jobs} WHERE seq IN (SELECT seq FROM candidates WHERE NOT free);
 
 -- name: claim_queues
-UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
-    worker_id = %(worker)s, lease_until = %(until)s, started_at = %(now)s
-WHERE seq IN (
-    SELECT seq FROM {jobs} AS j
+WITH candidates AS (
+    SELECT seq, concurrency IS NULL AND rate_limit IS NULL AS free FROM {jobs} AS j
     WHERE status = 'queued' AND run_at <= %(now)s AND queue = ANY(%(queues)s)
         AND queue NOT IN (SELECT queue FROM {paused})
         AND (concurrency IS NULL OR concurrency > (SELECT count(*) FROM {jobs} AS h
@@ -84,8 +90,15 @@ WHERE seq IN (
         AND (rate_limit IS NULL OR rate_limit > (SELECT count(*) FROM {rate_starts} AS s
              WHERE s.key = j.rate_key AND s.until > %(now)s))
     ORDER BY priority DESC, run_at, seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
+        worker_id = %(worker)s, lease_until = %(until)s, started_at = %(now)s
+    WHERE seq IN (SELECT seq FROM candidates WHERE free)
+    RETURNING {columns}
 )
-RETURNING {columns};
+SELECT * FROM claimed
+UNION ALL
+SELECT {columns} FROM {jobs} WHERE seq IN (SELECT seq FROM candidates WHERE NOT free);
 
 -- name: claim_job
 UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
@@ -248,62 +261,52 @@ DELETE FROM {workers} WHERE heartbeat_at < %(since)s;
 SELECT id, host, pid, started_at, heartbeat_at, queues, jobs FROM {workers}
 ORDER BY started_at;
 
--- Flow control. A claim's own jobs are the running rows with its worker id and lease.
+-- Flow control.
 
--- name: lock_limits
--- Serialises, per key, the claims that took jobs with limits: settle_limits, the next
--- statement, sees every other claim of those keys committed. Keys in one order: no deadlock.
+-- name: lock_keys
+-- Serialises the claims of jobs with limits per key ('c:' concurrency, 'r:' rate key):
+-- the next statement of the transaction sees every other such claim committed. Keys are
+-- locked in one order, so two claims cannot deadlock.
 SELECT count(pg_advisory_xact_lock(k)) FROM (
-    SELECT hashtextextended('c:' || concurrency_key, 0) AS k FROM {jobs}
-    WHERE status = 'running' AND worker_id = %(worker)s AND lease_until = %(until)s
-        AND concurrency_key IS NOT NULL
-    UNION
-    SELECT hashtextextended('r:' || rate_key, 0) FROM {jobs}
-    WHERE status = 'running' AND worker_id = %(worker)s AND lease_until = %(until)s
-        AND rate_key IS NOT NULL
+    SELECT DISTINCT hashtextextended(key, 0) AS k FROM unnest(%(keys)s::text[]) AS u(key)
     ORDER BY 1
 ) AS keys;
 
--- name: settle_limits
--- Hands back (queued, as if never claimed) this claim's jobs past a limit, earlier ones in
--- claim order keeping the slots left, and records the starts of the rest in their rate
--- windows. Returns the ids handed back.
-WITH own AS (
-    SELECT seq, id, priority, run_at, concurrency, concurrency_key, rate_limit,
-        rate_period, rate_key
+-- name: claim_limited
+-- Claims the jobs `claim` returned unclaimed (seqs), in claim order, each only while its
+-- keys have room (counting the running jobs, the starts in the window and the jobs before
+-- it in this claim), and records the starts in their rate windows.
+WITH candidates AS (
+    SELECT seq, priority, run_at, concurrency, concurrency_key, rate_limit, rate_key
     FROM {jobs}
-    WHERE status = 'running' AND worker_id = %(worker)s AND lease_until = %(until)s
-        AND (concurrency IS NOT NULL OR rate_limit IS NOT NULL)
-), conc AS (
-    SELECT o.seq, o.concurrency - (SELECT count(*) FROM {jobs} AS h
-            WHERE h.status = 'running' AND h.concurrency_key = o.concurrency_key
-                AND NOT (h.worker_id = %(worker)s AND h.lease_until = %(until)s))
-        - row_number() OVER (PARTITION BY o.concurrency_key
-                             ORDER BY o.priority DESC, o.run_at, o.seq) AS left_after
-    FROM own AS o WHERE o.concurrency IS NOT NULL
-), rate AS (
-    SELECT o.seq, o.id, o.rate_key, o.rate_period,
-        o.rate_limit - (SELECT count(*) FROM {rate_starts} AS s
-            WHERE s.key = o.rate_key AND s.until > %(now)s)
-        - row_number() OVER (PARTITION BY o.rate_key
-                             ORDER BY o.priority DESC, o.run_at, o.seq) AS left_after
-    FROM own AS o
-    WHERE o.rate_limit IS NOT NULL
-        AND o.seq NOT IN (SELECT seq FROM conc WHERE left_after < 0)
-), undo AS (
-    UPDATE {jobs} SET status = 'queued', attempts = attempts - 1, worker_id = NULL,
-        lease_until = NULL, started_at = NULL
-    WHERE seq IN (SELECT seq FROM conc WHERE left_after < 0
-                  UNION ALL SELECT seq FROM rate WHERE left_after < 0)
-    RETURNING id
+    WHERE seq = ANY(%(seqs)s) AND status = 'queued' AND run_at <= %(now)s
+        AND queue NOT IN (SELECT queue FROM {paused})
+    FOR UPDATE SKIP LOCKED
+), ranked AS (
+    SELECT c.seq,
+        c.concurrency - (SELECT count(*) FROM {jobs} AS h
+            WHERE h.status = 'running' AND h.concurrency_key = c.concurrency_key)
+        - row_number() OVER (PARTITION BY c.concurrency_key
+                             ORDER BY c.priority DESC, c.run_at, c.seq) AS slots_left,
+        c.rate_limit - (SELECT count(*) FROM {rate_starts} AS s
+            WHERE s.key = c.rate_key AND s.until > %(now)s)
+        - row_number() OVER (PARTITION BY c.rate_key
+                             ORDER BY c.priority DESC, c.run_at, c.seq) AS starts_left
+    FROM candidates AS c
+), claimed AS (
+    UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
+        worker_id = %(worker)s, lease_until = %(until)s, started_at = %(now)s
+    WHERE seq IN (SELECT seq FROM ranked
+                  WHERE (slots_left IS NULL OR slots_left >= 0)
+                      AND (starts_left IS NULL OR starts_left >= 0))
+    RETURNING {columns}
 ), started AS (
     INSERT INTO {rate_starts} (key, until, job_id)
-    SELECT rate_key, %(now)s + rate_period, id FROM rate WHERE left_after >= 0
+    SELECT rate_key, %(now)s + rate_period, id FROM claimed WHERE rate_key IS NOT NULL
 ), pruned AS (
-    DELETE FROM {rate_starts}
-    WHERE key IN (SELECT rate_key FROM rate) AND until <= %(now)s
+    DELETE FROM {rate_starts} WHERE key = ANY(%(rate_keys)s) AND until <= %(now)s
 )
-SELECT id FROM undo;
+SELECT * FROM claimed;
 
 -- name: pause
 INSERT INTO {paused} (queue, paused_at) VALUES (%(queue)s, %(now)s)
