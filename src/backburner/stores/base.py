@@ -108,6 +108,12 @@ class Store(ABC):
         Order: highest priority first, then earliest `run_at`, then enqueue order. Each job
         returned is RUNNING, with `attempts` one higher, a fresh `token`, `worker_id` set and
         `lease_until` = now + `lease_s`. No job is handed to two claimers for one attempt.
+
+        Flow control: jobs of paused queues are not taken. A job is passed over, keeping its
+        place, while `concurrency` jobs with its `concurrency_key` are running, or while
+        `rate_limit` jobs with its `rate_key` started in the last `rate_period` seconds;
+        the claim takes the jobs behind it instead. Racing claimers together never exceed
+        a limit, and every start taken counts in its rate window.
         """
         return self.complete_and_claim((), queues, worker_id, limit, lease_s)[1]
 
@@ -116,7 +122,8 @@ class Store(ABC):
         """Claim this one job, as `claim` would, if it is queued and due; else None.
 
         Eager mode runs the job it just enqueued this way, and leaves every other job
-        where it is. Nothing else in the store changes.
+        where it is. Nothing else in the store changes. Paused queues and rate limits do
+        not apply; the job holds its concurrency slot while it runs.
         """
 
     @abstractmethod
@@ -216,7 +223,9 @@ class Store(ABC):
     def wait_for_work(self, queues: Sequence[str] | None, timeout: float) -> None:
         """Block up to `timeout` seconds, returning early when work may be due.
 
-        A hint, not a promise: returning does not mean a claim will succeed.
+        A hint, not a promise: returning does not mean a claim will succeed. Jobs a claim
+        would pass over (paused queue, over a limit) are not work: while every due job is
+        one of them, it waits for the next rate-window edge, or the end of a running job.
         """
 
     # -- reading and operating ---------------------------------------------------------

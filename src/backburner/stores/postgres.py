@@ -295,15 +295,11 @@ class PostgresStore(postgres_limits.PostgresFlowControl, Store):
             limit = 0
         if not done and limit <= 0:
             return [], []
-        accepted, found, waiting = self._complete_and_claim(done, queues, worker_id, limit, lease_s)
+        accepted, found, refused = self._complete_and_claim(done, queues, worker_id, limit, lease_s)
         for _ in range(_SETTLE_PASSES):
-            if not waiting:
+            if not refused or len(found) >= limit:
                 break
-            started = self._claim_limited(waiting, worker_id, lease_s)
-            found += started
-            if len(started) == len(waiting) or len(found) >= limit:
-                break
-            _, more, waiting = self._complete_and_claim(
+            _, more, refused = self._complete_and_claim(
                 (), queues, worker_id, limit - len(found), lease_s
             )
             found += more
@@ -316,9 +312,9 @@ class PostgresStore(postgres_limits.PostgresFlowControl, Store):
         worker_id: str,
         limit: int,
         lease_s: float,
-    ) -> tuple[list[bool], list[dict[str, Any]], list[dict[str, Any]]]:
-        """(accepted, rows claimed, rows with limits found but left for `_claim_limited`),
-        rows keyed by column name."""
+    ) -> tuple[list[bool], list[dict[str, Any]], bool]:
+        """(accepted, rows claimed keyed by column name, whether jobs with limits the claim
+        found were refused: their keys were full)."""
         now = time.time()
         finished = {
             "now": now,
@@ -344,31 +340,36 @@ class PostgresStore(postgres_limits.PostgresFlowControl, Store):
                     claimed.execute(claim_sql, wanted)
                 ids = {job_id for (job_id,) in completed.fetchall()} if done else set()
                 found = rows.named_rows(claimed.fetchall()) if limit > 0 else []
-        running = [r for r in found if r["status"] == "running"]
-        waiting = (
-            [r for r in found if r["status"] != "running"] if len(running) < len(found) else []
-        )
-        return [d.job_id in ids for d in done], running, waiting
+            running = [r for r in found if r["status"] == "running"]
+            if len(running) == len(found):
+                return [d.job_id in ids for d in done], running, False
+            waiting = [r for r in found if r["status"] != "running"]
+            started = self._claim_limited(conn, waiting, worker_id, lease_s)
+        return [d.job_id in ids for d in done], running + started, len(started) < len(waiting)
 
     def _claim_limited(
-        self, waiting: list[dict[str, Any]], worker_id: str, lease_s: float
+        self, conn: Connection, waiting: list[dict[str, Any]], worker_id: str, lease_s: float
     ) -> list[dict[str, Any]]:
-        """Claim the jobs with limits `claim` found, in one transaction under their keys'
-        advisory locks, each only while its keys have room (see claim_limited)."""
+        """Claim the jobs with limits `claim` found, on `conn` in one transaction under
+        their keys' advisory locks, each only while its keys have room (see
+        claim_limited); one more round trip, in a pipeline."""
         keys = {f"c:{r['concurrency_key']}" for r in waiting if r["concurrency"] is not None}
-        rate_keys = sorted({r["rate_key"] for r in waiting if r["rate_limit"] is not None})
+        keys |= {f"r:{r['rate_key']}" for r in waiting if r["rate_limit"] is not None}
         now = time.time()
         params = {
-            "keys": sorted(keys | {f"r:{k}" for k in rate_keys}),
+            "keys": sorted(keys),
             "seqs": [r["seq"] for r in waiting],
-            "rate_keys": rate_keys,
             "worker": worker_id,
             "until": now + lease_s,
             "now": now,
         }
-        with self._conn() as conn, conn.transaction():
-            _fetch(conn, self._sql["lock_keys"], params)
-            return rows.named_rows(_fetch(conn, self._sql["claim_limited"], params))
+        locked = conn.cursor(row_factory=tuple_row)
+        claimed = conn.cursor(row_factory=tuple_row)
+        with locked, claimed:
+            with conn.transaction():
+                locked.execute(self._sql["lock_keys"], params)
+                claimed.execute(self._sql["claim_limited"], params)
+            return rows.named_rows(claimed.fetchall())
 
     def claim_job(self, job_id: str, worker_id: str, lease_s: float) -> JobRecord | None:
         now = time.time()

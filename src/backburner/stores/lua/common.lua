@@ -153,7 +153,9 @@ local function take_slots(id, job, now, counts)
     local window = rate_key(job.rate_key)
     local period = tonumber(job.rate_period)
     counts[r] = counts[r] + 1
-    redis.call('ZREMRANGEBYSCORE', window, '-inf', now)
+    -- Starts a period past their window: claims run in the order they reach the server,
+    -- not of their `now`, and one a little behind still needs the starts it would count.
+    redis.call('ZREMRANGEBYSCORE', window, '-inf', tonumber(now) - period)
     redis.call('ZADD', window, tonumber(now) + period, id .. ':' .. job.token)
     redis.call('PEXPIRE', window, math.ceil(period * 1000) + 1000)
   end

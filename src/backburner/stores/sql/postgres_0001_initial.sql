@@ -72,9 +72,10 @@ CREATE INDEX bb_jobs_rate_waiting ON bb_jobs (rate_key)
 
 -- the sliding window of each rate key: one row per start, until it leaves the window
 CREATE TABLE bb_rate_starts (
-    key    text             NOT NULL,
-    until  double precision NOT NULL,
-    job_id text             NOT NULL
+    key        text             NOT NULL,
+    until      double precision NOT NULL,
+    job_id     text             NOT NULL,
+    rate_limit integer          NOT NULL  -- the job's: a window this full is full
 );
 CREATE INDEX bb_rate_starts_key ON bb_rate_starts (key, until);
 

@@ -58,17 +58,21 @@ WHERE unique_key = ANY(%(keys)s) AND status IN ('queued', 'running');
 -- name: claim
 -- The first `limit` claimable jobs in order (SKIP LOCKED: claimers pass over rows another
 -- claim holds instead of waiting for it; a job whose queue is paused or one of whose keys
--- is full, as this statement sees them, is passed over too). Those without limits are
+-- is full, as this statement sees them, is passed over too). Full keys are found once per
+-- statement, not counted per job: a job then costs one hash probe, whatever the plan. Those without limits are
 -- claimed here and come back 'running'; those with limits come back unclaimed, 'queued',
 -- for claim_limited to claim under their keys' locks.
 WITH candidates AS (
     SELECT seq, concurrency IS NULL AND rate_limit IS NULL AS free FROM {jobs} AS j
     WHERE status = 'queued' AND run_at <= %(now)s
         AND queue NOT IN (SELECT queue FROM {paused})
-        AND (concurrency IS NULL OR concurrency > (SELECT count(*) FROM {jobs} AS h
-             WHERE h.status = 'running' AND h.concurrency_key = j.concurrency_key))
-        AND (rate_limit IS NULL OR rate_limit > (SELECT count(*) FROM {rate_starts} AS s
-             WHERE s.key = j.rate_key AND s.until > %(now)s))
+        AND (concurrency IS NULL OR concurrency_key NOT IN (
+            SELECT concurrency_key FROM {jobs}
+            WHERE status = 'running' AND concurrency_key IS NOT NULL
+            GROUP BY concurrency_key HAVING count(*) >= min(concurrency)))
+        AND (rate_limit IS NULL OR rate_key NOT IN (
+            SELECT key FROM {rate_starts} WHERE until > %(now)s
+            GROUP BY key HAVING count(*) >= min(rate_limit)))
     ORDER BY priority DESC, run_at, seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 ), claimed AS (
     UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
@@ -85,10 +89,13 @@ WITH candidates AS (
     SELECT seq, concurrency IS NULL AND rate_limit IS NULL AS free FROM {jobs} AS j
     WHERE status = 'queued' AND run_at <= %(now)s AND queue = ANY(%(queues)s)
         AND queue NOT IN (SELECT queue FROM {paused})
-        AND (concurrency IS NULL OR concurrency > (SELECT count(*) FROM {jobs} AS h
-             WHERE h.status = 'running' AND h.concurrency_key = j.concurrency_key))
-        AND (rate_limit IS NULL OR rate_limit > (SELECT count(*) FROM {rate_starts} AS s
-             WHERE s.key = j.rate_key AND s.until > %(now)s))
+        AND (concurrency IS NULL OR concurrency_key NOT IN (
+            SELECT concurrency_key FROM {jobs}
+            WHERE status = 'running' AND concurrency_key IS NOT NULL
+            GROUP BY concurrency_key HAVING count(*) >= min(concurrency)))
+        AND (rate_limit IS NULL OR rate_key NOT IN (
+            SELECT key FROM {rate_starts} WHERE until > %(now)s
+            GROUP BY key HAVING count(*) >= min(rate_limit)))
     ORDER BY priority DESC, run_at, seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 ), claimed AS (
     UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
@@ -191,10 +198,13 @@ WHERE id = %(id)s AND token = %(token)s AND status = 'running';
 -- a concurrency slot adds no time: the wait polls.
 SELECT EXISTS (SELECT 1 FROM {jobs} AS j WHERE status = 'queued' AND run_at <= %(now)s
         AND queue NOT IN (SELECT queue FROM {paused})
-        AND (concurrency IS NULL OR concurrency > (SELECT count(*) FROM {jobs} AS h
-             WHERE h.status = 'running' AND h.concurrency_key = j.concurrency_key))
-        AND (rate_limit IS NULL OR rate_limit > (SELECT count(*) FROM {rate_starts} AS s
-             WHERE s.key = j.rate_key AND s.until > %(now)s))),
+        AND (concurrency IS NULL OR concurrency_key NOT IN (
+            SELECT concurrency_key FROM {jobs}
+            WHERE status = 'running' AND concurrency_key IS NOT NULL
+            GROUP BY concurrency_key HAVING count(*) >= min(concurrency)))
+        AND (rate_limit IS NULL OR rate_key NOT IN (
+            SELECT key FROM {rate_starts} WHERE until > %(now)s
+            GROUP BY key HAVING count(*) >= min(rate_limit)))),
     (SELECT min(run_at) FROM {jobs} WHERE status = 'queued' AND run_at > %(now)s
         AND queue NOT IN (SELECT queue FROM {paused})),
     (SELECT min(until) FROM {rate_starts} WHERE until > %(now)s AND key IN
@@ -204,10 +214,13 @@ SELECT EXISTS (SELECT 1 FROM {jobs} AS j WHERE status = 'queued' AND run_at <= %
 SELECT EXISTS (SELECT 1 FROM {jobs} AS j WHERE status = 'queued' AND run_at <= %(now)s
         AND queue = ANY(%(queues)s)
         AND queue NOT IN (SELECT queue FROM {paused})
-        AND (concurrency IS NULL OR concurrency > (SELECT count(*) FROM {jobs} AS h
-             WHERE h.status = 'running' AND h.concurrency_key = j.concurrency_key))
-        AND (rate_limit IS NULL OR rate_limit > (SELECT count(*) FROM {rate_starts} AS s
-             WHERE s.key = j.rate_key AND s.until > %(now)s))),
+        AND (concurrency IS NULL OR concurrency_key NOT IN (
+            SELECT concurrency_key FROM {jobs}
+            WHERE status = 'running' AND concurrency_key IS NOT NULL
+            GROUP BY concurrency_key HAVING count(*) >= min(concurrency)))
+        AND (rate_limit IS NULL OR rate_key NOT IN (
+            SELECT key FROM {rate_starts} WHERE until > %(now)s
+            GROUP BY key HAVING count(*) >= min(rate_limit)))),
     (SELECT min(run_at) FROM {jobs} WHERE status = 'queued' AND run_at > %(now)s
         AND queue = ANY(%(queues)s) AND queue NOT IN (SELECT queue FROM {paused})),
     (SELECT min(until) FROM {rate_starts} WHERE until > %(now)s AND key IN
@@ -277,9 +290,10 @@ SELECT count(pg_advisory_xact_lock(k)) FROM (
 -- keys have room (counting the running jobs, the starts in the window and the jobs before
 -- it in this claim), and records the starts in their rate windows.
 WITH candidates AS (
-    SELECT seq, priority, run_at, concurrency, concurrency_key, rate_limit, rate_key
+    SELECT seq, priority, run_at, concurrency, concurrency_key, rate_limit, rate_period,
+        rate_key
     FROM {jobs}
-    WHERE seq = ANY(%(seqs)s) AND status = 'queued' AND run_at <= %(now)s
+    WHERE seq = ANY(%(seqs)s::bigint[]) AND status = 'queued' AND run_at <= %(now)s
         AND queue NOT IN (SELECT queue FROM {paused})
     FOR UPDATE SKIP LOCKED
 ), ranked AS (
@@ -301,10 +315,16 @@ WITH candidates AS (
                       AND (starts_left IS NULL OR starts_left >= 0))
     RETURNING {columns}
 ), started AS (
-    INSERT INTO {rate_starts} (key, until, job_id)
-    SELECT rate_key, %(now)s + rate_period, id FROM claimed WHERE rate_key IS NOT NULL
+    INSERT INTO {rate_starts} (key, until, job_id, rate_limit)
+    SELECT rate_key, %(now)s + rate_period, id, rate_limit FROM claimed
+    WHERE rate_key IS NOT NULL
 ), pruned AS (
-    DELETE FROM {rate_starts} WHERE key = ANY(%(rate_keys)s) AND until <= %(now)s
+    -- starts a period past their window: a claim whose `now` is a little behind (it
+    -- waited for a lock) still counts the starts it needs
+    DELETE FROM {rate_starts} AS s
+    USING (SELECT DISTINCT rate_key, rate_period FROM candidates
+           WHERE rate_key IS NOT NULL) AS k
+    WHERE s.key = k.rate_key AND s.until <= %(now)s - k.rate_period
 )
 SELECT * FROM claimed;
 
