@@ -313,8 +313,8 @@ class PostgresStore(postgres_limits.PostgresFlowControl, Store):
         limit: int,
         lease_s: float,
     ) -> tuple[list[bool], list[dict[str, Any]], bool]:
-        """(accepted, rows claimed keyed by column name, whether jobs with limits the claim
-        found were refused: their keys were full)."""
+        """(accepted, rows claimed keyed by column name, whether the claim found jobs with
+        limits it could not claim: their keys were full, or a rate-limited one was)."""
         now = time.time()
         finished = {
             "now": now,
@@ -343,18 +343,17 @@ class PostgresStore(postgres_limits.PostgresFlowControl, Store):
             running = [r for r in found if r["status"] == "running"]
             if len(running) == len(found):
                 return [d.job_id in ids for d in done], running, False
-            waiting = [r for r in found if r["status"] != "running"]
-            started = self._claim_limited(conn, waiting, worker_id, lease_s)
-        return [d.job_id in ids for d in done], running + started, len(started) < len(waiting)
+            rated = [r for r in found if r["status"] != "running" and r["rate_limit"] is not None]
+            started = self._claim_limited(conn, rated, worker_id, lease_s) if rated else []
+        return [d.job_id in ids for d in done], running + started, True
 
     def _claim_limited(
         self, conn: Connection, waiting: list[dict[str, Any]], worker_id: str, lease_s: float
     ) -> list[dict[str, Any]]:
-        """Claim the jobs with limits `claim` found, on `conn` in one transaction under
-        their keys' advisory locks, each only while its keys have room (see
+        """Claim the rate-limited jobs `claim` found, on `conn` in one transaction under
+        their rate keys' advisory locks, each only while its keys have room (see
         claim_limited); one more round trip, in a pipeline."""
-        keys = {f"c:{r['concurrency_key']}" for r in waiting if r["concurrency"] is not None}
-        keys |= {f"r:{r['rate_key']}" for r in waiting if r["rate_limit"] is not None}
+        keys = {f"r:{r['rate_key']}" for r in waiting}
         now = time.time()
         params = {
             "keys": sorted(keys),

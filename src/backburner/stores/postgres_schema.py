@@ -122,6 +122,7 @@ def queries(schema: str, columns: str) -> dict[str, str]:
         "workers": f'"{schema}".bb_workers',
         "rate_starts": f'"{schema}".bb_rate_starts',
         "paused": f'"{schema}".bb_paused',
+        "slots": f'"{schema}".bb_slots',
     }
     return {name: text.format(columns=columns, **tables) for name, text in _templates().items()}
 

@@ -79,6 +79,17 @@ CREATE TABLE bb_rate_starts (
 );
 CREATE INDEX bb_rate_starts_key ON bb_rate_starts (key, until);
 
+-- concurrency slots in use per key: a claim takes them, every ending of an attempt gives
+-- them back, each in the same statement, under this row's lock, so racing claims never
+-- exceed `cap` (the limit of the last claim; wanted and granted are its scratch)
+CREATE TABLE bb_slots (
+    key     text    PRIMARY KEY,
+    used    integer NOT NULL,
+    cap     integer NOT NULL,
+    wanted  integer NOT NULL,
+    granted integer NOT NULL
+);
+
 -- paused queues: workers claim nothing from them until resumed
 CREATE TABLE bb_paused (
     queue     text             PRIMARY KEY,

@@ -58,60 +58,107 @@ WHERE unique_key = ANY(%(keys)s) AND status IN ('queued', 'running');
 -- name: claim
 -- The first `limit` claimable jobs in order (SKIP LOCKED: claimers pass over rows another
 -- claim holds instead of waiting for it; a job whose queue is paused or one of whose keys
--- is full, as this statement sees them, is passed over too). Full keys are found once per
--- statement, not counted per job: a job then costs one hash probe, whatever the plan. Those without limits are
--- claimed here and come back 'running'; those with limits come back unclaimed, 'queued',
--- for claim_limited to claim under their keys' locks.
+-- is full, as this statement sees them, is passed over too; full keys are found once per
+-- statement, so a job costs one hash probe whatever the plan). Jobs without limits are
+-- claimed; so are jobs with a concurrency limit, as many per key as the slots the statement
+-- takes in bb_slots (ON CONFLICT DO UPDATE reads and locks the latest row: racing claims
+-- queue on it and never exceed the cap; every ending gives the slot back). Unclaimed
+-- candidates come back 'queued': those with a rate limit are for claim_limited.
 WITH candidates AS (
-    SELECT seq, concurrency IS NULL AND rate_limit IS NULL AS free FROM {jobs} AS j
+    SELECT seq, priority, run_at, concurrency, concurrency_key, rate_limit FROM {jobs} AS j
     WHERE status = 'queued' AND run_at <= %(now)s
         AND queue NOT IN (SELECT queue FROM {paused})
         AND (concurrency IS NULL OR concurrency_key NOT IN (
-            SELECT concurrency_key FROM {jobs}
-            WHERE status = 'running' AND concurrency_key IS NOT NULL
-            GROUP BY concurrency_key HAVING count(*) >= min(concurrency)))
+            SELECT key FROM {slots} WHERE used >= cap))
         AND (rate_limit IS NULL OR rate_key NOT IN (
             SELECT key FROM {rate_starts} WHERE until > %(now)s
             GROUP BY key HAVING count(*) >= min(rate_limit)))
     ORDER BY priority DESC, run_at, seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+), asked AS (
+    SELECT concurrency_key AS key, min(concurrency) AS cap, count(*) AS n FROM candidates
+    WHERE concurrency IS NOT NULL AND rate_limit IS NULL GROUP BY concurrency_key
+), granted AS (
+    INSERT INTO {slots} AS s (key, used, cap, wanted, granted)
+    SELECT key, LEAST(n, cap), cap, n, LEAST(n, cap) FROM asked ORDER BY key
+    ON CONFLICT (key) DO UPDATE SET
+        used = LEAST(s.used + EXCLUDED.wanted, GREATEST(s.used, EXCLUDED.cap)),
+        granted = LEAST(s.used + EXCLUDED.wanted, GREATEST(s.used, EXCLUDED.cap)) - s.used,
+        cap = EXCLUDED.cap, wanted = EXCLUDED.wanted
+    RETURNING s.key, s.granted
+), chosen AS (
+    SELECT seq FROM candidates WHERE concurrency IS NULL AND rate_limit IS NULL
+    UNION ALL
+    SELECT c.seq FROM (
+        SELECT seq, concurrency_key, row_number() OVER (PARTITION BY concurrency_key
+            ORDER BY priority DESC, run_at, seq) AS r
+        FROM candidates WHERE concurrency IS NOT NULL AND rate_limit IS NULL
+    ) AS c JOIN granted AS g ON g.key = c.concurrency_key WHERE c.r <= g.granted
 ), claimed AS (
     UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
         worker_id = %(worker)s, lease_until = %(until)s, started_at = %(now)s
-    WHERE seq IN (SELECT seq FROM candidates WHERE free)
+    WHERE seq IN (SELECT seq FROM chosen)
     RETURNING {columns}
 )
 SELECT * FROM claimed
 UNION ALL
-SELECT {columns} FROM {jobs} WHERE seq IN (SELECT seq FROM candidates WHERE NOT free);
+SELECT {columns} FROM {jobs}
+WHERE seq IN (SELECT seq FROM candidates) AND seq NOT IN (SELECT seq FROM chosen);
 
 -- name: claim_queues
 WITH candidates AS (
-    SELECT seq, concurrency IS NULL AND rate_limit IS NULL AS free FROM {jobs} AS j
-    WHERE status = 'queued' AND run_at <= %(now)s AND queue = ANY(%(queues)s)
+    SELECT seq, priority, run_at, concurrency, concurrency_key, rate_limit FROM {jobs} AS j
+    WHERE status = 'queued' AND run_at <= %(now)s
+        AND queue = ANY(%(queues)s)
         AND queue NOT IN (SELECT queue FROM {paused})
         AND (concurrency IS NULL OR concurrency_key NOT IN (
-            SELECT concurrency_key FROM {jobs}
-            WHERE status = 'running' AND concurrency_key IS NOT NULL
-            GROUP BY concurrency_key HAVING count(*) >= min(concurrency)))
+            SELECT key FROM {slots} WHERE used >= cap))
         AND (rate_limit IS NULL OR rate_key NOT IN (
             SELECT key FROM {rate_starts} WHERE until > %(now)s
             GROUP BY key HAVING count(*) >= min(rate_limit)))
     ORDER BY priority DESC, run_at, seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+), asked AS (
+    SELECT concurrency_key AS key, min(concurrency) AS cap, count(*) AS n FROM candidates
+    WHERE concurrency IS NOT NULL AND rate_limit IS NULL GROUP BY concurrency_key
+), granted AS (
+    INSERT INTO {slots} AS s (key, used, cap, wanted, granted)
+    SELECT key, LEAST(n, cap), cap, n, LEAST(n, cap) FROM asked ORDER BY key
+    ON CONFLICT (key) DO UPDATE SET
+        used = LEAST(s.used + EXCLUDED.wanted, GREATEST(s.used, EXCLUDED.cap)),
+        granted = LEAST(s.used + EXCLUDED.wanted, GREATEST(s.used, EXCLUDED.cap)) - s.used,
+        cap = EXCLUDED.cap, wanted = EXCLUDED.wanted
+    RETURNING s.key, s.granted
+), chosen AS (
+    SELECT seq FROM candidates WHERE concurrency IS NULL AND rate_limit IS NULL
+    UNION ALL
+    SELECT c.seq FROM (
+        SELECT seq, concurrency_key, row_number() OVER (PARTITION BY concurrency_key
+            ORDER BY priority DESC, run_at, seq) AS r
+        FROM candidates WHERE concurrency IS NOT NULL AND rate_limit IS NULL
+    ) AS c JOIN granted AS g ON g.key = c.concurrency_key WHERE c.r <= g.granted
 ), claimed AS (
     UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
         worker_id = %(worker)s, lease_until = %(until)s, started_at = %(now)s
-    WHERE seq IN (SELECT seq FROM candidates WHERE free)
+    WHERE seq IN (SELECT seq FROM chosen)
     RETURNING {columns}
 )
 SELECT * FROM claimed
 UNION ALL
-SELECT {columns} FROM {jobs} WHERE seq IN (SELECT seq FROM candidates WHERE NOT free);
+SELECT {columns} FROM {jobs}
+WHERE seq IN (SELECT seq FROM candidates) AND seq NOT IN (SELECT seq FROM chosen);
 
 -- name: claim_job
-UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
-    worker_id = %(worker)s, lease_until = %(until)s, started_at = %(now)s
-WHERE id = %(id)s AND status = 'queued' AND run_at <= %(now)s
-RETURNING {columns};
+-- eager mode: the job runs whatever its limits, but holds its slot like any other
+WITH claimed AS (
+    UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
+        worker_id = %(worker)s, lease_until = %(until)s, started_at = %(now)s
+    WHERE id = %(id)s AND status = 'queued' AND run_at <= %(now)s
+    RETURNING {columns}
+), taken AS (
+    INSERT INTO {slots} AS s (key, used, cap, wanted, granted)
+    SELECT concurrency_key, 1, concurrency, 1, 1 FROM claimed WHERE concurrency IS NOT NULL
+    ON CONFLICT (key) DO UPDATE SET used = s.used + 1
+)
+SELECT * FROM claimed;
 
 -- name: heartbeat
 UPDATE {jobs} AS j SET lease_until = %(until)s
@@ -120,16 +167,32 @@ WHERE j.id = l.id AND j.token = l.token AND j.status = 'running'
 RETURNING j.id, j.cancel_requested;
 
 -- name: complete
-UPDATE {jobs} SET status = 'succeeded', result = %(result)s, finished_at = %(now)s,
-    lease_until = NULL
-WHERE id = %(id)s AND token = %(token)s AND status = 'running';
+-- Every statement that ends a running attempt gives its concurrency slot back (freed).
+WITH changed AS (
+    UPDATE {jobs} SET status = 'succeeded', result = %(result)s, finished_at = %(now)s,
+        lease_until = NULL
+    WHERE id = %(id)s AND token = %(token)s AND status = 'running'
+    RETURNING CASE WHEN concurrency IS NOT NULL THEN concurrency_key END AS slot
+), freed AS (
+    UPDATE {slots} SET used = used - 1 WHERE key = (SELECT slot FROM changed)
+)
+SELECT 1 FROM changed;
 
 -- name: complete_many
-UPDATE {jobs} AS j SET status = 'succeeded', result = d.result, finished_at = %(now)s,
-    lease_until = NULL
-FROM unnest(%(ids)s::text[], %(tokens)s::bigint[], %(results)s::text[]) AS d(id, token, result)
-WHERE j.id = d.id AND j.token = d.token AND j.status = 'running'
-RETURNING j.id;
+WITH changed AS (
+    UPDATE {jobs} AS j SET status = 'succeeded', result = d.result, finished_at = %(now)s,
+        lease_until = NULL
+    FROM unnest(%(ids)s::text[], %(tokens)s::bigint[], %(results)s::text[])
+        AS d(id, token, result)
+    WHERE j.id = d.id AND j.token = d.token AND j.status = 'running'
+    RETURNING j.id, CASE WHEN j.concurrency IS NOT NULL THEN j.concurrency_key END AS slot
+), freed AS (
+    UPDATE {slots} AS s SET used = s.used - f.n
+    FROM (SELECT slot, count(*) AS n FROM changed WHERE slot IS NOT NULL GROUP BY slot)
+        AS f
+    WHERE s.key = f.slot
+)
+SELECT id FROM changed;
 
 -- name: end_attempts
 -- Applies a batch of policy.Ending, one per ordinal, as its docstring says; returns the
@@ -176,7 +239,13 @@ WITH d AS (
     WHERE j.id = d.id AND j.token = d.token AND j.status = 'running'
         AND (d.lapsed_before IS NULL
              OR (j.lease_until < d.lapsed_before AND j.seq IN (SELECT seq FROM lapsing)))
-    RETURNING d.ord, j.queue, j.status
+    RETURNING d.ord, j.queue, j.status,
+        CASE WHEN j.concurrency IS NOT NULL THEN j.concurrency_key END AS slot
+), freed AS (
+    UPDATE {slots} AS s SET used = s.used - f.n
+    FROM (SELECT slot, count(*) AS n FROM changed WHERE slot IS NOT NULL GROUP BY slot)
+        AS f
+    WHERE s.key = f.slot
 ), woke AS (
     SELECT pg_notify(%(channel)s, queue)
     FROM (SELECT DISTINCT queue FROM changed WHERE status = 'queued') AS q
@@ -199,9 +268,7 @@ WHERE id = %(id)s AND token = %(token)s AND status = 'running';
 SELECT EXISTS (SELECT 1 FROM {jobs} AS j WHERE status = 'queued' AND run_at <= %(now)s
         AND queue NOT IN (SELECT queue FROM {paused})
         AND (concurrency IS NULL OR concurrency_key NOT IN (
-            SELECT concurrency_key FROM {jobs}
-            WHERE status = 'running' AND concurrency_key IS NOT NULL
-            GROUP BY concurrency_key HAVING count(*) >= min(concurrency)))
+            SELECT key FROM {slots} WHERE used >= cap))
         AND (rate_limit IS NULL OR rate_key NOT IN (
             SELECT key FROM {rate_starts} WHERE until > %(now)s
             GROUP BY key HAVING count(*) >= min(rate_limit)))),
@@ -215,9 +282,7 @@ SELECT EXISTS (SELECT 1 FROM {jobs} AS j WHERE status = 'queued' AND run_at <= %
         AND queue = ANY(%(queues)s)
         AND queue NOT IN (SELECT queue FROM {paused})
         AND (concurrency IS NULL OR concurrency_key NOT IN (
-            SELECT concurrency_key FROM {jobs}
-            WHERE status = 'running' AND concurrency_key IS NOT NULL
-            GROUP BY concurrency_key HAVING count(*) >= min(concurrency)))
+            SELECT key FROM {slots} WHERE used >= cap))
         AND (rate_limit IS NULL OR rate_key NOT IN (
             SELECT key FROM {rate_starts} WHERE until > %(now)s
             GROUP BY key HAVING count(*) >= min(rate_limit)))),
@@ -277,53 +342,66 @@ ORDER BY started_at;
 -- Flow control.
 
 -- name: lock_keys
--- Serialises the claims of jobs with limits per key ('c:' concurrency, 'r:' rate key):
--- the next statement of the transaction sees every other such claim committed. Keys are
--- locked in one order, so two claims cannot deadlock.
+-- Serialises the claims of rate-limited jobs per rate key: the next statement of the
+-- transaction sees every other such claim committed. Keys are locked in one order, so
+-- two claims cannot deadlock.
 SELECT count(pg_advisory_xact_lock(k)) FROM (
     SELECT DISTINCT hashtextextended(key, 0) AS k FROM unnest(%(keys)s::text[]) AS u(key)
     ORDER BY 1
 ) AS keys;
 
 -- name: claim_limited
--- Claims the jobs `claim` returned unclaimed (seqs), in claim order, each only while its
--- keys have room (counting the running jobs, the starts in the window and the jobs before
--- it in this claim), and records the starts in their rate windows.
+-- Claims the rate-limited jobs `claim` returned unclaimed (seqs), in claim order, each
+-- only while its window has room (counting the starts in it and the jobs before it in
+-- this claim) and, with a concurrency limit too, while bb_slots grants a slot; records
+-- the starts in their windows.
 WITH candidates AS (
     SELECT seq, priority, run_at, concurrency, concurrency_key, rate_limit, rate_period,
         rate_key
     FROM {jobs}
     WHERE seq = ANY(%(seqs)s::bigint[]) AND status = 'queued' AND run_at <= %(now)s
-        AND queue NOT IN (SELECT queue FROM {paused})
+        AND rate_limit IS NOT NULL AND queue NOT IN (SELECT queue FROM {paused})
     FOR UPDATE SKIP LOCKED
-), ranked AS (
-    SELECT c.seq,
-        c.concurrency - (SELECT count(*) FROM {jobs} AS h
-            WHERE h.status = 'running' AND h.concurrency_key = c.concurrency_key)
-        - row_number() OVER (PARTITION BY c.concurrency_key
-                             ORDER BY c.priority DESC, c.run_at, c.seq) AS slots_left,
-        c.rate_limit - (SELECT count(*) FROM {rate_starts} AS s
-            WHERE s.key = c.rate_key AND s.until > %(now)s)
-        - row_number() OVER (PARTITION BY c.rate_key
-                             ORDER BY c.priority DESC, c.run_at, c.seq) AS starts_left
-    FROM candidates AS c
+), passing AS (
+    SELECT * FROM (
+        SELECT c.*, c.rate_limit - (SELECT count(*) FROM {rate_starts} AS s
+                WHERE s.key = c.rate_key AND s.until > %(now)s)
+            - row_number() OVER (PARTITION BY c.rate_key
+                                 ORDER BY c.priority DESC, c.run_at, c.seq) AS starts_left
+        FROM candidates AS c
+    ) AS r WHERE starts_left >= 0
+), asked AS (
+    SELECT concurrency_key AS key, min(concurrency) AS cap, count(*) AS n FROM passing
+    WHERE concurrency IS NOT NULL GROUP BY concurrency_key
+), granted AS (
+    INSERT INTO {slots} AS s (key, used, cap, wanted, granted)
+    SELECT key, LEAST(n, cap), cap, n, LEAST(n, cap) FROM asked ORDER BY key
+    ON CONFLICT (key) DO UPDATE SET
+        used = LEAST(s.used + EXCLUDED.wanted, GREATEST(s.used, EXCLUDED.cap)),
+        granted = LEAST(s.used + EXCLUDED.wanted, GREATEST(s.used, EXCLUDED.cap)) - s.used,
+        cap = EXCLUDED.cap, wanted = EXCLUDED.wanted
+    RETURNING s.key, s.granted
+), chosen AS (
+    SELECT seq FROM passing WHERE concurrency IS NULL
+    UNION ALL
+    SELECT c.seq FROM (
+        SELECT seq, concurrency_key, row_number() OVER (PARTITION BY concurrency_key
+            ORDER BY priority DESC, run_at, seq) AS r
+        FROM passing WHERE concurrency IS NOT NULL
+    ) AS c JOIN granted AS g ON g.key = c.concurrency_key WHERE c.r <= g.granted
 ), claimed AS (
     UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
         worker_id = %(worker)s, lease_until = %(until)s, started_at = %(now)s
-    WHERE seq IN (SELECT seq FROM ranked
-                  WHERE (slots_left IS NULL OR slots_left >= 0)
-                      AND (starts_left IS NULL OR starts_left >= 0))
+    WHERE seq IN (SELECT seq FROM chosen)
     RETURNING {columns}
 ), started AS (
     INSERT INTO {rate_starts} (key, until, job_id, rate_limit)
     SELECT rate_key, %(now)s + rate_period, id, rate_limit FROM claimed
-    WHERE rate_key IS NOT NULL
 ), pruned AS (
     -- starts a period past their window: a claim whose `now` is a little behind (it
     -- waited for a lock) still counts the starts it needs
     DELETE FROM {rate_starts} AS s
-    USING (SELECT DISTINCT rate_key, rate_period FROM candidates
-           WHERE rate_key IS NOT NULL) AS k
+    USING (SELECT DISTINCT rate_key, rate_period FROM candidates) AS k
     WHERE s.key = k.rate_key AND s.until <= %(now)s - k.rate_period
 )
 SELECT * FROM claimed;
