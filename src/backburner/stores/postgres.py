@@ -347,29 +347,6 @@ class PostgresStore(postgres_limits.PostgresFlowControl, Store):
             started = self._claim_limited(conn, rated, worker_id, lease_s) if rated else []
         return [d.job_id in ids for d in done], running + started, True
 
-    def _claim_limited(
-        self, conn: Connection, waiting: list[dict[str, Any]], worker_id: str, lease_s: float
-    ) -> list[dict[str, Any]]:
-        """Claim the rate-limited jobs `claim` found, on `conn` in one transaction under
-        their rate keys' advisory locks, each only while its keys have room (see
-        claim_limited); one more round trip, in a pipeline."""
-        keys = {f"r:{r['rate_key']}" for r in waiting}
-        now = time.time()
-        params = {
-            "keys": sorted(keys),
-            "seqs": [r["seq"] for r in waiting],
-            "worker": worker_id,
-            "until": now + lease_s,
-            "now": now,
-        }
-        locked = conn.cursor(row_factory=tuple_row)
-        claimed = conn.cursor(row_factory=tuple_row)
-        with locked, claimed:
-            with conn.transaction():
-                locked.execute(self._sql["lock_keys"], params)
-                claimed.execute(self._sql["claim_limited"], params)
-            return rows.named_rows(claimed.fetchall())
-
     def claim_job(self, job_id: str, worker_id: str, lease_s: float) -> JobRecord | None:
         now = time.time()
         params = {"worker": worker_id, "until": now + lease_s, "now": now, "id": job_id}

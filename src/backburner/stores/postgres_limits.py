@@ -1,5 +1,6 @@
-"""The PostgreSQL store's paused queues and what `explain` asks about limits (a mixin);
-the limits themselves are applied by its claim (claim, lock_limits and settle_limits in
+"""The PostgreSQL store's flow control (a mixin): the claim of rate-limited jobs, paused
+queues, and what `explain` asks about limits. Concurrency limits are applied by the claim
+statements themselves (claim, claim_limited and the bb_slots rows in
 sql/postgres_queries.sql)."""
 
 from __future__ import annotations
@@ -9,12 +10,17 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
+from psycopg.rows import tuple_row
+
+from . import rows
+
 if TYPE_CHECKING:
     from .postgres_conn import Connection
 
 
 class PostgresFlowControl:
-    """PostgresStore's pause, resume and flow-control answers."""
+    """PostgresStore's claim of rate-limited jobs, pause, resume and flow-control
+    answers."""
 
     if TYPE_CHECKING:
         _sql: dict[str, str]
@@ -27,6 +33,29 @@ class PostgresFlowControl:
             cur.execute(self._sql[name], params)
             found = cur.fetchall() if cur.description is not None else []
         yield from (tuple(row) for row in found)
+
+    def _claim_limited(
+        self, conn: Connection, waiting: list[dict[str, Any]], worker_id: str, lease_s: float
+    ) -> list[dict[str, Any]]:
+        """Claim the rate-limited jobs `claim` found, on `conn` in one transaction under
+        their rate keys' advisory locks, each only while its keys have room (see
+        claim_limited); one more round trip, in a pipeline."""
+        keys = {f"r:{r['rate_key']}" for r in waiting}
+        now = time.time()
+        params = {
+            "keys": sorted(keys),
+            "seqs": [r["seq"] for r in waiting],
+            "worker": worker_id,
+            "until": now + lease_s,
+            "now": now,
+        }
+        locked = conn.cursor(row_factory=tuple_row)
+        claimed = conn.cursor(row_factory=tuple_row)
+        with locked, claimed:
+            with conn.transaction():
+                locked.execute(self._sql["lock_keys"], params)
+                claimed.execute(self._sql["claim_limited"], params)
+            return rows.named_rows(claimed.fetchall())
 
     def pause(self, queue: str) -> None:
         list(self._rows("pause", {"queue": queue, "now": time.time()}))

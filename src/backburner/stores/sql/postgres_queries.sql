@@ -58,22 +58,28 @@ WHERE unique_key = ANY(%(keys)s) AND status IN ('queued', 'running');
 -- name: claim
 -- The first `limit` claimable jobs in order (SKIP LOCKED: claimers pass over rows another
 -- claim holds instead of waiting for it; a job whose queue is paused or one of whose keys
--- is full, as this statement sees them, is passed over too; full keys are found once per
--- statement, so a job costs one hash probe whatever the plan). Jobs without limits are
+-- is full, as this statement sees them, is passed over too, at most 1,000 of them). The
+-- due jobs are read in order as the statement without limits would (the inner select:
+-- the same plan, an ordered index scan read only as far as needed), then filtered: with
+-- the filters inside, a generic plan sorted every queued job on each claim. Jobs without limits are
 -- claimed; so are jobs with a concurrency limit, as many per key as the slots the statement
 -- takes in bb_slots (ON CONFLICT DO UPDATE reads and locks the latest row: racing claims
 -- queue on it and never exceed the cap; every ending gives the slot back). Unclaimed
 -- candidates come back 'queued': those with a rate limit are for claim_limited.
 WITH candidates AS (
-    SELECT seq, priority, run_at, concurrency, concurrency_key, rate_limit FROM {jobs} AS j
-    WHERE status = 'queued' AND run_at <= %(now)s
-        AND queue NOT IN (SELECT queue FROM {paused})
+    SELECT seq, priority, run_at, concurrency, concurrency_key, rate_limit FROM (
+        SELECT seq, priority, run_at, queue, concurrency, concurrency_key, rate_limit,
+            rate_key
+        FROM {jobs} WHERE status = 'queued' AND run_at <= %(now)s
+        ORDER BY priority DESC, run_at, seq LIMIT %(limit)s + 1000 FOR UPDATE SKIP LOCKED
+    ) AS j
+    WHERE queue NOT IN (SELECT queue FROM {paused})
         AND (concurrency IS NULL OR concurrency_key NOT IN (
             SELECT key FROM {slots} WHERE used >= cap))
         AND (rate_limit IS NULL OR rate_key NOT IN (
             SELECT key FROM {rate_starts} WHERE until > %(now)s
             GROUP BY key HAVING count(*) >= min(rate_limit)))
-    ORDER BY priority DESC, run_at, seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+    LIMIT %(limit)s
 ), asked AS (
     SELECT concurrency_key AS key, min(concurrency) AS cap, count(*) AS n FROM candidates
     WHERE concurrency IS NOT NULL AND rate_limit IS NULL GROUP BY concurrency_key
@@ -106,16 +112,20 @@ WHERE seq IN (SELECT seq FROM candidates) AND seq NOT IN (SELECT seq FROM chosen
 
 -- name: claim_queues
 WITH candidates AS (
-    SELECT seq, priority, run_at, concurrency, concurrency_key, rate_limit FROM {jobs} AS j
-    WHERE status = 'queued' AND run_at <= %(now)s
-        AND queue = ANY(%(queues)s)
-        AND queue NOT IN (SELECT queue FROM {paused})
+    SELECT seq, priority, run_at, concurrency, concurrency_key, rate_limit FROM (
+        SELECT seq, priority, run_at, queue, concurrency, concurrency_key, rate_limit,
+            rate_key
+        FROM {jobs} WHERE status = 'queued' AND run_at <= %(now)s
+            AND queue = ANY(%(queues)s)
+        ORDER BY priority DESC, run_at, seq LIMIT %(limit)s + 1000 FOR UPDATE SKIP LOCKED
+    ) AS j
+    WHERE queue NOT IN (SELECT queue FROM {paused})
         AND (concurrency IS NULL OR concurrency_key NOT IN (
             SELECT key FROM {slots} WHERE used >= cap))
         AND (rate_limit IS NULL OR rate_key NOT IN (
             SELECT key FROM {rate_starts} WHERE until > %(now)s
             GROUP BY key HAVING count(*) >= min(rate_limit)))
-    ORDER BY priority DESC, run_at, seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+    LIMIT %(limit)s
 ), asked AS (
     SELECT concurrency_key AS key, min(concurrency) AS cap, count(*) AS n FROM candidates
     WHERE concurrency IS NOT NULL AND rate_limit IS NULL GROUP BY concurrency_key
