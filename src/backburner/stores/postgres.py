@@ -146,6 +146,7 @@ class PostgresStore(postgres_limits.PostgresFlowControl, Store):
         self._schema_ready = False
         self._lock = threading.Lock()
         self._listener: Listener | None = None
+        self._limits_seen = False  # whether the last claim met jobs with limits
         self._inherited: list[Listener] = []  # the parent's, whose thread is not here
         on_fork_in_child(self, PostgresStore._after_fork)
 
@@ -329,7 +330,10 @@ class PostgresStore(postgres_limits.PostgresFlowControl, Store):
             "queues": list(queues or ()),
             "limit": limit,
         }
-        claim_sql = self._sql["claim" if queues is None else "claim_queues"]
+        plain = not self._limits_seen  # claim_slots only while jobs with limits come by
+        claim_sql = self._sql[
+            ("claim" if plain else "claim_slots") + ("" if queues is None else "_queues")
+        ]
         with self._conn() as conn, conn.pipeline() if _PIPELINE else nullcontext():
             completed = conn.cursor(row_factory=tuple_row)
             claimed = conn.cursor(row_factory=tuple_row)
@@ -340,11 +344,12 @@ class PostgresStore(postgres_limits.PostgresFlowControl, Store):
                     claimed.execute(claim_sql, wanted)
                 ids = {job_id for (job_id,) in completed.fetchall()} if done else set()
                 found = rows.named_rows(claimed.fetchall()) if limit > 0 else []
+            self._limits_seen = any(postgres_limits.limited(r) for r in found)
             running = [r for r in found if r["status"] == "running"]
             if len(running) == len(found):
                 return [d.job_id in ids for d in done], running, False
-            rated = [r for r in found if r["status"] != "running" and r["rate_limit"] is not None]
-            started = self._claim_limited(conn, rated, worker_id, lease_s) if rated else []
+            waiting = postgres_limits.to_claim(plain, found)
+            started = self._claim_limited(conn, waiting, worker_id, lease_s) if waiting else []
         return [d.job_id in ids for d in done], running + started, True
 
     def claim_job(self, job_id: str, worker_id: str, lease_s: float) -> JobRecord | None:

@@ -6,7 +6,7 @@ sql/postgres_queries.sql)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,18 @@ from . import rows
 
 if TYPE_CHECKING:
     from .postgres_conn import Connection
+
+
+def limited(row: Mapping[str, Any]) -> bool:
+    """Whether a claimed row (keyed by column name) has a limit."""
+    return row["concurrency"] is not None or row["rate_limit"] is not None
+
+
+def to_claim(plain: bool, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows a claim returned unclaimed that claim_limited is to claim: all of them
+    after `claim` (it leaves every job with a limit), the rate-limited ones after
+    `claim_slots` (the others were refused a slot)."""
+    return [r for r in found if r["status"] != "running" and (plain or r["rate_limit"] is not None)]
 
 
 class PostgresFlowControl:
@@ -37,10 +49,10 @@ class PostgresFlowControl:
     def _claim_limited(
         self, conn: Connection, waiting: list[dict[str, Any]], worker_id: str, lease_s: float
     ) -> list[dict[str, Any]]:
-        """Claim the rate-limited jobs `claim` found, on `conn` in one transaction under
-        their rate keys' advisory locks, each only while its keys have room (see
-        claim_limited); one more round trip, in a pipeline."""
-        keys = {f"r:{r['rate_key']}" for r in waiting}
+        """Claim jobs with limits a claim found, on `conn` in one transaction under their
+        rate keys' advisory locks, each only while its keys have room (see claim_limited);
+        one more round trip, in a pipeline."""
+        keys = {f"r:{r['rate_key']}" for r in waiting if r["rate_limit"] is not None}
         now = time.time()
         params = {
             "keys": sorted(keys),

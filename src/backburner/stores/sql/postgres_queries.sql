@@ -61,11 +61,66 @@ WHERE unique_key = ANY(%(keys)s) AND status IN ('queued', 'running');
 -- is full, as this statement sees them, is passed over too, at most 1,000 of them). The
 -- due jobs are read in order as the statement without limits would (the inner select:
 -- the same plan, an ordered index scan read only as far as needed), then filtered: with
--- the filters inside, a generic plan sorted every queued job on each claim. Jobs without limits are
--- claimed; so are jobs with a concurrency limit, as many per key as the slots the statement
--- takes in bb_slots (ON CONFLICT DO UPDATE reads and locks the latest row: racing claims
--- queue on it and never exceed the cap; every ending gives the slot back). Unclaimed
--- candidates come back 'queued': those with a rate limit are for claim_limited.
+-- the filters inside, a generic plan sorted every queued job on each claim. Jobs without
+-- limits are claimed; those with limits come back unclaimed, 'queued', for claim_limited.
+WITH candidates AS (
+    SELECT seq, priority, run_at, concurrency, concurrency_key, rate_limit FROM (
+        SELECT seq, priority, run_at, queue, concurrency, concurrency_key, rate_limit,
+            rate_key
+        FROM {jobs} WHERE status = 'queued' AND run_at <= %(now)s
+        ORDER BY priority DESC, run_at, seq LIMIT %(limit)s + 1000 FOR UPDATE SKIP LOCKED
+    ) AS j
+    WHERE queue NOT IN (SELECT queue FROM {paused})
+        AND (concurrency IS NULL OR concurrency_key NOT IN (
+            SELECT key FROM {slots} WHERE used >= cap))
+        AND (rate_limit IS NULL OR rate_key NOT IN (
+            SELECT key FROM {rate_starts} WHERE until > %(now)s
+            GROUP BY key HAVING count(*) >= min(rate_limit)))
+    LIMIT %(limit)s
+), claimed AS (
+    UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
+        worker_id = %(worker)s, lease_until = %(until)s, started_at = %(now)s
+    WHERE seq IN (SELECT seq FROM candidates WHERE concurrency IS NULL AND rate_limit IS NULL)
+    RETURNING {columns}
+)
+SELECT * FROM claimed
+UNION ALL
+SELECT {columns} FROM {jobs}
+WHERE seq IN (SELECT seq FROM candidates WHERE concurrency IS NOT NULL OR rate_limit IS NOT NULL);
+
+-- name: claim_queues
+WITH candidates AS (
+    SELECT seq, priority, run_at, concurrency, concurrency_key, rate_limit FROM (
+        SELECT seq, priority, run_at, queue, concurrency, concurrency_key, rate_limit,
+            rate_key
+        FROM {jobs} WHERE status = 'queued' AND run_at <= %(now)s
+            AND queue = ANY(%(queues)s)
+        ORDER BY priority DESC, run_at, seq LIMIT %(limit)s + 1000 FOR UPDATE SKIP LOCKED
+    ) AS j
+    WHERE queue NOT IN (SELECT queue FROM {paused})
+        AND (concurrency IS NULL OR concurrency_key NOT IN (
+            SELECT key FROM {slots} WHERE used >= cap))
+        AND (rate_limit IS NULL OR rate_key NOT IN (
+            SELECT key FROM {rate_starts} WHERE until > %(now)s
+            GROUP BY key HAVING count(*) >= min(rate_limit)))
+    LIMIT %(limit)s
+), claimed AS (
+    UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
+        worker_id = %(worker)s, lease_until = %(until)s, started_at = %(now)s
+    WHERE seq IN (SELECT seq FROM candidates WHERE concurrency IS NULL AND rate_limit IS NULL)
+    RETURNING {columns}
+)
+SELECT * FROM claimed
+UNION ALL
+SELECT {columns} FROM {jobs}
+WHERE seq IN (SELECT seq FROM candidates WHERE concurrency IS NOT NULL OR rate_limit IS NOT NULL);
+
+-- name: claim_slots
+-- As claim, for a store whose last claim met jobs with limits: jobs with a concurrency
+-- limit are claimed here too, as many per key as the slots the statement takes in
+-- bb_slots (ON CONFLICT DO UPDATE reads and locks the latest row: racing claims queue on
+-- it and never exceed the cap; every ending gives the slot back). Unclaimed candidates
+-- come back 'queued': rate-limited ones for claim_limited, and those refused a slot.
 WITH candidates AS (
     SELECT seq, priority, run_at, concurrency, concurrency_key, rate_limit FROM (
         SELECT seq, priority, run_at, queue, concurrency, concurrency_key, rate_limit,
@@ -110,7 +165,7 @@ UNION ALL
 SELECT {columns} FROM {jobs}
 WHERE seq IN (SELECT seq FROM candidates) AND seq NOT IN (SELECT seq FROM chosen);
 
--- name: claim_queues
+-- name: claim_slots_queues
 WITH candidates AS (
     SELECT seq, priority, run_at, concurrency, concurrency_key, rate_limit FROM (
         SELECT seq, priority, run_at, queue, concurrency, concurrency_key, rate_limit,
@@ -352,7 +407,7 @@ ORDER BY started_at;
 -- Flow control.
 
 -- name: lock_keys
--- Serialises the claims of rate-limited jobs per rate key: the next statement of the
+-- Serialises claim_limited per rate key: the next statement of the
 -- transaction sees every other such claim committed. Keys are locked in one order, so
 -- two claims cannot deadlock.
 SELECT count(pg_advisory_xact_lock(k)) FROM (
@@ -361,23 +416,24 @@ SELECT count(pg_advisory_xact_lock(k)) FROM (
 ) AS keys;
 
 -- name: claim_limited
--- Claims the rate-limited jobs `claim` returned unclaimed (seqs), in claim order, each
--- only while its window has room (counting the starts in it and the jobs before it in
--- this claim) and, with a concurrency limit too, while bb_slots grants a slot; records
--- the starts in their windows.
+-- Claims jobs with limits a claim returned unclaimed (seqs), in claim order, each only
+-- while its rate window has room (counting the starts in it and the jobs before it in
+-- this claim) and bb_slots grants it a concurrency slot; records the starts in their
+-- windows.
 WITH candidates AS (
     SELECT seq, priority, run_at, concurrency, concurrency_key, rate_limit, rate_period,
         rate_key
     FROM {jobs}
     WHERE seq = ANY(%(seqs)s::bigint[]) AND status = 'queued' AND run_at <= %(now)s
-        AND rate_limit IS NOT NULL AND queue NOT IN (SELECT queue FROM {paused})
+        AND queue NOT IN (SELECT queue FROM {paused})
     FOR UPDATE SKIP LOCKED
 ), passing AS (
     SELECT * FROM (
-        SELECT c.*, c.rate_limit - (SELECT count(*) FROM {rate_starts} AS s
+        SELECT c.*, CASE WHEN c.rate_limit IS NULL THEN 0 ELSE
+            c.rate_limit - (SELECT count(*) FROM {rate_starts} AS s
                 WHERE s.key = c.rate_key AND s.until > %(now)s)
             - row_number() OVER (PARTITION BY c.rate_key
-                                 ORDER BY c.priority DESC, c.run_at, c.seq) AS starts_left
+                                 ORDER BY c.priority DESC, c.run_at, c.seq) END AS starts_left
         FROM candidates AS c
     ) AS r WHERE starts_left >= 0
 ), asked AS (
@@ -407,11 +463,13 @@ WITH candidates AS (
 ), started AS (
     INSERT INTO {rate_starts} (key, until, job_id, rate_limit)
     SELECT rate_key, %(now)s + rate_period, id, rate_limit FROM claimed
+    WHERE rate_limit IS NOT NULL
 ), pruned AS (
     -- starts a period past their window: a claim whose `now` is a little behind (it
     -- waited for a lock) still counts the starts it needs
     DELETE FROM {rate_starts} AS s
-    USING (SELECT DISTINCT rate_key, rate_period FROM candidates) AS k
+    USING (SELECT DISTINCT rate_key, rate_period FROM candidates
+           WHERE rate_limit IS NOT NULL) AS k
     WHERE s.key = k.rate_key AND s.until <= %(now)s - k.rate_period
 )
 SELECT * FROM claimed;
