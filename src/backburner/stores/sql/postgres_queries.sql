@@ -329,9 +329,14 @@ WHERE id = %(id)s AND token = %(token)s AND status = 'running';
 -- name: next_due
 -- Whether a job can be claimed now; else when one may be: the next run_at of an unpaused
 -- queue, or the next edge of a full rate window a queued job waits on. A job waiting for
--- a concurrency slot adds no time: the wait polls.
-SELECT EXISTS (SELECT 1 FROM {jobs} AS j WHERE status = 'queued' AND run_at <= %(now)s
-        AND queue NOT IN (SELECT queue FROM {paused})
+-- a concurrency slot adds no time: the wait polls. Looks as far as a claim (1,000 jobs
+-- passed over), so a claim that would take nothing never wakes a worker up.
+SELECT EXISTS (SELECT 1 FROM (
+        SELECT queue, concurrency, concurrency_key, rate_limit, rate_key FROM {jobs}
+        WHERE status = 'queued' AND run_at <= %(now)s
+        ORDER BY priority DESC, run_at, seq LIMIT 1001
+    ) AS j
+    WHERE queue NOT IN (SELECT queue FROM {paused})
         AND (concurrency IS NULL OR concurrency_key NOT IN (
             SELECT key FROM {slots} WHERE used >= cap))
         AND (rate_limit IS NULL OR rate_key NOT IN (
@@ -343,9 +348,13 @@ SELECT EXISTS (SELECT 1 FROM {jobs} AS j WHERE status = 'queued' AND run_at <= %
         (SELECT rate_key FROM {jobs} WHERE status = 'queued' AND rate_key IS NOT NULL));
 
 -- name: next_due_queues
-SELECT EXISTS (SELECT 1 FROM {jobs} AS j WHERE status = 'queued' AND run_at <= %(now)s
-        AND queue = ANY(%(queues)s)
-        AND queue NOT IN (SELECT queue FROM {paused})
+SELECT EXISTS (SELECT 1 FROM (
+        SELECT queue, concurrency, concurrency_key, rate_limit, rate_key FROM {jobs}
+        WHERE status = 'queued' AND run_at <= %(now)s
+            AND queue = ANY(%(queues)s)
+        ORDER BY priority DESC, run_at, seq LIMIT 1001
+    ) AS j
+    WHERE queue NOT IN (SELECT queue FROM {paused})
         AND (concurrency IS NULL OR concurrency_key NOT IN (
             SELECT key FROM {slots} WHERE used >= cap))
         AND (rate_limit IS NULL OR rate_key NOT IN (
