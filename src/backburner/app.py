@@ -20,6 +20,7 @@ from .job import Job
 from .periodic import CATCHUP, PeriodicDecorator, Schedule, define
 from .stores import Store, check_url, open_store
 from .task import Task, TaskOptions
+from .throttle import KeyFn
 from .urls import redact
 
 P = ParamSpec("P")
@@ -192,6 +193,10 @@ class Backburner:
         expose_error: bool = False,
         log_lines: int | None = None,
         log_bytes: int | None = None,
+        concurrency: int | None = None,
+        concurrency_key: KeyFn | None = None,
+        rate: str | None = None,
+        rate_key: KeyFn | None = None,
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
@@ -209,6 +214,10 @@ class Backburner:
         expose_error: bool = False,
         log_lines: int | None = None,
         log_bytes: int | None = None,
+        concurrency: int | None = None,
+        concurrency_key: KeyFn | None = None,
+        rate: str | None = None,
+        rate_key: KeyFn | None = None,
     ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
         """Register a function as a task: `@bb.task` or `@bb.task(retries=5, queue="mail")`.
 
@@ -229,6 +238,12 @@ class Backburner:
         `log_lines` / `log_bytes` cap the output a worker keeps of each attempt (None: the
         Backburner's; 0 turns capture off for this task). They are read by the worker from
         its own registry, so `options()` cannot change them per job.
+        Flow control, enforced when workers claim (a job over a limit waits, queued, its
+        attempts untouched): `concurrency=N` runs at most N of its jobs at once across
+        every worker; `concurrency_key=fn` (called with the job's arguments at `delay()`,
+        returning a str) makes that N per key, shared by every task returning that key.
+        `rate="100/m"` (per "s", "m" or "h") starts at most that many in any sliding
+        window of that length; `rate_key=fn` makes it per key.
         """
 
         def register(func: Callable[P, R]) -> Task[P, R]:
@@ -243,6 +258,10 @@ class Backburner:
                 expose_error=expose_error,
                 log_lines=log_lines,
                 log_bytes=log_bytes,
+                concurrency=concurrency,
+                concurrency_key=concurrency_key,
+                rate=rate,
+                rate_key=rate_key,
             )
             _check_findable(func, named=name is not None)
             if options.name in self.tasks:
@@ -345,6 +364,21 @@ class Backburner:
         from .explain import explain
 
         return explain(self, job_id).sentence
+
+    # -- queues ------------------------------------------------------------------------
+    def pause(self, queue: str) -> None:
+        """Pause `queue`: it keeps accepting jobs, workers claim none of them until
+        `resume(queue)`, jobs already running finish. Kept in the store, so it holds for
+        every worker and across restarts."""
+        self.store.pause(limits.check_text(queue, "queue", limits.MAX_NAME_BYTES))
+
+    def resume(self, queue: str) -> None:
+        """Let workers claim from `queue` again (waking idle ones now)."""
+        self.store.resume(limits.check_text(queue, "queue", limits.MAX_NAME_BYTES))
+
+    def paused(self) -> set[str]:
+        """The names of the paused queues."""
+        return self.store.paused_queues()
 
     def transaction(self, connection: Any) -> AbstractContextManager[None]:
         """Enqueue inside the caller's database transaction: `with bb.transaction(session):

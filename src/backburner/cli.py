@@ -237,6 +237,7 @@ def status(app: str | None, as_json: bool) -> None:
     bb = _bb(app)
     counts = bb.store.counts()
     workers = bb.store.list_workers(alive_since=time.time() - 3 * bb.settings.lease)
+    paused = bb.paused()
     if as_json:
         click.echo(
             json.dumps(
@@ -246,6 +247,7 @@ def status(app: str | None, as_json: bool) -> None:
                         q: {s.value: c.get(s, 0) for s in JobStatus} for q, c in counts.items()
                     },
                     "workers": [w.__dict__ for w in workers],
+                    "paused": sorted(paused),
                 },
                 indent=2,
                 default=list,
@@ -256,6 +258,8 @@ def status(app: str | None, as_json: bool) -> None:
         [q, *(str(c.get(JobStatus(s), 0)) for s in _STATUSES)] for q, c in sorted(counts.items())
     ]
     click.echo(table(["queue", *_STATUSES], rows) if rows else "no jobs")
+    if paused:
+        click.echo(f"paused queues (workers claim none of their jobs): {', '.join(sorted(paused))}")
     click.echo()
     wrows = [
         [w.id, w.host, str(w.pid), _when(w.started_at), _when(w.heartbeat_at), str(len(w.jobs))]
@@ -595,3 +599,24 @@ from .demo import demo as _demo  # noqa: E402
 main.add_command(_metrics)
 main.add_command(_demo)
 main.add_command(_logs)
+
+
+@main.command()
+@app_argument
+@click.argument("queue")
+@_fail_cleanly
+def pause(app: str | None, queue: str) -> None:
+    """Pause QUEUE: it keeps accepting jobs, workers claim none until `resume` (running
+    jobs finish). Kept in the store: it holds for every worker, across restarts."""
+    _bb(app).pause(queue)
+    click.echo(f"queue {queue!r} paused; `backburner resume APP {queue}` to resume")
+
+
+@main.command()
+@app_argument
+@click.argument("queue")
+@_fail_cleanly
+def resume(app: str | None, queue: str) -> None:
+    """Resume QUEUE: workers claim its jobs again, starting now."""
+    _bb(app).resume(queue)
+    click.echo(f"queue {queue!r} resumed")

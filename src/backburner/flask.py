@@ -31,7 +31,7 @@
   BackburnerError if the same app is initialised twice;
 - runs every job (worker, `testing.drain()`, eager mode) inside a fresh `app.app_context()`,
   so `current_app`, `app.logger` and Flask-SQLAlchemy work in tasks;
-- adds `flask backburner worker|status|jobs|show|retry|cancel|purge|logs`;
+- adds `flask backburner worker|status|jobs|show|retry|cancel|purge|logs|pause|resume`;
 - with `api_prefix`, serves `GET <api_prefix>/<job_id>`: JSON (see `job_json`) to
   `Accept: application/json` and to clients without a preference, a small page with a live
   progress bar to browsers; unknown id -> 404, store down -> 503, both as JSON.

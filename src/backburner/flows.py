@@ -7,8 +7,8 @@ script on Redis), so all of them or none. Dependencies are kept and resolved by 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import signals, tracing
@@ -30,6 +30,8 @@ class Call:
     payload: str  # codec JSON of the arguments
     misfit: str | None = None  # why the arguments fit only with a first one added (`then`)
     then_misfit: str | None = None  # why they do not fit with the results added first
+    #: its limits and their keys, worked out from the arguments when it was made
+    flow: Mapping[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"<Call {self.task.name} {self.payload}>"
@@ -43,7 +45,7 @@ class Call:
                 f"{self.task.name}.s() as a group's then, given the results first: "
                 f"{self.then_misfit}"
             )
-        return self.task.record(self.payload, None, depends_on, takes_results)
+        return self.task.record(self.payload, None, depends_on, takes_results, self.flow)
 
 
 class Group(NamedTuple):
@@ -80,6 +82,7 @@ def enqueue_many(bb: Backburner, calls: Iterable[Call]) -> list[Job]:
                 run_at=now,
                 created_at=now,
                 **fields,
+                **call.flow,
             )
         )
     return submit(bb, records)

@@ -116,6 +116,19 @@ class JobRecord:
     #: the job of `bb.group(..., then=...)`: gets its dependencies' results, in order, as
     #: its first argument
     takes_results: bool = False
+    # flow control (see backburner.throttle): at most `concurrency` jobs sharing
+    # `concurrency_key` run at once; at most `rate_limit` jobs sharing `rate_key` start
+    # per `rate_period` seconds. Worked out at delay(); None: no such limit.
+    concurrency: int | None = None
+    concurrency_key: str | None = None
+    rate_limit: int | None = None
+    rate_period: float | None = None
+    rate_key: str | None = None
+
+    @property
+    def limited(self) -> bool:
+        """Whether a claim must check this job's concurrency or rate limit."""
+        return self.concurrency is not None or self.rate_limit is not None
 
     def to_dict(self, full: bool = False) -> dict[str, Any]:
         """The job as plain JSON-ready data, the one shape scripts (`--json`) and the job

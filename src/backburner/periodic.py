@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, Protocol, TypeVar, overload
 
 from . import limits
@@ -119,20 +118,12 @@ class Schedule:
         """The job of `tick`, as the scheduler stores it: due at the tick, tagged with the
         schedule's name and the tick."""
         task = self.task.options(**self.options) if self.options else self.task
-        o = task.opts
-        return JobRecord(
-            id=uuid.uuid4().hex,
-            task=o.name,
-            queue=task.queue,
-            payload=self._payload,
-            priority=o.priority,
+        flow = task._flow_control(self.args, self.kwargs)  # its limits, keyed as delay() does
+        record = task.record(self._payload, tick, flow=flow)
+        return replace(
+            record,
             status=JobStatus.QUEUED,
-            run_at=tick,
             created_at=now,
-            max_attempts=task.retries + 1,
-            retry_backoff=task.retry_backoff,
-            timeout=None if o.timeout is None else float(o.timeout),
-            unique_key=o.unique_key,
             schedule=self.name,
             scheduled_for=tick,
         )

@@ -9,9 +9,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from . import codec, defaults, limits, signals, tracing
+from . import codec, defaults, limits, signals, throttle, tracing
 from .flows import Call, submit
 from .job import Job, JobRecord, new_id, pending_status
+from .throttle import KeyFn
 
 if TYPE_CHECKING:
     from .app import Backburner
@@ -40,6 +41,10 @@ class TaskOptions:
     log_lines: int | None = None  # output kept per attempt (None: the Backburner's; 0: none)
     log_bytes: int | None = None
     depends_on: tuple[str, ...] = ()  # ids of jobs that must succeed first (per call only)
+    concurrency: int | None = None
+    concurrency_key: KeyFn | None = None
+    rate: str | None = None
+    rate_key: KeyFn | None = None
 
     def __post_init__(self) -> None:
         _check_options(self)
@@ -70,6 +75,11 @@ def _check_options(o: TaskOptions) -> None:
         limits.check_text(o.unique_key, "unique_key", limits.MAX_UNIQUE_KEY_BYTES)
     if not isinstance(o.depends_on, tuple) or not all(isinstance(d, str) for d in o.depends_on):
         raise ValueError(f"depends_on must be a list of jobs or job ids, got {o.depends_on!r}")
+    throttle.check_concurrency(o.concurrency)
+    if o.rate is not None:
+        throttle.parse_rate(o.rate)
+    throttle.check_key_fn(o.concurrency_key, "concurrency_key", "concurrency=N", o.concurrency)
+    throttle.check_key_fn(o.rate_key, "rate_key", "rate='N/s|m|h'", o.rate)
 
 
 def _dependency_ids(value: Any) -> tuple[str, ...]:
@@ -201,7 +211,8 @@ class Task(Generic[P, R]):
         then_misfit = self._then_misfit(args, kwargs)
         if misfit is not None and then_misfit is not None:
             raise TypeError(f"{self.name}.s(): {misfit}")
-        return Call(self, self._encode(args, kwargs), misfit, then_misfit)
+        flow = self._flow_control(args, kwargs)
+        return Call(self, self._encode(args, kwargs), misfit, then_misfit, flow)
 
     def map(self, items: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Job]:
         """Enqueue one job per item, all in one transaction or none (`bb.enqueue_many`).
@@ -266,7 +277,8 @@ class Task(Generic[P, R]):
             raise TypeError(f"{self.name}.delay(): {exc}; nothing was enqueued") from None
 
     def _enqueue(self, args: tuple[Any, ...], kwargs: dict[str, Any], run_at: float | None) -> Job:
-        record = self.record(self.encode_arguments(args, kwargs), run_at)
+        payload = self.encode_arguments(args, kwargs)
+        record = self.record(payload, run_at, flow=self._flow_control(args, kwargs))
         if record.depends_on:  # stored and announced as bulk jobs are, with a fresh status
             [job] = submit(self.bb, [record])
             return job
@@ -281,9 +293,11 @@ class Task(Generic[P, R]):
         run_at: float | None = None,
         depends_on: tuple[str, ...] = (),
         takes_results: bool = False,
+        flow: Mapping[str, Any] | None = None,
     ) -> JobRecord:
         """A new job of this task with `payload` (codec JSON of its arguments), due at
-        `run_at` (None: now), depending on `depends_on` after those of its options."""
+        `run_at` (None: now), depending on `depends_on` after those of its options, with
+        `flow` (its limits and their keys, from `_flow_control`)."""
         now = time.time()
         fields = self.record_fields()
         if depends_on:
@@ -296,6 +310,7 @@ class Task(Generic[P, R]):
             created_at=now,
             takes_results=takes_results,
             **fields,
+            **(flow or {}),
         )
 
     def record_fields(self) -> dict[str, Any]:
@@ -312,6 +327,23 @@ class Task(Generic[P, R]):
             "unique_key": o.unique_key,
             "depends_on": o.depends_on,
         }
+
+    def _flow_control(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The JobRecord fields of this task's concurrency and rate limits, keys worked out
+        from the arguments (no fields, so nothing to check at claim, without limits)."""
+        o = self.opts
+        fields: dict[str, Any] = {}
+        if o.concurrency is not None:
+            fields["concurrency"] = o.concurrency
+            fields["concurrency_key"] = throttle.job_key(
+                o.concurrency_key, o.name, "concurrency_key", args, kwargs
+            )
+        if o.rate is not None:
+            rate = throttle.parse_rate(o.rate)
+            fields["rate_limit"] = rate.limit
+            fields["rate_period"] = rate.period
+            fields["rate_key"] = throttle.job_key(o.rate_key, o.name, "rate_key", args, kwargs)
+        return fields
 
     def _submit(self, record: JobRecord, eager: bool, raise_errors: bool) -> Job:
         """Store `record`, then with `eager` run it here and now (see worker.runner); in

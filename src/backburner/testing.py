@@ -47,7 +47,8 @@ def drain(bb: Backburner, queues: Sequence[str] | None = None, *, max_jobs: int 
     """Run every due job of `bb` in this process until none is due; returns how many ran.
 
     Retries skip their backoff, so a failing job runs all its attempts here. Jobs
-    scheduled for later stay scheduled.
+    scheduled for later stay scheduled; so do jobs of a paused queue, and jobs over a
+    rate limit (they are due again once their window has room).
     """
     ran = 0
     while ran < max_jobs:

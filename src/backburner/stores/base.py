@@ -190,6 +190,12 @@ class Store(ABC):
         Order: highest priority first, then earliest `run_at`, then enqueue order. Each job
         returned is RUNNING, with `attempts` one higher, a fresh `token`, `worker_id` set and
         `lease_until` = now + `lease_s`. No job is handed to two claimers for one attempt.
+
+        Flow control: jobs of paused queues are not taken. A job is passed over, keeping its
+        place, while `concurrency` jobs with its `concurrency_key` are running, or while
+        `rate_limit` jobs with its `rate_key` started in the last `rate_period` seconds;
+        the claim takes the jobs behind it instead. Racing claimers together never exceed
+        a limit, and every start taken counts in its rate window.
         """
         return self.complete_and_claim((), queues, worker_id, limit, lease_s)[1]
 
@@ -198,7 +204,8 @@ class Store(ABC):
         """Claim this one job, as `claim` would, if it is queued and due; else None.
 
         Eager mode runs the job it just enqueued this way, and leaves every other job
-        where it is. Nothing else in the store changes.
+        where it is. Nothing else in the store changes. Paused queues and rate limits do
+        not apply; the job holds its concurrency slot while it runs.
         """
 
     @abstractmethod
@@ -303,7 +310,9 @@ class Store(ABC):
     def wait_for_work(self, queues: Sequence[str] | None, timeout: float) -> None:
         """Block up to `timeout` seconds, returning early when work may be due.
 
-        A hint, not a promise: returning does not mean a claim will succeed.
+        A hint, not a promise: returning does not mean a claim will succeed. Jobs a claim
+        would pass over (paused queue, over a limit) are not work: while every due job is
+        one of them, it waits for the next rate-window edge, or the end of a running job.
         """
 
     # -- reading and operating ---------------------------------------------------------
@@ -424,6 +433,34 @@ class Store(ABC):
     def logs(self, job_id: str, *, attempt: int | None = None, after: int = 0) -> list[LogLine]:
         """The lines of the job's log numbered above `after`, of `attempt` only when
         given, in order; [] for an unknown job."""
+
+    # -- flow control ------------------------------------------------------------------
+    @abstractmethod
+    def pause(self, queue: str) -> None:
+        """Stop claims from `queue` until `resume(queue)`; enqueueing goes on, running jobs
+        finish. Durable: the paused state lives in the store."""
+
+    @abstractmethod
+    def resume(self, queue: str) -> None:
+        """Let claims take jobs from `queue` again, and wake workers waiting for work."""
+
+    @abstractmethod
+    def paused_queues(self) -> set[str]:
+        """The names of the paused queues (for `explain`: a queued job waits because its
+        queue is in this set)."""
+
+    @abstractmethod
+    def concurrency_holders(self, key: str) -> list[str]:
+        """Ids of the running jobs holding a slot of concurrency key `key` (for `explain`:
+        a queued job whose `concurrency` is at most their number waits for one to end).
+        A job holds its slot from its claim until its attempt ends in any way, including
+        the rescue of a lapsed lease."""
+
+    @abstractmethod
+    def rate_window_until(self, key: str, limit: int) -> float | None:
+        """When the sliding window of rate key `key` next has room for a start, for a job
+        allowing `limit` starts per window: the time the oldest start in the full window
+        leaves it. None when it has room now (for `explain`)."""
 
     # -- workers -----------------------------------------------------------------------
     @abstractmethod

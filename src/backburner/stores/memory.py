@@ -42,6 +42,8 @@ class MemoryStore(Store):
         self._logs: dict[str, list[LogLine]] = {}
         self._dependents: dict[str, list[str]] = {}  # job id -> ids of jobs depending on it
         self._waiting_for: dict[str, int] = {}  # job id -> dependencies not succeeded yet
+        self._paused: set[str] = set()
+        self._starts: dict[str, list[float]] = {}  # rate key -> when each start leaves its window
         # reentrant: enqueue_tick enqueues its job while holding it
         self._changed = threading.Condition(threading.RLock())
 
@@ -218,13 +220,63 @@ class MemoryStore(Store):
         if limit <= 0:
             return []
         now = time.time()
-        due = [
+        due = self._due(queues, now)
+        due.sort(key=lambda r: (-r.priority, r.run_at, self._seq[r.id]))
+        running = self._running_per_key()
+        claimed: list[JobRecord] = []
+        for record in due:
+            if len(claimed) == limit:
+                break
+            if record.limited and not self._admit(record, running, now):
+                continue  # over a limit: it waits, and the claim looks further
+            claimed.append(self._start(record, worker_id, now, lease_s))
+        return claimed
+
+    def _due(self, queues: Sequence[str] | None, now: float) -> list[JobRecord]:
+        """Pending jobs due at `now` in `queues` (None: all), paused queues left out."""
+        return [
             r
             for r in self._jobs.values()
-            if r.status in PENDING and r.run_at <= now and (queues is None or r.queue in queues)
+            if r.status in PENDING
+            and r.run_at <= now
+            and (queues is None or r.queue in queues)
+            and r.queue not in self._paused
         ]
-        due.sort(key=self._order)
-        return [self._start(record, worker_id, now, lease_s) for record in due[:limit]]
+
+    def _running_per_key(self) -> dict[str, int]:
+        running: dict[str, int] = {}
+        for r in self._jobs.values():
+            if r.status is JobStatus.RUNNING and r.concurrency_key is not None:
+                running[r.concurrency_key] = running.get(r.concurrency_key, 0) + 1
+        return running
+
+    def _window(self, key: str, now: float) -> list[float]:
+        """The starts of rate key `key` still in their window (older ones forgotten)."""
+        window = [until for until in self._starts.get(key, ()) if until > now]
+        if window:
+            self._starts[key] = window
+        else:
+            self._starts.pop(key, None)
+        return window
+
+    def _admit(self, record: JobRecord, running: dict[str, int], now: float) -> bool:
+        """Whether `record` is within its limits; if so, count its start (the lock is
+        held, and the caller starts it)."""
+        key = record.concurrency_key
+        if (
+            record.concurrency is not None
+            and key is not None
+            and running.get(key, 0) >= record.concurrency
+        ):
+            return False
+        if record.rate_limit is not None and record.rate_key is not None:
+            if len(self._window(record.rate_key, now)) >= record.rate_limit:
+                return False
+            period = record.rate_period or 0.0
+            self._starts.setdefault(record.rate_key, []).append(now + period)
+        if record.concurrency is not None and key is not None:
+            running[key] = running.get(key, 0) + 1
+        return True
 
     def _start(self, record: JobRecord, worker_id: str, now: float, lease_s: float) -> JobRecord:
         """A new attempt of `record`, held by `worker_id` (the lock is held)."""
@@ -344,16 +396,45 @@ class MemoryStore(Store):
     def wait_for_work(self, queues: Sequence[str] | None, timeout: float) -> None:
         with self._changed:
             now = time.time()
-            due = [
-                r.run_at
+            pending = [
+                r
                 for r in self._jobs.values()
-                if r.status in PENDING and (queues is None or r.queue in queues)
+                if r.status in PENDING
+                and (queues is None or r.queue in queues)
+                and r.queue not in self._paused
             ]
-            if due and min(due) <= now:
-                return
-            if due:
-                timeout = min(timeout, min(due) - now)
+            running = self._running_per_key()
+            edges: list[float] = []
+            for r in pending:
+                if r.run_at > now:
+                    edges.append(r.run_at)
+                    continue
+                wait = self._blocked_until(r, running, now)
+                if wait is None:
+                    return  # due and within its limits
+                edges.append(wait)  # inf: until a running job of its key ends
+            if edges:
+                timeout = min(timeout, max(0.0, min(edges) - now))
             self._changed.wait(timeout)
+
+    def _blocked_until(
+        self, record: JobRecord, running: dict[str, int], now: float
+    ) -> float | None:
+        """None if due `record` may start now; else when it may (inf: once a slot frees)."""
+        if not record.limited:
+            return None
+        key = record.concurrency_key
+        if (
+            record.concurrency is not None
+            and key is not None
+            and running.get(key, 0) >= record.concurrency
+        ):
+            return float("inf")
+        if record.rate_limit is not None and record.rate_key is not None:
+            window = self._window(record.rate_key, now)
+            if len(window) >= record.rate_limit:
+                return sorted(window)[len(window) - record.rate_limit]
+        return None
 
     def get(self, job_id: str, *, light: bool = False) -> JobRecord | None:
         with self._changed:
@@ -509,6 +590,32 @@ class MemoryStore(Store):
         with self._changed:
             log = self._logs.get(job_id, [])[max(after, 0) :]  # line n is at index n - 1
         return [line for line in log if attempt is None or line.attempt == attempt]
+
+    def pause(self, queue: str) -> None:
+        with self._changed:
+            self._paused.add(queue)
+
+    def resume(self, queue: str) -> None:
+        with self._changed:
+            self._paused.discard(queue)
+            self._changed.notify_all()
+
+    def paused_queues(self) -> set[str]:
+        with self._changed:
+            return set(self._paused)
+
+    def concurrency_holders(self, key: str) -> list[str]:
+        with self._changed:
+            return [
+                r.id
+                for r in self._jobs.values()
+                if r.status is JobStatus.RUNNING and r.concurrency_key == key
+            ]
+
+    def rate_window_until(self, key: str, limit: int) -> float | None:
+        with self._changed:
+            window = sorted(self._window(key, time.time()))
+        return window[len(window) - limit] if len(window) >= limit else None
 
     def record_worker(self, info: WorkerInfo) -> None:
         with self._changed:

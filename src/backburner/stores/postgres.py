@@ -61,7 +61,7 @@ from .. import defaults
 from ..errors import SchemaError, StoreUnavailable
 from ..job import FINISHED, JobRecord, JobStatus
 from ..policy import Ending
-from . import postgres_deps, postgres_insert, postgres_schema, rows, sql_stats
+from . import postgres_deps, postgres_insert, postgres_limits, postgres_schema, rows, sql_stats
 from .base import Done, HeartbeatReply, Store, StoreStats, WorkerInfo, check_statuses
 from .forks import on_fork_in_child
 from .postgres_conn import Connection, ConnectionSource, parse_url
@@ -71,6 +71,7 @@ from .postgres_ticks import PostgresTicks
 from .postgres_tx import bind, bound, resolver
 
 _PURGE_BATCH = 5000
+_SETTLE_PASSES = 3  # claims again when jobs were over a limit, at most this often
 
 
 def _decoded(value: Any) -> Any:
@@ -111,7 +112,7 @@ def check_url(url: str) -> None:
     parse_url(url)
 
 
-class PostgresStore(PostgresTicks, PostgresLogs, Store):
+class PostgresStore(PostgresTicks, PostgresLogs, postgres_limits.PostgresFlowControl, Store):
     """Jobs in PostgreSQL: see the module docstring for the URL and transactional enqueue."""
 
     def __init__(
@@ -128,6 +129,7 @@ class PostgresStore(PostgresTicks, PostgresLogs, Store):
         self._schema_ready = False
         self._lock = threading.Lock()
         self._listener: Listener | None = None
+        self._limits_seen = False  # whether the last claim met jobs with limits
         self._inherited: list[Listener] = []  # the parent's, whose thread is not here
         on_fork_in_child(self, PostgresStore._after_fork)
 
@@ -236,11 +238,34 @@ class PostgresStore(PostgresTicks, PostgresLogs, Store):
         limit: int,
         lease_s: float,
     ) -> tuple[list[bool], list[JobRecord]]:
-        """One statement per part, sent together in one round trip (psycopg's pipeline)."""
+        """One round trip (psycopg's pipeline): complete, then claim. Jobs with limits
+        among those the claim found are then claimed in a transaction of their own, under
+        their keys' locks (see claim_limited); when some were over a limit, claims again
+        for the rest, jobs without limits too."""
         if queues is not None and not queues:
             limit = 0
         if not done and limit <= 0:
             return [], []
+        accepted, found, refused = self._complete_and_claim(done, queues, worker_id, limit, lease_s)
+        for _ in range(_SETTLE_PASSES):
+            if not refused or len(found) >= limit:
+                break
+            _, more, refused = self._complete_and_claim(
+                (), queues, worker_id, limit - len(found), lease_s
+            )
+            found += more
+        return accepted, rows.records_of(found, time.time(), _decoded)
+
+    def _complete_and_claim(
+        self,
+        done: Sequence[Done],
+        queues: Sequence[str] | None,
+        worker_id: str,
+        limit: int,
+        lease_s: float,
+    ) -> tuple[list[bool], list[dict[str, Any]], bool]:
+        """(accepted, rows claimed keyed by column name, whether the claim found jobs with
+        limits it could not claim: their keys were full, or a rate-limited one was)."""
         now = time.time()
         finished = {
             "now": now,
@@ -255,7 +280,10 @@ class PostgresStore(PostgresTicks, PostgresLogs, Store):
             "queues": list(queues or ()),
             "limit": limit,
         }
-        claim_sql = self._sql["claim" if queues is None else "claim_queues"]
+        plain = not self._limits_seen  # claim_slots only while jobs with limits come by
+        claim_sql = self._sql[
+            ("claim" if plain else "claim_slots") + ("" if queues is None else "_queues")
+        ]
         # one transaction: a dependent is queued with its dependency's completion, or neither
         with self._conn() as conn, conn.pipeline() if _PIPELINE else nullcontext():
             completed = conn.cursor(row_factory=tuple_row)
@@ -268,8 +296,14 @@ class PostgresStore(PostgresTicks, PostgresLogs, Store):
                 if limit > 0:
                     claimed.execute(claim_sql, wanted)
                 ids = {job_id for (job_id,) in completed.fetchall()} if done else set()
-                found = claimed.fetchall() if limit > 0 else []
-        return [d.job_id in ids for d in done], rows.claimed_records(found, now, _decoded)
+                found = rows.named_rows(claimed.fetchall()) if limit > 0 else []
+            self._limits_seen = any(postgres_limits.limited(r) for r in found)
+            running = [r for r in found if r["status"] == "running"]
+            if len(running) == len(found):
+                return [d.job_id in ids for d in done], running, False
+            waiting = postgres_limits.to_claim(plain, found)
+            started = self._claim_limited(conn, waiting, worker_id, lease_s) if waiting else []
+        return [d.job_id in ids for d in done], running + started, True
 
     def claim_job(self, job_id: str, worker_id: str, lease_s: float) -> JobRecord | None:
         now = time.time()
@@ -340,15 +374,19 @@ class PostgresStore(PostgresTicks, PostgresLogs, Store):
             listener.wait(seen, queues, min(left, self.poll, due_in or left))
 
     def _due_in(self, queues: Sequence[str] | None, budget: float) -> float | None:
-        """Seconds until the next pending job of `queues` is due (<= 0: now); None when
-        there is none, or the store cannot be reached (the wait then just polls)."""
+        """Seconds until a job of `queues` can be claimed (<= 0: now; see next_due);
+        None when none is pending, or the store cannot be reached (the wait then polls)."""
         sql = self._sql["next_due" if queues is None else "next_due_queues"]
+        now = time.time()
         try:
             with self._conn(timeout=max(0.05, min(budget, self.options.pool_timeout))) as conn:
-                [(due,)] = _fetch(conn, sql, {"queues": list(queues or ())})
+                [(ready, *edges)] = _fetch(conn, sql, {"queues": list(queues or ()), "now": now})
         except StoreUnavailable:
             return None
-        return None if due is None else float(due) - time.time()
+        if ready:
+            return 0.0
+        times = [float(t) for t in edges if t is not None]
+        return min(times) - now if times else None
 
     def _current_listener(self) -> Listener:
         with self._lock:

@@ -33,6 +33,11 @@ _FIELDS = (
     "timeout",
     "unique_key",
     "trace_context",
+    "concurrency",
+    "concurrency_key",
+    "rate_limit",
+    "rate_period",
+    "rate_key",
 )
 
 
@@ -90,6 +95,11 @@ def _copy(
                     r.retry_backoff,
                     r.timeout,
                     r.trace_context,
+                    r.concurrency,
+                    r.concurrency_key,
+                    r.rate_limit,
+                    r.rate_period,
+                    r.rate_key,
                 )
             )
     queues = sorted({r.queue for r in records})

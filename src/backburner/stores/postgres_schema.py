@@ -121,6 +121,9 @@ def queries(schema: str, columns: str) -> dict[str, str]:
         "jobs": f'"{schema}".bb_jobs',
         "workers": f'"{schema}".bb_workers',
         "deps": f'"{schema}".bb_deps',
+        "rate_starts": f'"{schema}".bb_rate_starts',
+        "paused": f'"{schema}".bb_paused',
+        "slots": f'"{schema}".bb_slots',
     }
     return {name: text.format(columns=columns, **tables) for name, text in _templates().items()}
 

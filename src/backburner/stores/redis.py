@@ -42,7 +42,7 @@ import redis
 from .. import defaults
 from ..job import FINISHED, PENDING, Failure, JobRecord, JobStatus, pending_status
 from ..policy import Ending
-from . import deps
+from . import deps, redis_limits
 from .base import Done, HeartbeatReply, Store, StoreStats, WorkerInfo, check_statuses
 from .redis_conn import RedisConnector, parse_url
 from .redis_logs import RedisLogs
@@ -107,7 +107,16 @@ def _record(f: Mapping[str, str], now: float) -> JobRecord:
         scheduled_for=_opt_float(f.get("scheduled_for")),
         depends_on=tuple(json.loads(f["depends_on"])) if "depends_on" in f else (),
         takes_results=f.get("takes_results") == "1",
+        concurrency=_opt_int(f.get("concurrency")),
+        concurrency_key=f.get("concurrency_key"),
+        rate_limit=_opt_int(f.get("rate_limit")),
+        rate_period=_opt_float(f.get("rate_period")),
+        rate_key=f.get("rate_key"),
     )
+
+
+def _opt_int(value: str | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def _pairs(flat: Sequence[str]) -> dict[str, str]:
@@ -154,6 +163,11 @@ def _shape_args(
     unique_key: str | None,
     depends_on: tuple[str, ...],
     takes_results: bool,
+    concurrency: int | None,
+    concurrency_key: str | None,
+    rate_limit: int | None,
+    rate_period: float | None,
+    rate_key: str | None,
 ) -> tuple[Any, ...]:
     """What jobs of one shape share, as the enqueue script takes it (lua/enqueue.lua)."""
     return (
@@ -169,6 +183,11 @@ def _shape_args(
         unique_key or "",
         json.dumps(depends_on) if depends_on else "",
         "1" if takes_results else "0",
+        "" if concurrency is None else concurrency,
+        concurrency_key or "",
+        "" if rate_limit is None else rate_limit,
+        "" if rate_period is None else repr(float(rate_period)),
+        rate_key or "",
     )
 
 
@@ -188,7 +207,7 @@ def _claim_args(
     return repr(lease_until), worker_id, min(limit, _BATCH), *(queues or ())
 
 
-class RedisStore(RedisTicks, RedisLogs, Store):
+class RedisStore(RedisTicks, RedisLogs, redis_limits.RedisFlowControl, Store):
     """Jobs in Redis, shared by every process and machine that can reach the server."""
 
     def __init__(self, url: str, *, result_ttl: float = defaults.RESULT_TTL) -> None:
@@ -232,6 +251,11 @@ class RedisStore(RedisTicks, RedisLogs, Store):
                 r.unique_key,
                 r.depends_on,
                 r.takes_results,
+                r.concurrency,
+                r.concurrency_key,
+                r.rate_limit,
+                r.rate_period,
+                r.rate_key,
             )
             number = shapes.get(shape)
             if number is None:
@@ -314,7 +338,7 @@ class RedisStore(RedisTicks, RedisLogs, Store):
             time.sleep(max(0.0, timeout))
             return
         which = ("*",) if queues is None else ("-", *queues)
-        ready, next_due, names = self._redis.run("peek", *which)
+        ready, next_due, names = self._redis.run("peek", repr(time.time()), *which)
         if ready:
             return
         now = time.time()

@@ -78,6 +78,18 @@ def _job_row(values: Sequence[Any]) -> dict[str, Any]:
     return dict(zip(_JOB_READ, values))
 
 
+def named_rows(found: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Rows selected as `JOB_SELECT`, keyed by column name (for `records_of`)."""
+    return [_job_row(row) for row in found]
+
+
+def records_of(
+    named: Iterable[dict[str, Any]], now: float, decode_json: DecodeJson
+) -> list[JobRecord]:
+    """The records of `named_rows`, in claim order (they are made over, used up)."""
+    return [_record(row, now, decode_json) for row in sorted(named, key=claim_order)]
+
+
 def job_records(
     found: Iterable[Sequence[Any]], now: float, decode_json: DecodeJson
 ) -> list[JobRecord]:
@@ -92,11 +104,12 @@ def claimed_records(
     RETURNING does not keep: highest priority first, then earliest run_at, then enqueue
     order (seq), as the Store protocol promises."""
     named = [_job_row(row) for row in found]
-    named.sort(key=_claim_order)
+    named.sort(key=claim_order)
     return [_record(row, now, decode_json) for row in named]
 
 
-def _claim_order(row: Mapping[str, Any]) -> tuple[int, float, int]:
+def claim_order(row: Mapping[str, Any]) -> tuple[int, float, int]:
+    """The claim order of a row keyed by column name: priority, run_at, seq."""
     return -row["priority"], row["run_at"], row["seq"]
 
 

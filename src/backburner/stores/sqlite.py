@@ -29,7 +29,7 @@ from .. import defaults
 from ..errors import StoreUnavailable
 from ..job import FINISHED, JobRecord, JobStatus
 from ..policy import Ending
-from . import rows, sql_stats, sqlite_conn, sqlite_deps, sqlite_explain, sqlite_tx
+from . import rows, sql_stats, sqlite_conn, sqlite_deps, sqlite_explain, sqlite_limits, sqlite_tx
 from .base import Done, HeartbeatReply, Store, StoreStats, WorkerInfo, check_statuses
 from .forks import on_fork_in_child
 from .sqlite_conn import SCHEMA_VERSION
@@ -107,7 +107,7 @@ def _check_writable(path: str) -> None:
         )
 
 
-class SQLiteStore(SQLiteTicks, SQLiteLogs, Store):
+class SQLiteStore(SQLiteTicks, SQLiteLogs, sqlite_limits.SQLiteFlowControl, Store):
     """Jobs in one SQLite file shared by every process on the machine."""
 
     def __init__(self, url: str, *, result_ttl: float = defaults.RESULT_TTL) -> None:
@@ -228,7 +228,7 @@ class SQLiteStore(SQLiteTicks, SQLiteLogs, Store):
         """All in one transaction: one lock hand-off per batch on a busy worker."""
         if not done and limit <= 0:
             return [], []
-        claimed: list[Any] = []
+        claimed: list[dict[str, Any]] = []
         now = 0.0
         with self._write() as conn:
             accepted = [self._complete(conn, *d) for d in done]
@@ -239,7 +239,7 @@ class SQLiteStore(SQLiteTicks, SQLiteLogs, Store):
         if released:
             self._wakeup.notify()
         # JSON columns are TEXT in SQLite (cancel_requested an integer: rows makes it a bool)
-        return accepted, rows.claimed_records(claimed, now, json.loads)
+        return accepted, rows.records_of(claimed, now, json.loads)
 
     def _claim(
         self,
@@ -248,19 +248,27 @@ class SQLiteStore(SQLiteTicks, SQLiteLogs, Store):
         worker_id: str,
         limit: int,
         lease_s: float,
-    ) -> tuple[list[Any], float]:
-        """Claim in `conn`'s transaction: (rows, now); decoded once the lock is released."""
+    ) -> tuple[list[dict[str, Any]], float]:
+        """Claim in `conn`'s transaction: (rows by column name, now), within every job's
+        limits; decoded once the lock is released."""
         now = time.time()
         where, params = self._queue_filter(queues)
         sql = (
             "UPDATE bb_jobs SET status = 'running', attempts = attempts + 1, token = token + 1, "
             "worker_id = ?, lease_until = ?, started_at = ? WHERE seq IN ("
-            f"SELECT seq FROM bb_jobs WHERE status = 'queued' AND run_at <= ? {where} "
-            f"ORDER BY priority DESC, run_at, seq LIMIT ?) RETURNING {rows.JOB_SELECT}"
+            f"SELECT seq FROM bb_jobs j WHERE status = 'queued' AND run_at <= ? {where} "
+            f"{sqlite_limits.ELIGIBLE} ORDER BY priority DESC, run_at, seq LIMIT ?) "
+            f"RETURNING {rows.JOB_SELECT}"
         )
-        return conn.execute(
-            sql, (worker_id, now + lease_s, now, now, *params, limit)
-        ).fetchall(), now
+        named: list[dict[str, Any]] = []
+        while len(named) < limit:  # again only when jobs past a limit were handed back
+            values = (worker_id, now + lease_s, now, now, *params, now, limit - len(named))
+            batch = rows.named_rows(conn.execute(sql, values).fetchall())
+            undone = sqlite_limits.settle_claim(conn, batch, now)
+            named += [r for r in batch if r["status"] is not None] if undone else batch
+            if not undone:
+                break
+        return named, now
 
     def claim_job(self, job_id: str, worker_id: str, lease_s: float) -> JobRecord | None:
         now = time.time()
@@ -352,14 +360,12 @@ class SQLiteStore(SQLiteTicks, SQLiteLogs, Store):
         deadline = time.monotonic() + timeout
         # data_version changes when another connection commits: the fallback check
         version = conn.execute("PRAGMA data_version").fetchone()[0]
-        row = conn.execute(
-            f"SELECT MIN(run_at) FROM bb_jobs WHERE status = 'queued' {where}", params
-        ).fetchone()
-        if row[0] is not None:
-            due_in = row[0] - time.time()
-            if due_in <= 0:
-                return
-            deadline = min(deadline, time.monotonic() + due_in)
+        now = time.time()
+        ready, next_at = sqlite_limits.wait_plan(conn, where, params, now)
+        if ready:
+            return
+        if next_at is not None:
+            deadline = min(deadline, time.monotonic() + next_at - now)
         while (left := deadline - time.monotonic()) > 0:
             if self._wakeup.wait(left):
                 return

@@ -19,14 +19,16 @@ from . import deps
 _INSERT = (
     "INSERT INTO bb_jobs (id, task, queue, payload, priority, status, run_at, created_at, "
     "max_attempts, retry_backoff, timeout, unique_key, depends_on, takes_results, "
-    "waiting_for, error, finished_at, trace_context) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "waiting_for, error, finished_at, trace_context, "
+    "concurrency, concurrency_key, rate_limit, rate_period, rate_key) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # the same, for a batch without dependencies: fewer values to bind per job
 _INSERT_PLAIN = (
     "INSERT INTO bb_jobs (id, task, queue, payload, priority, status, run_at, created_at, "
-    "max_attempts, retry_backoff, timeout, unique_key, trace_context) "
-    "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)"
+    "max_attempts, retry_backoff, timeout, unique_key, trace_context, "
+    "concurrency, concurrency_key, rate_limit, rate_period, rate_key) "
+    "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _LIVE_KEY = (
     "SELECT id FROM bb_jobs WHERE unique_key = ? AND status IN ('waiting', 'queued', 'running')"
@@ -78,6 +80,7 @@ def insert(conn: sqlite3.Connection, records: Sequence[JobRecord]) -> list[str]:
                     r.timeout,
                     r.unique_key,
                     r.trace_context,
+                    *_flow(r),
                 )
             )
             continue
@@ -102,6 +105,7 @@ def insert(conn: sqlite3.Connection, records: Sequence[JobRecord]) -> list[str]:
                 error,
                 now if error is not None else None,
                 r.trace_context,
+                *_flow(r),
             )
         )
         edges += ((holder.get(d, d), r.id) for d in r.depends_on)
@@ -109,6 +113,11 @@ def insert(conn: sqlite3.Connection, records: Sequence[JobRecord]) -> list[str]:
     if edges:
         conn.executemany("INSERT OR IGNORE INTO bb_deps (dep_id, job_id) VALUES (?, ?)", edges)
     return ids
+
+
+def _flow(r: JobRecord) -> tuple[Any, ...]:
+    """A job's flow-control columns, in _INSERT's order."""
+    return (r.concurrency, r.concurrency_key, r.rate_limit, r.rate_period, r.rate_key)
 
 
 def _live(conn: sqlite3.Connection, unique_key: str) -> str | None:

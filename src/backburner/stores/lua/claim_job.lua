@@ -18,4 +18,8 @@ redis.call('HSET', key, 'status', 'running', 'attempts', tonumber(job.attempts) 
   'started_at', now)
 redis.call('ZADD', NS .. ':leases', lease_until, id)
 reindex(id, job, 'queued', 'running')
+-- eager mode runs the job whatever its limits, but it holds its slot like any other
+if job.concurrency_key then
+  redis.call('SADD', holders_key(job.concurrency_key), id)
+end
 return redis.call('HGETALL', key)

@@ -36,7 +36,8 @@ end
 
 -- The fields most scripts need, read at once into a table keyed by field name.
 local JOB_FIELDS = {'status', 'token', 'queue', 'seq', 'priority', 'run_at', 'attempts',
-  'max_attempts', 'cancel_requested', 'unique_key', 'has_dependents'}
+  'max_attempts', 'cancel_requested', 'unique_key', 'has_dependents', 'concurrency',
+  'concurrency_key', 'rate_limit', 'rate_period', 'rate_key'}
 local function read_job(id)
   local values = redis.call('HMGET', job_key(id), unpack(JOB_FIELDS))
   local job = {}
@@ -116,12 +117,91 @@ local function finish(id, job, from, status, now)
   end
 end
 
--- Take up to `limit` due jobs from `queues` (nil: every known queue): highest priority,
--- then earliest run_at, then enqueue order. Returns each job's fields as a flat list.
-local PROMOTE = 1000 -- due scheduled jobs moved per queue per claim; the rest next time
-local function claim_jobs(now, lease_until, worker, limit, queues)
+-- Flow control. The running jobs holding a concurrency key's slots are the set
+-- holders:KEY; a rate key's sliding window is the sorted set rate:KEY of its starts,
+-- scored by when each leaves the window. `counts` caches both per claim, keyed by
+-- 'c' .. key and 'r' .. key.
+local function holders_key(key)
+  return NS .. ':holders:' .. key
+end
+
+local function rate_key(key)
+  return NS .. ':rate:' .. key
+end
+
+-- Whether due job `job` (read_job) is within its limits as counted so far.
+local function fits(job, now, counts)
+  if job.concurrency then
+    local c = 'c' .. job.concurrency_key
+    counts[c] = counts[c] or redis.call('SCARD', holders_key(job.concurrency_key))
+    if counts[c] >= tonumber(job.concurrency) then
+      return false
+    end
+  end
+  if job.rate_limit then
+    local r = 'r' .. job.rate_key
+    if counts[r] == nil then
+      counts[r] = redis.call('ZCOUNT', rate_key(job.rate_key), '(' .. now, '+inf')
+    end
+    if counts[r] >= tonumber(job.rate_limit) then
+      return false
+    end
+  end
+  return true
+end
+
+-- A job `fits` let start: take its slot and count its start in its rate window.
+local function take_slots(id, job, now, counts)
+  if job.concurrency then
+    local c = 'c' .. job.concurrency_key
+    counts[c] = counts[c] + 1
+    redis.call('SADD', holders_key(job.concurrency_key), id)
+  end
+  if job.rate_limit then
+    local r = 'r' .. job.rate_key
+    local window = rate_key(job.rate_key)
+    local period = tonumber(job.rate_period)
+    counts[r] = counts[r] + 1
+    -- Starts a period past their window: claims run in the order they reach the server,
+    -- not of their `now`, and one a little behind still needs the starts it would count.
+    redis.call('ZREMRANGEBYSCORE', window, '-inf', tonumber(now) - period)
+    redis.call('ZADD', window, tonumber(now) + period, id .. ':' .. job.token)
+    redis.call('PEXPIRE', window, math.ceil(period * 1000) + 1000)
+  end
+end
+
+-- An attempt of `job` ended, however: free its concurrency slot, and wake a waiter of its
+-- queue, where jobs of its key may wait for that slot.
+local function free_slot(id, job)
+  if job.concurrency_key and redis.call('SREM', holders_key(job.concurrency_key), id) == 1 then
+    wake(job.queue, 1)
+  end
+end
+
+-- The queues of `queues` (nil: every known queue) that are not paused.
+local function unpaused(queues)
   queues = queues or redis.call('SMEMBERS', NS .. ':queues')
-  local candidates = {}
+  local paused = NS .. ':paused'
+  if redis.call('SCARD', paused) == 0 then
+    return queues
+  end
+  local open = {}
+  for _, queue in ipairs(queues) do
+    if redis.call('SISMEMBER', paused, queue) == 0 then
+      open[#open + 1] = queue
+    end
+  end
+  return open
+end
+
+-- Take up to `limit` due jobs from `queues` (nil: every known queue; paused ones left
+-- out): highest priority, then earliest run_at, then enqueue order, passing over jobs
+-- over a limit (at most PASS_OVER of them per claim). Returns each job's fields as a flat
+-- list.
+local PROMOTE = 1000 -- due scheduled jobs moved per queue per claim; the rest next time
+local PASS_OVER = 1000
+local function claim_jobs(now, lease_until, worker, limit, queues)
+  queues = unpaused(queues)
   for _, queue in ipairs(queues) do
     local sched = NS .. ':sched:' .. queue
     local due = redis.call('ZRANGEBYSCORE', sched, '-inf', now, 'LIMIT', 0, PROMOTE)
@@ -134,47 +214,77 @@ local function claim_jobs(now, lease_until, worker, limit, queues)
     if #due > 0 then
       redis.call('ZREM', sched, unpack(due))
     end
-    local head = redis.call('ZRANGE', NS .. ':ready:' .. queue, 0, limit - 1, 'WITHSCORES')
-    for i = 1, #head, 2 do
-      local member = head[i]
-      candidates[#candidates + 1] = {
-        queue = queue,
-        member = member,
-        score = tonumber(head[i + 1]),
-        run_at = tonumber(string.sub(member, 1, 20)),
-        seq = tonumber(string.sub(member, 21, 36)),
-      }
+  end
+
+  -- Rounds: the next `limit` ready jobs of each queue, in claim order. A round that passed
+  -- over a job (over a limit) is followed by another, further down the ready sets and
+  -- larger (as many as were passed over so far).
+  local claimed, taken, counts = {}, {}, {}
+  local offsets, passed = {}, 0
+  while #claimed < limit and passed < PASS_OVER do
+    local candidates, more = {}, false
+    for _, queue in ipairs(queues) do
+      local from, size = offsets[queue] or 0, math.max(limit, passed)
+      local head = redis.call('ZRANGE', NS .. ':ready:' .. queue, from, from + size - 1,
+        'WITHSCORES')
+      offsets[queue] = from + #head / 2
+      more = more or #head == 2 * size
+      for i = 1, #head, 2 do
+        local member = head[i]
+        candidates[#candidates + 1] = {
+          queue = queue,
+          member = member,
+          score = tonumber(head[i + 1]),
+          run_at = tonumber(string.sub(member, 1, 20)),
+          seq = tonumber(string.sub(member, 21, 36)),
+        }
+      end
     end
-  end
 
-  -- Numbers, not strings, are compared: Lua compares strings with the server's locale.
-  if #queues > 1 then
-    table.sort(candidates, function(a, b)
-      if a.score ~= b.score then
-        return a.score < b.score
-      end
-      if a.run_at ~= b.run_at then
-        return a.run_at < b.run_at
-      end
-      return a.seq < b.seq
-    end)
-  end
+    -- Numbers, not strings, are compared: Lua compares strings with the server's locale.
+    if #queues > 1 then
+      table.sort(candidates, function(a, b)
+        if a.score ~= b.score then
+          return a.score < b.score
+        end
+        if a.run_at ~= b.run_at then
+          return a.run_at < b.run_at
+        end
+        return a.seq < b.seq
+      end)
+    end
 
-  local claimed, taken = {}, {}
-  for i = 1, math.min(limit, #candidates) do
-    local c = candidates[i]
-    local id = string.sub(c.member, string.find(c.member, '|', 1, true) + 1)
-    local key = job_key(id)
-    taken[c.queue] = taken[c.queue] or {}
-    table.insert(taken[c.queue], c.member)
-    local job = read_job(id)
-    if job.status == 'queued' then
-      redis.call('HSET', key, 'status', 'running', 'attempts', tonumber(job.attempts) + 1,
-        'token', tonumber(job.token) + 1, 'worker_id', worker, 'lease_until', lease_until,
-        'started_at', now)
-      redis.call('ZADD', NS .. ':leases', lease_until, id)
-      reindex(id, job, 'queued', 'running')
-      claimed[#claimed + 1] = redis.call('HGETALL', key)
+    local passed_before = passed
+    for i = 1, #candidates do
+      if #claimed >= limit then
+        break
+      end
+      local c = candidates[i]
+      local id = string.sub(c.member, string.find(c.member, '|', 1, true) + 1)
+      local key = job_key(id)
+      local job = read_job(id)
+      local limited = job.concurrency or job.rate_limit
+      if job.status == 'queued' and limited and not fits(job, now, counts) then
+        passed = passed + 1 -- it waits in its ready set for a slot
+      else
+        taken[c.queue] = taken[c.queue] or {}
+        table.insert(taken[c.queue], c.member)
+        if job.status == 'queued' then
+          job.token = tonumber(job.token) + 1
+          if limited then
+            take_slots(id, job, now, counts)
+          end
+          redis.call('HSET', key, 'status', 'running', 'attempts',
+            tonumber(job.attempts) + 1, 'token', job.token, 'worker_id', worker,
+            'lease_until', lease_until, 'started_at', now)
+          redis.call('ZADD', NS .. ':leases', lease_until, id)
+          reindex(id, job, 'queued', 'running')
+          claimed[#claimed + 1] = redis.call('HGETALL', key)
+        end
+      end
+    end
+    if passed == passed_before or not more then
+      break
     end
   end
   for queue, members in pairs(taken) do
@@ -303,6 +413,7 @@ local function complete_job(id, token, now, has_result, result)
     redis.call('HDEL', key, 'lease_until', 'result')
   end
   redis.call('ZREM', NS .. ':leases', id)
+  free_slot(id, job)
   finish(id, job, 'running', 'succeeded', now)
   if job.has_dependents then -- read with the job: a job without any costs no call here
     release(id, now)

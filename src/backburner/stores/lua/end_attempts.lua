@@ -83,6 +83,7 @@ local function apply(now, base)
   end
   redis.call('HDEL', key, 'lease_until')
   redis.call('ZREM', NS .. ':leases', id)
+  free_slot(id, job)
   if status == 'queued' then
     if run_at == '' then
       run_at = job.run_at

@@ -2,16 +2,17 @@
 -- Jobs of a batch mostly share everything but their id and arguments, so what they share
 -- comes once per "shape" (a bulk enqueue of 50,000 jobs is then 150,000 arguments, not
 -- 700,000, and its numbers are checked once per shape).
--- ARGV: now, the number of shapes, then 12 fields per shape: task, queue, priority,
+-- ARGV: now, the number of shapes, then 17 fields per shape: task, queue, priority,
 -- run_at, created_at, max_attempts, retry_backoff, timeout ('' for none), has_unique
 -- ('1'/'0'), unique_key, depends_on (a JSON list of ids, '' for none), takes_results
--- ('1'/'0'); then 4 fields per job: id, payload, its shape (1-based), trace_context ('' for
+-- ('1'/'0'), concurrency, concurrency_key, rate_limit, rate_period, rate_key (the limits
+-- '' for none); then 4 fields per job: id, payload, its shape (1-based), trace_context ('' for
 -- none).
 -- Returns {1, {position, live job id, ...}} for the jobs deduplicated by unique_key (their
 -- slot holds the live job's id; positions are 1-based; every other job is stored under its
 -- own id), {0, clashing ids} or {2, {job id, unknown dependency id}}, having written nothing.
 local now, nshapes = ARGV[1], tonumber(ARGV[2])
-local SHAPE, FIELDS = 12, 4
+local SHAPE, FIELDS = 17, 4
 if not all_finite(now, nshapes) then
   return malformed('enqueue')
 end
@@ -27,12 +28,15 @@ for s = 1, nshapes do
   local shape = {}
   shape.task, shape.queue, shape.priority, shape.run_at, shape.created_at,
     shape.max_attempts, shape.retry_backoff, shape.timeout, shape.has_unique,
-    shape.unique_key, shape.depends_on, shape.takes_results =
+    shape.unique_key, shape.depends_on, shape.takes_results, shape.concurrency,
+    shape.concurrency_key, shape.rate_limit, shape.rate_period, shape.rate_key =
       unpack(ARGV, base, base + SHAPE - 1)
   if not all_finite(shape.priority, shape.run_at, shape.created_at, shape.max_attempts,
         shape.retry_backoff)
       or not (shape.timeout == '' or all_finite(shape.timeout))
-      or (shape.has_unique ~= '0' and shape.has_unique ~= '1') then
+      or (shape.has_unique ~= '0' and shape.has_unique ~= '1')
+      or not (shape.concurrency == '' or all_finite(shape.concurrency))
+      or not (shape.rate_limit == '' or all_finite(shape.rate_limit, shape.rate_period)) then
     return malformed('enqueue')
   end
   shape.due = tonumber(shape.run_at) <= tonumber(now)
@@ -166,6 +170,18 @@ for i = 0, count - 1 do
     if shape.takes_results == '1' then
       fields[#fields + 1] = 'takes_results'
       fields[#fields + 1] = '1'
+    end
+    if shape.concurrency ~= '' then
+      for _, v in ipairs({'concurrency', shape.concurrency,
+          'concurrency_key', shape.concurrency_key}) do
+        fields[#fields + 1] = v
+      end
+    end
+    if shape.rate_limit ~= '' then
+      for _, v in ipairs({'rate_limit', shape.rate_limit, 'rate_period', shape.rate_period,
+          'rate_key', shape.rate_key}) do
+        fields[#fields + 1] = v
+      end
     end
     local trace_context = ARGV[base + 3]
     if trace_context ~= '' then

@@ -1,19 +1,48 @@
--- Is work due? ARGV: '*' (every queue) or '-' then queue names.
--- Returns {number of ready jobs, earliest scheduled run_at or '', the queues looked at}.
+-- Is work due? ARGV: now, then '*' (every queue) or '-' then queue names.
+-- Returns {1 if a job could be claimed now else 0, when one may next be (the earliest
+-- scheduled run_at, or rate window edge of a waiting job) or '', the queues looked at}.
+-- Paused queues are looked at (their wake-up lists tell of a resume) but hold no work.
+-- A job waiting for a concurrency slot adds no time: the end of a holder wakes its queue.
+local PEEK = 1000 -- ready jobs looked at per queue, past the first that is within limits
+local now = ARGV[1]
+if not all_finite(now) then
+  return malformed('peek')
+end
 local queues = {}
-if ARGV[1] == '*' then
+if ARGV[2] == '*' then
   queues = redis.call('SMEMBERS', NS .. ':queues')
 else
-  for i = 2, #ARGV do
+  for i = 3, #ARGV do
     queues[#queues + 1] = ARGV[i]
   end
 end
-local ready, next_due = 0, nil
-for _, queue in ipairs(queues) do
-  ready = ready + redis.call('ZCARD', NS .. ':ready:' .. queue)
+local ready, next_due, counts = 0, nil, {}
+local function sooner(at)
+  if next_due == nil or tonumber(at) < tonumber(next_due) then
+    next_due = at
+  end
+end
+for _, queue in ipairs(unpaused(queues)) do
   local head = redis.call('ZRANGE', NS .. ':sched:' .. queue, 0, 0, 'WITHSCORES')
-  if #head > 0 and (next_due == nil or tonumber(head[2]) < tonumber(next_due)) then
-    next_due = head[2]
+  if #head > 0 then
+    sooner(head[2])
+  end
+  if ready == 0 then
+    for _, member in ipairs(redis.call('ZRANGE', NS .. ':ready:' .. queue, 0, PEEK - 1)) do
+      local job = read_job(string.sub(member, string.find(member, '|', 1, true) + 1))
+      if job.status ~= 'queued' or not (job.concurrency or job.rate_limit)
+          or fits(job, now, counts) then
+        ready = 1
+        break
+      end
+      if job.rate_limit then
+        local edge = redis.call('ZRANGEBYSCORE', rate_key(job.rate_key), '(' .. now, '+inf',
+          'WITHSCORES', 'LIMIT', 0, 1)
+        if #edge > 0 then
+          sooner(edge[2])
+        end
+      end
+    end
   end
 end
 return {ready, next_due or '', queues}

@@ -28,7 +28,7 @@ if has_job == '1' then
     table.remove(ARGV, 1)
   end
   -- enqueue.lua's ARGV: now, the number of shapes (1), the shape, then the job's id
-  local record_id = ARGV[3 + tonumber(ARGV[2]) * 12]
+  local record_id = ARGV[3 + tonumber(ARGV[2]) * 17] -- 17 fields a shape
   local result = enqueue_jobs() -- checks its arguments before its first write
   if result.err then
     return result

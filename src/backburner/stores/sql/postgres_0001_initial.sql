@@ -48,7 +48,12 @@ CREATE TABLE bb_jobs (
     depends_on       jsonb            NOT NULL DEFAULT '[]',
     takes_results    boolean          NOT NULL DEFAULT false,
     -- how many of depends_on have not succeeded yet: a 'waiting' job is queued at 0
-    waiting_for      integer          NOT NULL DEFAULT 0
+    waiting_for      integer          NOT NULL DEFAULT 0,
+    concurrency      integer,
+    concurrency_key  text,
+    rate_limit       integer,
+    rate_period      double precision,
+    rate_key         text
 );
 
 -- The claim: due jobs, highest priority first, then earliest run_at, then enqueue order.
@@ -69,6 +74,39 @@ CREATE INDEX bb_jobs_waiting ON bb_jobs (queue) WHERE status = 'waiting';
 CREATE INDEX bb_jobs_finished ON bb_jobs (finished_at)
     WHERE status IN ('succeeded', 'failed', 'cancelled');
 CREATE INDEX bb_jobs_task ON bb_jobs (task, seq);
+
+-- flow control: the running jobs holding each concurrency key's slots, and the queued
+-- jobs of each rate key (only jobs with a limit are in these indexes)
+CREATE INDEX bb_jobs_holders ON bb_jobs (concurrency_key)
+    WHERE status = 'running' AND concurrency_key IS NOT NULL;
+CREATE INDEX bb_jobs_rate_waiting ON bb_jobs (rate_key)
+    WHERE status = 'queued' AND rate_key IS NOT NULL;
+
+-- the sliding window of each rate key: one row per start, until it leaves the window
+CREATE TABLE bb_rate_starts (
+    key        text             NOT NULL,
+    until      double precision NOT NULL,
+    job_id     text             NOT NULL,
+    rate_limit integer          NOT NULL  -- the job's: a window this full is full
+);
+CREATE INDEX bb_rate_starts_key ON bb_rate_starts (key, until);
+
+-- concurrency slots in use per key: a claim takes them, every ending of an attempt gives
+-- them back, each in the same statement, under this row's lock, so racing claims never
+-- exceed `cap` (the limit of the last claim; wanted and granted are its scratch)
+CREATE TABLE bb_slots (
+    key     text    PRIMARY KEY,
+    used    integer NOT NULL,
+    cap     integer NOT NULL,
+    wanted  integer NOT NULL,
+    granted integer NOT NULL
+);
+
+-- paused queues: workers claim nothing from them until resumed
+CREATE TABLE bb_paused (
+    queue     text             PRIMARY KEY,
+    paused_at double precision NOT NULL
+);
 
 CREATE TABLE bb_workers (
     id           text             PRIMARY KEY,

@@ -19,19 +19,24 @@ WITH input AS (
         %(max_attempts)b::integer[], %(retry_backoff)b::float8[], %(timeout)b::float8[],
         %(unique_key)b::text[], %(status)b::text[], %(waiting_for)b::integer[],
         %(error)b::text[], %(finished_at)b::float8[], %(depends_on)b::text[],
-        %(takes_results)b::boolean[], %(trace_context)b::text[]
+        %(takes_results)b::boolean[], %(trace_context)b::text[], %(concurrency)b::integer[],
+        %(concurrency_key)b::text[], %(rate_limit)b::integer[], %(rate_period)b::float8[],
+        %(rate_key)b::text[]
     ) WITH ORDINALITY AS r(id, task, queue, payload, priority, run_at, created_at,
                            max_attempts, retry_backoff, timeout, unique_key, status,
                            waiting_for, error, finished_at, depends_on, takes_results,
-                           trace_context, ord)
+                           trace_context, concurrency, concurrency_key, rate_limit,
+                           rate_period, rate_key, ord)
 ), changed AS (
     INSERT INTO {jobs} (id, task, queue, payload, priority, run_at, created_at,
                         max_attempts, retry_backoff, timeout, unique_key, status,
                         waiting_for, error, finished_at, depends_on, takes_results,
-                        trace_context)
+                        trace_context, concurrency, concurrency_key, rate_limit,
+                        rate_period, rate_key)
     SELECT id, task, queue, payload, priority, run_at, created_at,
            max_attempts, retry_backoff, timeout, unique_key, status,
-           waiting_for, error, finished_at, depends_on::jsonb, takes_results, trace_context
+           waiting_for, error, finished_at, depends_on::jsonb, takes_results, trace_context,
+           concurrency, concurrency_key, rate_limit, rate_period, rate_key
     FROM input ORDER BY ord
     ON CONFLICT (unique_key)
         WHERE unique_key IS NOT NULL AND status IN ('waiting', 'queued', 'running') DO NOTHING
@@ -46,11 +51,13 @@ SELECT changed.id, changed.status FROM changed, (SELECT count(*) FROM woke) AS w
 -- The usual case, one job (a delay()): as insert, but cheaper to plan and to run.
 INSERT INTO {jobs} (id, task, queue, payload, priority, run_at, created_at,
                     max_attempts, retry_backoff, timeout, unique_key, status,
-                    waiting_for, error, finished_at, depends_on, takes_results, trace_context)
+                    waiting_for, error, finished_at, depends_on, takes_results, trace_context,
+                    concurrency, concurrency_key, rate_limit, rate_period, rate_key)
 VALUES (%(id)s, %(task)s, %(queue)s, %(payload)s, %(priority)s, %(run_at)s,
         %(created_at)s, %(max_attempts)s, %(retry_backoff)s, %(timeout)s, %(unique_key)s,
         %(status)s, %(waiting_for)s, %(error)s, %(finished_at)s, %(depends_on)s::jsonb,
-        %(takes_results)s, %(trace_context)s)
+        %(takes_results)s, %(trace_context)s, %(concurrency)s, %(concurrency_key)s,
+        %(rate_limit)s, %(rate_period)s, %(rate_key)s)
 ON CONFLICT (unique_key)
     WHERE unique_key IS NOT NULL AND status IN ('waiting', 'queued', 'running') DO NOTHING
 RETURNING id, pg_notify(%(channel)s, queue);
@@ -58,7 +65,8 @@ RETURNING id, pg_notify(%(channel)s, queue);
 -- name: copy_jobs
 -- A big batch of plain jobs (no unique_key, no dependencies), each 'queued'.
 COPY {jobs} (id, task, queue, payload, priority, status, run_at, created_at, max_attempts,
-             retry_backoff, timeout, trace_context) FROM STDIN;
+             retry_backoff, timeout, trace_context, concurrency, concurrency_key, rate_limit,
+             rate_period, rate_key) FROM STDIN;
 
 -- name: notify
 -- Workers of these queues are woken when the transaction commits.
@@ -69,30 +77,174 @@ SELECT unique_key, id FROM {jobs}
 WHERE unique_key = ANY(%(keys)s) AND status IN ('waiting', 'queued', 'running');
 
 -- name: claim
--- SKIP LOCKED: claimers pass over rows another claim holds instead of waiting for it.
-UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
-    worker_id = %(worker)s, lease_until = %(until)s, started_at = %(now)s
-WHERE seq IN (
-    SELECT seq FROM {jobs} WHERE status = 'queued' AND run_at <= %(now)s
-    ORDER BY priority DESC, run_at, seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+-- The first `limit` claimable jobs in order (SKIP LOCKED: claimers pass over rows another
+-- claim holds instead of waiting for it; a job whose queue is paused or one of whose keys
+-- is full, as this statement sees them, is passed over too, at most 1,000 of them). The
+-- due jobs are read in order as the statement without limits would (the inner select:
+-- the same plan, an ordered index scan read only as far as needed), then filtered: with
+-- the filters inside, a generic plan sorted every queued job on each claim. Jobs without
+-- limits are claimed; those with limits come back unclaimed, 'queued', for claim_limited.
+WITH candidates AS (
+    SELECT seq, priority, run_at, concurrency, concurrency_key, rate_limit FROM (
+        SELECT seq, priority, run_at, queue, concurrency, concurrency_key, rate_limit,
+            rate_key
+        FROM {jobs} WHERE status = 'queued' AND run_at <= %(now)s
+        ORDER BY priority DESC, run_at, seq LIMIT %(limit)s + 1000 FOR UPDATE SKIP LOCKED
+    ) AS j
+    WHERE queue NOT IN (SELECT queue FROM {paused})
+        AND (concurrency IS NULL OR concurrency_key NOT IN (
+            SELECT key FROM {slots} WHERE used >= cap))
+        AND (rate_limit IS NULL OR rate_key NOT IN (
+            SELECT key FROM {rate_starts} WHERE until > %(now)s
+            GROUP BY key HAVING count(*) >= min(rate_limit)))
+    LIMIT %(limit)s
+), claimed AS (
+    UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
+        worker_id = %(worker)s, lease_until = %(until)s, started_at = %(now)s
+    WHERE seq IN (SELECT seq FROM candidates WHERE concurrency IS NULL AND rate_limit IS NULL)
+    RETURNING {columns}
 )
-RETURNING {columns};
+SELECT * FROM claimed
+UNION ALL
+SELECT {columns} FROM {jobs}
+WHERE seq IN (SELECT seq FROM candidates WHERE concurrency IS NOT NULL OR rate_limit IS NOT NULL);
 
 -- name: claim_queues
-UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
-    worker_id = %(worker)s, lease_until = %(until)s, started_at = %(now)s
-WHERE seq IN (
-    SELECT seq FROM {jobs}
-    WHERE status = 'queued' AND run_at <= %(now)s AND queue = ANY(%(queues)s)
-    ORDER BY priority DESC, run_at, seq LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+WITH candidates AS (
+    SELECT seq, priority, run_at, concurrency, concurrency_key, rate_limit FROM (
+        SELECT seq, priority, run_at, queue, concurrency, concurrency_key, rate_limit,
+            rate_key
+        FROM {jobs} WHERE status = 'queued' AND run_at <= %(now)s
+            AND queue = ANY(%(queues)s)
+        ORDER BY priority DESC, run_at, seq LIMIT %(limit)s + 1000 FOR UPDATE SKIP LOCKED
+    ) AS j
+    WHERE queue NOT IN (SELECT queue FROM {paused})
+        AND (concurrency IS NULL OR concurrency_key NOT IN (
+            SELECT key FROM {slots} WHERE used >= cap))
+        AND (rate_limit IS NULL OR rate_key NOT IN (
+            SELECT key FROM {rate_starts} WHERE until > %(now)s
+            GROUP BY key HAVING count(*) >= min(rate_limit)))
+    LIMIT %(limit)s
+), claimed AS (
+    UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
+        worker_id = %(worker)s, lease_until = %(until)s, started_at = %(now)s
+    WHERE seq IN (SELECT seq FROM candidates WHERE concurrency IS NULL AND rate_limit IS NULL)
+    RETURNING {columns}
 )
-RETURNING {columns};
+SELECT * FROM claimed
+UNION ALL
+SELECT {columns} FROM {jobs}
+WHERE seq IN (SELECT seq FROM candidates WHERE concurrency IS NOT NULL OR rate_limit IS NOT NULL);
+
+-- name: claim_slots
+-- As claim, for a store whose last claim met jobs with limits: jobs with a concurrency
+-- limit are claimed here too, as many per key as the slots the statement takes in
+-- bb_slots (ON CONFLICT DO UPDATE reads and locks the latest row: racing claims queue on
+-- it and never exceed the cap; every ending gives the slot back). Unclaimed candidates
+-- come back 'queued': rate-limited ones for claim_limited, and those refused a slot.
+WITH candidates AS (
+    SELECT seq, priority, run_at, concurrency, concurrency_key, rate_limit FROM (
+        SELECT seq, priority, run_at, queue, concurrency, concurrency_key, rate_limit,
+            rate_key
+        FROM {jobs} WHERE status = 'queued' AND run_at <= %(now)s
+        ORDER BY priority DESC, run_at, seq LIMIT %(limit)s + 1000 FOR UPDATE SKIP LOCKED
+    ) AS j
+    WHERE queue NOT IN (SELECT queue FROM {paused})
+        AND (concurrency IS NULL OR concurrency_key NOT IN (
+            SELECT key FROM {slots} WHERE used >= cap))
+        AND (rate_limit IS NULL OR rate_key NOT IN (
+            SELECT key FROM {rate_starts} WHERE until > %(now)s
+            GROUP BY key HAVING count(*) >= min(rate_limit)))
+    LIMIT %(limit)s
+), asked AS (
+    SELECT concurrency_key AS key, min(concurrency) AS cap, count(*) AS n FROM candidates
+    WHERE concurrency IS NOT NULL AND rate_limit IS NULL GROUP BY concurrency_key
+), granted AS (
+    INSERT INTO {slots} AS s (key, used, cap, wanted, granted)
+    SELECT key, LEAST(n, cap), cap, n, LEAST(n, cap) FROM asked ORDER BY key
+    ON CONFLICT (key) DO UPDATE SET
+        used = LEAST(s.used + EXCLUDED.wanted, GREATEST(s.used, EXCLUDED.cap)),
+        granted = LEAST(s.used + EXCLUDED.wanted, GREATEST(s.used, EXCLUDED.cap)) - s.used,
+        cap = EXCLUDED.cap, wanted = EXCLUDED.wanted
+    RETURNING s.key, s.granted
+), chosen AS (
+    SELECT seq FROM candidates WHERE concurrency IS NULL AND rate_limit IS NULL
+    UNION ALL
+    SELECT c.seq FROM (
+        SELECT seq, concurrency_key, row_number() OVER (PARTITION BY concurrency_key
+            ORDER BY priority DESC, run_at, seq) AS r
+        FROM candidates WHERE concurrency IS NOT NULL AND rate_limit IS NULL
+    ) AS c JOIN granted AS g ON g.key = c.concurrency_key WHERE c.r <= g.granted
+), claimed AS (
+    UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
+        worker_id = %(worker)s, lease_until = %(until)s, started_at = %(now)s
+    WHERE seq IN (SELECT seq FROM chosen)
+    RETURNING {columns}
+)
+SELECT * FROM claimed
+UNION ALL
+SELECT {columns} FROM {jobs}
+WHERE seq IN (SELECT seq FROM candidates) AND seq NOT IN (SELECT seq FROM chosen);
+
+-- name: claim_slots_queues
+WITH candidates AS (
+    SELECT seq, priority, run_at, concurrency, concurrency_key, rate_limit FROM (
+        SELECT seq, priority, run_at, queue, concurrency, concurrency_key, rate_limit,
+            rate_key
+        FROM {jobs} WHERE status = 'queued' AND run_at <= %(now)s
+            AND queue = ANY(%(queues)s)
+        ORDER BY priority DESC, run_at, seq LIMIT %(limit)s + 1000 FOR UPDATE SKIP LOCKED
+    ) AS j
+    WHERE queue NOT IN (SELECT queue FROM {paused})
+        AND (concurrency IS NULL OR concurrency_key NOT IN (
+            SELECT key FROM {slots} WHERE used >= cap))
+        AND (rate_limit IS NULL OR rate_key NOT IN (
+            SELECT key FROM {rate_starts} WHERE until > %(now)s
+            GROUP BY key HAVING count(*) >= min(rate_limit)))
+    LIMIT %(limit)s
+), asked AS (
+    SELECT concurrency_key AS key, min(concurrency) AS cap, count(*) AS n FROM candidates
+    WHERE concurrency IS NOT NULL AND rate_limit IS NULL GROUP BY concurrency_key
+), granted AS (
+    INSERT INTO {slots} AS s (key, used, cap, wanted, granted)
+    SELECT key, LEAST(n, cap), cap, n, LEAST(n, cap) FROM asked ORDER BY key
+    ON CONFLICT (key) DO UPDATE SET
+        used = LEAST(s.used + EXCLUDED.wanted, GREATEST(s.used, EXCLUDED.cap)),
+        granted = LEAST(s.used + EXCLUDED.wanted, GREATEST(s.used, EXCLUDED.cap)) - s.used,
+        cap = EXCLUDED.cap, wanted = EXCLUDED.wanted
+    RETURNING s.key, s.granted
+), chosen AS (
+    SELECT seq FROM candidates WHERE concurrency IS NULL AND rate_limit IS NULL
+    UNION ALL
+    SELECT c.seq FROM (
+        SELECT seq, concurrency_key, row_number() OVER (PARTITION BY concurrency_key
+            ORDER BY priority DESC, run_at, seq) AS r
+        FROM candidates WHERE concurrency IS NOT NULL AND rate_limit IS NULL
+    ) AS c JOIN granted AS g ON g.key = c.concurrency_key WHERE c.r <= g.granted
+), claimed AS (
+    UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
+        worker_id = %(worker)s, lease_until = %(until)s, started_at = %(now)s
+    WHERE seq IN (SELECT seq FROM chosen)
+    RETURNING {columns}
+)
+SELECT * FROM claimed
+UNION ALL
+SELECT {columns} FROM {jobs}
+WHERE seq IN (SELECT seq FROM candidates) AND seq NOT IN (SELECT seq FROM chosen);
 
 -- name: claim_job
-UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
-    worker_id = %(worker)s, lease_until = %(until)s, started_at = %(now)s
-WHERE id = %(id)s AND status = 'queued' AND run_at <= %(now)s
-RETURNING {columns};
+-- eager mode: the job runs whatever its limits, but holds its slot like any other
+WITH claimed AS (
+    UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
+        worker_id = %(worker)s, lease_until = %(until)s, started_at = %(now)s
+    WHERE id = %(id)s AND status = 'queued' AND run_at <= %(now)s
+    RETURNING {columns}
+), taken AS (
+    INSERT INTO {slots} AS s (key, used, cap, wanted, granted)
+    SELECT concurrency_key, 1, concurrency, 1, 1 FROM claimed WHERE concurrency IS NOT NULL
+    ON CONFLICT (key) DO UPDATE SET used = s.used + 1
+)
+SELECT * FROM claimed;
 
 -- name: heartbeat
 UPDATE {jobs} AS j SET lease_until = %(until)s
@@ -101,11 +253,20 @@ WHERE j.id = l.id AND j.token = l.token AND j.status = 'running'
 RETURNING j.id, j.cancel_requested, j.cancel_grace;
 
 -- name: complete_many
-UPDATE {jobs} AS j SET status = 'succeeded', result = d.result, finished_at = %(now)s,
-    lease_until = NULL
-FROM unnest(%(ids)s::text[], %(tokens)s::bigint[], %(results)s::text[]) AS d(id, token, result)
-WHERE j.id = d.id AND j.token = d.token AND j.status = 'running'
-RETURNING j.id;
+WITH changed AS (
+    UPDATE {jobs} AS j SET status = 'succeeded', result = d.result, finished_at = %(now)s,
+        lease_until = NULL
+    FROM unnest(%(ids)s::text[], %(tokens)s::bigint[], %(results)s::text[])
+        AS d(id, token, result)
+    WHERE j.id = d.id AND j.token = d.token AND j.status = 'running'
+    RETURNING j.id, CASE WHEN j.concurrency IS NOT NULL THEN j.concurrency_key END AS slot
+), freed AS (
+    UPDATE {slots} AS s SET used = s.used - f.n
+    FROM (SELECT slot, count(*) AS n FROM changed WHERE slot IS NOT NULL GROUP BY slot)
+        AS f
+    WHERE s.key = f.slot
+)
+SELECT id FROM changed;
 
 -- name: end_attempts
 -- Applies a batch of policy.Ending, one per ordinal, as its docstring says; returns the
@@ -152,7 +313,13 @@ WITH d AS (
     WHERE j.id = d.id AND j.token = d.token AND j.status = 'running'
         AND (d.lapsed_before IS NULL
              OR (j.lease_until < d.lapsed_before AND j.seq IN (SELECT seq FROM lapsing)))
-    RETURNING d.ord, j.queue, j.status
+    RETURNING d.ord, j.queue, j.status,
+        CASE WHEN j.concurrency IS NOT NULL THEN j.concurrency_key END AS slot
+), freed AS (
+    UPDATE {slots} AS s SET used = s.used - f.n
+    FROM (SELECT slot, count(*) AS n FROM changed WHERE slot IS NOT NULL GROUP BY slot)
+        AS f
+    WHERE s.key = f.slot
 ), woke AS (
     SELECT pg_notify(%(channel)s, queue)
     FROM (SELECT DISTINCT queue FROM changed WHERE status = 'queued') AS q
@@ -169,13 +336,44 @@ UPDATE {jobs} SET progress = %(progress)s
 WHERE id = %(id)s AND token = %(token)s AND status = 'running';
 
 -- name: next_due
-SELECT min(run_at) FROM {jobs} WHERE status = 'queued';
+-- Whether a job can be claimed now; else when one may be: the next run_at of an unpaused
+-- queue, or the next edge of a full rate window a queued job waits on. A job waiting for
+-- a concurrency slot adds no time: the wait polls. Looks as far as a claim (1,000 jobs
+-- passed over), so a claim that would take nothing never wakes a worker up.
+SELECT EXISTS (SELECT 1 FROM (
+        SELECT queue, concurrency, concurrency_key, rate_limit, rate_key FROM {jobs}
+        WHERE status = 'queued' AND run_at <= %(now)s
+        ORDER BY priority DESC, run_at, seq LIMIT 1001
+    ) AS j
+    WHERE queue NOT IN (SELECT queue FROM {paused})
+        AND (concurrency IS NULL OR concurrency_key NOT IN (
+            SELECT key FROM {slots} WHERE used >= cap))
+        AND (rate_limit IS NULL OR rate_key NOT IN (
+            SELECT key FROM {rate_starts} WHERE until > %(now)s
+            GROUP BY key HAVING count(*) >= min(rate_limit)))),
+    (SELECT min(run_at) FROM {jobs} WHERE status = 'queued' AND run_at > %(now)s
+        AND queue NOT IN (SELECT queue FROM {paused})),
+    (SELECT min(until) FROM {rate_starts} WHERE until > %(now)s AND key IN
+        (SELECT rate_key FROM {jobs} WHERE status = 'queued' AND rate_key IS NOT NULL));
 
 -- name: next_due_queues
--- one index probe per queue instead of a scan of every pending job
-SELECT min(m) FROM unnest(%(queues)s::text[]) AS q(name),
-    LATERAL (SELECT min(run_at) AS m FROM {jobs}
-             WHERE status = 'queued' AND queue = q.name) AS x;
+SELECT EXISTS (SELECT 1 FROM (
+        SELECT queue, concurrency, concurrency_key, rate_limit, rate_key FROM {jobs}
+        WHERE status = 'queued' AND run_at <= %(now)s
+            AND queue = ANY(%(queues)s)
+        ORDER BY priority DESC, run_at, seq LIMIT 1001
+    ) AS j
+    WHERE queue NOT IN (SELECT queue FROM {paused})
+        AND (concurrency IS NULL OR concurrency_key NOT IN (
+            SELECT key FROM {slots} WHERE used >= cap))
+        AND (rate_limit IS NULL OR rate_key NOT IN (
+            SELECT key FROM {rate_starts} WHERE until > %(now)s
+            GROUP BY key HAVING count(*) >= min(rate_limit)))),
+    (SELECT min(run_at) FROM {jobs} WHERE status = 'queued' AND run_at > %(now)s
+        AND queue = ANY(%(queues)s) AND queue NOT IN (SELECT queue FROM {paused})),
+    (SELECT min(until) FROM {rate_starts} WHERE until > %(now)s AND key IN
+        (SELECT rate_key FROM {jobs} WHERE status = 'queued' AND rate_key IS NOT NULL
+            AND queue = ANY(%(queues)s)));
 
 -- name: counts
 SELECT queue, CASE WHEN status = 'queued' AND run_at > %(now)s THEN 'scheduled'
@@ -345,3 +543,93 @@ RETURNING j.id;
 -- name: dependent_ids
 SELECT e.job_id FROM {deps} AS e LEFT JOIN {jobs} AS j ON j.id = e.job_id
 WHERE e.dep_id = %(id)s ORDER BY j.seq;
+
+-- Flow control.
+
+-- name: lock_keys
+-- Serialises claim_limited per rate key: the next statement of the
+-- transaction sees every other such claim committed. Keys are locked in one order, so
+-- two claims cannot deadlock.
+SELECT count(pg_advisory_xact_lock(k)) FROM (
+    SELECT DISTINCT hashtextextended(key, 0) AS k FROM unnest(%(keys)s::text[]) AS u(key)
+    ORDER BY 1
+) AS keys;
+
+-- name: claim_limited
+-- Claims jobs with limits a claim returned unclaimed (seqs), in claim order, each only
+-- while its rate window has room (counting the starts in it and the jobs before it in
+-- this claim) and bb_slots grants it a concurrency slot; records the starts in their
+-- windows.
+WITH candidates AS (
+    SELECT seq, priority, run_at, concurrency, concurrency_key, rate_limit, rate_period,
+        rate_key
+    FROM {jobs}
+    WHERE seq = ANY(%(seqs)s::bigint[]) AND status = 'queued' AND run_at <= %(now)s
+        AND queue NOT IN (SELECT queue FROM {paused})
+    FOR UPDATE SKIP LOCKED
+), passing AS (
+    SELECT * FROM (
+        SELECT c.*, CASE WHEN c.rate_limit IS NULL THEN 0 ELSE
+            c.rate_limit - (SELECT count(*) FROM {rate_starts} AS s
+                WHERE s.key = c.rate_key AND s.until > %(now)s)
+            - row_number() OVER (PARTITION BY c.rate_key
+                                 ORDER BY c.priority DESC, c.run_at, c.seq) END AS starts_left
+        FROM candidates AS c
+    ) AS r WHERE starts_left >= 0
+), asked AS (
+    SELECT concurrency_key AS key, min(concurrency) AS cap, count(*) AS n FROM passing
+    WHERE concurrency IS NOT NULL GROUP BY concurrency_key
+), granted AS (
+    INSERT INTO {slots} AS s (key, used, cap, wanted, granted)
+    SELECT key, LEAST(n, cap), cap, n, LEAST(n, cap) FROM asked ORDER BY key
+    ON CONFLICT (key) DO UPDATE SET
+        used = LEAST(s.used + EXCLUDED.wanted, GREATEST(s.used, EXCLUDED.cap)),
+        granted = LEAST(s.used + EXCLUDED.wanted, GREATEST(s.used, EXCLUDED.cap)) - s.used,
+        cap = EXCLUDED.cap, wanted = EXCLUDED.wanted
+    RETURNING s.key, s.granted
+), chosen AS (
+    SELECT seq FROM passing WHERE concurrency IS NULL
+    UNION ALL
+    SELECT c.seq FROM (
+        SELECT seq, concurrency_key, row_number() OVER (PARTITION BY concurrency_key
+            ORDER BY priority DESC, run_at, seq) AS r
+        FROM passing WHERE concurrency IS NOT NULL
+    ) AS c JOIN granted AS g ON g.key = c.concurrency_key WHERE c.r <= g.granted
+), claimed AS (
+    UPDATE {jobs} SET status = 'running', attempts = attempts + 1, token = token + 1,
+        worker_id = %(worker)s, lease_until = %(until)s, started_at = %(now)s
+    WHERE seq IN (SELECT seq FROM chosen)
+    RETURNING {columns}
+), started AS (
+    INSERT INTO {rate_starts} (key, until, job_id, rate_limit)
+    SELECT rate_key, %(now)s + rate_period, id, rate_limit FROM claimed
+    WHERE rate_limit IS NOT NULL
+), pruned AS (
+    -- starts a period past their window: a claim whose `now` is a little behind (it
+    -- waited for a lock) still counts the starts it needs
+    DELETE FROM {rate_starts} AS s
+    USING (SELECT DISTINCT rate_key, rate_period FROM candidates
+           WHERE rate_limit IS NOT NULL) AS k
+    WHERE s.key = k.rate_key AND s.until <= %(now)s - k.rate_period
+)
+SELECT * FROM claimed;
+
+-- name: pause
+INSERT INTO {paused} (queue, paused_at) VALUES (%(queue)s, %(now)s)
+ON CONFLICT (queue) DO NOTHING;
+
+-- name: resume
+-- wakes the workers waiting on that queue (at commit)
+WITH gone AS (DELETE FROM {paused} WHERE queue = %(queue)s RETURNING queue)
+SELECT pg_notify(%(channel)s, %(queue)s);
+
+-- name: paused_queues
+SELECT queue FROM {paused};
+
+-- name: concurrency_holders
+SELECT id FROM {jobs} WHERE status = 'running' AND concurrency_key = %(key)s
+ORDER BY started_at, seq;
+
+-- name: rate_window_until
+SELECT until FROM {rate_starts} WHERE key = %(key)s AND until > %(now)s
+ORDER BY until DESC LIMIT 1 OFFSET %(offset)s;

@@ -34,7 +34,12 @@ CREATE TABLE bb_jobs (
     depends_on       TEXT    NOT NULL DEFAULT '[]',
     takes_results    INTEGER NOT NULL DEFAULT 0,
     -- how many of depends_on have not succeeded yet: a 'waiting' job is queued at 0
-    waiting_for      INTEGER NOT NULL DEFAULT 0
+    waiting_for      INTEGER NOT NULL DEFAULT 0,
+    concurrency      INTEGER,
+    concurrency_key  TEXT,
+    rate_limit       INTEGER,
+    rate_period      REAL,
+    rate_key         TEXT
 );
 
 -- the claim: due jobs, highest priority first, then earliest run_at, then enqueue order
@@ -49,6 +54,28 @@ CREATE INDEX bb_jobs_lease ON bb_jobs (lease_until) WHERE status = 'running';
 CREATE INDEX bb_jobs_waiting ON bb_jobs (queue) WHERE status = 'waiting';
 CREATE INDEX bb_jobs_finished ON bb_jobs (finished_at)
     WHERE status IN ('succeeded', 'failed', 'cancelled');
+
+-- flow control: the running jobs holding each concurrency key's slots, and the queued
+-- jobs of each rate key (only jobs with a limit are in these indexes)
+CREATE INDEX bb_jobs_holders ON bb_jobs (concurrency_key)
+    WHERE status = 'running' AND concurrency_key IS NOT NULL;
+CREATE INDEX bb_jobs_rate_waiting ON bb_jobs (rate_key)
+    WHERE status = 'queued' AND rate_key IS NOT NULL;
+
+-- the sliding window of each rate key: one row per start, until it leaves the window
+CREATE TABLE bb_rate_starts (
+    key    TEXT NOT NULL,
+    until  REAL NOT NULL,
+    job_id TEXT NOT NULL
+);
+CREATE INDEX bb_rate_starts_key ON bb_rate_starts (key, until);
+CREATE INDEX bb_rate_starts_until ON bb_rate_starts (until);
+
+-- paused queues: workers claim nothing from them until resumed
+CREATE TABLE bb_paused (
+    queue     TEXT PRIMARY KEY,
+    paused_at REAL NOT NULL
+);
 
 CREATE TABLE bb_workers (
     id           TEXT PRIMARY KEY,
