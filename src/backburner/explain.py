@@ -7,13 +7,10 @@ that returns an `Explanation` (a code, the sentence, and the facts it rests on, 
 answers. So a new reason is one function, one place in that list, and, if it needs
 something new from the store, one more `Facts` property.
 
-Places kept for reasons that come with features built elsewhere (issue 16):
-
-- queue paused (`bb.paused()`): after that, before `unknown_task` and `scheduled`: a
-  paused queue holds a scheduled job too, once due.
-- concurrency slots full (which jobs hold them), rate window full (until when): after
-  `no_worker`, before `behind`: the job is due and a live worker could take it, but a
-  limit holds it back.
+Flow control has its reasons in that order too: a paused queue (`bb.pause`) is told
+before anything about workers, as it holds every due job of the queue; full concurrency
+slots (held by which jobs) and a full rate window (until when) after `no_worker`, before
+`behind`: the job is due and a live worker could take it, but a limit holds it back.
 
 A job no reason accounts for (a status added later, say) is described by `fallback`.
 """
@@ -91,6 +88,11 @@ class Facts:
     def ahead(self) -> int:
         """Due jobs of its queue a claim takes before this one, up to AHEAD_CAP + 1."""
         return self.bb.store.count_ahead(self.job_id, AHEAD_CAP + 1)
+
+    @cached_property
+    def paused(self) -> bool:
+        """Whether the job's queue is paused."""
+        return self.job.queue in self.bb.store.paused_queues()
 
     @cached_property
     def dependencies(self) -> list[Link]:
@@ -207,6 +209,66 @@ def waiting(f: Facts) -> Explanation | None:
     return Explanation("waiting", sentence, facts)
 
 
+def paused(f: Facts) -> Explanation | None:
+    """Its queue is paused: nothing of it is claimed until `resume`."""
+    r = f.job
+    if r.status not in (JobStatus.QUEUED, JobStatus.SCHEDULED) or not f.paused:
+        return None
+    due = "is due" if r.status is JobStatus.QUEUED else f"is due at {when(r.run_at, f.now)}"
+    return Explanation(
+        "paused",
+        f"Queue {r.queue!r} is paused: it {due}, but no worker claims from that queue until "
+        f"it is resumed (backburner resume APP {r.queue}).",
+        {**f.base(), "run_at": r.run_at},
+    )
+
+
+def concurrency_full(f: Facts) -> Explanation | None:
+    """Due, but every concurrency slot of its key is held by a running job."""
+    r = f.job
+    if r.status is not JobStatus.QUEUED or r.concurrency is None or r.concurrency_key is None:
+        return None
+    holders = f.bb.store.concurrency_holders(r.concurrency_key)
+    if len(holders) < r.concurrency:
+        return None
+    shown = ", ".join(holders[:SHOWN_DEPS]) + (", ..." if len(holders) > SHOWN_DEPS else "")
+    return Explanation(
+        "concurrency_full",
+        f"Due, but its {plural(r.concurrency, 'concurrency slot')} of key "
+        f"{r.concurrency_key!r} {'is' if r.concurrency == 1 else 'are all'} held by running "
+        f"job(s) {shown}: it starts when one of them ends.",
+        {
+            **f.base(),
+            "concurrency": r.concurrency,
+            "concurrency_key": r.concurrency_key,
+            "holders": holders,
+        },
+    )
+
+
+def rate_full(f: Facts) -> Explanation | None:
+    """Due, but the sliding window of its rate key has no room for another start."""
+    r = f.job
+    if r.status is not JobStatus.QUEUED or r.rate_limit is None or r.rate_key is None:
+        return None
+    until = f.bb.store.rate_window_until(r.rate_key, r.rate_limit)
+    if until is None:
+        return None
+    period = f"{r.rate_period:g} s" if r.rate_period is not None else "its period"
+    return Explanation(
+        "rate_full",
+        f"Due, but rate key {r.rate_key!r} had its {r.rate_limit} start(s) per {period} "
+        f"already: the window has room again at {when(until, f.now)}.",
+        {
+            **f.base(),
+            "rate_limit": r.rate_limit,
+            "rate_period": r.rate_period,
+            "rate_key": r.rate_key,
+            "until": until,
+        },
+    )
+
+
 def scheduled(f: Facts) -> Explanation | None:
     """Not due yet: when it will be, and after which failure if it is a retry."""
     r = f.job
@@ -302,11 +364,12 @@ REASONS: Sequence[Reason] = (
     finished,
     running,
     waiting,
-    # queue paused (issue 16) goes here
+    paused,
     unknown_task,
     scheduled,
     no_worker,
-    # concurrency slots full, rate window full (issue 16) go here
+    concurrency_full,
+    rate_full,
     behind,
     next_in_line,
 )

@@ -132,6 +132,57 @@ def test_a_job_waiting_on_dependencies_names_them_and_one_cancelled_for_one_says
     )
 
 
+def test_a_job_in_a_paused_queue_says_so_before_anything_else(bb: Backburner) -> None:
+    live_worker(bb, "noop")
+    bb.pause("default")
+    due, later = bb.tasks["noop"].delay(), bb.tasks["noop"].schedule(delay=3600)
+    found = why(bb, due.id)
+    assert found.reason == "paused"
+    assert found.sentence == (
+        "Queue 'default' is paused: it is due, but no worker claims from that queue until "
+        "it is resumed (backburner resume APP default)."
+    )
+    assert why(bb, later.id).reason == "paused"
+    bb.resume("default")
+    assert why(bb, due.id).reason == "next"
+
+
+def test_a_job_over_its_concurrency_or_rate_limit_says_which_and_until_when(
+    bb: Backburner,
+) -> None:
+    @bb.task(name="sync", concurrency=1, concurrency_key=lambda user: f"user:{user}")
+    def sync(user: int) -> None:
+        return None
+
+    @bb.task(name="call_api", rate="1/h")
+    def call_api() -> None:
+        return None
+
+    live_worker(bb, "sync", "call_api")
+    first, second = sync.delay(42), sync.delay(42)
+    [running] = bb.store.claim(None, "w", 1, 30.0)
+    assert running.id == first.id
+    found = why(bb, second.id)
+    assert found.reason == "concurrency_full" and found.facts["holders"] == [first.id]
+    assert found.sentence == (
+        f"Due, but its 1 concurrency slot of key 'user:42' is held by running job(s) "
+        f"{first.id}: it starts when one of them ends."
+    )
+    assert why(bb, sync.delay(7).id).reason == "behind"  # another key: only waits its turn
+    bb.store.complete(running.id, running.token, None)
+    for job in bb.store.claim(None, "w", 10, 30.0):
+        bb.store.complete(job.id, job.token, None)
+    started, held = call_api.delay(), call_api.delay()
+    assert [r.id for r in bb.store.claim(None, "w", 10, 30.0)] == [started.id]
+    found = why(bb, held.id)
+    assert found.reason == "rate_full" and found.facts["until"] > time.time() + 3500
+    assert re.fullmatch(
+        rf"Due, but rate key 'call_api' had its 1 start\(s\) per 3600 s already: the window "
+        rf"has room again at {UTC} \(in 59 min \d+ s\)\.",
+        found.sentence,
+    )
+
+
 def test_a_due_job_with_no_live_worker_for_its_queue_says_so(bb: Backburner) -> None:
     live_worker(bb, "noop", queues=("other",))
     job = bb.tasks["noop"].delay()
