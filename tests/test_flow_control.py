@@ -140,3 +140,32 @@ def test_the_cli_pauses_and_resumes_a_queue(
     out = runner.invoke(main, ["resume", "flowapp:bb", "mail"], catch_exceptions=False)
     assert out.exit_code == 0 and "resumed" in out.output
     assert bb.paused() == set()
+
+
+def test_bulk_chained_grouped_and_periodic_jobs_carry_their_limits_and_keys(
+    bb: Backburner,
+) -> None:
+    @bb.task(name="sync", concurrency=1, concurrency_key=lambda user: f"user:{user}", rate="5/m")
+    def sync(user: int) -> int:
+        return user
+
+    @bb.task(name="merge", concurrency=1, concurrency_key=lambda *args: f"merge:{args[-1]}")
+    def merge(results: list[int], user: int) -> int:
+        return sum(results) + user
+
+    mapped = sync.map([(1,), (2,)])
+    chained = bb.chain(sync.s(3), sync.s(4))
+    # a group's then: its keys come from the arguments given to .s(), the results unknown
+    grouped = bb.group([sync.s(5)], then=merge.s(6))  # type: ignore[call-arg, arg-type]
+    bb.periodic(every=60, name="sync-9", args=(9,))(sync)
+    ticked = bb.schedules["sync-9"].job_record(1000.0, 1000.0)
+    jobs = [*mapped, *chained, *grouped.jobs]
+    keys = [bb.store.get(j.id).concurrency_key for j in jobs]  # type: ignore[union-attr]
+    assert keys == ["user:1", "user:2", "user:3", "user:4", "user:5"]
+    then = bb.store.get(grouped.then.id)  # type: ignore[union-attr]
+    assert then is not None and (then.concurrency_key, then.rate_limit) == ("merge:6", None)
+    assert (ticked.concurrency_key, ticked.rate_key, ticked.rate_period) == (
+        "user:9",
+        "sync",
+        60.0,
+    )

@@ -30,8 +30,12 @@ class Call:
     payload: str  # codec JSON of the arguments
     misfit: str | None = None  # why the arguments fit only with a first one added (`then`)
     then_misfit: str | None = None  # why they do not fit with the results added first
-    #: its limits and their keys, worked out from the arguments when it was made
-    flow: Mapping[str, Any] = field(default_factory=dict)
+    #: its limits and their keys, worked out from the arguments when it was made; None
+    #: for a call that fits only as a group's `then` (its keys are worked out when it is
+    #: stored, from the arguments given here: the results are not known yet)
+    flow: Mapping[str, Any] | None = field(default_factory=dict)
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"<Call {self.task.name} {self.payload}>"
@@ -45,7 +49,10 @@ class Call:
                 f"{self.task.name}.s() as a group's then, given the results first: "
                 f"{self.then_misfit}"
             )
-        return self.task.record(self.payload, None, depends_on, takes_results, self.flow)
+        flow = self.flow
+        if flow is None:
+            flow = self.task._flow_control(self.args, dict(self.kwargs))
+        return self.task.record(self.payload, None, depends_on, takes_results, flow)
 
 
 class Group(NamedTuple):
@@ -82,7 +89,7 @@ def enqueue_many(bb: Backburner, calls: Iterable[Call]) -> list[Job]:
                 run_at=now,
                 created_at=now,
                 **fields,
-                **call.flow,
+                **(call.flow or {}),
             )
         )
     return submit(bb, records)

@@ -211,8 +211,10 @@ class Task(Generic[P, R]):
         then_misfit = self._then_misfit(args, kwargs)
         if misfit is not None and then_misfit is not None:
             raise TypeError(f"{self.name}.s(): {misfit}")
-        flow = self._flow_control(args, kwargs)
-        return Call(self, self._encode(args, kwargs), misfit, then_misfit, flow)
+        # a call that fits only as a group's `then` works its keys out when it is stored
+        flow = self._flow_control(args, kwargs) if misfit is None else None
+        encoded = self._encode(args, kwargs)
+        return Call(self, encoded, misfit, then_misfit, flow, args, kwargs)
 
     def map(self, items: Iterable[Sequence[Any] | Mapping[str, Any]]) -> list[Job]:
         """Enqueue one job per item, all in one transaction or none (`bb.enqueue_many`).
