@@ -99,7 +99,8 @@ def _int_arg(name: str) -> int | None:
 def _seq(text: str) -> int:
     """The log line number an event id or `after=` names (0 for anything else)."""
     head = text.removesuffix(_END)
-    return int(head) if head.isdigit() and len(head) < 19 else 0
+    # ASCII digits only: str.isdigit() also takes '²' and '٣', which int() refuses
+    return int(head) if head.isascii() and head.isdigit() and len(head) < 19 else 0
 
 
 class _Stream:

@@ -196,6 +196,24 @@ def test_a_manual_retry_brings_cancelled_dependents_back(bb: Bb) -> None:
     assert status(bb, grandchild.id) is JobStatus.SUCCEEDED
 
 
+def test_a_retry_leaves_cancelled_a_dependent_whose_unique_key_was_taken_meanwhile(
+    bb: Bb,
+) -> None:
+    add = bb.tasks["add"]
+    root = bb.tasks["fragile"].delay()
+    keyed = add.options(depends_on=[root], unique_key="k").delay(1)
+    other = add.options(depends_on=[root]).delay(2)
+    drain(bb)
+    assert status(bb, keyed.id) is JobStatus.CANCELLED  # its key is free again
+    newer = add.options(unique_key="k").delay(3)
+    assert newer.id != keyed.id
+    assert bb.store.retry(root.id)
+    # one live job per unique_key: the newer one keeps it, the old dependent stays cancelled
+    assert status(bb, keyed.id) is JobStatus.CANCELLED
+    assert status(bb, other.id) is JobStatus.WAITING
+    assert add.options(unique_key="k").delay(4).id == newer.id
+
+
 def test_a_chain_of_twenty_runs_in_order(bb: Bb) -> None:
     add = bb.tasks["add"]
     jobs = bb.chain(*(add.s(i) for i in range(20)))

@@ -76,6 +76,16 @@ def test_logs_endpoint_answers_the_lines_under_the_job_apis_auth(bb: Backburner)
         assert client.get(f"/jobs/nope/{path}").status_code == 404
 
 
+def test_ids_and_numbers_of_other_digits_are_ignored_not_an_error(bb: Backburner) -> None:
+    app = flask_app(bb, BACKBURNER_STREAM_SECONDS=0.1)
+    job = bb.tasks["speaks"].delay()
+    client = app.test_client()
+    for query in ("after=%C2%B2", "attempt=%D9%A3", "after=99999999999999999999"):
+        assert client.get(f"/jobs/{job.id}/logs?{query}").status_code == 200, query
+    code, _ = read_events(app, f"/jobs/{job.id}/events", **{"Last-Event-ID": "\u0663"})
+    assert code == 200
+
+
 def test_the_status_page_shows_the_lines_escaped(bb: Backburner) -> None:
     job = bb.tasks["ticks"].delay(1, 0)
     bb.store.append_logs({job.id: [line("<script>alert(1)</script>")]})

@@ -158,11 +158,17 @@ class MemoryStore(Store):
                     lost = self._statuses(record.depends_on).values()
                     if any(s in (JobStatus.FAILED, JobStatus.CANCELLED) for s in lost):
                         continue
+                    if record.unique_key is not None and self._live_key(record.unique_key):
+                        continue  # another live job took its unique_key: it stays cancelled
                     self._jobs[dependent] = replace(
                         record, status=JobStatus.WAITING, finished_at=None, error=None
                     )
                     after.append(dependent)
             frontier = after
+
+    def _live_key(self, unique_key: str) -> bool:
+        """Whether a live job (waiting, pending or running) holds `unique_key`."""
+        return any(r.unique_key == unique_key and r.status in ACTIVE for r in self._jobs.values())
 
     def dependent_ids(self, job_id: str) -> list[str]:
         with self._changed:

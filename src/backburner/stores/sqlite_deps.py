@@ -187,7 +187,8 @@ def doom(conn: sqlite3.Connection, ended: Sequence[tuple[str, JobStatus]], now: 
 
 def revive(conn: sqlite3.Connection, job_id: str) -> None:
     """`job_id` was retried by hand: jobs below it cancelled for a dependency wait again,
-    transitively, unless another of their dependencies failed or was cancelled."""
+    transitively, unless another of their dependencies failed or was cancelled, or another
+    live job took their unique_key meanwhile."""
     frontier = [job_id]
     while frontier:
         revived: list[str] = []
@@ -197,6 +198,10 @@ def revive(conn: sqlite3.Connection, job_id: str) -> None:
                 "WHERE id = ? AND status = 'cancelled' AND error LIKE ? AND NOT EXISTS ("
                 "  SELECT 1 FROM bb_deps AS d JOIN bb_jobs AS j ON j.id = d.dep_id "
                 "  WHERE d.job_id = bb_jobs.id AND j.status IN ('failed', 'cancelled')) "
+                # nor while another live job holds its unique_key (it stays cancelled)
+                "AND (unique_key IS NULL OR NOT EXISTS ("
+                "  SELECT 1 FROM bb_jobs AS u WHERE u.unique_key = bb_jobs.unique_key "
+                "  AND u.id != bb_jobs.id AND u.status IN ('waiting', 'queued', 'running'))) "
                 "RETURNING id",
                 (dependent, deps.DEPENDENCY_FAILED + ":%"),
             ).fetchone()

@@ -370,12 +370,19 @@ local function revive(id)
           for _, dep in ipairs(cjson.decode(f[2] or '[]')) do
             lost = lost or ended_badly(dep)
           end
+          if job.unique_key then -- another live job took its unique_key: it stays cancelled
+            local holder = redis.call('HGET', NS .. ':unique', job.unique_key)
+            if holder and holder ~= d then
+              local held = redis.call('HGET', job_key(holder), 'status')
+              lost = lost or held == 'waiting' or held == 'queued' or held == 'running'
+            end
+          end
           if not lost then
             redis.call('HSET', job_key(d), 'status', 'waiting')
             redis.call('HDEL', job_key(d), 'finished_at', 'error')
             redis.call('ZREM', NS .. ':finished', d)
             reindex(d, job, 'cancelled', 'waiting')
-            if job.unique_key and not redis.call('HGET', NS .. ':unique', job.unique_key) then
+            if job.unique_key then
               redis.call('HSET', NS .. ':unique', job.unique_key, d)
             end
             after[#after + 1] = d

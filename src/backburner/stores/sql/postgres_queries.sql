@@ -531,13 +531,17 @@ RETURNING j.id;
 
 -- name: revive
 -- One level of bringing back, after a manual retry: dependents cancelled for a dependency
--- wait again, unless another of their dependencies failed or was cancelled.
+-- wait again, unless another of their dependencies failed or was cancelled, or another live
+-- job took their unique_key meanwhile (they stay cancelled).
 UPDATE {jobs} AS j SET status = 'waiting', finished_at = NULL, error = NULL
 FROM (SELECT DISTINCT job_id FROM {deps} WHERE dep_id = ANY(%(ids)s)) AS d
 WHERE j.id = d.job_id AND j.status = 'cancelled' AND j.error LIKE %(pattern)s
     AND NOT EXISTS (
         SELECT 1 FROM {deps} AS e JOIN {jobs} AS x ON x.id = e.dep_id
         WHERE e.job_id = j.id AND x.status IN ('failed', 'cancelled'))
+    AND (j.unique_key IS NULL OR NOT EXISTS (
+        SELECT 1 FROM {jobs} AS u WHERE u.unique_key = j.unique_key AND u.id <> j.id
+            AND u.status IN ('waiting', 'queued', 'running')))
 RETURNING j.id;
 
 -- name: dependent_ids
