@@ -395,9 +395,9 @@ def test_a_store_used_before_fork_works_in_parent_and_child(store: Any) -> None:
 
 
 def test_purge_deletes_in_batches(store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from backburner.stores import postgres
+    from backburner.stores import postgres_purge
 
-    monkeypatch.setattr(postgres, "_PURGE_BATCH", 7)
+    monkeypatch.setattr(postgres_purge, "_PURGE_BATCH", 7)
     store.enqueue([make() for _ in range(30)])
     for job in store.claim(None, "w", 30, LEASE):
         store.complete(job.id, job.token, None)

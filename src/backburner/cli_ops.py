@@ -1,5 +1,5 @@
 """What the operator commands do beyond one store call: cancel by id or by filter, count
-what a purge would delete, and the messages they share. `cli.py` holds the commands."""
+what a purge would delete, and the messages they share. `cli_manage.py` holds the commands."""
 
 from __future__ import annotations
 

@@ -22,6 +22,9 @@ from ..logs import LogLine
 from ..policy import Ending
 from . import deps
 from .base import Done, HeartbeatReply, Store, StoreStats, Tick, WorkerInfo, check_statuses
+from .memory_deps import MemoryDependencies
+from .memory_limits import MemoryFlowControl
+from .memory_ticks import MemoryTicks
 
 # jobs held by transaction() blocks, per store, in this context (thread or asyncio task)
 _held: ContextVar[Mapping[int, list[JobRecord]]] = ContextVar(
@@ -29,7 +32,7 @@ _held: ContextVar[Mapping[int, list[JobRecord]]] = ContextVar(
 )
 
 
-class MemoryStore(Store):
+class MemoryStore(MemoryTicks, MemoryDependencies, MemoryFlowControl, Store):
     """Jobs in a dict guarded by one lock; claims scan the pending jobs."""
 
     def __init__(self, url: str = "memory://", *, result_ttl: float = defaults.RESULT_TTL) -> None:
@@ -112,102 +115,6 @@ class MemoryStore(Store):
             self._changed.notify_all()
         return ids
 
-    def _statuses(self, ids: Sequence[str]) -> dict[str, JobStatus]:
-        return {i: self._jobs[i].status for i in ids if i in self._jobs}
-
-    def _release(self, job_id: str) -> None:
-        """`job_id` succeeded: one dependency fewer for each dependent; a WAITING one
-        with none left is queued (the lock is held)."""
-        for dependent in self._dependents.get(job_id, ()):
-            left = self._waiting_for.get(dependent, 1) - 1
-            self._waiting_for[dependent] = left
-            record = self._jobs.get(dependent)
-            if record is not None and record.status is JobStatus.WAITING and left <= 0:
-                self._jobs[dependent] = replace(record, status=JobStatus.QUEUED)
-
-    def _doom(self, job_id: str, status: JobStatus, now: float) -> None:
-        """`job_id` ended `status` (FAILED or CANCELLED): cancel its WAITING dependents,
-        theirs in turn, and so on, each naming the dependency it lost."""
-        frontier = [(job_id, status)]
-        while frontier:
-            after: list[tuple[str, JobStatus]] = []
-            for cause, how in frontier:
-                for dependent in self._dependents.get(cause, ()):
-                    record = self._jobs.get(dependent)
-                    if record is not None and record.status is JobStatus.WAITING:
-                        self._jobs[dependent] = replace(
-                            record,
-                            status=JobStatus.CANCELLED,
-                            finished_at=now,
-                            error=deps.reason(cause, how),
-                        )
-                        after.append((dependent, JobStatus.CANCELLED))
-            frontier = after
-
-    def _revive(self, job_id: str) -> None:
-        """`job_id` was retried by hand: the jobs cancelled for a dependency below it wait
-        again, unless another of their dependencies failed or was cancelled."""
-        frontier = [job_id]
-        while frontier:
-            after: list[str] = []
-            for cause in frontier:
-                for dependent in self._dependents.get(cause, ()):
-                    record = self._jobs.get(dependent)
-                    if record is None or not _cancelled_for_dependency(record):
-                        continue
-                    lost = self._statuses(record.depends_on).values()
-                    if any(s in (JobStatus.FAILED, JobStatus.CANCELLED) for s in lost):
-                        continue
-                    if record.unique_key is not None and self._live_key(record.unique_key):
-                        continue  # another live job took its unique_key: it stays cancelled
-                    self._jobs[dependent] = replace(
-                        record, status=JobStatus.WAITING, finished_at=None, error=None
-                    )
-                    after.append(dependent)
-            frontier = after
-
-    def _live_key(self, unique_key: str) -> bool:
-        """Whether a live job (waiting, pending or running) holds `unique_key`."""
-        return any(r.unique_key == unique_key and r.status in ACTIVE for r in self._jobs.values())
-
-    def dependent_ids(self, job_id: str) -> list[str]:
-        with self._changed:
-            return list(self._dependents.get(job_id, ()))
-
-    # -- periodic jobs -----------------------------------------------------------------
-    def enqueue_tick(self, tick: Tick, record: JobRecord | None) -> bool:
-        with self._changed:
-            ticks = self._ticks.setdefault(tick.schedule, {})
-            if tick.at in ticks:
-                return False
-            if ticks:
-                last = ticks[max(ticks)]
-                if last.definition != tick.definition and last.generation > tick.generation:
-                    return False
-            if record is not None:
-                [job_id] = self.enqueue([record])
-                tick = replace(tick, job_id=job_id)
-            ticks[tick.at] = tick
-            return True
-
-    def last_ticks(self, schedules: Sequence[str]) -> dict[str, Tick]:
-        with self._changed:
-            return {
-                name: ticks[max(ticks)] for name in schedules if (ticks := self._ticks.get(name))
-            }
-
-    def prune_ticks(self, before: float) -> int:
-        pruned = 0
-        with self._changed:
-            for ticks in self._ticks.values():
-                if not ticks:
-                    continue
-                latest = max(ticks)
-                for at in [at for at in ticks if at < before and at != latest]:
-                    del ticks[at]
-                    pruned += 1
-        return pruned
-
     def complete_and_claim(
         self,
         done: Sequence[Done],
@@ -248,41 +155,6 @@ class MemoryStore(Store):
             and (queues is None or r.queue in queues)
             and r.queue not in self._paused
         ]
-
-    def _running_per_key(self) -> dict[str, int]:
-        running: dict[str, int] = {}
-        for r in self._jobs.values():
-            if r.status is JobStatus.RUNNING and r.concurrency_key is not None:
-                running[r.concurrency_key] = running.get(r.concurrency_key, 0) + 1
-        return running
-
-    def _window(self, key: str, now: float) -> list[float]:
-        """The starts of rate key `key` still in their window (older ones forgotten)."""
-        window = [until for until in self._starts.get(key, ()) if until > now]
-        if window:
-            self._starts[key] = window
-        else:
-            self._starts.pop(key, None)
-        return window
-
-    def _admit(self, record: JobRecord, running: dict[str, int], now: float) -> bool:
-        """Whether `record` is within its limits; if so, count its start (the lock is
-        held, and the caller starts it)."""
-        key = record.concurrency_key
-        if (
-            record.concurrency is not None
-            and key is not None
-            and running.get(key, 0) >= record.concurrency
-        ):
-            return False
-        if record.rate_limit is not None and record.rate_key is not None:
-            if len(self._window(record.rate_key, now)) >= record.rate_limit:
-                return False
-            period = record.rate_period or 0.0
-            self._starts.setdefault(record.rate_key, []).append(now + period)
-        if record.concurrency is not None and key is not None:
-            running[key] = running.get(key, 0) + 1
-        return True
 
     def _start(self, record: JobRecord, worker_id: str, now: float, lease_s: float) -> JobRecord:
         """A new attempt of `record`, held by `worker_id` (the lock is held)."""
@@ -423,25 +295,6 @@ class MemoryStore(Store):
                 timeout = min(timeout, max(0.0, min(edges) - now))
             self._changed.wait(timeout)
 
-    def _blocked_until(
-        self, record: JobRecord, running: dict[str, int], now: float
-    ) -> float | None:
-        """None if due `record` may start now; else when it may (inf: once a slot frees)."""
-        if not record.limited:
-            return None
-        key = record.concurrency_key
-        if (
-            record.concurrency is not None
-            and key is not None
-            and running.get(key, 0) >= record.concurrency
-        ):
-            return float("inf")
-        if record.rate_limit is not None and record.rate_key is not None:
-            window = self._window(record.rate_key, now)
-            if len(window) >= record.rate_limit:
-                return sorted(window)[len(window) - record.rate_limit]
-        return None
-
     def get(self, job_id: str, *, light: bool = False) -> JobRecord | None:
         with self._changed:
             record = self._jobs.get(job_id)
@@ -579,11 +432,6 @@ class MemoryStore(Store):
                 self._waiting_for.pop(job_id, None)
         return len(doomed)
 
-    def _needed(self, job_id: str) -> bool:
-        """Whether a dependent of `job_id` has not finished (it may need its result)."""
-        dependents = (self._jobs.get(d) for d in self._dependents.get(job_id, ()))
-        return any(d is not None and not d.status.finished for d in dependents)
-
     def append_logs(self, lines: Mapping[str, Sequence[LogLine]]) -> None:
         with self._changed:
             for job_id, added in lines.items():
@@ -596,32 +444,6 @@ class MemoryStore(Store):
         with self._changed:
             log = self._logs.get(job_id, [])[max(after, 0) :]  # line n is at index n - 1
         return [line for line in log if attempt is None or line.attempt == attempt]
-
-    def pause(self, queue: str) -> None:
-        with self._changed:
-            self._paused.add(queue)
-
-    def resume(self, queue: str) -> None:
-        with self._changed:
-            self._paused.discard(queue)
-            self._changed.notify_all()
-
-    def paused_queues(self) -> set[str]:
-        with self._changed:
-            return set(self._paused)
-
-    def concurrency_holders(self, key: str) -> list[str]:
-        with self._changed:
-            return [
-                r.id
-                for r in self._jobs.values()
-                if r.status is JobStatus.RUNNING and r.concurrency_key == key
-            ]
-
-    def rate_window_until(self, key: str, limit: int) -> float | None:
-        with self._changed:
-            window = sorted(self._window(key, time.time()))
-        return window[len(window) - limit] if len(window) >= limit else None
 
     def record_worker(self, info: WorkerInfo) -> None:
         with self._changed:
@@ -639,9 +461,3 @@ class MemoryStore(Store):
 
     def close(self) -> None:
         """Nothing to release: the jobs live as long as this object."""
-
-
-def _cancelled_for_dependency(record: JobRecord) -> bool:
-    return record.status is JobStatus.CANCELLED and (record.error or "").startswith(
-        deps.DEPENDENCY_FAILED
-    )

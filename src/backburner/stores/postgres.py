@@ -48,49 +48,31 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import psycopg
 from psycopg.pq import TransactionStatus
-from psycopg.rows import dict_row, tuple_row
+from psycopg.rows import tuple_row
 from psycopg.types.json import Jsonb
 
 from .. import defaults
 from ..errors import SchemaError, StoreUnavailable
-from ..job import FINISHED, JobRecord, JobStatus
+from ..job import JobRecord, JobStatus
 from ..policy import Ending
 from . import postgres_deps, postgres_insert, postgres_limits, postgres_schema, rows, sql_stats
-from .base import Done, HeartbeatReply, Store, StoreStats, WorkerInfo, check_statuses
+from .base import Done, Store, StoreStats
 from .forks import on_fork_in_child
-from .postgres_conn import Connection, ConnectionSource, parse_url
+from .postgres_conn import Connection, ConnectionSource, decoded, fetch, parse_url, rowcount
 from .postgres_listen import Listener
 from .postgres_logs import PostgresLogs
+from .postgres_purge import PostgresPurge
 from .postgres_ticks import PostgresTicks
 from .postgres_tx import bind, bound, resolver
+from .postgres_workers import PostgresWorkers
 
-_PURGE_BATCH = 5000
 _SETTLE_PASSES = 3  # claims again when jobs were over a limit, at most this often
-
-
-def _decoded(value: Any) -> Any:
-    return value  # psycopg has decoded jsonb already
-
-
-def _fetch(
-    conn: Connection, query: str, params: Any = None, prepare: bool | None = None
-) -> list[tuple[Any, ...]]:
-    # an explicit row factory: a caller's connection may have been given another one
-    with conn.cursor(row_factory=tuple_row) as cur:
-        cur.execute(query, params, prepare=prepare)
-        return cur.fetchall() if cur.description is not None else []
-
-
-def _rowcount(conn: Connection, query: str, params: Any = None) -> int:
-    with conn.cursor(row_factory=tuple_row) as cur:
-        cur.execute(query, params)
-        return cur.rowcount
 
 
 # One round trip for several statements needs libpq 14 or newer (psycopg's binary
@@ -112,7 +94,14 @@ def check_url(url: str) -> None:
     parse_url(url)
 
 
-class PostgresStore(PostgresTicks, PostgresLogs, postgres_limits.PostgresFlowControl, Store):
+class PostgresStore(
+    PostgresTicks,
+    PostgresLogs,
+    PostgresPurge,
+    PostgresWorkers,
+    postgres_limits.PostgresFlowControl,
+    Store,
+):
     """Jobs in PostgreSQL: see the module docstring for the URL and transactional enqueue."""
 
     def __init__(
@@ -254,7 +243,7 @@ class PostgresStore(PostgresTicks, PostgresLogs, postgres_limits.PostgresFlowCon
                 (), queues, worker_id, limit - len(found), lease_s
             )
             found += more
-        return accepted, rows.records_of(found, time.time(), _decoded)
+        return accepted, rows.records_of(found, time.time(), decoded)
 
     def _complete_and_claim(
         self,
@@ -309,27 +298,8 @@ class PostgresStore(PostgresTicks, PostgresLogs, postgres_limits.PostgresFlowCon
         now = time.time()
         params = {"worker": worker_id, "until": now + lease_s, "now": now, "id": job_id}
         with self._conn() as conn:
-            found = _fetch(conn, self._sql["claim_job"], params)
-        return next(iter(rows.claimed_records(found, now, _decoded)), None)
-
-    def heartbeat(
-        self, worker_id: str, leases: Mapping[str, int], lease_s: float
-    ) -> HeartbeatReply:
-        if not leases:
-            return HeartbeatReply()
-        params = {
-            "until": time.time() + lease_s,
-            "ids": list(leases),
-            "tokens": list(leases.values()),
-        }
-        with self._conn() as conn:
-            renewed = _fetch(conn, self._sql["heartbeat"], params)
-        held = {job_id for job_id, _, _ in renewed}
-        return HeartbeatReply(
-            frozenset(leases.keys() - held),
-            frozenset(job_id for job_id, c, _ in renewed if c),
-            {job_id: grace for job_id, _, grace in renewed if grace is not None},
-        )
+            found = fetch(conn, self._sql["claim_job"], params)
+        return next(iter(rows.claimed_records(found, now, decoded)), None)
 
     def complete(self, job_id: str, token: int, result: str | None) -> bool:
         return self.complete_and_claim([Done(job_id, token, result)], None, "", 0, 0)[0][0]
@@ -342,7 +312,7 @@ class PostgresStore(PostgresTicks, PostgresLogs, postgres_limits.PostgresFlowCon
         params: dict[str, Any] = {name: [p[name] for p in each] for name in each[0]}
         params["channel"] = self.channel
         with self._conn() as conn, conn.transaction():
-            ended = dict(_fetch(conn, self._sql["end_attempts"], params))
+            ended = dict(fetch(conn, self._sql["end_attempts"], params))
             lost = [
                 (e.job_id, JobStatus(ended[n]))
                 for n, e in enumerate(endings, 1)
@@ -354,12 +324,12 @@ class PostgresStore(PostgresTicks, PostgresLogs, postgres_limits.PostgresFlowCon
     def set_progress(self, job_id: str, token: int, progress: Mapping[str, Any]) -> bool:
         params = {"progress": Jsonb(dict(progress)), "id": job_id, "token": token}
         with self._conn() as conn:
-            return _rowcount(conn, self._sql["set_progress"], params) == 1
+            return rowcount(conn, self._sql["set_progress"], params) == 1
 
     def lapsed(self, now: float, limit: int) -> list[JobRecord]:
         with self._conn() as conn:
-            found = _fetch(conn, self._sql["lapsed"], {"now": now, "limit": limit})
-        return rows.job_records(found, time.time(), _decoded)
+            found = fetch(conn, self._sql["lapsed"], {"now": now, "limit": limit})
+        return rows.job_records(found, time.time(), decoded)
 
     def wait_for_work(self, queues: Sequence[str] | None, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -380,7 +350,7 @@ class PostgresStore(PostgresTicks, PostgresLogs, postgres_limits.PostgresFlowCon
         now = time.time()
         try:
             with self._conn(timeout=max(0.05, min(budget, self.options.pool_timeout))) as conn:
-                [(ready, *edges)] = _fetch(conn, sql, {"queues": list(queues or ()), "now": now})
+                [(ready, *edges)] = fetch(conn, sql, {"queues": list(queues or ()), "now": now})
         except StoreUnavailable:
             return None
         if ready:
@@ -403,11 +373,11 @@ class PostgresStore(PostgresTicks, PostgresLogs, postgres_limits.PostgresFlowCon
         resolve = bound(id(self))
         if resolve is not None:  # inside transaction(): see the caller's uncommitted jobs
             with self._source.errors():
-                found = _fetch(resolve(), sql, params, prepare=False)
+                found = fetch(resolve(), sql, params, prepare=False)
         else:
             with self._conn() as conn:
-                found = _fetch(conn, sql, params)
-        return rows.job_records(found, time.time(), _decoded)
+                found = fetch(conn, sql, params)
+        return rows.job_records(found, time.time(), decoded)
 
     def get(self, job_id: str, *, light: bool = False) -> JobRecord | None:
         if "\x00" in job_id:  # text cannot hold a NUL: psycopg would raise, not find nothing
@@ -436,7 +406,7 @@ class PostgresStore(PostgresTicks, PostgresLogs, postgres_limits.PostgresFlowCon
 
     def counts(self) -> dict[str, dict[JobStatus, int]]:
         with self._conn() as conn:
-            found = _fetch(conn, self._sql["counts"], {"now": time.time()})
+            found = fetch(conn, self._sql["counts"], {"now": time.time()})
         out: dict[str, dict[JobStatus, int]] = {}
         for queue, status, n in found:
             out.setdefault(queue, {})[JobStatus(status)] = n
@@ -448,17 +418,17 @@ class PostgresStore(PostgresTicks, PostgresLogs, postgres_limits.PostgresFlowCon
 
             def estimate(kind: str, queue: str) -> float:
                 query = self._sql[f"estimate_{kind}"]
-                [(plan,)] = _fetch(conn, query, {"queue": queue, "now": now})
+                [(plan,)] = fetch(conn, query, {"queue": queue, "now": now})
                 return float(plan[0]["Plan"]["Plan Rows"])
 
-            found = sql_stats.estimate_above_cap(_fetch(conn, self._sql["stats"], params), estimate)
+            found = sql_stats.estimate_above_cap(fetch(conn, self._sql["stats"], params), estimate)
         return sql_stats.gather(found, now)
 
     def cancel(self, job_id: str, *, grace: float | None = None) -> bool:
         now = time.time()
         params = {"now": now, "id": job_id, "grace": grace}
         with self._conn() as conn, conn.transaction():
-            changed = _fetch(conn, self._sql["cancel"], params)
+            changed = fetch(conn, self._sql["cancel"], params)
             cancelled = [status for (status,) in changed] == ["cancelled"]
             if cancelled:
                 postgres_deps.doom(conn, self._sql, [(job_id, JobStatus.CANCELLED)], now)
@@ -469,7 +439,7 @@ class PostgresStore(PostgresTicks, PostgresLogs, postgres_limits.PostgresFlowCon
             return 0
         params = {"id": job_id, "now": time.time(), "limit": max(0, limit)}
         with self._conn() as conn:
-            [(count,)] = _fetch(conn, self._sql["count_ahead"], params)
+            [(count,)] = fetch(conn, self._sql["count_ahead"], params)
         return int(count)
 
     def retry(self, job_id: str) -> bool:
@@ -477,62 +447,16 @@ class PostgresStore(PostgresTicks, PostgresLogs, postgres_limits.PostgresFlowCon
         params = {"now": now, "mark": json.dumps(now), "id": job_id, "channel": self.channel}
         try:
             with self._conn() as conn, conn.transaction():
-                requeued = _fetch(conn, self._sql["retry"], params)
+                requeued = fetch(conn, self._sql["retry"], params)
                 if requeued:
                     postgres_deps.revive(conn, self._sql, job_id)
         except psycopg.errors.UniqueViolation:
             return False  # another live job holds its unique_key
         return len(requeued) == 1
 
-    def purge(
-        self, *, statuses: Collection[JobStatus] = FINISHED, older_than: float | None = None
-    ) -> int:
-        check_statuses(statuses)
-        if not statuses:
-            return 0
-        # literals, not parameters: the planner can then match the partial index
-        listed = ", ".join(f"'{JobStatus(s).value}'" for s in statuses)
-        cutoff = "" if older_than is None else "AND finished_at < %s"
-        deps = f'"{self.schema}".bb_deps'
-        sql = (
-            f"WITH gone AS (DELETE FROM {self._jobs} WHERE seq IN (SELECT seq FROM {self._jobs} "
-            f"AS f WHERE status IN ({listed}) {cutoff} AND NOT EXISTS ("
-            # a dependent that has not finished may need its result
-            f"SELECT 1 FROM {deps} AS e JOIN {self._jobs} AS j ON j.id = e.job_id "
-            "WHERE e.dep_id = f.id AND j.status IN ('waiting', 'queued', 'running')) "
-            f"LIMIT {_PURGE_BATCH}) RETURNING id), edges AS (DELETE FROM {deps} "
-            "WHERE dep_id IN (SELECT id FROM gone) OR job_id IN (SELECT id FROM gone)) "
-            "SELECT count(*) FROM gone"
-        )
-        params = () if older_than is None else (older_than,)
-        total = 0
-        # small batches, each its own transaction: short locks, and vacuum can keep up
-        with self._conn() as conn:
-            while (deleted := _fetch(conn, sql, params)[0][0]) > 0:
-                total += deleted
-                if deleted < _PURGE_BATCH:
-                    break
-        return total
-
     def dependent_ids(self, job_id: str) -> list[str]:
         with self._conn() as conn:
-            return [d for (d,) in _fetch(conn, self._sql["dependent_ids"], {"id": job_id})]
-
-    # -- workers -----------------------------------------------------------------------
-    def record_worker(self, info: WorkerInfo) -> None:
-        with self._conn() as conn:
-            _rowcount(conn, self._sql["record_worker"], rows.worker_values(info, Jsonb))
-
-    def remove_worker(self, worker_id: str) -> None:
-        with self._conn() as conn:
-            _rowcount(conn, self._sql["remove_worker"], {"id": worker_id})
-
-    def list_workers(self, alive_since: float) -> list[WorkerInfo]:
-        with self._conn() as conn:
-            _rowcount(conn, self._sql["forget_workers"], {"since": alive_since})
-            with conn.cursor(row_factory=dict_row) as cur:  # by column name
-                found = cur.execute(self._sql["list_workers"]).fetchall()
-        return [rows.worker_info(row, _decoded) for row in found]
+            return [d for (d,) in fetch(conn, self._sql["dependent_ids"], {"id": job_id})]
 
     def close(self) -> None:
         with self._lock:

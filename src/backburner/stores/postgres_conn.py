@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import StoreUnavailable
@@ -133,6 +134,28 @@ def _flag(value: str) -> bool:
     if lowered not in _TRUE | _FALSE:
         raise ValueError(f"migrate={value!r} must be true or false")
     return lowered in _TRUE
+
+
+def decoded(value: Any) -> Any:
+    """A jsonb value as rows.py wants it: psycopg has decoded it already."""
+    return value
+
+
+def fetch(
+    conn: Connection, query: str, params: Any = None, prepare: bool | None = None
+) -> list[tuple[Any, ...]]:
+    """The rows `query` returns on `conn`, as tuples (none for a statement without)."""
+    # an explicit row factory: a caller's connection may have been given another one
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(query, params, prepare=prepare)
+        return cur.fetchall() if cur.description is not None else []
+
+
+def rowcount(conn: Connection, query: str, params: Any = None) -> int:
+    """How many rows `query` changed on `conn`."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(query, params)
+        return cur.rowcount
 
 
 def _configure(conn: Connection) -> None:
