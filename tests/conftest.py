@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .chaos import SUMMARIES
+from .helpers import Start, worker_processes
 
 pytest_plugins = ["tests.servers.redis", "tests.servers.postgres"]
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Start]:
+    """Start `backburner worker` processes with `start(url, *args, app=...)`; each is
+    killed by PID when the test ends."""
+    with worker_processes(tmp_path) as start:
+        yield start
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -87,8 +87,23 @@ class WorkerProcess:
         self._log.close()
 
 
+#: `start(url, *args, app=...)`: a `backburner worker` subprocess (see `worker_processes`)
+Start = Callable[..., WorkerProcess]
+
+#: the stores a worker process can share with a test (memory:// lives in one process)
+SERVER_STORES = ("sqlite", "redis", "postgres")
+
+
+def server_store_url(request: Any, tmp_path: Path) -> str:
+    """The URL of a fresh store of `request.param` (one of SERVER_STORES), for a fixture
+    parametrized over them: a file in `tmp_path`, or the server fixture's own store."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/jobs.db"
+    return str(request.getfixturevalue(f"{request.param}_store_url"))
+
+
 @contextmanager
-def worker_processes(tmp: Path) -> Iterator[Callable[..., WorkerProcess]]:
+def worker_processes(tmp: Path) -> Iterator[Start]:
     """Start workers with `start(url, *args)`; every one is killed by PID at the end."""
     started: list[WorkerProcess] = []
 

@@ -17,17 +17,21 @@ from backburner import Backburner
 from backburner.job import FINISHED, JobStatus
 
 from . import refusedapp, workerapp
-from .helpers import SRC, TESTS, WorkerProcess, wait_until, worker_processes
+from .helpers import (
+    SERVER_STORES,
+    SRC,
+    TESTS,
+    Start,
+    server_store_url,
+    wait_until,
+)
 
-Start = Callable[..., WorkerProcess]
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-@pytest.fixture(params=["sqlite", "redis", "postgres"])
+@pytest.fixture(params=SERVER_STORES)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/jobs.db"
-    return str(request.getfixturevalue(f"{request.param}_store_url"))
+    return server_store_url(request, tmp_path)
 
 
 @pytest.fixture
@@ -35,12 +39,6 @@ def bb(url: str) -> Iterator[Backburner]:
     app = workerapp.build(url)
     yield app
     app.close()
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Start]:
-    with worker_processes(tmp_path) as start:
-        yield start
 
 
 @pytest.fixture

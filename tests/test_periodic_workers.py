@@ -8,7 +8,7 @@ import math
 import signal
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,13 +17,12 @@ from backburner.job import JobRecord
 from backburner.stores import Store, open_store
 from backburner.stores.base import WorkerInfo
 
-from .helpers import WorkerProcess, wait_until, worker_processes
+from .helpers import Start, WorkerProcess, wait_until, worker_processes
 from .periodicapp import MISFIRE_EVERY
 
 WORKERS = 3
 WINDOW = 21  # seconds of a 1 s schedule with every worker up: >= 20 ticks
 DOWNTIME = 3.0  # >= 5 ticks of the misfire schedules
-Start = Callable[..., WorkerProcess]
 
 
 @pytest.fixture

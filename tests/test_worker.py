@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,9 +23,7 @@ from backburner.worker.messages import Cancel, Claimed, Exiting, Finished, Ran, 
 from backburner.worker.supervisor import Child, Supervisor, WorkerConfig
 
 from . import workerapp
-from .helpers import SRC, TESTS, WorkerProcess, wait_until, worker_processes
-
-Start = Callable[..., WorkerProcess]
+from .helpers import SRC, TESTS, Start, wait_until
 
 
 @pytest.fixture
@@ -38,12 +36,6 @@ def bb(url: str) -> Iterator[Backburner]:
     app = workerapp.build(url)
     yield app
     app.close()
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Start]:
-    with worker_processes(tmp_path) as start:
-        yield start
 
 
 def status_of(bb: Backburner, job_id: str) -> JobStatus:

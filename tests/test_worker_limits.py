@@ -15,17 +15,22 @@ from backburner import Backburner, JobStatus
 from backburner.job import JobRecord
 
 from . import limitsapp
-from .helpers import WorkerProcess, child_pids, wait_until, worker_processes
+from .helpers import (
+    SERVER_STORES,
+    Start,
+    WorkerProcess,
+    child_pids,
+    server_store_url,
+    wait_until,
+    worker_processes,
+)
 
-Start = Callable[..., WorkerProcess]
 APP = "limitsapp:bb"
 
 
-@pytest.fixture(params=["sqlite", "redis", "postgres"])
+@pytest.fixture(params=SERVER_STORES)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/jobs.db"
-    return str(request.getfixturevalue(f"{request.param}_store_url"))
+    return server_store_url(request, tmp_path)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,10 +18,9 @@ from backburner.stores import WorkerInfo
 from backburner.testing import drain
 
 from .. import cancelapp
-from ..helpers import WorkerProcess, wait_until, worker_processes
+from ..helpers import Start, wait_until
 
 UTC = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"
-Start = Callable[..., WorkerProcess]
 
 
 @pytest.fixture
@@ -254,12 +253,6 @@ def test_a_running_job_past_its_lease_and_asked_to_cancel_says_both(bb: Backburn
 
 
 # -- with worker processes ------------------------------------------------------------
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Start]:
-    with worker_processes(tmp_path) as start:
-        yield start
-
-
 def test_running_behind_next_and_unknown_with_a_live_worker(
     bb: Backburner, shared_url: str, start: Start, tmp_path: Path
 ) -> None:

@@ -4,7 +4,7 @@ supervisor stops a job that ignores the cancel, even one stuck in C code."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,12 +12,11 @@ import pytest
 from backburner import Backburner, JobStatus
 
 from .. import cancelapp
-from ..helpers import WorkerProcess, wait_until, worker_processes
+from ..helpers import Start, wait_until
 
 GRACE = 0.5
 # a lease of 1.5 s: the worker heartbeats, and so learns of a cancel, every 0.5 s
 WORKER = ("-p", "1", "--threads", "2", "--lease", "1.5")
-Start = Callable[..., WorkerProcess]
 
 
 @pytest.fixture
@@ -25,12 +24,6 @@ def bb(shared_url: str) -> Iterator[Backburner]:
     app = cancelapp.build(shared_url)
     yield app
     app.close()
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Start]:
-    with worker_processes(tmp_path) as start:
-        yield start
 
 
 def pid_in(marker: Path) -> int:

@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,9 +16,8 @@ import pytest
 from backburner import Backburner, JobStatus
 
 from .. import logsapp
-from ..helpers import SRC, TESTS, WorkerProcess, wait_until, worker_processes
+from ..helpers import SRC, TESTS, Start, wait_until
 
-Start = Callable[..., WorkerProcess]
 APP = "logsapp:bb"
 
 
@@ -27,12 +26,6 @@ def bb(shared_url: str) -> Iterator[Backburner]:
     app = logsapp.build(shared_url)
     yield app
     app.close()
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Start]:
-    with worker_processes(tmp_path) as start:
-        yield start
 
 
 def cli(url: str, *args: str) -> subprocess.Popen[str]:
