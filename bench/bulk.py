@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import signal
 import statistics
 import tempfile
 import time
 
 from bench.app import build
-from bench.core import drop_bench_data, worker
+from bench.core import worker
+from bench.scratch import Scratch
 
 
 def single_rate(url: str, n: int) -> float:
@@ -95,15 +95,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=100)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        run = secrets.token_hex(3)
-
-        def fresh(name: str) -> str:
-            if not args.url:
-                return f"sqlite:///{tmp}/{name}.db"
-            sep = "&" if "?" in args.url else "?"
-            option = "schema" if args.url.startswith("postgres") else "prefix"
-            return f"{args.url}{sep}{option}=bench_{name}_{run}"
-
+        scratch = Scratch(args.url, tmp)
+        fresh = scratch.url  # an empty store per phase
         try:
             single = single_rate(fresh("enqueue"), args.single)
             print(f"enqueue, one job per delay():           {single:10,.0f} jobs/s")
@@ -123,8 +116,7 @@ def main() -> None:
                     f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
                 )
         finally:
-            if args.url:
-                drop_bench_data(args.url, run)
+            scratch.drop()
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import signal
 import statistics
 import subprocess
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 
 from bench.app import build
+from bench.scratch import Scratch
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -136,16 +136,8 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=10.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        run = secrets.token_hex(3)
-
-        def fresh(name: str) -> str:
-            """An empty store per phase: a new SQLite file, Redis prefix or PG schema."""
-            if not args.url:
-                return f"sqlite:///{tmp}/{name}.db"
-            sep = "&" if "?" in args.url else "?"
-            option = "schema" if args.url.startswith("postgres") else "prefix"
-            return f"{args.url}{sep}{option}=bench_{name}_{run}"
-
+        scratch = Scratch(args.url, tmp)
+        fresh = scratch.url  # an empty store per phase
         rate = enqueue_rate(fresh("enqueue"), args.enqueue)
         print(f"enqueue, one job per delay():        {rate:10,.0f} jobs/s")
         print(
@@ -161,26 +153,7 @@ def main() -> None:
             f"idle enqueue-to-start:               p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
         )
         print(f"idle worker CPU (supervisor+2 children): {cpu * 100:.2f}% of one core")
-        if args.url:
-            drop_bench_data(args.url, run)
-
-
-def drop_bench_data(url: str, run: str) -> None:
-    """Remove the Redis keys or PostgreSQL schemas this run created."""
-    names = [f"bench_{name}_{run}" for name in ("enqueue", "drain", "latency")]
-    if url.startswith("postgres"):
-        import psycopg
-
-        with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
-            for name in names:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-        return
-    import redis
-
-    client = redis.Redis.from_url(url.split("?")[0])
-    for name in names:
-        for key in client.scan_iter(match=f"{{{name}}}*", count=1000):
-            client.delete(key)
+        scratch.drop()
 
 
 if __name__ == "__main__":

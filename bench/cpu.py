@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import secrets
 import statistics
 import subprocess
 import sys
 import tempfile
 
-from .core import ROOT, build, drop_bench_data
+from .core import ROOT, build
+from .scratch import Scratch
 
 
 def cpu_per_job(url: str, jobs: int) -> float:
@@ -54,18 +54,11 @@ def main() -> None:
     args = parser.parse_args()
     figures = []
     for round_ in range(args.rounds):
-        if args.url is None:
-            url = f"sqlite:///{tempfile.mkdtemp(prefix='bb-cpu-')}/jobs.db"
-        else:  # a fresh Redis prefix or PostgreSQL schema, named as bench.core names them
-            run = secrets.token_hex(3)
-            option = "schema" if args.url.startswith("postgres") else "prefix"
-            joiner = "&" if "?" in args.url else "?"
-            url = f"{args.url}{joiner}{option}=bench_drain_{run}"
+        scratch = Scratch(args.url, tempfile.mkdtemp(prefix="bb-cpu-"))  # fresh each round
         try:
-            figures.append(cpu_per_job(url, args.jobs))
+            figures.append(cpu_per_job(scratch.url("drain"), args.jobs))
         finally:
-            if args.url is not None:
-                drop_bench_data(args.url, run)
+            scratch.drop()
         print(f"round {round_ + 1}: {figures[-1]:.1f} us CPU per job", flush=True)
     print(f"median of {args.rounds}: {statistics.median(figures):.1f} us CPU per job")
 

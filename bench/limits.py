@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import signal
 import statistics
 import subprocess
@@ -26,6 +25,7 @@ from pathlib import Path
 from backburner import Backburner
 from backburner.job import JobStatus
 from backburner.throttle import parse_rate
+from bench.scratch import Scratch
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE = os.environ.get("BENCH_LIMITS_RATE", "50/s")
@@ -107,19 +107,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=30.0)
     args = parser.parse_args()
-    run = secrets.token_hex(3)
     with tempfile.TemporaryDirectory() as tmp:
-        names: list[str] = []
-
-        def fresh(name: str) -> str:
-            """An empty store per phase: a new SQLite file, Redis prefix or PG schema."""
-            names.append(f"bench_{name}_{run}")
-            if not args.url:
-                return f"sqlite:///{tmp}/{name}.db"
-            sep = "&" if "?" in args.url else "?"
-            option = "schema" if args.url.startswith("postgres") else "prefix"
-            return f"{args.url}{sep}{option}=bench_{name}_{run}"
-
+        scratch = Scratch(args.url, tmp)
+        fresh = scratch.url  # an empty store per phase
         plain: list[float] = []
         limited: list[float] = []
         for i in range(args.rounds):
@@ -136,25 +126,7 @@ def main() -> None:
             f"rate={RATE} over {args.seconds:g} s: {observed} starts, {expected} configured "
             f"({observed / expected:.1%}); most in one window: {busiest}"
         )
-        if args.url:
-            drop(args.url, names)
-
-
-def drop(url: str, names: list[str]) -> None:
-    """Remove the Redis keys or PostgreSQL schemas this run created."""
-    if url.startswith("postgres"):
-        import psycopg
-
-        with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
-            for name in names:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-        return
-    import redis
-
-    client = redis.Redis.from_url(url.split("?")[0])
-    for name in names:
-        for key in client.scan_iter(match=f"{{{name}}}*", count=1000):
-            client.delete(key)
+        scratch.drop()
 
 
 if __name__ == "__main__":

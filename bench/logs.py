@@ -22,7 +22,6 @@ import http.client
 import json
 import os
 import resource
-import secrets
 import statistics
 import subprocess
 import sys
@@ -31,8 +30,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from .core import ROOT, drop_bench_data
+from .core import ROOT
 from .logs_app import build
+from .scratch import Scratch
 
 APP = "bench.logs_app:bb"
 
@@ -71,13 +71,9 @@ def drain(url: str, task: str, jobs: int, capture: bool) -> tuple[float, float]:
 
 def fresh(base: str | None) -> tuple[str, Callable[[], None]]:
     """A fresh store URL like `base` (a new SQLite file when None), and its cleanup."""
-    if base is None:
-        url = f"sqlite:///{tempfile.mkdtemp(prefix='bb-logs-')}/jobs.db?synchronous=normal"
-        return url, lambda: None
-    run = secrets.token_hex(3)
-    option = "schema" if base.startswith("postgres") else "prefix"
-    joiner = "&" if "?" in base else "?"
-    return f"{base}{joiner}{option}=bench_drain_{run}", lambda: drop_bench_data(base, run)
+    scratch = Scratch(base, tempfile.mkdtemp(prefix="bb-logs-"))
+    url = scratch.url("drain")
+    return url + ("?synchronous=normal" if base is None else ""), scratch.drop
 
 
 def throughput(base: str | None, jobs: int, rounds: int, tasks: list[str]) -> None:

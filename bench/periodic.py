@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import signal
 import statistics
 import subprocess
@@ -27,6 +26,7 @@ import time
 from backburner.stores import open_store
 
 from .core import ROOT
+from .scratch import Scratch
 
 WORKERS = 3
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -84,29 +84,6 @@ def _run(url: str, seconds: float, periodic: bool) -> tuple[list[float], float]:
     return delays, statistics.mean(cpu) / (ended - started)
 
 
-def _fresh(url: str, run: str) -> str:
-    if url == "sqlite":
-        return f"sqlite:///{tempfile.mkdtemp(prefix='bb-periodic-')}/jobs.db"
-    option = "schema" if url.startswith("postgres") else "prefix"
-    joiner = "&" if "?" in url else "?"
-    return f"{url}{joiner}{option}=bench_periodic_{run}"
-
-
-def _drop(url: str, run: str) -> None:
-    name = f"bench_periodic_{run}"
-    if url.startswith("postgres"):
-        import psycopg
-
-        with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-    elif url.startswith("redis"):
-        import redis
-
-        client = redis.Redis.from_url(url.split("?")[0])
-        for key in client.scan_iter(match=f"{{{name}}}*", count=1000):
-            client.delete(key)
-
-
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -118,13 +95,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     args = parser.parse_args()
     for base in args.url or DEFAULT_URLS:
-        run = secrets.token_hex(3)
-        url = _fresh(base, run)
+        scratch = Scratch(None if base == "sqlite" else base, tempfile.mkdtemp(prefix="bb-"))
+        url = scratch.url("periodic")
         try:
             delays, cpu = _run(url, args.seconds, periodic=True)
             _, baseline = _run(url, args.seconds / 2, periodic=False)
         finally:
-            _drop(base, run)
+            scratch.drop()
         kind = base.split(":")[0]
         p50 = _percentile(delays, 0.5) * 1e3
         print(
