@@ -130,11 +130,16 @@ def submit(bb: Backburner, records: list[JobRecord]) -> list[Job]:
 
 
 def _submit(bb: Backburner, records: list[JobRecord], eager: bool, raise_errors: bool) -> list[Job]:
+    """`_store` in a PRODUCER span when tracing is on (see `tracing`): "send <task>" for
+    one job (a `delay()`), one "send" span for a batch."""
     tracer = tracing.active()
     if tracer is None:
         return _store(bb, records, eager, raise_errors)
-    with tracing.producing_many(tracer, records) as traced:
-        return _store(bb, traced, eager, raise_errors)
+    if len(records) == 1:
+        with tracing.producing(tracer, records[0]) as traced:
+            return _store(bb, [traced], eager, raise_errors)
+    with tracing.producing_many(tracer, records) as batch:
+        return _store(bb, batch, eager, raise_errors)
 
 
 def _store(bb: Backburner, records: list[JobRecord], eager: bool, raise_errors: bool) -> list[Job]:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from . import codec, defaults, limits, signals, throttle, tracing
+from . import codec, defaults, limits, throttle
 from .flows import Call, submit
 from .job import Job, JobRecord, new_id, pending_status
 from .throttle import KeyFn
@@ -281,13 +281,8 @@ class Task(Generic[P, R]):
     def _enqueue(self, args: tuple[Any, ...], kwargs: dict[str, Any], run_at: float | None) -> Job:
         payload = self.encode_arguments(args, kwargs)
         record = self.record(payload, run_at, flow=self._flow_control(args, kwargs))
-        if record.depends_on:  # stored and announced as bulk jobs are, with a fresh status
-            [job] = submit(self.bb, [record])
-            return job
-        eager, raise_errors = self.bb.eager_mode()
-        if eager and self.bb.hold_eager(lambda: self._submit(record, eager, raise_errors)):
-            return Job(self.bb, record)  # in an eager transaction() block: runs at its end
-        return self._submit(record, eager, raise_errors)
+        [job] = submit(self.bb, [record])  # stored, announced (and run, if eager) as a bulk job
+        return job
 
     def record(
         self,
@@ -346,28 +341,6 @@ class Task(Generic[P, R]):
             fields["rate_period"] = rate.period
             fields["rate_key"] = throttle.job_key(o.rate_key, o.name, "rate_key", args, kwargs)
         return fields
-
-    def _submit(self, record: JobRecord, eager: bool, raise_errors: bool) -> Job:
-        """Store `record`, then with `eager` run it here and now (see worker.runner); in
-        a PRODUCER span when tracing is on (see `tracing`)."""
-        tracer = tracing.active()
-        if tracer is None:
-            return self._store(record, eager, raise_errors)
-        with tracing.producing(tracer, record) as traced:
-            return self._store(traced, eager, raise_errors)
-
-    def _store(self, record: JobRecord, eager: bool, raise_errors: bool) -> Job:
-        [job_id] = self.bb.store.enqueue([record])
-        if job_id != record.id:  # deduplicated by unique_key: hand back the live job
-            existing = self.bb.store.get(job_id)
-            if existing is not None:
-                return Job(self.bb, existing)
-        signals.send_job(signals.job_enqueued, self.bb, record)
-        if eager:
-            from .worker.runner import run_eagerly
-
-            return Job(self.bb, run_eagerly(self.bb, record, raise_errors=raise_errors))
-        return Job(self.bb, record)
 
 
 def _due_time(delay: float | dt.timedelta | None, at: float | dt.datetime | None) -> float:
