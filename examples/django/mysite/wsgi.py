@@ -1,0 +1,8 @@
+"""The WSGI application, for gunicorn or uWSGI: `gunicorn mysite.wsgi`."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+application = get_wsgi_application()
