@@ -40,8 +40,8 @@ def place_order(request: HttpRequest) -> JsonResponse:
 
 
 def place_then_enqueue_on_commit(item: str) -> Order:
-    """Any store: the receipt job is enqueued after the order's transaction commits (at
-    once when no transaction is open), and never if it rolls back."""
+    """Any store: the receipt job is enqueued once the order is committed (when this
+    atomic() block ends, or the outermost one around it), and never if it rolls back."""
     with transaction.atomic():
         order = Order.objects.create(item=item)
         transaction.on_commit(lambda: enqueue_receipt(order))
