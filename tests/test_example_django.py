@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import suppress
@@ -96,7 +97,11 @@ def bb(
 
 
 def start_worker(start: Start, bb: Any) -> Any:
-    return start(bb.url, app="mysite.worker", cwd=EXAMPLE)
+    """The README's worker command (`backburner worker APP`), run with this test's store."""
+    text = (EXAMPLE / "README.md").read_text()
+    commands = re.findall(r"^backburner worker (\S+)$", text, re.M)
+    assert len(commands) == 1, "the README should give one `backburner worker APP` command"
+    return start(bb.url, app=commands[0], cwd=EXAMPLE)
 
 
 def status(client: Client, url: str) -> dict[str, Any]:
@@ -179,3 +184,8 @@ def test_on_postgresql_the_job_is_part_of_the_orders_transaction(bb: Any, start:
         worker.log()
     )
     assert bb.store.list_jobs()[0].id == job.id, "the rolled-back job never existed"
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_the_migrations_match_the_models(bb: Any) -> None:
+    call_command("makemigrations", check=True, dry_run=True, verbosity=0)  # exits if not

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import urllib.request
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +24,8 @@ from fastapi.testclient import TestClient
 from backburner import signals
 from backburner.testing import eager
 
-from .helpers import SERVER_STORES, TESTS, Start, server_store_url, wait_until
+from .helpers import SERVER_STORES, SRC, TESTS, Start, server_store_url, wait_until
+from .servers import free_port, port_open
 
 EXAMPLE = TESTS.parent / "examples" / "fastapi"
 
@@ -104,3 +114,71 @@ def test_in_eager_mode_the_report_is_built_in_the_request(reports: Any, bb: Any)
         assert answer.json()["status"] == "succeeded"
         job = job_info(client, answer.json()["status_url"])
     assert job["result"] == {"user_id": 2, "days": 2, "total": 2 + 3}
+
+
+def readme_commands() -> dict[str, list[str]]:
+    """The README's commands that start the web app and the worker, as argument lists."""
+    text = (EXAMPLE / "README.md").read_text()
+    lines = [
+        line for block in re.findall(r"```sh\n(.*?)```", text, re.S) for line in block.splitlines()
+    ]
+    found = {}
+    for name, start in (("web", ["uvicorn"]), ("worker", ["backburner", "worker"])):
+        matching = [shlex.split(line) for line in lines if shlex.split(line)[: len(start)] == start]
+        assert len(matching) == 1, f"the README should give one `{' '.join(start)}` command"
+        found[name] = matching[0]
+    return found
+
+
+@contextmanager
+def running(command: list[str], env: dict[str, str], log: Path) -> Iterator[None]:
+    """`command` run from EXAMPLE in a process group of its own, SIGTERMed at the end, then
+    SIGKILLed with its children if it has not exited."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            command,
+            cwd=EXAMPLE,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        finally:
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def get_json(url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        found: dict[str, Any] = json.load(answer)
+        return found
+
+
+def test_the_readme_commands_serve_the_app_and_run_its_jobs(tmp_path: Path) -> None:
+    commands = readme_commands()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BACKBURNER_", "UVICORN_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = str(SRC)
+    env["BACKBURNER_URL"] = f"sqlite:///{tmp_path}/jobs.db"
+    env["UVICORN_PORT"] = str(port)  # uvicorn reads its options from UVICORN_* too
+    with ExitStack() as stack:
+        stack.enter_context(running(commands["web"], env, tmp_path / "web.log"))
+        stack.enter_context(running(commands["worker"], env, tmp_path / "worker.log"))
+        wait_until(lambda: port_open("127.0.0.1", port), 30)
+        base = f"http://127.0.0.1:{port}"
+        job = get_json(f"{base}/reports", {"user_id": 7, "days": 3})
+        url = base + job["status_url"]
+        wait_until(lambda: get_json(url)["status"] == "succeeded", 30)
+        assert get_json(url)["result"] == {"user_id": 7, "days": 3, "total": 7 + 8 + 9}
+    assert "tasks reports.jobs.build_report" in (tmp_path / "worker.log").read_text()
+    assert f"Uvicorn running on http://127.0.0.1:{port}" in (tmp_path / "web.log").read_text()
