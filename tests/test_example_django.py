@@ -7,6 +7,9 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import suppress
@@ -21,9 +24,10 @@ from django.core.management import call_command
 from django.db import connections, transaction
 from django.test import Client
 
-from .helpers import TESTS, Start, wait_until
+from .helpers import SRC, TESTS, Start, wait_until
 
 EXAMPLE = TESTS.parent / "examples" / "django"
+GUIDE = TESTS.parent / "docs" / "guides" / "django.md"
 
 
 class Rollback(Exception):
@@ -96,12 +100,19 @@ def bb(
     connections.close_all()
 
 
+def readme_command(start: str) -> str:
+    """The one line of the README's shell blocks that starts with `start`."""
+    text = (EXAMPLE / "README.md").read_text()
+    blocks: list[str] = re.findall(r"```sh\n(.*?)```", text, re.S)
+    matching = [line for block in blocks for line in block.splitlines() if line.startswith(start)]
+    assert len(matching) == 1, f"the README should give one `{start}` command"
+    return matching[0]
+
+
 def start_worker(start: Start, bb: Any) -> Any:
     """The README's worker command (`backburner worker APP`), run with this test's store."""
-    text = (EXAMPLE / "README.md").read_text()
-    commands = re.findall(r"^backburner worker (\S+)$", text, re.M)
-    assert len(commands) == 1, "the README should give one `backburner worker APP` command"
-    return start(bb.url, app=commands[0], cwd=EXAMPLE)
+    app = readme_command("backburner worker ").split()[2]
+    return start(bb.url, app=app, cwd=EXAMPLE)
 
 
 def status(client: Client, url: str) -> dict[str, Any]:
@@ -189,3 +200,21 @@ def test_on_postgresql_the_job_is_part_of_the_orders_transaction(bb: Any, start:
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_the_migrations_match_the_models(bb: Any) -> None:
     call_command("makemigrations", check=True, dry_run=True, verbosity=0)  # exits if not
+
+
+def test_the_readme_migrate_command_creates_the_orders_table(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BACKBURNER_", "DJANGO_"))}
+    env.update(PYTHONPATH=str(SRC), DATA_DIR=str(tmp_path))
+    command = readme_command("python manage.py migrate").replace("python", sys.executable, 1)
+    done = subprocess.run(
+        command.split(), cwd=EXAMPLE, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM orders_order").fetchone() == (0,)
+
+
+def test_the_guide_gives_the_readme_commands() -> None:
+    guide = GUIDE.read_text()
+    for start in ("python manage.py migrate", "python manage.py runserver", "backburner worker "):
+        assert readme_command(start) in guide

@@ -28,6 +28,7 @@ from .helpers import SERVER_STORES, SRC, TESTS, Start, server_store_url, wait_un
 from .servers import free_port, port_open
 
 EXAMPLE = TESTS.parent / "examples" / "fastapi"
+GUIDE = TESTS.parent / "docs" / "guides" / "fastapi.md"
 
 
 @pytest.fixture(scope="module")
@@ -182,3 +183,9 @@ def test_the_readme_commands_serve_the_app_and_run_its_jobs(tmp_path: Path) -> N
         assert get_json(url)["result"] == {"user_id": 7, "days": 3, "total": 7 + 8 + 9}
     assert "tasks reports.jobs.build_report" in (tmp_path / "worker.log").read_text()
     assert f"Uvicorn running on http://127.0.0.1:{port}" in (tmp_path / "web.log").read_text()
+
+
+def test_the_guide_gives_the_readme_commands() -> None:
+    guide = GUIDE.read_text()
+    for command in readme_commands().values():
+        assert shlex.join(command) in guide
