@@ -38,21 +38,23 @@ class Rollback(Exception):
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The example imported here, Django set up once for this module (Django cannot be set
     up twice in a process): returns its `mysite.settings` module."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_SETTINGS_MODULE", "mysite.settings")
-        patch.setenv("DATA_DIR", str(tmp_path_factory.mktemp("django")))
-        patch.syspath_prepend(str(EXAMPLE))
-        tz = os.environ.get("TZ")
-        django.setup()
-        # Django sets $TZ to its TIME_ZONE: the tests after these keep the machine's
+    tz = os.environ.get("TZ")
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("DJANGO_SETTINGS_MODULE", "mysite.settings")
+            patch.setenv("DATA_DIR", str(tmp_path_factory.mktemp("django")))
+            patch.syspath_prepend(str(EXAMPLE))
+            django.setup()
+            yield importlib.import_module("mysite.settings")
+            example("mysite.jobs").bb.close()
+            connections.close_all()
+    finally:
+        # Django set $TZ to its TIME_ZONE: the tests after these get the machine's back
         if tz is None:
-            patch.delenv("TZ", raising=False)
+            os.environ.pop("TZ", None)
         else:
-            patch.setenv("TZ", tz)
-        yield importlib.import_module("mysite.settings")
-        example("mysite.jobs").bb.close()
-        connections.close_all()
-    time.tzset()
+            os.environ["TZ"] = tz
+        time.tzset()
 
 
 def example(module: str) -> Any:
@@ -194,7 +196,7 @@ def test_on_postgresql_the_job_is_part_of_the_orders_transaction(bb: Any, start:
     assert job.wait(timeout=30) == f"Receipt for order {kept.pk}: coffee (job {job.id})", (
         worker.log()
     )
-    assert bb.store.list_jobs()[0].id == job.id, "the rolled-back job never existed"
+    assert [r.id for r in bb.store.list_jobs()] == [job.id], "the rolled-back one never existed"
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
