@@ -46,8 +46,7 @@ default_role = "literal"
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
-autodoc_preserve_defaults = True
-autodoc_default_options = {"members": True, "show-inheritance": False}
+autodoc_default_options = {"members": True}
 
 # Nitpicky mode resolves every name in a signature. Names from the standard library and
 # third-party packages have no page here (the build runs offline, without intersphinx),
@@ -83,22 +82,41 @@ nitpick_ignore_regex = [
 ]
 
 _CODE = re.compile(r"(``?[^`]*``?)")
+_TRAILING_UNDERSCORE = re.compile(r"(?<=\w)_(?!\w)")
 
 
-def plain_stars(lines: list[str]) -> None:
-    """Escape `*` outside code in docstrings and click help (cron fields, `*.py`, **kw):
-    the project writes them as plain text, where reST would read emphasis."""
+def plain_text(lines: list[str]) -> None:
+    """Escape, outside code, what the project's docstrings and click help mean as plain
+    text but reST reads as markup: `*` (cron fields, `*.py`, **kw) as emphasis, and a
+    word ending in `_` (BACKBURNER_*) as a link."""
     for i, line in enumerate(lines):
         parts = _CODE.split(line)
-        lines[i] = "".join(p if p.startswith("`") else p.replace("*", r"\*") for p in parts)
+        lines[i] = "".join(p if p.startswith("`") else _plain(p) for p in parts)
+
+
+def _plain(text: str) -> str:
+    return _TRAILING_UNDERSCORE.sub(r"\\_", text.replace("*", r"\*"))
+
+
+def literal_examples(lines: list[str]) -> None:
+    """Make an indented example after a paragraph a literal block, as the project's
+    docstrings mean it (they are read as plain text in the source, not as reST)."""
+    for i in range(len(lines) - 2, 0, -1):
+        before, blank, after = lines[i - 1], lines[i], lines[i + 1]
+        if blank.strip() or not after.startswith("    ") or not before.strip():
+            continue
+        if before.startswith(" ") or before.rstrip().endswith("::"):
+            continue
+        lines[i:i] = ["", "::"]
 
 
 def _docstring(app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
-    plain_stars(lines)
+    plain_text(lines)
+    literal_examples(lines)
 
 
 def _click(app: Any, ctx: Any, lines: list[str]) -> None:
-    plain_stars(lines)
+    plain_text(lines)
 
 
 def setup(app: Any) -> None:
