@@ -85,11 +85,13 @@ _CODE = re.compile(r"(``?[^`]*``?)")
 _TRAILING_UNDERSCORE = re.compile(r"(?<=\w)_(?!\w)")
 
 
-def plain_text(lines: list[str]) -> None:
+def plain_text(lines: list[str], *, skip_indented: bool = False) -> None:
     """Escape, outside code, what the project's docstrings and click help mean as plain
     text but reST reads as markup: `*` (cron fields, `*.py`, **kw) as emphasis, and a
     word ending in `_` (BACKBURNER_*) as a link."""
     for i, line in enumerate(lines):
+        if skip_indented and line.startswith("    "):
+            continue  # a docstring's indented example: a literal block (literal_examples)
         parts = _CODE.split(line)
         lines[i] = "".join(p if p.startswith("`") else _plain(p) for p in parts)
 
@@ -111,7 +113,7 @@ def literal_examples(lines: list[str]) -> None:
 
 
 def _docstring(app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
-    plain_text(lines)
+    plain_text(lines, skip_indented=True)
     literal_examples(lines)
 
 
