@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-import backburner  # noqa: E402
+import backburner
 
 project = "backburner"
 author = "the backburner authors"
@@ -90,8 +90,8 @@ def plain_text(lines: list[str], *, skip_indented: bool = False) -> None:
     text but reST reads as markup: `*` (cron fields, `*.py`, **kw) as emphasis, and a
     word ending in `_` (BACKBURNER_*) as a link."""
     for i, line in enumerate(lines):
-        if skip_indented and line.startswith("    "):
-            continue  # a docstring's indented example: a literal block (literal_examples)
+        if (skip_indented and line.startswith("    ")) or line.lstrip().startswith(".. "):
+            continue  # a docstring's example (a literal block), or a directive's line
         parts = _CODE.split(line)
         lines[i] = "".join(p if p.startswith("`") else _plain(p) for p in parts)
 
