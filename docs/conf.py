@@ -43,6 +43,8 @@ html_title = f"backburner {release}"
 pygments_style = "friendly"
 # Docstrings and click help are written as the README is: `code` in single backticks.
 default_role = "literal"
+# "--force" stays two hyphens (not an en dash), and quotes stay as the code has them
+smartquotes = False
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
