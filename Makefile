@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench install
+.PHONY: demo test lint bench install docs
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ lint: $(BIN)/.installed
 
 test: lint
 	$(BIN)/pytest --chaos
+
+# the site in docs/ (Sphinx + MyST): any warning, or a reference to nothing, fails it
+docs: $(BIN)/.installed
+	$(BIN)/sphinx-build -W --keep-going -n -b html docs docs/_build/html
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench
