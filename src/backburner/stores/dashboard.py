@@ -3,6 +3,8 @@ the cursor of a page (a job's place in enqueue order, as text)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..job import PENDING, JobRecord, pending_status
 from .base import JobFilter
 
@@ -17,6 +19,17 @@ def matches(record: JobRecord, filter: JobFilter, now: float) -> bool:
         and (filter.task is None or record.task == filter.task)
         and (filter.search is None or found(record, filter.search))
     )
+
+
+def exact_match(
+    get: Callable[[str], JobRecord | None], filter: JobFilter, now: float
+) -> JobRecord | None:
+    """The job whose id `filter.search` is (read by `get`, light), if it matches the
+    other filters: a search for an id finds that job alone, however old (first page)."""
+    if filter.search is None:
+        return None
+    record = get(filter.search)
+    return record if record is not None and matches(record, filter, now) else None
 
 
 def found(record: JobRecord, text: str) -> bool:

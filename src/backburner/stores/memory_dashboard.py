@@ -12,13 +12,16 @@ from typing import TYPE_CHECKING
 
 from ..job import PENDING, JobRecord, pending_status
 from .base import AuditEntry, HistoryPoint, JobFilter, JobPage
-from .dashboard import after_seq, cursor, matches
+from .dashboard import after_seq, cursor, exact_match, matches
 
 
 class MemoryDashboard:
     """`find_jobs`, `count_jobs`, `delete_jobs`, history and audit of MemoryStore."""
 
     if TYPE_CHECKING:
+
+        def get(self, job_id: str, *, light: bool = False) -> JobRecord | None: ...
+
         _changed: threading.Condition
         _jobs: dict[str, JobRecord]
         _seq: dict[str, int]
@@ -42,14 +45,15 @@ class MemoryDashboard:
             if below is None or seq < below:
                 yield seq, self._jobs[job_id]
 
+    def _light_get(self, job_id: str) -> JobRecord | None:
+        return self.get(job_id, light=True)
+
     def find_jobs(self, filter: JobFilter, *, after: str | None = None, limit: int = 50) -> JobPage:
         below = after_seq(after)
         now = time.time()
         with self._changed:
-            if filter.search is not None and below is None:
-                exact = self._jobs.get(filter.search)
-                if exact is not None and matches(exact, filter, now):
-                    return JobPage([_light(exact, now)], None)
+            if below is None and (exact := exact_match(self._light_get, filter, now)) is not None:
+                return JobPage([exact], None)
             jobs: list[JobRecord] = []
             last = scanned = 0
             for seq, record in self._newest_first(below):

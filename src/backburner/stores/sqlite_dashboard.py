@@ -1,0 +1,115 @@
+"""The SQLite store's dashboard methods (a mixin): finding, counting and deleting jobs
+(sql_dashboard's statements), and the bb_history and bb_audit tables (sql/sqlite.sql)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
+
+from ..job import JobRecord
+from . import rows, sql_dashboard
+from .base import AuditEntry, HistoryPoint, JobFilter, JobPage
+from .dashboard import after_seq, cursor, exact_match
+
+_FIND = "instr"
+_ADD_HISTORY = (
+    "INSERT INTO bb_history (minute, queue, outcome, count) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (minute, queue, outcome) DO UPDATE SET count = count + excluded.count"
+)
+_AUDIT_COLUMNS = "at, actor, action, target, detail, source"
+_RECORD_AUDIT = f"INSERT INTO bb_audit ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+_AUDIT_LOG = f"SELECT {_AUDIT_COLUMNS}, seq FROM bb_audit WHERE seq < ? ORDER BY seq DESC LIMIT ?"
+
+
+def _mark(name: str) -> str:
+    return f":{name}"
+
+
+class SQLiteDashboard:
+    """`find_jobs`, `count_jobs`, `delete_jobs`, history and audit of SQLiteStore."""
+
+    if TYPE_CHECKING:
+
+        def get(self, job_id: str, *, light: bool = False) -> JobRecord | None: ...
+
+        scan_limit: int
+
+        def _conn(self) -> sqlite3.Connection: ...
+
+        def _write(
+            self, wake: bool = False, durable: bool = False
+        ) -> AbstractContextManager[sqlite3.Connection]: ...
+
+    def _light_get(self, job_id: str) -> JobRecord | None:
+        return self.get(job_id, light=True)
+
+    def find_jobs(self, filter: JobFilter, *, after: str | None = None, limit: int = 50) -> JobPage:
+        below = after_seq(after)
+        now = time.time()
+        if below is None and (exact := exact_match(self._light_get, filter, now)) is not None:
+            return JobPage([exact], None)
+        conn = self._conn()
+        page, extent, params = sql_dashboard.find_sql(
+            filter, below, now, _mark, _FIND, rows.JOB_SELECT_LIGHT, ordered=False
+        )
+        limit = max(1, limit)
+        params.update(scan=self.scan_limit, limit=limit + 1)
+        found = conn.execute(page.format(jobs="bb_jobs"), params).fetchall()
+        jobs = rows.job_records(found[:limit], now, json.loads)
+        if len(found) > limit:
+            return JobPage(jobs, cursor(found[limit - 1][-1]))
+        walked, lowest = conn.execute(extent.format(jobs="bb_jobs"), params).fetchone()
+        if walked < self.scan_limit:
+            return JobPage(jobs, None)
+        return JobPage(jobs, cursor(lowest), walked)
+
+    def count_jobs(self, filter: JobFilter, cap: int) -> int:
+        sql, params = sql_dashboard.count_sql(filter, time.time(), _mark, _FIND)
+        params.update(scan=self.scan_limit, cap=max(0, cap))
+        return int(self._conn().execute(sql.format(jobs="bb_jobs"), params).fetchone()[0])
+
+    def delete_jobs(self, job_ids: Sequence[str]) -> int:
+        ids = list(dict.fromkeys(job_ids))
+        deleted = 0
+        step = sql_dashboard.DELETE_BATCH
+        for i in range(0, len(ids), step):  # each batch its own short write
+            batch = ids[i : i + step]
+            sql = (
+                f"DELETE FROM bb_jobs AS f WHERE f.id IN ({', '.join('?' * len(batch))}) AND "
+                + sql_dashboard.DELETABLE.format(jobs="bb_jobs", deps="bb_deps")
+            )  # logs and dependency edges go with them (triggers)
+            with self._write() as conn:
+                deleted += conn.execute(sql, batch).rowcount
+        return deleted
+
+    def add_history(self, counts: Mapping[tuple[float, str, str], int]) -> None:
+        if not counts:
+            return
+        with self._write() as conn:
+            conn.executemany(_ADD_HISTORY, [(*key, n) for key, n in counts.items()])
+
+    def history(self, since: float) -> list[HistoryPoint]:
+        found = self._conn().execute(
+            "SELECT minute, queue, outcome, count FROM bb_history WHERE minute >= ? "
+            "ORDER BY minute, queue, outcome",
+            (since,),
+        )
+        return [HistoryPoint(*row) for row in found.fetchall()]
+
+    def prune_history(self, before: float) -> int:
+        with self._write() as conn:
+            return conn.execute("DELETE FROM bb_history WHERE minute < ?", (before,)).rowcount
+
+    def record_audit(self, entry: AuditEntry) -> None:
+        values = (entry.at, entry.actor, entry.action, entry.target, entry.detail, entry.source)
+        with self._write(durable=True) as conn:
+            conn.execute(_RECORD_AUDIT, values)
+
+    def audit_log(self, *, limit: int = 100, before: int | None = None) -> list[AuditEntry]:
+        top = 2**63 - 1 if before is None else before
+        found = self._conn().execute(_AUDIT_LOG, (top, limit)).fetchall()
+        return [AuditEntry(*row) for row in found]
