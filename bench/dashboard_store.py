@@ -25,7 +25,7 @@ from typing import Any
 
 from backburner import policy
 from backburner.job import JobRecord, JobStatus
-from backburner.stores import AuditEntry, JobFilter, Store, open_store
+from backburner.stores import AuditEntry, JobFilter, Store, open_store, sql_dashboard
 
 from .scratch import Scratch
 
@@ -167,6 +167,32 @@ def measure(store: Store, jobs: int, repeat: int) -> None:
         print(f"  {name:36} {ms:8.1f} ms   {describe(found)}")
 
 
+def explain(store: Store, jobs: int) -> None:
+    """Print the plans of the page statements (SQL stores): the way each window is read."""
+    sqlite = store.url.startswith("sqlite")
+    mark = (lambda n: f":{n}") if sqlite else (lambda n: f"%({n})s")
+    find = "instr" if sqlite else "strpos"
+    for name, f in [
+        ("status=failed", JobFilter(JobStatus.FAILED)),
+        ("status=queued", JobFilter(JobStatus.QUEUED)),
+        ("queue=q2", JobFilter(queue="q2")),
+        ("search", JobFilter(search='user-12345"')),
+    ]:
+        sql, params = sql_dashboard.window_sql(f, time.time(), mark, find, "seq")
+        hint = sql_dashboard.sqlite_hint(f) if sqlite else ""
+        sql = sql.format(jobs="{jobs}", hint=hint)
+        params.update(low=jobs - 100_000, high=jobs, limit=51)
+        if sqlite:
+            plan = store._query("EXPLAIN QUERY PLAN " + sql, params)  # type: ignore[attr-defined]
+            lines = [str(row[-1]) for row in plan]
+        else:
+            plan = store._query("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)  # type: ignore[attr-defined]
+            lines = [str(row[0]) for row in plan]
+        print(f"  plan of {name}:")
+        for line in lines:
+            print(f"      {line}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="PostgreSQL or Redis server URL (default: SQLite)")
@@ -189,6 +215,8 @@ def main() -> None:
                 f"{time.monotonic() - began:.0f}s"
             )
             measure(store, args.jobs, args.repeat)
+            if not store.url.startswith("redis"):
+                explain(store, args.jobs)
             store.close()
         finally:
             scratch.drop()
