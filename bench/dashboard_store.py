@@ -160,7 +160,9 @@ def measure(store: Store, jobs: int, repeat: int) -> None:
             "count_jobs(task=t3, 10000)",
             lambda: store.count_jobs(JobFilter(task="t3"), 10_000),
         ),
+        ("history(hour)", lambda: store.history(time.time() - 3600)),
         ("history(day)", lambda: store.history(time.time() - 86400)),
+        ("history(day, step=900)", lambda: store.history(time.time() - 86400, step=900)),
         ("audit_log()", lambda: store.audit_log()),
         ("audit_log(before=5000)", lambda: store.audit_log(before=5000)),
     ]

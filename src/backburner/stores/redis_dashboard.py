@@ -28,7 +28,7 @@ import redis
 
 from ..job import PENDING, JobRecord, JobStatus, pending_status
 from .base import AuditEntry, HistoryPoint, JobFilter, JobPage
-from .dashboard import after_seq, cursor, exact_match
+from .dashboard import after_seq, bucketed, check_step, cursor, exact_match
 
 if TYPE_CHECKING:
     from .redis_conn import RedisConnector
@@ -188,7 +188,8 @@ class RedisDashboard:
                 pipe.hincrby(f"{minutes}:{at}", f"{outcome} {queue}", n)
             pipe.execute()
 
-    def history(self, since: float) -> list[HistoryPoint]:
+    def history(self, since: float, *, step: int = 60) -> list[HistoryPoint]:
+        step = check_step(step)
         minutes = self._redis.key("history")
         with self._redis.guard():
             client = self._redis.connection().client
@@ -201,7 +202,7 @@ class RedisDashboard:
                 for name, n in sorted(counts.items(), key=lambda kv: kv[0].split(" ", 1)[::-1]):
                     outcome, queue = name.split(" ", 1)
                     points.append(HistoryPoint(float(at), queue, outcome, int(n)))
-        return points
+        return points if step == 60 else bucketed(points, step)
 
     def prune_history(self, before: float) -> int:
         pruned = 0
