@@ -9,10 +9,24 @@ from urllib.parse import urlsplit
 
 from ..errors import MissingExtra
 from ..urls import redact
-from .base import HeartbeatReply, Store, WorkerInfo
+from .base import (
+    SCAN_LIMIT,
+    AuditEntry,
+    HeartbeatReply,
+    HistoryPoint,
+    JobFilter,
+    JobPage,
+    Store,
+    WorkerInfo,
+)
 
 __all__ = [
+    "SCAN_LIMIT",
+    "AuditEntry",
     "HeartbeatReply",
+    "HistoryPoint",
+    "JobFilter",
+    "JobPage",
     "Store",
     "WorkerInfo",
     "check_url",

@@ -119,8 +119,68 @@ class Tick:
     recorded_at: float = 0.0
 
 
+SCAN_LIMIT = 100_000  # rows a find_jobs call may examine where no index answers the filter
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """What the dashboard's Jobs page asks for; None matches anything. `status` is as
+    stores report it (a queued job not due yet is SCHEDULED). `search` is a job id
+    (exact), or text found in the task name or in the arguments (the payload's JSON
+    text), case-sensitive."""
+
+    status: JobStatus | None = None
+    queue: str | None = None
+    task: str | None = None
+    search: str | None = None
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of `find_jobs`: light records (as `get(light=True)`), newest first.
+
+    `after` is the opaque cursor of the next (older) page, None when there is no more.
+    `scanned` is None when the page is complete; otherwise the call stopped after
+    examining SCAN_LIMIT jobs (their number is `scanned`) without filling the page, and
+    `after` resumes the search below them."""
+
+    jobs: list[JobRecord]
+    after: str | None
+    scanned: int | None = None
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    """How many attempts ended with `outcome` ("succeeded", "failed", "retried",
+    "cancelled" or "lapsed") in queue `queue` during the UTC minute starting at `minute`."""
+
+    minute: float
+    queue: str
+    outcome: str
+    count: int
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One operator action, as the Audit page and `backburner audit` show it.
+
+    `actor`: the dashboard user's name, or "cli:<os user>"; `source`: the client's
+    address, or the host the CLI ran on; `target`: a job id, a queue, a schedule, or a
+    filter ("status=failed task=x"). `seq` is assigned by the store, increasing."""
+
+    at: float
+    actor: str
+    action: str
+    target: str
+    detail: str = ""
+    source: str = ""
+    seq: int = 0
+
+
 class Store(ABC):
     """A durable home for jobs. Subclasses implement every abstract method."""
+
+    scan_limit = SCAN_LIMIT  # rows find_jobs may examine; a store or a test may lower it
 
     def __init__(self, url: str, *, result_ttl: float = defaults.RESULT_TTL) -> None:
         self.url = url
@@ -461,6 +521,51 @@ class Store(ABC):
         """When the sliding window of rate key `key` next has room for a start, for a job
         allowing `limit` starts per window: the time the oldest start in the full window
         leaves it. None when it has room now (for `explain`)."""
+
+    # -- dashboard ---------------------------------------------------------------------
+    @abstractmethod
+    def find_jobs(self, filter: JobFilter, *, after: str | None = None, limit: int = 50) -> JobPage:
+        """Jobs matching every field of `filter`, newest first (enqueue order),
+        keyset-paginated: `after` is the cursor a previous page returned, so jobs enqueued
+        meanwhile shift nothing. Bounded work whatever the store holds: where no index
+        answers the filter, at most SCAN_LIMIT jobs are examined (see JobPage.scanned)."""
+
+    @abstractmethod
+    def count_jobs(self, filter: JobFilter, cap: int) -> int:
+        """How many jobs match `filter`, counting at most `cap` (cap means "cap or
+        more"), so the answer costs at most that many rows."""
+
+    @abstractmethod
+    def delete_jobs(self, job_ids: Sequence[str]) -> int:
+        """Delete these jobs where finished, with their logs, except one whose dependents
+        have not all finished (it may need the result, as in `purge`). Returns how many
+        were deleted; the others, and unknown ids, are left alone."""
+
+    @abstractmethod
+    def add_history(self, counts: Mapping[tuple[float, str, str], int]) -> None:
+        """Add counts per (minute, queue, outcome) to the stored ones (an upsert that
+        sums, so workers writing the same minute at once lose nothing)."""
+
+    @abstractmethod
+    def history(self, since: float, *, step: int = 60) -> list[HistoryPoint]:
+        """The history points of minutes at or after `since`, oldest first (then by
+        queue, outcome). With `step` (seconds, a multiple of 60) the minutes are summed
+        into buckets of that length, aligned on the epoch, each point's `minute` the
+        bucket's start: a day in 15-minute buckets is 96 points per queue and outcome,
+        not 1,440."""
+
+    @abstractmethod
+    def prune_history(self, before: float) -> int:
+        """Delete the history points of minutes before `before`; returns how many."""
+
+    @abstractmethod
+    def record_audit(self, entry: AuditEntry) -> None:
+        """Store `entry`; its `seq` is replaced by the next number of the log."""
+
+    @abstractmethod
+    def audit_log(self, *, limit: int = 100, before: int | None = None) -> list[AuditEntry]:
+        """Up to `limit` audit entries, newest first; with `before`, only those whose
+        `seq` is below it (the next page)."""
 
     # -- workers -----------------------------------------------------------------------
     @abstractmethod

@@ -22,6 +22,7 @@ from ..logs import LogLine
 from ..policy import Ending
 from . import deps
 from .base import Done, HeartbeatReply, Store, StoreStats, Tick, WorkerInfo, check_statuses
+from .memory_dashboard import MemoryDashboard
 from .memory_deps import MemoryDependencies
 from .memory_limits import MemoryFlowControl
 from .memory_ticks import MemoryTicks
@@ -32,7 +33,7 @@ _held: ContextVar[Mapping[int, list[JobRecord]]] = ContextVar(
 )
 
 
-class MemoryStore(MemoryTicks, MemoryDependencies, MemoryFlowControl, Store):
+class MemoryStore(MemoryTicks, MemoryDependencies, MemoryFlowControl, MemoryDashboard, Store):
     """Jobs in a dict guarded by one lock; claims scan the pending jobs."""
 
     def __init__(self, url: str = "memory://", *, result_ttl: float = defaults.RESULT_TTL) -> None:
@@ -49,6 +50,7 @@ class MemoryStore(MemoryTicks, MemoryDependencies, MemoryFlowControl, Store):
         self._starts: dict[str, list[float]] = {}  # rate key -> when each start leaves its window
         # reentrant: enqueue_tick enqueues its job while holding it
         self._changed = threading.Condition(threading.RLock())
+        self._init_dashboard()
 
     def _view(self, record: JobRecord, now: float) -> JobRecord:
         if record.status in PENDING:
@@ -425,12 +427,16 @@ class MemoryStore(MemoryTicks, MemoryDependencies, MemoryFlowControl, Store):
                 and not self._needed(r.id)
             ]
             for job_id in doomed:
-                del self._jobs[job_id]
-                del self._seq[job_id]
-                self._logs.pop(job_id, None)
-                self._dependents.pop(job_id, None)
-                self._waiting_for.pop(job_id, None)
+                self._delete(job_id)
         return len(doomed)
+
+    def _delete(self, job_id: str) -> None:
+        """Forget a finished job and what goes with it (the lock is held)."""
+        del self._jobs[job_id]
+        del self._seq[job_id]
+        self._logs.pop(job_id, None)
+        self._dependents.pop(job_id, None)
+        self._waiting_for.pop(job_id, None)
 
     def append_logs(self, lines: Mapping[str, Sequence[LogLine]]) -> None:
         with self._changed:

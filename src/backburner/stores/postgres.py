@@ -65,6 +65,7 @@ from . import postgres_deps, postgres_insert, postgres_limits, postgres_schema, 
 from .base import Done, Store, StoreStats
 from .forks import on_fork_in_child
 from .postgres_conn import Connection, ConnectionSource, decoded, fetch, parse_url, rowcount
+from .postgres_dashboard import PostgresDashboard
 from .postgres_listen import Listener
 from .postgres_logs import PostgresLogs
 from .postgres_purge import PostgresPurge
@@ -100,6 +101,7 @@ class PostgresStore(
     PostgresPurge,
     PostgresWorkers,
     postgres_limits.PostgresFlowControl,
+    PostgresDashboard,
     Store,
 ):
     """Jobs in PostgreSQL: see the module docstring for the URL and transactional enqueue."""

@@ -45,6 +45,7 @@ from ..policy import Ending
 from . import deps, redis_limits
 from .base import Done, HeartbeatReply, Store, StoreStats, WorkerInfo, check_statuses
 from .redis_conn import RedisConnector, parse_url
+from .redis_dashboard import RedisDashboard
 from .redis_logs import RedisLogs
 from .redis_ticks import RedisTicks
 
@@ -113,6 +114,15 @@ def _record(f: Mapping[str, str], now: float) -> JobRecord:
         rate_period=_opt_float(f.get("rate_period")),
         rate_key=f.get("rate_key"),
     )
+
+
+def _light_record(values: Sequence[str | None], now: float) -> JobRecord | None:
+    """The light record of a job's `_LIGHT_FIELDS` values; None when it has no id (no such
+    job)."""
+    if values[0] is None:
+        return None
+    found = {k: v for k, v in zip(_LIGHT_FIELDS, values) if v is not None}
+    return _record({**found, "payload": "", "failures": "[]"}, now)
 
 
 def _opt_int(value: str | None) -> int | None:
@@ -207,7 +217,7 @@ def _claim_args(
     return repr(lease_until), worker_id, min(limit, _BATCH), *(queues or ())
 
 
-class RedisStore(RedisTicks, RedisLogs, redis_limits.RedisFlowControl, Store):
+class RedisStore(RedisTicks, RedisLogs, redis_limits.RedisFlowControl, RedisDashboard, Store):
     """Jobs in Redis, shared by every process and machine that can reach the server."""
 
     def __init__(self, url: str, *, result_ttl: float = defaults.RESULT_TTL) -> None:
@@ -370,10 +380,15 @@ class RedisStore(RedisTicks, RedisLogs, redis_limits.RedisFlowControl, Store):
                 fields = cast(dict[str, str], client.hgetall(key))
                 return _record(fields, time.time()) if fields else None
             values = cast(list[Any], client.hmget(key, _LIGHT_FIELDS))
-        if values[0] is None:  # no id: no such job
-            return None
-        found = {k: v for k, v in zip(_LIGHT_FIELDS, values) if v is not None}
-        return _record({**found, "payload": "", "failures": "[]"}, time.time())
+        return _light_record(values, time.time())
+
+    def _light_many(self, client: redis.Redis, ids: Iterable[str]) -> list[JobRecord]:
+        """`get(job_id, light=True)` of each id, in one round trip; unknown ids left out."""
+        pipe = client.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hmget(self._redis.key("job", job_id), _LIGHT_FIELDS)
+        now = time.time()
+        return [r for r in (_light_record(v, now) for v in pipe.execute()) if r is not None]
 
     def _newest(self, client: redis.Redis, keys: list[str], page: int) -> Iterator[str]:
         """Ids in the index sets `keys`, newest (highest sequence) first."""

@@ -33,6 +33,7 @@ from . import rows, sql_stats, sqlite_conn, sqlite_deps, sqlite_explain, sqlite_
 from .base import Done, HeartbeatReply, Store, StoreStats, WorkerInfo, check_statuses
 from .forks import on_fork_in_child
 from .sqlite_conn import SCHEMA_VERSION
+from .sqlite_dashboard import SQLiteDashboard
 from .sqlite_logs import SQLiteLogs
 from .sqlite_ticks import SQLiteTicks
 from .wakeup import Wakeup
@@ -107,7 +108,7 @@ def _check_writable(path: str) -> None:
         )
 
 
-class SQLiteStore(SQLiteTicks, SQLiteLogs, sqlite_limits.SQLiteFlowControl, Store):
+class SQLiteStore(SQLiteTicks, SQLiteLogs, sqlite_limits.SQLiteFlowControl, SQLiteDashboard, Store):
     """Jobs in one SQLite file shared by every process on the machine."""
 
     def __init__(self, url: str, *, result_ttl: float = defaults.RESULT_TTL) -> None:

@@ -73,6 +73,10 @@ CREATE INDEX bb_jobs_lease ON bb_jobs (lease_until) WHERE status = 'running';
 CREATE INDEX bb_jobs_waiting ON bb_jobs (queue) WHERE status = 'waiting';
 CREATE INDEX bb_jobs_finished ON bb_jobs (finished_at)
     WHERE status IN ('succeeded', 'failed', 'cancelled');
+-- the dashboard lists failed and cancelled jobs newest first: only rows that end so are
+-- in these (an enqueue writes neither)
+CREATE INDEX bb_jobs_failed ON bb_jobs (seq) WHERE status = 'failed';
+CREATE INDEX bb_jobs_cancelled ON bb_jobs (seq) WHERE status = 'cancelled';
 CREATE INDEX bb_jobs_task ON bb_jobs (task, seq);
 
 -- flow control: the running jobs holding each concurrency key's slots, and the queued
@@ -154,3 +158,24 @@ CREATE TABLE bb_deps (
     PRIMARY KEY (dep_id, job_id)
 );
 CREATE INDEX bb_deps_job ON bb_deps (job_id);
+
+-- outcomes of attempts per minute and queue, summed from every worker (the dashboard's
+-- charts); pruned after 8 days
+CREATE TABLE bb_history (
+    minute  double precision NOT NULL,
+    queue   text             NOT NULL,
+    outcome text             NOT NULL,
+    count   bigint           NOT NULL,
+    PRIMARY KEY (minute, queue, outcome)
+);
+
+-- what operators did (dashboard and CLI actions), newest found by seq
+CREATE TABLE bb_audit (
+    seq    bigint           GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at     double precision NOT NULL,
+    actor  text             NOT NULL,
+    action text             NOT NULL,
+    target text             NOT NULL,
+    detail text             NOT NULL,
+    source text             NOT NULL
+);

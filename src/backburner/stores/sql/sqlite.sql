@@ -54,6 +54,10 @@ CREATE INDEX bb_jobs_lease ON bb_jobs (lease_until) WHERE status = 'running';
 CREATE INDEX bb_jobs_waiting ON bb_jobs (queue) WHERE status = 'waiting';
 CREATE INDEX bb_jobs_finished ON bb_jobs (finished_at)
     WHERE status IN ('succeeded', 'failed', 'cancelled');
+-- the dashboard lists failed and cancelled jobs newest first: only rows that end so are
+-- in these (an enqueue writes neither)
+CREATE INDEX bb_jobs_failed ON bb_jobs (seq) WHERE status = 'failed';
+CREATE INDEX bb_jobs_cancelled ON bb_jobs (seq) WHERE status = 'cancelled';
 
 -- flow control: the running jobs holding each concurrency key's slots, and the queued
 -- jobs of each rate key (only jobs with a limit are in these indexes)
@@ -129,5 +133,26 @@ CREATE INDEX bb_deps_job ON bb_deps (job_id);
 -- (one statement in its body, on the line of BEGIN: the loader splits at ";" + newline)
 CREATE TRIGGER bb_jobs_deleted AFTER DELETE ON bb_jobs BEGIN
     DELETE FROM bb_deps WHERE dep_id = old.id OR job_id = old.id; END;
+
+-- outcomes of attempts per minute and queue, summed from every worker (the dashboard's
+-- charts); pruned after 8 days
+CREATE TABLE bb_history (
+    minute  REAL    NOT NULL,
+    queue   TEXT    NOT NULL,
+    outcome TEXT    NOT NULL,
+    count   INTEGER NOT NULL,
+    PRIMARY KEY (minute, queue, outcome)
+) WITHOUT ROWID;
+
+-- what operators did (dashboard and CLI actions), newest found by seq
+CREATE TABLE bb_audit (
+    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    at     REAL NOT NULL,
+    actor  TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    source TEXT NOT NULL
+);
 
 PRAGMA user_version = 1;
