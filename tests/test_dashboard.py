@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from backburner import Backburner
 from backburner.testing import drain
 
-from .dashboardapp import make_app, register
+from .dashboardapp import flask_app, register
 
 PAGES = ("/", "/queues", "/jobs", "/workers", "/periodic", "/audit")
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
@@ -34,7 +34,7 @@ def bb(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backburner]:
 
 @pytest.fixture
 def client(bb: Backburner) -> FlaskClient:
-    return make_app(bb).test_client()
+    return flask_app(bb).test_client()
 
 
 class Markup(HTMLParser):
@@ -137,7 +137,7 @@ def test_without_an_access_function_only_this_machine_gets_in(client: FlaskClien
 def test_the_access_function_decides_who_sees_and_who_acts(
     bb: Backburner, answer: str | None, get: int, post: int
 ) -> None:
-    client = make_app(bb, dashboard_access=lambda request: answer).test_client()
+    client = flask_app(bb, dashboard_access=lambda request: answer).test_client()
     far = {"REMOTE_ADDR": "203.0.113.9"}
     assert client.get("/backburner/queues", environ_base=far).status_code == get
     response = client.post(
@@ -148,14 +148,14 @@ def test_the_access_function_decides_who_sees_and_who_acts(
 
 
 def test_an_access_function_answering_nonsense_is_an_error_not_a_pass(bb: Backburner) -> None:
-    app = make_app(bb, dashboard_access=lambda request: True)
+    app = flask_app(bb, dashboard_access=lambda request: True)
     app.testing = False
     assert app.test_client().get("/backburner/").status_code == 500
 
 
 def test_read_only_users_see_no_buttons(bb: Backburner) -> None:
     ids = seed(bb)
-    client = make_app(bb, dashboard_access=lambda request: "read_only").test_client()
+    client = flask_app(bb, dashboard_access=lambda request: "read_only").test_client()
     everything = ["/backburner" + p for p in PAGES] + [
         f"/backburner/jobs/{ids['failed']}",
         f"/backburner/jobs/{ids['queued']}",
@@ -166,7 +166,7 @@ def test_read_only_users_see_no_buttons(bb: Backburner) -> None:
         assert '<form method="post"' not in html, path
         assert not [t for t in markup(html).testids if t.startswith("action-")], path
         assert "read-only" in markup(html).testids, path
-    full = make_app(bb).test_client().get(f"/backburner/jobs/{ids['failed']}")
+    full = flask_app(bb).test_client().get(f"/backburner/jobs/{ids['failed']}")
     assert "action-retry" in markup(full.get_data(as_text=True)).testids
 
 
