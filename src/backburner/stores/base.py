@@ -523,45 +523,45 @@ class Store(ABC):
         leaves it. None when it has room now (for `explain`)."""
 
     # -- dashboard ---------------------------------------------------------------------
+    @abstractmethod
     def find_jobs(self, filter: JobFilter, *, after: str | None = None, limit: int = 50) -> JobPage:
         """Jobs matching every field of `filter`, newest first (enqueue order),
         keyset-paginated: `after` is the cursor a previous page returned, so jobs enqueued
         meanwhile shift nothing. Bounded work whatever the store holds: where no index
         answers the filter, at most SCAN_LIMIT jobs are examined (see JobPage.scanned)."""
-        raise NotImplementedError(f"{type(self).__name__} has no dashboard support yet")
 
+    @abstractmethod
     def count_jobs(self, filter: JobFilter, cap: int) -> int:
         """How many jobs match `filter`, counting at most `cap` (cap means "cap or
         more"), so the answer costs at most that many rows."""
-        raise NotImplementedError(f"{type(self).__name__} has no dashboard support yet")
 
+    @abstractmethod
     def delete_jobs(self, job_ids: Sequence[str]) -> int:
         """Delete these jobs where finished, with their logs, except one whose dependents
         have not all finished (it may need the result, as in `purge`). Returns how many
         were deleted; the others, and unknown ids, are left alone."""
-        raise NotImplementedError(f"{type(self).__name__} has no dashboard support yet")
 
+    @abstractmethod
     def add_history(self, counts: Mapping[tuple[float, str, str], int]) -> None:
         """Add counts per (minute, queue, outcome) to the stored ones (an upsert that
         sums, so workers writing the same minute at once lose nothing)."""
-        raise NotImplementedError(f"{type(self).__name__} has no dashboard support yet")
 
+    @abstractmethod
     def history(self, since: float) -> list[HistoryPoint]:
         """The history points of minutes at or after `since`, oldest first."""
-        raise NotImplementedError(f"{type(self).__name__} has no dashboard support yet")
 
+    @abstractmethod
     def prune_history(self, before: float) -> int:
         """Delete the history points of minutes before `before`; returns how many."""
-        raise NotImplementedError(f"{type(self).__name__} has no dashboard support yet")
 
+    @abstractmethod
     def record_audit(self, entry: AuditEntry) -> None:
         """Store `entry`; its `seq` is replaced by the next number of the log."""
-        raise NotImplementedError(f"{type(self).__name__} has no dashboard support yet")
 
+    @abstractmethod
     def audit_log(self, *, limit: int = 100, before: int | None = None) -> list[AuditEntry]:
         """Up to `limit` audit entries, newest first; with `before`, only those whose
         `seq` is below it (the next page)."""
-        raise NotImplementedError(f"{type(self).__name__} has no dashboard support yet")
 
     # -- workers -----------------------------------------------------------------------
     @abstractmethod

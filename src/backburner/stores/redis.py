@@ -45,6 +45,7 @@ from ..policy import Ending
 from . import deps, redis_limits
 from .base import Done, HeartbeatReply, Store, StoreStats, WorkerInfo, check_statuses
 from .redis_conn import RedisConnector, parse_url
+from .redis_dashboard import RedisDashboard
 from .redis_logs import RedisLogs
 from .redis_ticks import RedisTicks
 
@@ -207,7 +208,7 @@ def _claim_args(
     return repr(lease_until), worker_id, min(limit, _BATCH), *(queues or ())
 
 
-class RedisStore(RedisTicks, RedisLogs, redis_limits.RedisFlowControl, Store):
+class RedisStore(RedisTicks, RedisLogs, redis_limits.RedisFlowControl, RedisDashboard, Store):
     """Jobs in Redis, shared by every process and machine that can reach the server."""
 
     def __init__(self, url: str, *, result_ttl: float = defaults.RESULT_TTL) -> None:
