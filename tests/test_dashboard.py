@@ -18,6 +18,7 @@ from backburner import Backburner
 from backburner.testing import drain
 
 from .dashboardapp import flask_app, register
+from .helpers import SERVER_STORES, server_store_url
 
 PAGES = ("/", "/queues", "/jobs", "/workers", "/periodic", "/audit")
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
@@ -341,3 +342,37 @@ def test_the_api_prefix_works_as_before_next_to_the_dashboard(bb: Backburner) ->
     assert client.get(f"/backburner/jobs/{job.id}").status_code == 200
     with pytest.raises(ValueError, match="dashboard_prefix"):
         Backburner("memory://").init_app(Flask("x"), dashboard_prefix="backburner")
+
+
+@pytest.fixture(params=SERVER_STORES)
+def server_bb(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backburner]:
+    bb = Backburner(server_store_url(request, tmp_path))
+    register(bb)
+    yield bb
+    bb.close()
+
+
+def test_every_page_answers_on_the_server_stores(server_bb: Backburner) -> None:
+    ids = seed(server_bb)
+    client = flask_app(server_bb).test_client()
+    paths = [f"/backburner{p}" for p in PAGES] + [
+        f"/backburner/jobs/{ids['failed']}",
+        "/backburner/jobs?status=failed&queue=mail&task=mail.send",
+        "/backburner/jobs?q=b@example.com",
+        "/backburner/bulk?action=retry&status=failed",
+    ]
+    for path in paths:
+        assert client.get(path).status_code == 200, path
+    assert listed(client, "q=b@example.com") == [ids["failed"]]
+    assert listed(client, "q=sk_live_secret") == []
+    response = client.post(f"/backburner/jobs/{ids['failed']}/retry", headers=SAME_ORIGIN)
+    assert response.status_code == 303
+    assert server_bb.store.audit_log()[0].action == "retry"
+
+
+def test_refusals_are_dashboard_pages_with_the_headers(client: FlaskClient) -> None:
+    response = client.post("/backburner/queues/pause", data={"queue": "mail"})
+    assert response.status_code == 403
+    assert "token" in response.get_data(as_text=True)
+    assert "Content-Security-Policy" in response.headers
+    assert client.get("/backburner/jobs/nope").status_code == 404
