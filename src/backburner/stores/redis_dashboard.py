@@ -20,7 +20,7 @@ import heapq
 import itertools
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, cast
 
@@ -48,6 +48,8 @@ class RedisDashboard:
 
         def _queues(self, client: redis.Redis) -> list[str]: ...
 
+        def _light_many(self, client: redis.Redis, ids: Iterable[str]) -> list[JobRecord]: ...
+
         def get(self, job_id: str, *, light: bool = False) -> JobRecord | None: ...
 
     def _light_get(self, job_id: str) -> JobRecord | None:
@@ -67,16 +69,16 @@ class RedisDashboard:
         top = "+inf" if below is None else f"({below}"
 
         def walk(key: str) -> Iterator[tuple[int, str]]:
-            start = top
+            start, page = top, 64  # a first page reads little of each set; then more
             while True:
                 rows = cast(
                     list[tuple[str, float]],
-                    client.zrevrangebyscore(key, start, "-inf", 0, _PAGE, withscores=True),
+                    client.zrevrangebyscore(key, start, "-inf", 0, page, withscores=True),
                 )
                 yield from ((int(score), str(member)) for member, score in rows)
-                if len(rows) < _PAGE:
+                if len(rows) < page:
                     return
-                start = f"({int(rows[-1][1])}"
+                start, page = f"({int(rows[-1][1])}", min(page * 4, _PAGE)
 
         seen: set[str] = set()
         rows: Iterator[tuple[int, str]] = heapq.merge(
@@ -124,7 +126,7 @@ class RedisDashboard:
                 scanned, last = scanned + 1, seq
                 if match:
                     ids.append((seq, job_id))
-        jobs = [r for r in map(self._light_get, (job_id for _, job_id in ids)) if r is not None]
+            jobs = self._light_many(client, [job_id for _, job_id in ids])
         if not more:
             return JobPage(jobs, None)
         if len(ids) == limit:
