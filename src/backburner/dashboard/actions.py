@@ -97,8 +97,8 @@ def matching(bb: Backburner, f: JobFilter, cap: int) -> list[str]:
     while len(ids) < cap:
         page = bb.store.find_jobs(f, after=after, limit=SCAN_PAGE)
         ids += [r.id for r in visible(page.jobs, f)[0]]
-        if page.after is None:
-            break
+        if page.after is None or page.scanned is not None:
+            break  # the end, or as far as a search goes (as the Jobs page says)
         after = page.after
     return ids[:cap]
 

@@ -68,7 +68,10 @@ def jobs() -> Response:
     after = request.args.get("after") or None
     page = bb.store.find_jobs(f, after=after, limit=PAGE)
     rows, dropped = visible(page.jobs, f)
-    queues = sorted(set(bb.store.stats(time.time(), time.time()).jobs) | _task_queues())
+    # the app's queues and the paused ones: counting every queue's jobs (Store.stats)
+    # would cost the Overview's price again for a drop-down
+    queues = {t.queue for t in bb.tasks.values()} | bb.store.paused_queues()
+    queues |= {f.queue} if f.queue else set()
     return render(
         "jobs.html",
         "_jobs_live.html" if after is None else None,
@@ -79,15 +82,11 @@ def jobs() -> Response:
         query=filter_args(f),
         after=after,
         statuses=[s.value for s in JobStatus],
-        queues=queues,
+        queues=sorted(queues),
         tasks=sorted(bb.tasks),
         bulk_retry=f.status in (JobStatus.FAILED, JobStatus.CANCELLED),
         bulk_delete=f.status in FINISHED,
     )
-
-
-def _task_queues() -> set[str]:
-    return {t.queue for t in current().tasks.values()}
 
 
 def load(job_id: str, *, light: bool = False) -> JobRecord:
