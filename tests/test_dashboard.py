@@ -376,3 +376,31 @@ def test_refusals_are_dashboard_pages_with_the_headers(client: FlaskClient) -> N
     assert "token" in response.get_data(as_text=True)
     assert "Content-Security-Policy" in response.headers
     assert client.get("/backburner/jobs/nope").status_code == 404
+
+
+def test_a_running_jobs_stream_sends_its_lines_and_progress_after_the_last_seen(
+    client: FlaskClient,
+) -> None:
+    from backburner.logs import LogLine
+
+    bb: Backburner = client.application.extensions["backburner"].bb
+    client.application.config["BACKBURNER_STREAM_SECONDS"] = 0.3
+    job = bb.tasks["mail.send"].delay("a@example.com", "<b>hi</b>")
+    [claimed] = bb.store.claim(None, "w1", 1, 30.0)
+    bb.store.set_progress(job.id, claimed.token, {"done": 3, "total": 4, "message": "<i>x</i>"})
+    bb.store.append_logs(
+        {job.id: [LogLine(0.0, 1, "stdout", None, f"line {i} <script>") for i in (1, 2, 3)]}
+    )
+    page = client.get(f"/backburner/jobs/{job.id}").get_data(as_text=True)
+    assert 'data-finished="false"' in page and 'value="75.0"' in page
+    assert "line 1 &lt;script&gt;" in page and "&lt;i&gt;x&lt;/i&gt;" in page
+    text = client.get(f"/backburner/jobs/{job.id}/events", headers={"Last-Event-ID": "1"}).get_data(
+        as_text=True
+    )
+    events = [b for b in text.split("\n\n") if b.startswith("event:")]
+    assert [e.split("\n")[0] for e in events] == ["event: log", "event: log", "event: state"]
+    assert "line 2" in events[0] and "id: 3" in events[1]
+    state = json.loads(events[2].split("data: ")[1])
+    assert state["status"] == "running" and state["progress"]["share"] == 75.0
+    polled = client.get(f"/backburner/jobs/{job.id}/poll?after=2").json
+    assert polled is not None and [line["seq"] for line in polled["lines"]] == [3]

@@ -15,11 +15,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, request
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from .. import codec
 from ..errors import BackburnerError
-from ..flask_events import KEEPALIVE, POLL, RETRY_MS
+from ..flask_events import KEEPALIVE, POLL, RETRY_MS, STREAM_SECONDS
 from ..job import FINISHED, JobRecord, JobStatus
 from ..stores.base import JobFilter, Store
 from . import shown
@@ -27,7 +27,6 @@ from .pages import current, render
 
 PAGE = 50
 LONGEST_ID = 255  # no job id is longer; a longer one is not looked up
-STREAM_SECONDS = 25.0  # then the browser reconnects (see flask_events)
 
 
 def job_filter(args: Any) -> JobFilter:
@@ -163,20 +162,23 @@ def poll(job_id: str) -> Response:
 
 def events(job_id: str) -> Response:
     """`state` events when the job changes, `log` events as lines arrive; ends when the
-    job has finished (an event `end`) or after STREAM_SECONDS (the browser reconnects,
-    resuming after the Last-Event-ID it got)."""
+    job has finished (an event `end`) or after BACKBURNER_STREAM_SECONDS (default 25, as
+    the job API's stream: the browser reconnects, resuming after its Last-Event-ID)."""
     record = load(job_id, light=True)
     last = request.headers.get("Last-Event-ID") or request.args.get("after") or "0"
     after = int(last) if last.isascii() and last.isdigit() and len(last) < 19 else 0
     # the store now: the stream runs after this request's context is gone
-    response = Response(_stream(current().store, record, after), mimetype="text/event-stream")
+    seconds = float(current_app.config.get("BACKBURNER_STREAM_SECONDS", STREAM_SECONDS))
+    response = Response(
+        _stream(current().store, record, after, seconds), mimetype="text/event-stream"
+    )
     response.headers["X-Accel-Buffering"] = "no"
     return response
 
 
-def _stream(store: Store, record: JobRecord, after: int) -> Iterator[str]:
+def _stream(store: Store, record: JobRecord, after: int, seconds: float) -> Iterator[str]:
     yield f"retry: {RETRY_MS}\n\n"
-    deadline, quiet_since = time.monotonic() + STREAM_SECONDS, time.monotonic()
+    deadline, quiet_since = time.monotonic() + seconds, time.monotonic()
     sent: dict[str, Any] = {}
     while True:
         try:
