@@ -252,6 +252,20 @@ def test_search_finds_by_id_task_and_shown_arguments_but_not_hidden_ones(
     assert ids["secret"] not in html
 
 
+def test_many_matches_in_hidden_arguments_leave_no_trace_on_the_page(
+    client: FlaskClient,
+) -> None:
+    bb: Backburner = client.application.extensions["backburner"].bb
+    bb.tasks["billing.charge"].map([(i, "sk_live_zzz") for i in range(120)])
+    shown = bb.tasks["mail.send"].delay("old@example.com", "sk_live_zzz is public here")
+    bb.tasks["billing.charge"].map([(i, "sk_live_zzz") for i in range(120)])
+    html = client.get("/backburner/jobs?q=sk_live_zzz").get_data(as_text=True)
+    assert ROW.findall(html) == [shown.id]
+    assert "next-page" not in html
+    nothing = client.get("/backburner/jobs?q=sk_live_").get_data(as_text=True)
+    assert "next-page" not in nothing
+
+
 def test_filters_and_keyset_pages_list_every_job_once(client: FlaskClient) -> None:
     bb: Backburner = client.application.extensions["backburner"].bb
     jobs = [bb.tasks["mail.send"].delay(f"u{i}@example.com", "hi") for i in range(120)]

@@ -96,7 +96,7 @@ def matching(bb: Backburner, f: JobFilter, cap: int) -> list[str]:
     after = None
     while len(ids) < cap:
         page = bb.store.find_jobs(f, after=after, limit=SCAN_PAGE)
-        ids += [r.id for r in visible(page.jobs, f)[0]]
+        ids += [r.id for r in visible(page.jobs, f)]
         if page.after is None or page.scanned is not None:
             break  # the end, or as far as a search goes (as the Jobs page says)
         after = page.after

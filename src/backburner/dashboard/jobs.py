@@ -5,7 +5,7 @@ where the stream fails).
 The list reads one page of light records (`Store.find_jobs`: no arguments, no failure
 history), however many jobs the store holds; a search that had to stop says how many of
 the newest jobs it searched. A match the store made in hidden arguments is dropped (see
-`shown.shows_match`).
+`shown.shows_match`), and not counted.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from .. import codec
 from ..errors import BackburnerError
 from ..flask_events import KEEPALIVE, POLL, RETRY_MS, STREAM_SECONDS
 from ..job import FINISHED, JobRecord, JobStatus
-from ..stores.base import JobFilter, Store
+from ..stores.base import JobFilter, JobPage, Store
 from . import shown
 from .pages import current, render
 
 PAGE = 50
+SEARCH_READS = 5  # store pages a search reads at most to fill one page of the list
 LONGEST_ID = 255  # no job id is longer; a longer one is not looked up
 
 
@@ -52,21 +53,37 @@ def filter_args(f: JobFilter) -> dict[str, str]:
     return {k: v for k, v in values.items() if v}
 
 
-def visible(jobs: list[JobRecord], f: JobFilter) -> tuple[list[JobRecord], int]:
-    """The jobs a search may list, and how many it dropped (matched in hidden arguments)."""
+def visible(jobs: list[JobRecord], f: JobFilter) -> list[JobRecord]:
+    """The jobs a search may list (not those it matched in hidden arguments only)."""
     if f.search is None:
-        return jobs, 0
+        return jobs
     bb = current()
-    kept = [r for r in jobs if shown.shows_match(bb, r, f.search)]
-    return kept, len(jobs) - len(kept)
+    return [r for r in jobs if shown.shows_match(bb, r, f.search)]
+
+
+def find(f: JobFilter, after: str | None) -> tuple[list[JobRecord], JobPage]:
+    """A page of jobs to list, and the store's last page (its cursor, how far it searched).
+
+    A search reads on while matches in hidden arguments leave the page short (up to
+    SEARCH_READS store pages), so that whether the term is in someone's hidden arguments
+    shows neither as a count nor, short of hundreds of such jobs, as a short page with a
+    link to more."""
+    store = current().store
+    rows: list[JobRecord] = []
+    for _ in range(SEARCH_READS):
+        page = store.find_jobs(f, after=after, limit=PAGE - len(rows))
+        rows += visible(page.jobs, f)
+        if len(rows) >= PAGE or page.after is None or page.scanned is not None:
+            break
+        after = page.after
+    return rows, page
 
 
 def jobs() -> Response:
     bb = current()
     f = job_filter(request.args)
     after = request.args.get("after") or None
-    page = bb.store.find_jobs(f, after=after, limit=PAGE)
-    rows, dropped = visible(page.jobs, f)
+    rows, page = find(f, after)
     # the app's queues and the paused ones: counting every queue's jobs (Store.stats)
     # would cost the Overview's price again for a drop-down
     queues = {t.queue for t in bb.tasks.values()} | bb.store.paused_queues()
@@ -75,7 +92,6 @@ def jobs() -> Response:
         "jobs.html",
         "_jobs_live.html" if after is None else None,
         jobs=rows,
-        dropped=dropped,
         page=page,
         filter=f,
         query=filter_args(f),
