@@ -418,3 +418,20 @@ def test_a_running_jobs_stream_sends_its_lines_and_progress_after_the_last_seen(
     assert state["status"] == "running" and state["progress"]["share"] == 75.0
     polled = client.get(f"/backburner/jobs/{job.id}/poll?after=2").json
     assert polled is not None and [line["seq"] for line in polled["lines"]] == [3]
+
+
+def test_the_dashboard_prefix_may_come_from_the_config() -> None:
+    bb = Backburner("memory://")
+    app = Flask(__name__)
+    app.config["BACKBURNER_DASHBOARD_PREFIX"] = "/ops/jobs"
+    bb.init_app(app)
+    assert app.test_client().get("/ops/jobs/queues").status_code == 200
+
+
+def test_expose_args_takes_a_bool_or_a_function_and_is_not_a_per_call_option() -> None:
+    bb = Backburner("memory://")
+    with pytest.raises(ValueError, match="expose_args"):
+        bb.task(name="t", expose_args="yes")(print)  # type: ignore[call-overload]
+    task = bb.task(name="u", expose_args=True)(print)
+    with pytest.raises(TypeError, match="fixed"):
+        task.options(expose_args=False)
