@@ -435,3 +435,24 @@ def test_expose_args_takes_a_bool_or_a_function_and_is_not_a_per_call_option() -
     task = bb.task(name="u", expose_args=True)(print)
     with pytest.raises(TypeError, match="fixed"):
         task.options(expose_args=False)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/backburner/jobs?after=garbage",
+        "/backburner/jobs?after=99999999999999999999999",
+        "/backburner/audit?before=99999999999999999999999",
+        "/backburner/audit?before=%C2%B2",
+        "/backburner/jobs?status=bogus&q=%00",
+    ],
+)
+def test_links_edited_by_hand_answer_a_page_not_an_error(bb: Backburner, path: str) -> None:
+    app = flask_app(bb)
+    app.testing = False  # errors answer 500 instead of raising
+    job = bb.tasks["mail.send"].delay("a@example.com", "hi")
+    client = app.test_client()
+    assert client.get(path).status_code in (200, 400)
+    assert (
+        client.get(f"/backburner/jobs/{job.id}/poll?after=99999999999999999999").status_code == 200
+    )

@@ -177,7 +177,7 @@ def periodic() -> Response:
 
 def audit() -> Response:
     bb = current()
-    before = request.args.get("before", type=int)
+    before = shown.seq_arg(request.args.get("before")) or None
     entries = bb.store.audit_log(limit=AUDIT_PAGE, before=before)
     older = entries[-1].seq if len(entries) == AUDIT_PAGE else None
     return render("audit.html", entries=entries, older=older)

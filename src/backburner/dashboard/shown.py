@@ -64,6 +64,13 @@ def shows_match(bb: Backburner, record: JobRecord, term: str) -> bool:
     return shown is not None and term in shown
 
 
+def seq_arg(text: str | None) -> int:
+    """A log line or audit entry number from the query string; 0 for anything else
+    (ASCII digits only, and few enough for a 64-bit column)."""
+    text = text or ""
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else 0
+
+
 def ago(ts: float | None, now: float | None = None) -> str:
     """ "12s ago", "4m ago", "3h ago", "2d ago"; "in 4m" ahead; "-" for None."""
     if ts is None:
