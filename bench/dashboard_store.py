@@ -26,6 +26,7 @@ from typing import Any
 from backburner import policy
 from backburner.job import JobRecord, JobStatus
 from backburner.stores import AuditEntry, JobFilter, Store, open_store, sql_dashboard
+from backburner.stores.base import Done
 
 from .scratch import Scratch
 
@@ -71,23 +72,25 @@ def seed_redis(store: Store, jobs: int) -> None:
     now = time.time()
     for start in range(0, jobs, BATCH):
         store.enqueue(_records(start, min(BATCH, jobs - start), now))
-    left = jobs // 100  # the newest 1% stay queued
-    done = 0
-    while done < jobs - left:
-        claimed = store.claim(None, "seed", min(500, jobs - left - done), 60.0)
+    left = jobs - jobs // 100  # the newest 1% stay queued
+    done: list[Done] = []
+    n = 0
+    while True:
+        want = min(500, left - n)
+        claimed = store.complete_and_claim(done, None, "seed", want, 60.0)[1]
+        if not claimed:
+            return
+        done = []
         endings = []
-        finished = []
-        for n, r in enumerate(claimed, done):
+        for r in claimed:
             if n % 1000 == 7:
                 endings.append(policy.failed(r.id, r.token, "Boom: seeded", None))
             elif n % 1000 == 8:
-                endings.append(policy.failed(r.id, r.token, "x", None))
+                endings.append(policy.cancelled_by_force(r.id, r.token, 0.0))
             else:
-                finished.append(r)
+                done.append(Done(r.id, r.token, None))
+            n += 1
         store.end_attempts(endings)
-        for r in finished:
-            store.complete(r.id, r.token, None)
-        done += len(claimed)
 
 
 def seed_rest(store: Store) -> None:
@@ -157,7 +160,9 @@ def measure(store: Store, jobs: int, repeat: int) -> None:
             "count_jobs(task=t3, 10000)",
             lambda: store.count_jobs(JobFilter(task="t3"), 10_000),
         ),
+        ("history(hour)", lambda: store.history(time.time() - 3600)),
         ("history(day)", lambda: store.history(time.time() - 86400)),
+        ("history(day, step=900)", lambda: store.history(time.time() - 86400, step=900)),
         ("audit_log()", lambda: store.audit_log()),
         ("audit_log(before=5000)", lambda: store.audit_log(before=5000)),
     ]

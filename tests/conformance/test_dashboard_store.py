@@ -177,6 +177,30 @@ def test_history_adds_up_and_reads_back_oldest_first(store: Store) -> None:
     assert store.prune_history(m) == 0
 
 
+def test_history_sums_minutes_into_steps(store: Store) -> None:
+    hour = 1_800_000_000.0  # a multiple of 3600
+    store.add_history(
+        {
+            (hour, "q", "failed"): 1,
+            (hour + 60, "q", "failed"): 2,
+            (hour + 3540, "q", "failed"): 4,
+            (hour + 3600, "q", "failed"): 8,
+            (hour + 120, "q", "succeeded"): 16,
+            (hour + 60, "a", "failed"): 32,
+        }
+    )
+    assert store.history(hour, step=3600) == [
+        HistoryPoint(hour, "a", "failed", 32),
+        HistoryPoint(hour, "q", "failed", 7),
+        HistoryPoint(hour, "q", "succeeded", 16),
+        HistoryPoint(hour + 3600, "q", "failed", 8),
+    ]
+    assert store.history(hour + 60, step=3600)[1] == HistoryPoint(hour, "q", "failed", 6)
+    assert len(store.history(hour, step=60)) == 6
+    with pytest.raises(ValueError, match="multiple of 60"):
+        store.history(hour, step=90)
+
+
 def _add_history(store: Store, minute: float, times: int) -> None:
     for _ in range(times):
         store.add_history({(minute, "race", "succeeded"): 1, (minute, "race", "failed"): 2})

@@ -3,10 +3,10 @@ the cursor of a page (a job's place in enqueue order, as text)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from ..job import PENDING, JobRecord, pending_status
-from .base import JobFilter
+from .base import HistoryPoint, JobFilter
 
 
 def matches(record: JobRecord, filter: JobFilter, now: float) -> bool:
@@ -35,6 +35,23 @@ def exact_match(
 def found(record: JobRecord, text: str) -> bool:
     """Whether `text` is the job's id, or is in its task name or its arguments."""
     return record.id == text or text in record.task or text in record.payload
+
+
+def check_step(step: int) -> int:
+    """`step` of `Store.history`, checked: a whole number of minutes, in seconds."""
+    if step < 60 or step % 60:
+        raise ValueError(f"history step must be a multiple of 60 seconds, not {step!r}")
+    return int(step)
+
+
+def bucketed(points: Iterable[HistoryPoint], step: int) -> list[HistoryPoint]:
+    """Minute points summed into buckets of `step` seconds, sorted as `history` gives
+    them (for the stores that sum in Python)."""
+    sums: dict[tuple[float, str, str], int] = {}
+    for p in points:
+        key = (p.minute - p.minute % step, p.queue, p.outcome)
+        sums[key] = sums.get(key, 0) + p.count
+    return [HistoryPoint(*key, n) for key, n in sorted(sums.items())]
 
 
 def cursor(seq: int) -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..job import JobRecord
 from . import sql_dashboard
 from .base import AuditEntry, HistoryPoint, JobFilter, JobPage
-from .dashboard import after_seq, exact_match
+from .dashboard import after_seq, check_step, exact_match
 from .postgres_conn import decoded, fetch
 from .rows import JOB_SELECT_LIGHT, job_records
 
@@ -115,10 +115,12 @@ class PostgresDashboard:
         with self._conn() as conn:
             fetch(conn, _ADD_HISTORY.format(history=self._table("bb_history")), params)
 
-    def history(self, since: float) -> list[HistoryPoint]:
+    def history(self, since: float, *, step: int = 60) -> list[HistoryPoint]:
+        bucket = f"floor(minute / {check_step(step)}) * {step}"
         sql = (
-            f"SELECT minute, queue, outcome, count FROM {self._table('bb_history')} "
-            "WHERE minute >= %s ORDER BY minute, queue, outcome"
+            f"SELECT {bucket} AS bucket, queue, outcome, sum(count)::bigint "
+            f"FROM {self._table('bb_history')} WHERE minute >= %s "
+            "GROUP BY bucket, queue, outcome ORDER BY bucket, queue, outcome"
         )
         with self._conn() as conn:
             return [HistoryPoint(*row) for row in fetch(conn, sql, (since,))]
