@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -456,3 +457,23 @@ def test_links_edited_by_hand_answer_a_page_not_an_error(bb: Backburner, path: s
     assert (
         client.get(f"/backburner/jobs/{job.id}/poll?after=99999999999999999999").status_code == 200
     )
+
+
+def test_the_overview_charts_the_hour_and_the_day_from_history(client: FlaskClient) -> None:
+    bb: Backburner = client.application.extensions["backburner"].bb
+    minute = time.time() // 60 * 60
+    bb.store.add_history(
+        {
+            (minute, "mail", "succeeded"): 7,
+            (minute, "mail", "failed"): 2,
+            (minute - 7200, "mail", "succeeded"): 30,  # in the day, not the hour
+            (minute - 2 * 86400, "mail", "succeeded"): 1000,  # neither
+        }
+    )
+    html = client.get("/backburner/").get_data(as_text=True)
+    assert re.search(
+        r"Last hour.*?<b class=\"ok\">7</b> succeeded.*?<b class=\"bad\">2</b>", html, re.S
+    )
+    assert re.search(r"Last day.*?<b class=\"ok\">37</b> succeeded", html, re.S)
+    row = html.split('data-queue="mail"')[1].split("</tr>")[0]
+    assert '<td class="num ok">7</td>' in row and '<td class="num bad">2</td>' in row

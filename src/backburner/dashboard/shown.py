@@ -130,10 +130,16 @@ class Chart:
         }
 
 
+def chart_start(now: float, count: int, span: float) -> float:
+    """When the first of `count` bars of `span` seconds (aligned on the epoch, as the
+    store's history buckets) ending with the one holding `now` starts."""
+    return (now // span + 1 - count) * span
+
+
 def chart(points: list[Any], now: float, title: str, count: int, span: float) -> Chart:
     """`count` bars of `span` seconds ending now, from history points (minute, queue,
-    outcome, count)."""
-    first = (now // span + 1 - count) * span
+    outcome, count) in buckets of `span` or shorter."""
+    first = chart_start(now, count, span)
     cells = [[0, 0, 0] for _ in range(count)]
     for point in points:
         index = int((point.minute - first) // span)
