@@ -477,3 +477,11 @@ def test_the_overview_charts_the_hour_and_the_day_from_history(client: FlaskClie
     assert re.search(r"Last day.*?<b class=\"ok\">37</b> succeeded", html, re.S)
     row = html.split('data-queue="mail"')[1].split("</tr>")[0]
     assert '<td class="num ok">7</td>' in row and '<td class="num bad">2</td>' in row
+
+
+def test_cookies_keep_to_the_dashboards_path_under_the_apps_root(bb: Backburner) -> None:
+    client = flask_app(bb).test_client()
+    response = client.get("/backburner/queues", base_url="http://localhost/app/")
+    assert "Path=/app/backburner" in response.headers["Set-Cookie"]
+    response = client.get("/backburner/queues")
+    assert "Path=/backburner;" in response.headers["Set-Cookie"]

@@ -33,7 +33,7 @@ def done(message: str, endpoint: str, **values: Any) -> Response:
     """Redirect to a page that shows `message` once."""
     response = Response(status=303, headers={"Location": url_for(f".{endpoint}", **values)})
     response.set_cookie(
-        FLASH, message[:300], path=dashboard().cookie_path, httponly=True, samesite="Strict"
+        FLASH, message[:300], path=dashboard().cookie_path(), httponly=True, samesite="Strict"
     )
     return response
 

@@ -53,7 +53,12 @@ class Dashboard:
     access: Access | None = None
     user: User | None = None
     read_only: bool = False
-    cookie_path: str = "/"
+    prefix: str = ""  # where it is mounted in the app ("" for the root)
+
+    def cookie_path(self) -> str:
+        """The path of its cookies: its own pages only, under the app's own root when
+        the app is mounted below one (SCRIPT_NAME)."""
+        return request.script_root.rstrip("/") + self.prefix or "/"
 
     def level(self, req: Request) -> Level | None:
         """What this request may do: "all", "read_only", or None."""
@@ -174,7 +179,7 @@ def install(blueprint: Blueprint, dash: Dashboard) -> None:
             response.set_cookie(
                 COOKIE,
                 token,
-                path=dash.cookie_path,
+                path=dash.cookie_path(),
                 httponly=True,
                 samesite="Strict",
                 secure=request.is_secure,

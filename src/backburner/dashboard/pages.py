@@ -52,7 +52,7 @@ def render(template: str, live: str | None = None, **context: Any) -> Response:
         )
     )
     if FLASH in request.cookies and not fragment:
-        response.delete_cookie(FLASH, path=dashboard().cookie_path)
+        response.delete_cookie(FLASH, path=dashboard().cookie_path())
     return response
 
 
