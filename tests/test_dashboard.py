@@ -125,12 +125,15 @@ def test_the_job_page_and_static_files_have_the_headers_too(client: FlaskClient)
 def test_without_an_access_function_only_this_machine_gets_in(client: FlaskClient) -> None:
     assert client.get("/backburner/").status_code == 200
     assert client.get("/backburner/", environ_base={"REMOTE_ADDR": "::1"}).status_code == 200
+    mapped = {"REMOTE_ADDR": "::ffff:127.0.0.1"}
+    assert client.get("/backburner/", environ_base=mapped).status_code == 200
     far = client.get("/backburner/", environ_base={"REMOTE_ADDR": "203.0.113.9"})
     assert far.status_code == 403
     assert "Content-Security-Policy" in far.headers
     # a proxy on this machine passes every client on: they do not count as local
-    proxied = client.get("/backburner/", headers={"X-Forwarded-For": "203.0.113.9"})
-    assert proxied.status_code == 403
+    for header in ("X-Forwarded-For", "Forwarded", "Via"):
+        proxied = client.get("/backburner/", headers={header: "203.0.113.9"})
+        assert proxied.status_code == 403
 
 
 @pytest.mark.parametrize(
