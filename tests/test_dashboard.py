@@ -22,6 +22,7 @@ from .dashboardapp import flask_app, register
 from .helpers import SERVER_STORES, server_store_url
 
 PAGES = ("/", "/queues", "/jobs", "/workers", "/periodic", "/audit")
+OTHER_PAGES = ("/jobs?status=failed", "/bulk?action=retry&status=failed")
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 
 
@@ -88,7 +89,7 @@ def seed(bb: Backburner) -> dict[str, str]:
     return {"ok": ok.id, "failed": failed.id, "secret": secret.id, "queued": queued.id}
 
 
-@pytest.mark.parametrize("path", PAGES)
+@pytest.mark.parametrize("path", PAGES + OTHER_PAGES)
 def test_every_page_has_a_strict_csp_and_no_inline_script(client: FlaskClient, path: str) -> None:
     seed(client.application.extensions["backburner"].bb)
     response = client.get("/backburner" + path)
