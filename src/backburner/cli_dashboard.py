@@ -64,14 +64,10 @@ def dashboard(app: str | None, host: str, port: int, read_only: bool) -> None:
 
     bb = _bb(app)
     access = basic_auth(user, password) if user else local_only
-    try:
-        server = make_server(
-            host, port, standalone_app(bb, access=access, read_only=read_only), threaded=True
-        )
-    except OSError as exc:  # not this machine's address (werkzeug reports a port in use)
-        raise click.ClickException(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}"
-        ) from None
+    # werkzeug reports an address in use or not this machine's, and exits
+    server = make_server(
+        host, port, standalone_app(bb, access=access, read_only=read_only), threaded=True
+    )
     click.echo(
         f"backburner dashboard on http://{host}:{server.port}/"
         + (" (read-only)" if read_only else "")
