@@ -219,6 +219,10 @@ def main() -> None:
                 f"{store.url.split(':')[0]}: {args.jobs:,} jobs seeded in "
                 f"{time.monotonic() - began:.0f}s"
             )
+            if store.url.startswith("redis"):  # what a round trip costs here and now
+                client = store._redis.connection().client  # type: ignore[attr-defined]
+                ms, _ = timed(client.ping, 50)
+                print(f"  (PING round trip: {ms:.2f} ms)")
             measure(store, args.jobs, args.repeat)
             if not store.url.startswith("redis"):
                 explain(store, args.jobs)

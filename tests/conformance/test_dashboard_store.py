@@ -128,6 +128,27 @@ def test_a_search_stops_at_the_scan_limit_and_resumes_from_its_cursor(store: Sto
     assert found == [r.id for r in reversed(needles)]
 
 
+def test_a_bounded_search_pages_through_deleted_jobs_without_gaps(store: Store) -> None:
+    jobs = [make("t", queue="holes", payload=f'[["item-{i}"],{{}}]') for i in range(40)]
+    store.enqueue(jobs)
+    doomed = jobs[::3]
+    for record in doomed:
+        finish(store, record, JobStatus.CANCELLED)
+    assert store.delete_jobs([r.id for r in doomed]) == len(doomed)
+    store.scan_limit = 7
+    kept = [r.id for r in reversed(jobs) if r not in doomed]
+    for limit in (1, 4, 50):
+        seen: list[str] = []
+        page = store.find_jobs(JobFilter(search="item-"), limit=limit)
+        for _ in range(100):
+            seen += [j.id for j in page.jobs]
+            assert page.scanned is None or 0 <= page.scanned <= 7
+            if page.after is None:
+                break
+            page = store.find_jobs(JobFilter(search="item-"), after=page.after, limit=limit)
+        assert seen == kept, f"limit {limit}"
+
+
 def test_count_stops_at_the_cap(store: Store) -> None:
     store.enqueue([make("c", queue="count") for _ in range(12)])
     store.enqueue([make("d", queue="other") for _ in range(3)])

@@ -10,7 +10,8 @@ one index set, so the window holds at most that many jobs. Deletes and the audit
 numbering run as scripts too (lua/delete_jobs.lua, record_audit.lua).
 
     {p}:history              zset: the minutes with history, scored by minute
-    {p}:history:<minute>     hash: "<outcome> <queue>" -> count (HINCRBY sums writers)
+    {p}:history:<minute>     hash: "<outcome> <queue>" -> count (HINCRBY sums writers);
+                             lua/history.lua sums them into buckets on the server
     {p}:audit                zset: "<seq> <entry JSON>" scored by seq
     {p}:audit:seq            counter: the audit log's numbering
 """
@@ -29,7 +30,7 @@ import redis
 
 from ..job import PENDING, JobRecord, JobStatus
 from .base import AuditEntry, HistoryPoint, JobFilter, JobPage
-from .dashboard import after_seq, bucketed, check_step, cursor, exact_match
+from .dashboard import after_seq, check_step, cursor, exact_match
 
 if TYPE_CHECKING:
     from .redis_conn import RedisConnector
@@ -221,20 +222,12 @@ class RedisDashboard:
             pipe.execute()
 
     def history(self, since: float, *, step: int = 60) -> list[HistoryPoint]:
-        step = check_step(step)
-        minutes = self._redis.key("history")
-        with self._redis.guard():
-            client = self._redis.connection().client
-            found = cast(list[str], client.zrangebyscore(minutes, repr(float(since)), "+inf"))
-            pipe = client.pipeline(transaction=False)
-            for at in found:
-                pipe.hgetall(f"{minutes}:{at}")
-            points = []
-            for at, counts in zip(found, pipe.execute()):
-                for name, n in sorted(counts.items(), key=lambda kv: kv[0].split(" ", 1)[::-1]):
-                    outcome, queue = name.split(" ", 1)
-                    points.append(HistoryPoint(float(at), queue, outcome, int(n)))
-        return points if step == 60 else bucketed(points, step)
+        flat = self._redis.run("history", repr(float(since)), check_step(step))
+        points = []
+        for key, n in zip(flat[::2], flat[1::2]):
+            bucket, outcome, queue = key.split(" ", 2)
+            points.append(HistoryPoint(float(bucket), queue, outcome, int(n)))
+        return sorted(points, key=lambda p: (p.minute, p.queue, p.outcome))
 
     def prune_history(self, before: float) -> int:
         pruned = 0
