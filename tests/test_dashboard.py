@@ -489,3 +489,25 @@ def test_cookies_keep_to_the_dashboards_path_under_the_apps_root(bb: Backburner)
     assert "Path=/app/backburner" in response.headers["Set-Cookie"]
     response = client.get("/backburner/queues")
     assert "Path=/backburner;" in response.headers["Set-Cookie"]
+
+
+def test_no_page_reads_every_job(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    bb: Backburner = client.application.extensions["backburner"].bb
+    ids = seed(bb)
+    calls: list[tuple[str, Any]] = []
+
+    def spy(name: str) -> None:
+        method = getattr(bb.store, name)
+
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            calls.append((name, kwargs.get("limit")))
+            return method(*args, **kwargs)
+
+        monkeypatch.setattr(bb.store, name, recorded)
+
+    for name in ("list_jobs", "counts", "find_jobs", "purge"):
+        spy(name)
+    for path in PAGES + OTHER_PAGES + (f"/jobs/{ids['failed']}", "/jobs?q=example"):
+        assert client.get("/backburner" + path).status_code == 200
+    assert {name for name, _ in calls} == {"find_jobs"}
+    assert max(limit for _, limit in calls) <= 50
