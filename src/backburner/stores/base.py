@@ -119,7 +119,9 @@ class Tick:
     recorded_at: float = 0.0
 
 
-SCAN_LIMIT = 100_000  # rows a find_jobs call may examine where no index answers the filter
+#: Rows a `Store.find_jobs` or `Store.count_jobs` call may examine where no index answers
+#: the filter (Redis examines 20,000): what keeps a search bounded however many jobs are kept.
+SCAN_LIMIT = 100_000
 
 
 @dataclass(frozen=True)
