@@ -51,12 +51,14 @@ class Waiter:
         self.store, self.queues, self.timeout = store, queues, timeout
         self.waiting, self.woken, self.go = (threading.Event() for _ in range(3))
         self.claimed: list[JobRecord] | None = None
+        self.handed_over = False  # what the store said once the wait ended
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         self.store.complete_and_claim([], self.queues, "w1", 1, LEASE)
         self.waiting.set()
         self.store.wait_for_work(self.queues, self.timeout)
+        self.handed_over = self.store.handed_over()
         self.woken.set()
         self.go.wait(15)
         _, self.claimed = self.store.complete_and_claim([], self.queues, "w1", 5, LEASE)
@@ -98,8 +100,10 @@ def test_a_waiting_worker_is_handed_the_job_leased(producer: Store, worker: Stor
     assert stored is not None and stored.status is JobStatus.RUNNING
     assert (stored.worker_id, stored.attempts, stored.token) == ("w1", 1, 1)
     assert stored.lease_until is not None and stored.lease_until > time.time() + LEASE / 2
+    assert waiter.handed_over  # a worker stopping now claims it, to hand it back
     [got] = waiter.claim()
     assert (got.id, got.token, got.attempts, got.status) == (job.id, 1, 1, JobStatus.RUNNING)
+    assert not worker.handed_over()
     assert worker.complete(got.id, got.token, None)
     assert waiter.claim() == []
 
@@ -154,6 +158,7 @@ def test_no_hand_off_from_a_paused_queue(producer: Store, worker: Store) -> None
         waiter.done()
         stored = producer.get(job.id)
         assert stored is not None and stored.status is JobStatus.QUEUED
+        assert not waiter.handed_over
         assert waiter.claim() == []
         producer.resume("q")
         assert [r.id for r in waiter.claim()] == [job.id]

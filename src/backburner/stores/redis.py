@@ -381,6 +381,9 @@ class RedisStore(RedisTicks, RedisLogs, redis_limits.RedisFlowControl, Store):
             me.handed.append(_record(_pairs(json.loads(popped[1])), time.time()))
             me.registered = False  # the enqueue took the registration with the job
 
+    def handed_over(self) -> bool:
+        return bool(self._handoffs.mine().handed)
+
     # -- reading and operating ---------------------------------------------------------
     def _fetch(self, client: redis.Redis, ids: Iterable[str], now: float) -> list[JobRecord]:
         pipe = client.pipeline(transaction=False)

@@ -250,13 +250,6 @@ for i = 0, count - 1 do
       redis.call('SADD', deps_key(holders[dep] or dep), id)
       redis.call('HSET', job_key(holders[dep] or dep), 'has_dependents', 1)
     end
-    if not queues[queue] then
-      queues[queue] = true
-      if redis.call('SADD', NS .. ':queues', queue) == 1 then
-        -- a new queue: workers waiting on every queue must start listening to it too
-        push_tokens(NS .. ':wake', 1)
-      end
-    end
     if idler then
       redis.call('ZADD', NS .. ':leases', lease_until, id)
       add(idx_key('running', queue), seq, id)
@@ -280,6 +273,14 @@ for i = 0, count - 1 do
     else
       add(idx_key('cancelled', queue), seq, id)
       add(NS .. ':finished', now, id)
+    end
+    -- after the hand-off: a worker blocked on both lists takes what was pushed first
+    if not queues[queue] then
+      queues[queue] = true
+      if redis.call('SADD', NS .. ':queues', queue) == 1 then
+        -- a new queue: workers waiting on every queue must start listening to it too
+        push_tokens(NS .. ':wake', 1)
+      end
     end
   end
 end
