@@ -271,3 +271,18 @@ def test_only_a_duplicate_id_is_reported_as_already_stored(tmp_path: Path) -> No
         store.enqueue([make(run_at=float("nan"))])
     assert len(store.list_jobs()) == 1
     store.close()
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["every-queue", "named-queues"])
+def test_a_claim_on_more_queues_than_sqlite_merges_keeps_the_order(
+    tmp_path: Path, named: bool
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/jobs.db")
+    count = sqlite.MERGED_QUEUES + 20
+    jobs = [make(queue=f"q{i:03d}", priority=i % 7) for i in range(count)]
+    store.enqueue(jobs)
+    queues = [f"q{i:03d}" for i in range(count)] if named else None
+    expected = [j.id for j in sorted(jobs, key=lambda j: -j.priority)][:30]  # stable: FIFO
+    claimed = store.claim(queues, "w", 30, 30)
+    assert [r.id for r in claimed] == expected
+    assert len(store.claim(queues, "w", 1000, 30)) == count - 30

@@ -71,6 +71,9 @@ _CLAIM_ARM = (
     f"AND queue = ? AND run_at <= ? {sqlite_limits.ELIGIBLE} "
     "ORDER BY priority DESC, run_at, seq LIMIT ?)"
 )
+# Queues a claim merges walks of, at most: SQLite takes up to 500 terms in a compound
+# SELECT. A claim on more (hundreds of queues with jobs queued at once) sorts instead.
+MERGED_QUEUES = 100
 # Every queue with a queued job: a loose scan of the claim index, one seek per queue.
 _QUEUED_IN = (
     "WITH RECURSIVE q(name) AS ("
@@ -271,19 +274,30 @@ class SQLiteStore(SQLiteTicks, SQLiteLogs, sqlite_limits.SQLiteFlowControl, Stor
         names = queues if queues is not None else self._queued_in(conn)
         if not names:
             return [], now
-        # One ordered walk of the claim index per queue, merged (see _CLAIM_ARM): the
-        # index starts with the queue, so a claim on every queue needs no second index
-        arms = " UNION ALL ".join([_CLAIM_ARM] * len(names))
+        if len(names) <= MERGED_QUEUES:
+            # One ordered walk of the claim index per queue, merged (see _CLAIM_ARM): the
+            # index starts with the queue, so a claim on every queue needs no second index
+            arms = " UNION ALL ".join([_CLAIM_ARM] * len(names))
+            pick = f"SELECT seq FROM ({arms} ORDER BY 2 DESC, 3, 1 LIMIT ?)"
+        else:  # more arms than SQLite takes: every due job of those queues, sorted
+            pick = (
+                f"SELECT seq FROM bb_jobs j WHERE status = 'queued' AND queue IN "
+                f"(SELECT value FROM json_each(?)) AND run_at <= ? {sqlite_limits.ELIGIBLE} "
+                "ORDER BY priority DESC, run_at, seq LIMIT ?"
+            )
         sql = (
             "UPDATE bb_jobs SET status = 'running', attempts = attempts + 1, token = token + 1, "
-            f"worker_id = ?, lease_until = ?, started_at = ? WHERE seq IN (SELECT seq FROM ({arms} "
-            f"ORDER BY 2 DESC, 3, 1 LIMIT ?)) RETURNING {rows.JOB_SELECT}"
+            f"worker_id = ?, lease_until = ?, started_at = ? WHERE seq IN ({pick}) "
+            f"RETURNING {rows.JOB_SELECT}"
         )
         named: list[dict[str, Any]] = []
         while len(named) < limit:  # again only when jobs past a limit were handed back
             wanted = limit - len(named)
-            arm_values = [v for q in names for v in (q, now, now, wanted)]
-            values = (worker_id, now + lease_s, now, *arm_values, wanted)
+            if len(names) <= MERGED_QUEUES:
+                picked: list[Any] = [v for q in names for v in (q, now, now, wanted)]
+            else:
+                picked = [json.dumps(list(names)), now, now]
+            values = (worker_id, now + lease_s, now, *picked, wanted)
             batch = rows.named_rows(conn.execute(sql, values).fetchall())
             undone = sqlite_limits.settle_claim(conn, batch, now)
             named += [r for r in batch if r["status"] is not None] if undone else batch
