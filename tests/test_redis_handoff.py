@@ -20,8 +20,10 @@ from typing import Any
 import pytest
 
 from backburner import policy
+from backburner.errors import StoreUnavailable
 from backburner.job import JobRecord, JobStatus
 from backburner.stores import Store, open_store
+from backburner.stores.base import Done
 
 from .conformance.records import make
 from .helpers import wait_until
@@ -249,3 +251,36 @@ def test_one_job_is_handed_to_one_waiter(redis_store_url: str, producer: Store) 
     finally:
         for s in stores:
             s.close()
+
+
+def test_a_handed_job_outlives_a_claim_that_failed(producer: Store, worker: Store) -> None:
+    """The store could not be reached when the worker next claimed (with a result to
+    record): the job handed to it is still its next claim's."""
+    out: list[JobRecord] = []
+    ready = threading.Event()
+
+    def unreachable(name: str, *args: object) -> object:
+        raise StoreUnavailable("down for the test")
+
+    def work() -> None:
+        done = [Done("not-a-job", 1, None)]  # a result to record forces a round trip
+        worker.complete_and_claim([], ["q"], "w1", 1, LEASE)
+        ready.set()
+        worker.wait_for_work(["q"], 10)
+        run = worker._redis.run  # type: ignore[attr-defined]
+        worker._redis.run = unreachable  # type: ignore[attr-defined]
+        try:
+            with pytest.raises(StoreUnavailable):
+                worker.complete_and_claim(done, ["q"], "w1", 5, LEASE)
+        finally:
+            worker._redis.run = run  # type: ignore[attr-defined]
+        out.extend(worker.complete_and_claim(done, ["q"], "w1", 5, LEASE)[1])
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    assert ready.wait(5)
+    time.sleep(0.2)
+    job = make(queue="q")
+    producer.enqueue([job])
+    thread.join(15)
+    assert [(r.id, r.token) for r in out] == [(job.id, 1)]

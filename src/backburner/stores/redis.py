@@ -300,10 +300,12 @@ class RedisStore(RedisTicks, RedisLogs, redis_limits.RedisFlowControl, Store):
         args = [repr(now), len(done)]
         for d in done:
             args += (d.job_id, d.token, *_result_args(d.result))
-        wanted = max(limit - len(handed), 0)
-        accepted, rows = self._redis.run(
-            "complete_claim", *args, *_claim_args(queues, worker_id, wanted, now + lease_s, hand)
-        )
+        claim = _claim_args(queues, worker_id, max(limit - len(handed), 0), now + lease_s, hand)
+        try:
+            accepted, rows = self._redis.run("complete_claim", *args, *claim)
+        except BaseException:  # kept for the next try, as the caller keeps `done`
+            me.handed[:0], me.registered = handed, bool(hand)
+            raise
         claimed = [_record(_pairs(row), now) for row in rows]
         return [bool(a) for a in accepted], handed + claimed
 
