@@ -135,8 +135,9 @@ end
 
 -- Put a pending job where claims look: its ready set when due, else the scheduled set
 -- (which the claim script promotes from once due).
+-- (Callers that make a job pending call wake() too, which forgets the queue's waiters; a
+-- claim promoting due scheduled jobs need not: its waiters stopped waiting at that time.)
 local function make_pending(id, queue, priority, run_at, seq, now)
-  forget_idlers(queue)
   if tonumber(run_at) <= tonumber(now) then
     redis.call('ZADD', NS .. ':ready:' .. queue, -tonumber(priority),
       ready_member(run_at, seq, id))
