@@ -3,7 +3,8 @@
     python -m bench.bounds [--redis redis://127.0.0.1:6379/0]
 
 1. A durable SQLite enqueue: a bare INSERT + COMMIT with synchronous=FULL in WAL mode,
-   with no Python library around it, for Huey's table and for ours.
+   with no Python library around it, for Huey's table and for ours; and the WAL pages
+   each library's enqueue writes (run it in the peers' virtualenv, which has Huey).
 2. A Redis enqueue: server time of our enqueue script against one LPUSH (INFO
    commandstats), and what the client side of each costs.
 3. Idle latency: one Redis PING round trip, hot and after the process slept 20 ms (as
@@ -23,7 +24,7 @@ from importlib import resources
 
 import redis
 
-from backburner.stores.sqlite import _INSERT
+from backburner.stores.sqlite_deps import _INSERT_PLAIN
 from bench.app import build
 
 HUEY_TABLE = (
@@ -65,12 +66,38 @@ def sqlite_commit(n: int) -> None:
                     payload = '[["bench:key",1,1764423000.1],{}]'
                     row = (os.urandom(16).hex(), "bench.record", "default", payload, 0)
                     c.execute("BEGIN IMMEDIATE")
-                    c.execute(_INSERT, (*row, now, now, 4, 1.0, None, None))  # the store's own
+                    rest = (now, now, 4, 1.0) + (None,) * 8  # no timeout, key, trace, limits
+                    c.execute(_INSERT_PLAIN, (*row, *rest))  # the store's own
                     c.execute("COMMIT")
 
             cost = per_call_us(insert, n)
             print(f"  {name:10s} bare INSERT+COMMIT, synchronous=FULL: {cost:6.1f} us")
             conn.close()
+
+
+def sqlite_pages(n: int) -> None:
+    """WAL pages one durable enqueue writes (one per b-tree it changes, as a rule): the
+    WAL's growth over `n` enqueues with no checkpoint between; the same under any load."""
+    from huey import SqliteHuey  # type: ignore[import-not-found]  # the peers' venv has it
+
+    def pages(path: str) -> float:
+        return (os.path.getsize(path + "-wal") - 32) / (4096 + 24)  # header, frames
+
+    with tempfile.TemporaryDirectory() as tmp:
+        bb = build(f"sqlite:///{tmp}/bb.db")
+        huey = SqliteHuey("bounds", filename=f"{tmp}/huey.db")
+        send = {"backburner": bb.tasks["noop"].delay, "huey": huey.task()(lambda n: None)}
+        for name, enqueue in send.items():
+            path = f"{tmp}/{'bb' if name == 'backburner' else 'huey'}.db"
+            for i in range(200):  # past the trees' first pages
+                enqueue(i)
+            with sqlite3.connect(path) as conn:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            before = pages(path)
+            for i in range(n):
+                enqueue(i)
+            print(f"  {name:10s} WAL pages per durable enqueue: {(pages(path) - before) / n:.2f}")
+        bb.close()
 
 
 def redis_enqueue(url: str, n: int) -> None:
@@ -121,6 +148,7 @@ def main() -> None:
     args = parser.parse_args()
     print("1. durable SQLite enqueue")
     sqlite_commit(args.calls)
+    sqlite_pages(100)
     print("2. Redis enqueue")
     redis_enqueue(args.redis, args.calls)
     print("3. idle Redis round trip")

@@ -26,6 +26,8 @@ class Contender:
     workers: Callable[[str], list[list[str]]]  # store URL -> worker commands
     url: Callable[[str], str] = lambda base: base  # fresh store -> what the app reads
     ours: bool = False
+    # a yardstick, not a library: never the "best peer", compared with on its own line
+    floor: bool = False
 
 
 def _backburner(url: str) -> list[list[str]]:
@@ -47,6 +49,11 @@ def _rq(worker_class: str | None) -> Callable[[str], list[list[str]]]:
         return [cmd, list(cmd)]  # RQ scales by running more worker processes
 
     return commands
+
+
+def _floor(url: str) -> list[list[str]]:
+    cmd = [sys.executable, "-m", "bench.peers.floor"]
+    return [cmd, list(cmd)]
 
 
 def _celery(url: str) -> list[list[str]]:
@@ -100,6 +107,15 @@ CONTENDERS: tuple[Contender, ...] = (
         _rq("rq.worker.SimpleWorker"),
     ),
     Contender("rq-fork", "redis", "bench.peers.rq", "2 x `rq worker` (fork per job)", _rq(None)),
+    # a bare LPUSH/BRPOP loop: what drain costs with no record of a job (issue 20, item 3)
+    Contender(
+        "floor-redis",
+        "redis",
+        "bench.peers.floor",
+        "2 x a bare BRPOP loop (`python -m bench.peers.floor`), no acknowledgement",
+        _floor,
+        floor=True,
+    ),
     Contender("celery", "redis", "bench.peers.celery", "prefork pool, `-c 2`", _celery),
     Contender("dramatiq", "redis", "bench.peers.dramatiq", "`-p 2 -t 1`", _dramatiq),
     Contender("backburner-postgres", "postgres", BB, BB_HOW, _backburner, ours=True),

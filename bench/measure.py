@@ -4,7 +4,8 @@ The steps, each bounded in time:
 1. a fresh store; `drive setup` checks it can be used (else the contender is unavailable);
 2. `drive enqueue` fills the queue with --jobs jobs, one per call: the enqueue rate;
 3. the workers start (2 processes); drain throughput runs from the first job's start
-   to the last one's, so start-up is excluded; RSS of their process trees is sampled;
+   to the last one's, so start-up is excluded; RSS and PSS of their process trees
+   are sampled;
 4. on the now idle workers, `drive latency` measures enqueue-to-start of sequential jobs;
 5. the workers are stopped, and the marks the jobs left in Redis are counted.
 """
@@ -60,6 +61,7 @@ class Outcome:
     p50: float | None = None  # seconds
     p99: float | None = None
     rss: int | None = None  # bytes, peak of the sum over the worker process trees
+    pss: int | None = None  # the same of PSS: pages shared by the tree counted once
     lost: int = 0
     dup: int = 0
 
@@ -114,6 +116,7 @@ def _measure(
             out.lost += lat["missing"]
             out.dup += lat["extra"]
     out.rss = workers.peak_rss or None
+    out.pss = workers.peak_pss or None
     drain, lost, dup = tally(marks.lrange(key, 0, -1), plan.jobs)
     out.drain, out.lost, out.dup = drain, out.lost + lost, out.dup + dup
     if failure is not None:

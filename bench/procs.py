@@ -40,6 +40,19 @@ def session_members(sid: int) -> dict[int, tuple[int, int]]:
     return found
 
 
+def pss(pid: int) -> int:
+    """Proportional set size of process `pid` in bytes (each shared page divided among
+    the processes mapping it, so summing over a tree counts it once); 0 once it exited."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def kill_session(sid: int, sig: int) -> None:
     """Send `sig` once to every process of session `sid`: to its process group, then by
     PID to those that left the group (a second SIGTERM often means "stop now")."""
@@ -111,7 +124,8 @@ def run_bounded(
 
 
 class Workers:
-    """A contender's worker processes: started together, RSS sampled, stopped together.
+    """A contender's worker processes: started together, RSS and PSS sampled, stopped
+    together.
 
     Use as a context manager: leaving it (normally or by an exception) stops every
     session it started, whatever state it is in.
@@ -130,6 +144,7 @@ class Workers:
         self.sample_every, self.grace = sample_every, grace
         self.procs: list[subprocess.Popen[bytes]] = []
         self.peak_rss = 0
+        self.peak_pss = 0
         self._done = threading.Event()
         self._sampler = threading.Thread(target=self._sample, name="rss", daemon=True)
 
@@ -157,8 +172,9 @@ class Workers:
 
     def _sample(self) -> None:
         while not self._done.wait(self.sample_every):
-            total = sum(rss for p in self.procs for _, rss in session_members(p.pid).values())
-            self.peak_rss = max(self.peak_rss, total)
+            members = [m for p in self.procs for m in session_members(p.pid).items()]
+            self.peak_rss = max(self.peak_rss, sum(rss for _, (_, rss) in members))
+            self.peak_pss = max(self.peak_pss, sum(pss(pid) for pid, _ in members))
 
     def stop(self) -> None:
         self._done.set()

@@ -13,7 +13,7 @@ import pytest
 
 from backburner.errors import SchemaError, StoreUnavailable
 from backburner.job import JobStatus
-from backburner.stores import open_store
+from backburner.stores import open_store, sqlite
 from backburner.stores.sqlite import SQLiteStore
 
 from .conformance.records import make
@@ -158,12 +158,38 @@ def test_claim_uses_the_claim_index(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path}/jobs.db")
     store.enqueue([make()])
     conn = sqlite3.connect(tmp_path / "jobs.db")
-    plan = conn.execute(
-        "EXPLAIN QUERY PLAN SELECT seq FROM bb_jobs WHERE status = 'queued' AND run_at <= 1 "
-        "ORDER BY priority DESC, run_at, seq LIMIT 5"
-    ).fetchall()
-    text = " ".join(str(row[-1]) for row in plan)
-    assert "bb_jobs_claim" in text and "TEMP B-TREE" not in text
+    for sql, params in (
+        (sqlite._CLAIM_ARM, ("default", 1.0, 1.0, 5)),  # one queue's due jobs, in order
+        (sqlite._QUEUED_IN, ()),  # the queues holding queued jobs
+    ):
+        plan = conn.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
+        text = " ".join(str(row[-1]) for row in plan)
+        assert "bb_jobs_claim_queue" in text and "TEMP B-TREE" not in text, text
+
+
+def test_an_enqueue_writes_two_indexes_and_older_files_lose_the_retired_one(
+    tmp_path: Path,
+) -> None:
+    """Each index is written by every durable enqueue: the table and the id, plus the
+    claim index, and no more for a job without a unique key (issue 20)."""
+    path = tmp_path / "jobs.db"
+    open_store(f"sqlite:///{path}").migrate()
+    conn = sqlite3.connect(path)
+    always = [
+        name
+        for name, where in conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'bb_jobs'"
+        )
+        if where is None or ("status = 'queued'" in where and "IS NOT NULL" not in where)
+    ]
+    assert sorted(always) == ["bb_jobs_claim_queue", "sqlite_autoindex_bb_jobs_1"]
+    conn.execute("CREATE INDEX bb_jobs_claim ON bb_jobs (priority DESC, run_at, seq)")
+    conn.commit()
+    store = open_store(f"sqlite:///{path}")
+    store.enqueue([make()])
+    names = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "bb_jobs_claim" not in names
+    assert len(store.claim(None, "w", 5, 30)) == 1
 
 
 def test_connections_are_reopened_after_fork(tmp_path: Path) -> None:
@@ -245,3 +271,18 @@ def test_only_a_duplicate_id_is_reported_as_already_stored(tmp_path: Path) -> No
         store.enqueue([make(run_at=float("nan"))])
     assert len(store.list_jobs()) == 1
     store.close()
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["every-queue", "named-queues"])
+def test_a_claim_on_more_queues_than_sqlite_merges_keeps_the_order(
+    tmp_path: Path, named: bool
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/jobs.db")
+    count = sqlite.MERGED_QUEUES + 20
+    jobs = [make(queue=f"q{i:03d}", priority=i % 7) for i in range(count)]
+    store.enqueue(jobs)
+    queues = [f"q{i:03d}" for i in range(count)] if named else None
+    expected = [j.id for j in sorted(jobs, key=lambda j: -j.priority)][:30]  # stable: FIFO
+    claimed = store.claim(queues, "w", 30, 30)
+    assert [r.id for r in claimed] == expected
+    assert len(store.claim(queues, "w", 1000, 30)) == count - 30

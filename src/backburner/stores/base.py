@@ -377,6 +377,12 @@ class Store(ABC):
         one of them, it waits for the next rate-window edge, or the end of a running job.
         """
 
+    def handed_over(self) -> bool:
+        """Whether this thread's `wait_for_work` took a job an enqueue handed it, already
+        claimed (Redis does so), which its next claim returns: a thread that stops now
+        claims once more, so the job is handed back rather than left to its lease."""
+        return False
+
     # -- reading and operating ---------------------------------------------------------
     @abstractmethod
     def get(self, job_id: str, *, light: bool = False) -> JobRecord | None:

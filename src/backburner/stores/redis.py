@@ -19,6 +19,8 @@ one KEYS[1] routes to). Scripts never use KEYS or SCAN.
                               with the job
     {p}:wake:<queue>          list: a token per job made ready, at most 16; idle workers
                               BLPOP it (and {p}:wake, told of new queues)
+    {p}:idlers, {p}:hand:<h>  hash and list: waiting workers, and the job an enqueue
+                              handed one, claimed (see redis_handoff)
     {p}:workers, {p}:beats    hash and zset: the worker registry
 
 Durability: a job survives a Redis restart only if Redis persists it; run Redis with
@@ -46,6 +48,7 @@ from . import deps, redis_limits
 from .base import Done, HeartbeatReply, Store, StoreStats, WorkerInfo, check_statuses
 from .redis_conn import RedisConnector, parse_url
 from .redis_dashboard import RedisDashboard
+from .redis_handoff import HandOffs
 from .redis_logs import RedisLogs
 from .redis_ticks import RedisTicks
 
@@ -211,10 +214,10 @@ def _complete_args(job_id: str, token: int, now: float, result: str | None) -> t
 
 
 def _claim_args(
-    queues: Sequence[str] | None, worker_id: str, limit: int, lease_until: float
+    queues: Sequence[str] | None, worker_id: str, limit: int, lease_until: float, hand: str
 ) -> tuple[Any, ...]:
     # "up to" `limit`: capped so one script stays short and within Lua's unpack() limit
-    return repr(lease_until), worker_id, min(limit, _BATCH), *(queues or ())
+    return repr(lease_until), worker_id, min(limit, _BATCH), hand, *(queues or ())
 
 
 class RedisStore(RedisTicks, RedisLogs, redis_limits.RedisFlowControl, RedisDashboard, Store):
@@ -223,6 +226,7 @@ class RedisStore(RedisTicks, RedisLogs, redis_limits.RedisFlowControl, RedisDash
     def __init__(self, url: str, *, result_ttl: float = defaults.RESULT_TTL) -> None:
         super().__init__(url, result_ttl=result_ttl)
         self._redis = RedisConnector(url)
+        self._handoffs = HandOffs()
         #: the namespace of this store's keys (URL option ?prefix=, default "bb")
         self.prefix = self._redis.prefix
 
@@ -288,19 +292,32 @@ class RedisStore(RedisTicks, RedisLogs, redis_limits.RedisFlowControl, RedisDash
         limit: int,
         lease_s: float,
     ) -> tuple[list[bool], list[JobRecord]]:
-        """All in one script: one round trip per batch on a busy worker."""
+        """All in one script: one round trip per batch on a busy worker. A job an enqueue
+        handed to this thread while it waited (see redis_handoff) comes first, with no
+        round trip at all when there is nothing to record."""
+        me = self._handoffs.mine()
+        me.worker_id, me.lease_s = worker_id, lease_s
+        handed, me.handed = me.handed, []
+        if handed and not done:
+            return [], handed  # claimed by the enqueue (at most one per wait)
         if queues is not None and not queues:
             limit = 0
-        if not done and limit <= 0:
+        if not done and limit <= 0 and not me.registered:
             return [], []
+        hand = me.hand if me.registered else ""
+        me.registered = False
         now = time.time()
         args = [repr(now), len(done)]
         for d in done:
             args += (d.job_id, d.token, *_result_args(d.result))
-        accepted, rows = self._redis.run(
-            "complete_claim", *args, *_claim_args(queues, worker_id, max(limit, 0), now + lease_s)
-        )
-        return [bool(a) for a in accepted], [_record(_pairs(row), now) for row in rows]
+        claim = _claim_args(queues, worker_id, max(limit - len(handed), 0), now + lease_s, hand)
+        try:
+            accepted, rows = self._redis.run("complete_claim", *args, *claim)
+        except BaseException:  # kept for the next try, as the caller keeps `done`
+            me.handed[:0], me.registered = handed, bool(hand)
+            raise
+        claimed = [_record(_pairs(row), now) for row in rows]
+        return [bool(a) for a in accepted], handed + claimed
 
     def claim_job(self, job_id: str, worker_id: str, lease_s: float) -> JobRecord | None:
         now = time.time()
@@ -348,9 +365,14 @@ class RedisStore(RedisTicks, RedisLogs, redis_limits.RedisFlowControl, RedisDash
             time.sleep(max(0.0, timeout))
             return
         which = ("*",) if queues is None else ("-", *queues)
-        ready, next_due, names = self._redis.run("peek", repr(time.time()), *which)
+        me = self._handoffs.mine()
+        hand = me.hand if me.worker_id else ""  # a thread that never claimed is handed nothing
+        ready, next_due, names = self._redis.run(
+            "peek", repr(time.time()), hand, repr(timeout), repr(me.lease_s), me.worker_id, *which
+        )
         if ready:
             return
+        me.registered = bool(hand)
         now = time.time()
         wait = timeout if next_due == "" else min(timeout, float(next_due) - now)
         if wait < 0.001:  # BLPOP counts in milliseconds, and 0 would block forever
@@ -360,10 +382,19 @@ class RedisStore(RedisTicks, RedisLogs, redis_limits.RedisFlowControl, RedisDash
         keys = [self._redis.key("wake", q) for q in names]
         if queues is None:
             keys.append(self._redis.key("wake"))
+        mine = self._redis.key("hand", hand)
+        if hand:
+            keys.insert(0, mine)
         with self._redis.guard():
             conn = self._redis.connection()
             # a BLPOP longer than the socket timeout would look like a dead server
-            conn.client.blpop(keys, timeout=min(wait, conn.max_block))
+            popped = conn.client.blpop(keys, timeout=min(wait, conn.max_block))
+        if popped is not None and popped[0] == mine:
+            me.handed.append(_record(_pairs(json.loads(popped[1])), time.time()))
+            me.registered = False  # the enqueue took the registration with the job
+
+    def handed_over(self) -> bool:
+        return bool(self._handoffs.mine().handed)
 
     # -- reading and operating ---------------------------------------------------------
     def _fetch(self, client: redis.Redis, ids: Iterable[str], now: float) -> list[JobRecord]:

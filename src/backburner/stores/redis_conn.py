@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -114,12 +115,38 @@ def _load_sources() -> dict[str, str]:
         for path in folder.iterdir()
         if path.name.endswith(".lua") and path.name != "common.lua"
     }
-    sources = {name: common + body for name, body in bodies.items()}
+    sources = {name: body for name, body in bodies.items()}
     for name, (wrapped, function) in WRAPS.items():
-        sources[name] = (
-            f"{common}local function {function}()\n{bodies[wrapped]}\nend\n{bodies[name]}"
+        sources[name] = f"local function {function}()\n{bodies[wrapped]}\nend\n{bodies[name]}"
+    return {name: prelude(common, body) + body for name, body in sources.items()}
+
+
+def prelude(common: str, body: str) -> str:
+    """The helpers of common.lua that `body` uses, directly or through another helper, in
+    their order. Redis runs a script's whole text on every call: each helper defined
+    costs server time (all of common.lua took 12 us a call, against 6 us for a bare
+    `return 1`), so a script carries only what it needs."""
+    chunks: list[tuple[set[str], str]] = []  # (names a top-level `local` defines, its text)
+    for part in re.split(r"(?m)^(?=local )", common):
+        head = part.split("\n", 1)[0]
+        named = re.match(r"local function (\w+)|local ([\w, ]+?) *=", head)
+        names = (
+            {n.strip() for n in (named.group(1) or named.group(2)).split(",")} if named else set()
         )
-    return sources
+        chunks.append((names, part))
+    wanted = _words(body)
+    kept = [False] * len(chunks)
+    for i in reversed(range(len(chunks))):  # a helper only uses those defined before it
+        names, text = chunks[i]
+        if not names or names & wanted:
+            kept[i] = True
+            wanted |= _words(text)
+    return "".join(text for (_, text), keep in zip(chunks, kept) if keep)
+
+
+def _words(lua: str) -> set[str]:
+    """The names Lua text mentions, comments left out."""
+    return set(re.findall(r"\w+", re.sub(r"--[^\n]*", "", lua)))
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,7 @@ def ensure_schema(conn: sqlite3.Connection, path: str) -> None:
     one than this backburner knows."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version == SCHEMA_VERSION:
+        drop_retired_indexes(conn)
         return
     if version > SCHEMA_VERSION:
         raise SchemaError(
@@ -90,3 +91,19 @@ def ensure_schema(conn: sqlite3.Connection, path: str) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+# Indexes older files of this schema version have and newer code no longer reads: each
+# one would still be written by every enqueue and status change.
+RETIRED_INDEXES = ("bb_jobs_claim",)  # claims walk bb_jobs_claim_queue, queue by queue
+
+
+def drop_retired_indexes(conn: sqlite3.Connection) -> None:
+    """Drop RETIRED_INDEXES from a file made by an earlier release, once."""
+    marks = ", ".join("?" * len(RETIRED_INDEXES))
+    found = conn.execute(
+        f"SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ({marks})",
+        RETIRED_INDEXES,
+    ).fetchall()
+    for (name,) in found:
+        conn.execute(f"DROP INDEX IF EXISTS {name}")  # another process may have dropped it

@@ -196,6 +196,8 @@ def _claim(state: ChildState, wanted: int, events: list[Event]) -> tuple[JobReco
     except StoreUnavailable as exc:
         log.warning("store unavailable, retrying in %ss: %s", RETRY_STORE, exc)
         state.stop.wait(RETRY_STORE)
+    if state.stop.is_set() and state.bb.store.handed_over():
+        return _claim(state, 1, events)  # held, so stopping hands it back uncounted
     return ()
 
 

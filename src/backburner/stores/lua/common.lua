@@ -78,6 +78,43 @@ local function ready_member(run_at, seq, id)
   return ready_member_after(ready_prefix(run_at), seq, id)
 end
 
+-- Direct hand-off (see redis.py). {p}:idlers holds the workers blocked waiting for work,
+-- each registered by the peek script that found nothing to claim: hand id -> JSON
+-- [until, lease seconds, worker id, its queues or '*' for every queue]. An enqueue may
+-- give such a worker its job, claimed, on the list {p}:hand:<hand id>.
+local IDLERS = NS .. ':idlers'
+
+local function hand_key(hand)
+  return NS .. ':hand:' .. hand
+end
+
+local function serves(entry, queue)
+  if entry[4] == '*' then
+    return true
+  end
+  for _, q in ipairs(entry[4]) do
+    if q == queue then
+      return true
+    end
+  end
+  return false
+end
+
+-- Work became due in `queue` other than by a hand-off: the workers waiting on it no
+-- longer know what their next claim would be, so none is handed a job until it has
+-- claimed again (it is woken, or its next claim finds that work).
+local function forget_idlers(queue)
+  if redis.call('HLEN', IDLERS) == 0 then
+    return
+  end
+  local all = redis.call('HGETALL', IDLERS)
+  for i = 1, #all, 2 do
+    if serves(cjson.decode(all[i + 1]), queue) then
+      redis.call('HDEL', IDLERS, all[i])
+    end
+  end
+end
+
 -- Add up to `n` tokens to a wake-up list, never holding more than WAKE_CAP.
 local function push_tokens(key, n)
   local room = WAKE_CAP - redis.call('LLEN', key)
@@ -92,11 +129,14 @@ end
 
 -- Rouse up to `n` idle workers waiting on this queue (waiting on every queue included).
 local function wake(queue, n)
+  forget_idlers(queue)
   push_tokens(NS .. ':wake:' .. queue, n)
 end
 
 -- Put a pending job where claims look: its ready set when due, else the scheduled set
 -- (which the claim script promotes from once due).
+-- (Callers that make a job pending call wake() too, which forgets the queue's waiters; a
+-- claim promoting due scheduled jobs need not: its waiters stopped waiting at that time.)
 local function make_pending(id, queue, priority, run_at, seq, now)
   if tonumber(run_at) <= tonumber(now) then
     redis.call('ZADD', NS .. ':ready:' .. queue, -tonumber(priority),

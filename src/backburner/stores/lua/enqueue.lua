@@ -143,6 +143,29 @@ local function add(key, score, member)
   list[#list + 1] = member
 end
 
+-- The worker to hand a lone job to (see redis.py), or nil: only when the job would be
+-- its next claim anyway (due, without limits, its queue unpaused with nothing due in it),
+-- and the worker still waits (registered, not past its `until`, not forgotten since).
+local function idler_for(queue)
+  if redis.call('HLEN', IDLERS) == 0 or redis.call('SISMEMBER', NS .. ':paused', queue) == 1
+      or redis.call('ZCARD', NS .. ':ready:' .. queue) > 0
+      or #redis.call('ZRANGEBYSCORE', NS .. ':sched:' .. queue, '-inf', now, 'LIMIT', 0, 1) > 0
+  then
+    return nil
+  end
+  local all, found = redis.call('HGETALL', IDLERS), nil
+  for i = 1, #all, 2 do
+    local entry = cjson.decode(all[i + 1])
+    if tonumber(entry[1]) <= tonumber(now) then
+      redis.call('HDEL', IDLERS, all[i]) -- it stopped waiting
+    elseif not found and serves(entry, queue) then
+      redis.call('HDEL', IDLERS, all[i]) -- one job per wait
+      found = {hand = all[i], lease = entry[2], worker = entry[3]}
+    end
+  end
+  return found
+end
+
 local deduplicated, woken, holders, queues = {}, {}, {}, {}
 local first_seq = redis.call('INCRBY', NS .. ':seq', count) - count
 for i = 0, count - 1 do
@@ -158,11 +181,28 @@ for i = 0, count - 1 do
     holders[id] = holder
   else
     local seq = first_seq + i + 1
+    local idler = nil
+    if count == 1 and start.status == 'queued' and shape.due and shape.concurrency == ''
+        and shape.rate_limit == '' then
+      idler = idler_for(queue)
+    end
+    local status, claims = start.status, 0
+    if idler then
+      status, claims = 'running', 1 -- claimed here, as claim_jobs would
+    end
     local fields = {'id', id, 'task', shape.task, 'queue', queue, 'payload', payload,
-      'priority', shape.priority, 'status', start.status, 'run_at', shape.run_at,
+      'priority', shape.priority, 'status', status, 'run_at', shape.run_at,
       'created_at', shape.created_at, 'max_attempts', shape.max_attempts,
-      'retry_backoff', shape.retry_backoff, 'attempts', 0, 'token', 0, 'failures', '[]',
-      'cancel_requested', 0, 'seq', seq, 'waiting_for', start.waiting}
+      'retry_backoff', shape.retry_backoff, 'attempts', claims, 'token', claims,
+      'failures', '[]', 'cancel_requested', 0, 'seq', seq, 'waiting_for', start.waiting}
+    local lease_until
+    if idler then
+      lease_until = string.format('%.6f', tonumber(now) + tonumber(idler.lease))
+      for _, v in ipairs({'worker_id', idler.worker, 'lease_until', lease_until,
+          'started_at', now}) do
+        fields[#fields + 1] = v
+      end
+    end
     if shape.depends_on ~= '' then
       fields[#fields + 1] = 'depends_on'
       fields[#fields + 1] = shape.depends_on
@@ -210,14 +250,15 @@ for i = 0, count - 1 do
       redis.call('SADD', deps_key(holders[dep] or dep), id)
       redis.call('HSET', job_key(holders[dep] or dep), 'has_dependents', 1)
     end
-    if not queues[queue] then
-      queues[queue] = true
-      if redis.call('SADD', NS .. ':queues', queue) == 1 then
-        -- a new queue: workers waiting on every queue must start listening to it too
-        push_tokens(NS .. ':wake', 1)
-      end
-    end
-    if start.status == 'queued' then
+    if idler then
+      redis.call('ZADD', NS .. ':leases', lease_until, id)
+      add(idx_key('running', queue), seq, id)
+      -- the worker's BLPOP takes the job whole: no claim round trip. Should it be gone,
+      -- the list expires and the job's lease lapses: it is rescued as after any claim
+      local hand = hand_key(idler.hand)
+      redis.call('RPUSH', hand, cjson.encode(redis.call('HGETALL', job_key(id))))
+      redis.call('PEXPIRE', hand, math.ceil(tonumber(idler.lease) * 1000) + 60000)
+    elseif start.status == 'queued' then
       add(idx_key('queued', queue), seq, id)
       -- make_pending(), gathered
       if shape.due then
@@ -232,6 +273,14 @@ for i = 0, count - 1 do
     else
       add(idx_key('cancelled', queue), seq, id)
       add(NS .. ':finished', now, id)
+    end
+    -- after the hand-off: a worker blocked on both lists takes what was pushed first
+    if not queues[queue] then
+      queues[queue] = true
+      if redis.call('SADD', NS .. ':queues', queue) == 1 then
+        -- a new queue: workers waiting on every queue must start listening to it too
+        push_tokens(NS .. ':wake', 1)
+      end
     end
   end
 end

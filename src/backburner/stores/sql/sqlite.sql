@@ -42,8 +42,9 @@ CREATE TABLE bb_jobs (
     rate_key         TEXT
 );
 
--- the claim: due jobs, highest priority first, then earliest run_at, then enqueue order
-CREATE INDEX bb_jobs_claim ON bb_jobs (priority DESC, run_at, seq) WHERE status = 'queued';
+-- the claim: due jobs, highest priority first, then earliest run_at, then enqueue order.
+-- One index for claims on some queues and on every queue (one walk per queue, merged):
+-- each index is one more b-tree written by every durable enqueue
 CREATE INDEX bb_jobs_claim_queue ON bb_jobs (queue, priority DESC, run_at, seq)
     WHERE status = 'queued';
 -- at most one live job per unique_key (a waiting job holds it: it is queued unchecked)
