@@ -1,0 +1,31 @@
+"""The dashboard benchmark's app: the tasks its seeded jobs name, and a few schedules, so
+the Job and Periodic pages have real definitions to show."""
+
+from __future__ import annotations
+
+from backburner import Backburner
+
+#: (task name, queue) of the seeded jobs; a task's jobs all go to its queue
+TASKS = (
+    ("mail.send_invoice", "mail"),
+    ("mail.send_digest", "mail"),
+    ("reports.build", "reports"),
+    ("images.resize", "images"),
+    ("billing.charge", "default"),
+    ("crm.sync_contact", "default"),
+)
+
+
+def build(url: str | None = None) -> Backburner:
+    bb = Backburner(url)
+    for name, queue in TASKS:
+        bb.task(name=name, queue=queue)(_work)
+    bb.periodic("*/5 * * * *", name="reports.hourly", queue="reports")(_work)
+    bb.periodic(every=60, name="crm.sweep")(_work)
+    bb.periodic("0 3 * * *", name="billing.nightly")(_work)
+    return bb
+
+
+def _work(*args: object, **kwargs: object) -> None:
+    """The bench runs no worker: the seeded jobs' outcomes are written straight to the store."""
+    return None
