@@ -30,3 +30,19 @@ def test_the_cli_reports_the_version_of_the_code_that_runs() -> None:
 def test_the_changelog_has_a_section_for_unreleased_changes() -> None:
     changelog = (ROOT / "CHANGELOG.md").read_text()
     assert "\n## [Unreleased]\n" in changelog
+
+
+def test_the_wheel_ships_every_dashboard_template_and_static_file() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["backburner"]
+    package = ROOT / "src" / "backburner"
+    assets = [
+        path.relative_to(package)
+        for folder in ("dashboard/templates", "dashboard/static")
+        for path in (package / folder).rglob("*")
+        if path.is_file()
+    ]
+    assert assets
+    unshipped = [str(a) for a in assets if not any(a.match(p) for p in patterns)]
+    assert unshipped == [], "add them to [tool.setuptools.package-data]"

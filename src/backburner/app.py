@@ -19,7 +19,7 @@ from .flows import Call, Group
 from .job import Job
 from .periodic import CATCHUP, PeriodicDecorator, Schedule, define
 from .stores import Store, check_url, open_store
-from .task import Task, TaskOptions
+from .task import Redact, Task, TaskOptions
 from .throttle import KeyFn
 from .urls import redact
 
@@ -191,6 +191,7 @@ class Backburner:
         retry_backoff: float | None = None,
         expose_result: bool = False,
         expose_error: bool = False,
+        expose_args: bool | Redact = False,
         log_lines: int | None = None,
         log_bytes: int | None = None,
         concurrency: int | None = None,
@@ -212,6 +213,7 @@ class Backburner:
         retry_backoff: float | None = None,
         expose_result: bool = False,
         expose_error: bool = False,
+        expose_args: bool | Redact = False,
         log_lines: int | None = None,
         log_bytes: int | None = None,
         concurrency: int | None = None,
@@ -234,6 +236,9 @@ class Backburner:
 
         The Flask job API shows a job's result only with `expose_result=True`, and the first
         line of its error (not only the exception type) with `expose_error=True`.
+        The dashboard hides a job's arguments unless `expose_args=True`; a function
+        `expose_args=fn(args, kwargs) -> (args, kwargs)` shows what it returns instead
+        (redacting secrets), from the stored arguments as plain JSON values.
 
         `log_lines` / `log_bytes` cap the output a worker keeps of each attempt (None: the
         Backburner's; 0 turns capture off for this task). They are read by the worker from
@@ -256,6 +261,7 @@ class Backburner:
                 retry_backoff=retry_backoff,
                 expose_result=expose_result,
                 expose_error=expose_error,
+                expose_args=expose_args,
                 log_lines=log_lines,
                 log_bytes=log_bytes,
                 concurrency=concurrency,
@@ -436,14 +442,28 @@ class Backburner:
         api_prefix: str | None = None,
         auth: Any = None,
         expose_errors: bool = False,
+        dashboard_prefix: str | None = None,
+        dashboard_access: Any = None,
+        dashboard_user: Any = None,
     ) -> None:
         """Bind to a Flask app: BACKBURNER_* config, jobs inside `app.app_context()`, the
         `flask backburner` commands, and with `api_prefix` the JSON job API guarded by
         `auth(record, request)` (`expose_errors`: it shows every error's first line).
-        Details in `backburner.flask`."""
+        With `dashboard_prefix`, the dashboard, for whom `dashboard_access(request)`
+        lets in ("all", "read_only" or None; default: this machine only), actions
+        recorded as done by `dashboard_user(request)`. Details in `backburner.flask`."""
         from .flask import init_app  # only Flask users import Flask
 
-        init_app(self, app, api_prefix=api_prefix, auth=auth, expose_errors=expose_errors)
+        init_app(
+            self,
+            app,
+            api_prefix=api_prefix,
+            auth=auth,
+            expose_errors=expose_errors,
+            dashboard_prefix=dashboard_prefix,
+            dashboard_access=dashboard_access,
+            dashboard_user=dashboard_user,
+        )
 
     def metrics_view(self) -> Callable[[], Any]:
         """A Flask view serving the store gauges (queue depth, oldest job's age, live

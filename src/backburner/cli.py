@@ -459,6 +459,7 @@ def _progress(r: JobRecord) -> str:
     return f"{done} {p.get('message') or ''}".strip()
 
 
+from .cli_dashboard import dashboard as _dashboard  # noqa: E402
 from .cli_logs import logs as _logs  # noqa: E402
 from .cli_manage import cancel as _cancel  # noqa: E402
 from .cli_manage import purge as _purge  # noqa: E402
@@ -476,3 +477,4 @@ main.add_command(_demo)
 main.add_command(_logs)
 main.add_command(_pause)
 main.add_command(_resume)
+main.add_command(_dashboard)

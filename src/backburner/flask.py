@@ -11,7 +11,8 @@
         bb.init_app(app, api_prefix="/jobs")   # GET /jobs/<id>: JSON, or a page for browsers
         return app
 
-`init_app(app, api_prefix=None, auth=None, expose_errors=False)`:
+`init_app(app, api_prefix=None, auth=None, expose_errors=False, dashboard_prefix=None,
+dashboard_access=None, dashboard_user=None)`:
 
 - reads the config at init_app time: BACKBURNER_URL (the store; a relative sqlite:///
   path is a file in the app's instance folder, as in Flask-SQLAlchemy; when no URL is
@@ -43,6 +44,11 @@
   `GET <api_prefix>/<job_id>/logs` answers the job's log and `.../events` streams its
   status, progress and log lines as Server-Sent Events, which the page listens to (see
   `backburner.flask_events`; BACKBURNER_STREAM_SECONDS caps one stream, default 25).
+
+With `dashboard_prefix` ("/backburner"), serves the dashboard there (see
+`backburner.dashboard`): `dashboard_access(request)` answers "all", "read_only" or None
+(403), and without it only clients on this machine get in; `dashboard_user(request)`
+names who acts, for the audit log.
 
 Helpers for your own views: `job_url(job_id)` (the status URL), `job_json(bb, record)`
 (what the API answers), `wants_html()` (does this request come from a browser?).
@@ -165,6 +171,9 @@ def init_app(
     api_prefix: str | None = None,
     auth: Auth | None = None,
     expose_errors: bool = False,
+    dashboard_prefix: str | None = None,
+    dashboard_access: Callable[[Request], Any] | None = None,
+    dashboard_user: Callable[[Request], Any] | None = None,
 ) -> FlaskState:
     """Bind `bb` to `app` (what `bb.init_app(app, ...)` calls); see the module docstring."""
     if "backburner" in app.extensions:
@@ -195,6 +204,16 @@ def init_app(
     )
     if prefix:
         app.register_blueprint(job_api(prefix, _serving))
+    if dashboard_prefix is not None:
+        from .dashboard import dashboard_blueprint  # its templates load only when mounted
+
+        blueprint = dashboard_blueprint(
+            lambda: _serving(current_app).bb,
+            prefix=dashboard_prefix,
+            access=dashboard_access,
+            user=dashboard_user,
+        )
+        app.register_blueprint(blueprint)
     return state
 
 

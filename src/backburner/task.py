@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+Redact = Callable[[list[Any], dict[str, Any]], tuple[list[Any], dict[str, Any]]]
+"""`expose_args=fn`: the arguments as the dashboard may show them, from the stored ones
+(plain JSON values)."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,9 @@ class TaskOptions:
     unique_key: str | None = None
     expose_result: bool = False
     expose_error: bool = False  # the job API shows the error's first line, not just its type
+    # the dashboard shows the arguments (True), none (False), or what this returns from
+    # (args, kwargs): a redaction hook for secrets
+    expose_args: bool | Redact = False
     log_lines: int | None = None  # output kept per attempt (None: the Backburner's; 0: none)
     log_bytes: int | None = None
     depends_on: tuple[str, ...] = ()  # ids of jobs that must succeed first (per call only)
@@ -69,6 +75,7 @@ def _check_options(o: TaskOptions) -> None:
             raise ValueError(
                 f"{cap} must be an int from 0 (capture off) to {limits.MAX_LOG_CAP}, got {value!r}"
             )
+    _check_expose_args(o.expose_args)
     if o.unique_key is not None:
         if not isinstance(o.unique_key, str):
             raise ValueError(f"unique_key must be a str or None, got {o.unique_key!r}")
@@ -80,6 +87,14 @@ def _check_options(o: TaskOptions) -> None:
         throttle.parse_rate(o.rate)
     throttle.check_key_fn(o.concurrency_key, "concurrency_key", "concurrency=N", o.concurrency)
     throttle.check_key_fn(o.rate_key, "rate_key", "rate='N/s|m|h'", o.rate)
+
+
+def _check_expose_args(value: object) -> None:
+    if not isinstance(value, bool) and not callable(value):
+        raise ValueError(
+            "expose_args must be True, False, or a function (args, kwargs) -> (args, kwargs) "
+            f"that redacts them; got {value!r}"
+        )
 
 
 def _dependency_ids(value: Any) -> tuple[str, ...]:
@@ -101,7 +116,7 @@ def _dependency_ids(value: Any) -> tuple[str, ...]:
 
 OPTION_NAMES = frozenset(f.name for f in fields(TaskOptions))
 # read from the worker's registry, never from the job: options() cannot change them
-FIXED_OPTIONS = frozenset({"name", "log_lines", "log_bytes"})
+FIXED_OPTIONS = frozenset({"name", "log_lines", "log_bytes", "expose_args"})
 
 
 class Task(Generic[P, R]):

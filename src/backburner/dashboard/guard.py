@@ -1,0 +1,186 @@
+"""Who may see the dashboard and act on it, and the headers every answer carries.
+
+Access: `access(request)` -> "all" | "read_only" | None; without it, "all" for clients
+on this machine (a loopback address, and no Forwarded / X-Forwarded-For header: behind a
+proxy every client would look local) and None for others. None answers 403.
+
+Cross-site request forgery, refused on every POST, without the app's SECRET_KEY or a
+session (the token pain Sidekiq's users had when mounting it):
+- a browser's `Sec-Fetch-Site` must be "same-origin" or "none" (typed, bookmarked);
+- an `Origin` header, when sent, must name this host;
+- a client without fetch metadata (an old browser) must send the form's token, equal
+  to the `bb_csrf` cookie (double submit: a SameSite=Strict, HttpOnly cookie of random
+  bytes, which another site can neither read nor send along).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Request, Response, abort, g, request
+
+from ..app import Backburner
+
+Level = Literal["all", "read_only"]
+Access = Callable[[Request], Any]
+"""`access(request)`: "all", "read_only", or None (refused)."""
+User = Callable[[Request], Any]
+"""`user(request)`: the name the audit log records for this request's actions."""
+
+LEVELS = ("all", "read_only")
+COOKIE = "bb_csrf"
+FIELD = "csrf_token"
+PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
+    "object-src 'none'"
+)
+SAFE_SITES = ("same-origin", "none")
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """How one mounted dashboard decides access and names users."""
+
+    backburner: Callable[[], Backburner]
+    access: Access | None = None
+    user: User | None = None
+    read_only: bool = False
+    cookie_path: str = "/"
+
+    def level(self, req: Request) -> Level | None:
+        """What this request may do: "all", "read_only", or None."""
+        answer = (self.access or local_only)(req)
+        if answer is None:
+            return None
+        if answer not in LEVELS:
+            raise ValueError(
+                f"dashboard_access returned {answer!r}; return 'all', 'read_only' or None"
+            )
+        return "read_only" if self.read_only else cast(Level, answer)
+
+    def actor(self, req: Request) -> str:
+        """Who acts, for the audit log."""
+        name = self.user(req) if self.user is not None else None
+        if not name and req.authorization is not None:
+            name = req.authorization.username
+        return str(name) if name else "anonymous"
+
+
+def is_local(req: Request) -> bool:
+    """A client on this machine, talking to us directly (no proxy header)."""
+    if any(h in req.headers for h in PROXY_HEADERS):
+        return False
+    try:
+        return ipaddress.ip_address((req.remote_addr or "").split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def local_only(req: Request) -> Level | None:
+    """The default access: "all" for clients on this machine, None for others."""
+    return "all" if is_local(req) else None
+
+
+def basic_auth(user: str, password: str) -> Access:
+    """An access function letting in ("all") those who give `user` and `password` by
+    HTTP basic auth, and asking the others to (401)."""
+
+    def access(req: Request) -> Level:
+        given = req.authorization
+        if (
+            given is not None
+            and given.type == "basic"
+            and hmac.compare_digest((given.username or "").encode(), user.encode())
+            and hmac.compare_digest((given.password or "").encode(), password.encode())
+        ):
+            return "all"
+        challenge = Response("sign in to see the backburner dashboard\n", 401)
+        challenge.headers["WWW-Authenticate"] = 'Basic realm="backburner", charset="UTF-8"'
+        abort(challenge)
+
+    return access
+
+
+def cross_site(req: Request) -> str | None:
+    """Why this POST may come from another site (refused), or None."""
+    site = req.headers.get("Sec-Fetch-Site")
+    if site is not None and site not in SAFE_SITES:
+        return f"a {site} request (Sec-Fetch-Site)"
+    origin = req.headers.get("Origin")
+    if origin is not None and urlsplit(origin).netloc != req.host:
+        return f"a request from another origin ({origin[:100]})"
+    if site is None:
+        sent, cookie = req.form.get(FIELD, ""), req.cookies.get(COOKIE, "")
+        if not sent or not cookie or not hmac.compare_digest(sent, cookie):
+            return "a form without this dashboard's token (reload the page and try again)"
+    return None
+
+
+def csrf_token() -> str:
+    """The token forms carry (the cookie's value; a new one when the browser has none)."""
+    token = getattr(g, "bb_csrf", None)
+    if token is None:
+        token = request.cookies.get(COOKIE) or secrets.token_urlsafe(32)
+        g.bb_csrf = token
+    return str(token)
+
+
+def dashboard() -> Dashboard:
+    """The Dashboard serving this request."""
+    dash: Dashboard = g.bb_dashboard
+    return dash
+
+
+def can_act() -> bool:
+    """Whether this request's user may use the buttons."""
+    return bool(g.get("bb_level") == "all")
+
+
+def install(blueprint: Blueprint, dash: Dashboard) -> None:
+    """Check access and forgery before each request of `blueprint`; add the headers after."""
+
+    @blueprint.before_request
+    def check() -> None:
+        g.bb_dashboard = dash
+        level = dash.level(request)
+        if level is None:
+            abort(403, "you may not see this dashboard")
+        g.bb_level = level
+        if request.method not in ("GET", "HEAD"):
+            if level != "all":
+                abort(403, "read-only access: actions are not allowed")
+            reason = cross_site(request)
+            if reason is not None:
+                abort(403, f"refused {reason}: actions must come from the dashboard's pages")
+
+    @blueprint.after_request
+    def headers(response: Response) -> Response:
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["X-Frame-Options"] = "DENY"
+        if request.endpoint != f"{blueprint.name}.static":
+            response.cache_control.no_store = True
+        token = getattr(g, "bb_csrf", None)
+        if token is not None and request.cookies.get(COOKIE) != token:
+            response.set_cookie(
+                COOKIE,
+                token,
+                path=dash.cookie_path,
+                httponly=True,
+                samesite="Strict",
+                secure=request.is_secure,
+            )
+        return response
+
+    @blueprint.context_processor
+    def helpers() -> dict[str, Any]:
+        return {"csrf_token": csrf_token, "can_act": can_act, "csrf_field": FIELD}

@@ -1,0 +1,343 @@
+"""The dashboard's pages (issue 19): who gets in, the headers and markup every page has,
+what a job shows of its arguments, search and pages, the live endpoints."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from backburner import Backburner
+from backburner.testing import drain
+
+from .dashboardapp import make_app, register
+
+PAGES = ("/", "/queues", "/jobs", "/workers", "/periodic", "/audit")
+SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def bb(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backburner]:
+    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/jobs.db"
+    bb = Backburner(url)
+    register(bb)
+    yield bb
+    bb.close()
+
+
+@pytest.fixture
+def client(bb: Backburner) -> FlaskClient:
+    return make_app(bb).test_client()
+
+
+class Markup(HTMLParser):
+    """What a page holds that the CSP must not need: inline script, handlers, styles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scripts: list[dict[str, str | None]] = []
+        self.inline: list[str] = []
+        self.in_script = False
+        self.testids: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "script":
+            self.scripts.append(found)
+            self.in_script = True
+        if tag == "style":
+            self.inline.append("<style>")
+        self.inline += [f"{tag} {name}" for name in found if name.startswith("on")]
+        if "style" in found:
+            self.inline.append(f"{tag} style=")
+        if "data-testid" in found:
+            self.testids.append(str(found["data-testid"]))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self.in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self.in_script and data.strip():
+            self.inline.append(f"script body {data[:40]!r}")
+
+
+def markup(html: str) -> Markup:
+    parser = Markup()
+    parser.feed(html)
+    return parser
+
+
+def seed(bb: Backburner) -> dict[str, str]:
+    """A few jobs in every state the pages show; their ids by name."""
+    send, charge = bb.tasks["mail.send"], bb.tasks["billing.charge"]
+    ok = send.delay("a@example.com", "hello")
+    failed = send.delay("b@example.com", "fail <script>alert(1)</script>")
+    secret = charge.delay(7, "sk_live_secret")
+    drain(bb)
+    queued = send.delay("c@example.com", "later")
+    return {"ok": ok.id, "failed": failed.id, "secret": secret.id, "queued": queued.id}
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_has_a_strict_csp_and_no_inline_script(client: FlaskClient, path: str) -> None:
+    seed(client.application.extensions["backburner"].bb)
+    response = client.get("/backburner" + path)
+    assert response.status_code == 200
+    csp = response.headers["Content-Security-Policy"]
+    for directive in (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "object-src 'none'",
+    ):
+        assert directive in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    found = markup(response.get_data(as_text=True))
+    assert found.inline == []
+    assert [s.get("src") for s in found.scripts] == ["/backburner/static/dashboard.js"]
+    assert "nav" in found.testids
+
+
+def test_the_job_page_and_static_files_have_the_headers_too(client: FlaskClient) -> None:
+    ids = seed(client.application.extensions["backburner"].bb)
+    page = client.get(f"/backburner/jobs/{ids['failed']}")
+    assert markup(page.get_data(as_text=True)).inline == []
+    for response in (page, client.get("/backburner/static/dashboard.js")):
+        assert response.status_code == 200
+        assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_without_an_access_function_only_this_machine_gets_in(client: FlaskClient) -> None:
+    assert client.get("/backburner/").status_code == 200
+    assert client.get("/backburner/", environ_base={"REMOTE_ADDR": "::1"}).status_code == 200
+    far = client.get("/backburner/", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert far.status_code == 403
+    assert "Content-Security-Policy" in far.headers
+    # a proxy on this machine passes every client on: they do not count as local
+    proxied = client.get("/backburner/", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert proxied.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("answer", "get", "post"), [("all", 200, 303), ("read_only", 200, 403), (None, 403, 403)]
+)
+def test_the_access_function_decides_who_sees_and_who_acts(
+    bb: Backburner, answer: str | None, get: int, post: int
+) -> None:
+    client = make_app(bb, dashboard_access=lambda request: answer).test_client()
+    far = {"REMOTE_ADDR": "203.0.113.9"}
+    assert client.get("/backburner/queues", environ_base=far).status_code == get
+    response = client.post(
+        "/backburner/queues/pause", data={"queue": "mail"}, headers=SAME_ORIGIN, environ_base=far
+    )
+    assert response.status_code == post
+    assert ("mail" in bb.paused()) is (post == 303)
+
+
+def test_an_access_function_answering_nonsense_is_an_error_not_a_pass(bb: Backburner) -> None:
+    app = make_app(bb, dashboard_access=lambda request: True)
+    app.testing = False
+    assert app.test_client().get("/backburner/").status_code == 500
+
+
+def test_read_only_users_see_no_buttons(bb: Backburner) -> None:
+    ids = seed(bb)
+    client = make_app(bb, dashboard_access=lambda request: "read_only").test_client()
+    everything = ["/backburner" + p for p in PAGES] + [
+        f"/backburner/jobs/{ids['failed']}",
+        f"/backburner/jobs/{ids['queued']}",
+        "/backburner/jobs?status=failed",
+    ]
+    for path in everything:
+        html = client.get(path).get_data(as_text=True)
+        assert '<form method="post"' not in html, path
+        assert not [t for t in markup(html).testids if t.startswith("action-")], path
+        assert "read-only" in markup(html).testids, path
+    full = make_app(bb).test_client().get(f"/backburner/jobs/{ids['failed']}")
+    assert "action-retry" in markup(full.get_data(as_text=True)).testids
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Sec-Fetch-Site": "same-origin", "Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {},  # no fetch metadata, no token: an old browser's forged form
+    ],
+)
+def test_a_cross_site_post_is_refused(client: FlaskClient, headers: dict[str, str]) -> None:
+    response = client.post("/backburner/queues/pause", data={"queue": "mail"}, headers=headers)
+    assert response.status_code == 403
+    assert client.application.extensions["backburner"].bb.paused() == set()
+
+
+def test_an_old_browser_posts_with_the_token_of_the_page(client: FlaskClient) -> None:
+    page = client.get("/backburner/queues").get_data(as_text=True)
+    cookie = client.get_cookie("bb_csrf", path="/backburner")
+    assert cookie is not None and f'value="{cookie.value}"' in page
+    forged = client.post("/backburner/queues/pause", data={"queue": "mail", "csrf_token": "x"})
+    assert forged.status_code == 403
+    response = client.post(
+        "/backburner/queues/pause",
+        data={"queue": "mail", "csrf_token": cookie.value},
+        headers={"Origin": "http://localhost"},
+    )
+    assert response.status_code == 303
+    assert client.application.extensions["backburner"].bb.paused() == {"mail"}
+
+
+def test_a_payload_with_script_is_shown_as_text(client: FlaskClient) -> None:
+    ids = seed(client.application.extensions["backburner"].bb)
+    for path in (f"/backburner/jobs/{ids['failed']}", "/backburner/jobs?status=failed"):
+        html = client.get(path).get_data(as_text=True)
+        assert "<script>alert(1)" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+        assert markup(html).inline == []
+
+
+def test_arguments_are_hidden_unless_the_task_exposes_them(client: FlaskClient) -> None:
+    bb: Backburner = client.application.extensions["backburner"].bb
+    ids = seed(bb)
+    hidden = client.get(f"/backburner/jobs/{ids['secret']}").get_data(as_text=True)
+    assert "sk_live_secret" not in hidden and 'data-testid="args-hidden"' in hidden
+    shown = client.get(f"/backburner/jobs/{ids['ok']}").get_data(as_text=True)
+    assert "a@example.com" in shown and 'data-testid="args"' in shown
+    redacted = bb.tasks["api.call"].delay("https://api.example.com", token="tok_123")
+    broken = bb.tasks["broken.redact"].delay(token="tok_456")
+    page = client.get(f"/backburner/jobs/{redacted.id}").get_data(as_text=True)
+    assert "https://api.example.com" in page and "***" in page and "tok_123" not in page
+    page = client.get(f"/backburner/jobs/{broken.id}").get_data(as_text=True)
+    assert "tok_456" not in page and 'data-testid="args-hidden"' in page
+
+
+ROW = re.compile(r'data-testid="job-row" data-job-id="([0-9a-f]+)"')
+NEXT = re.compile(r'href="([^"]+)" data-testid="next-page"')
+
+
+def listed(client: FlaskClient, query: str) -> list[str]:
+    """The ids of the jobs the Jobs page lists for this query string."""
+    return ROW.findall(client.get(f"/backburner/jobs?{query}").get_data(as_text=True))
+
+
+def test_search_finds_by_id_task_and_shown_arguments_but_not_hidden_ones(
+    client: FlaskClient,
+) -> None:
+    bb: Backburner = client.application.extensions["backburner"].bb
+    ids = seed(bb)
+    redacted = bb.tasks["api.call"].delay("https://api.example.com", token="tok_123")
+    assert listed(client, "q=b@example.com") == [ids["failed"]]
+    assert listed(client, f"q={ids['secret']}") == [ids["secret"]]
+    assert listed(client, "q=billing.charge") == [ids["secret"]]
+    assert listed(client, "q=sk_live_secret") == []  # in hidden arguments
+    assert listed(client, "q=tok_123") == []  # redacted away
+    assert listed(client, "q=api.example.com") == [redacted.id]
+    html = client.get("/backburner/jobs?q=sk_live_secret").get_data(as_text=True)
+    assert "sk_live" in html  # the search box keeps the term; the job is not listed
+    assert ids["secret"] not in html
+
+
+def test_filters_and_keyset_pages_list_every_job_once(client: FlaskClient) -> None:
+    bb: Backburner = client.application.extensions["backburner"].bb
+    jobs = [bb.tasks["mail.send"].delay(f"u{i}@example.com", "hi") for i in range(120)]
+    seen: list[str] = []
+    path = "/backburner/jobs?queue=mail&status=queued"
+    while path:
+        html = client.get(path).get_data(as_text=True)
+        seen += ROW.findall(html)
+        found = NEXT.search(html)
+        path = found.group(1).replace("&amp;", "&") if found else ""
+    assert seen == [j.id for j in reversed(jobs)]
+    assert listed(client, "status=failed") == []
+    assert len(listed(client, "task=mail.send")) == 50
+
+
+def test_overview_shows_counts_per_queue_and_refreshes_a_fragment(client: FlaskClient) -> None:
+    seed(client.application.extensions["backburner"].bb)
+    page = client.get("/backburner/").get_data(as_text=True)
+    assert 'data-refresh="/backburner/?fragment=1"' in page
+    fragment = client.get("/backburner/?fragment=1").get_data(as_text=True)
+    assert "<html" not in fragment and 'data-queue="mail"' in fragment
+    assert 'data-testid="tile-queued"><span>1</span>' in fragment
+    assert client.get("/backburner/jobs?fragment=1").get_data(as_text=True).count("job-row") >= 4
+
+
+def test_the_job_page_shows_attempts_dependencies_and_the_explanation(
+    client: FlaskClient,
+) -> None:
+    bb: Backburner = client.application.extensions["backburner"].bb
+    ids = seed(bb)
+    child = bb.tasks["mail.send"].options(depends_on=[ids["queued"]]).delay("d@x.org", "after")
+    page = client.get(f"/backburner/jobs/{ids['failed']}").get_data(as_text=True)
+    assert 'data-testid="attempt"' in page and "Traceback" in page
+    assert 'data-testid="explain"' in page and "failed" in page
+    waiting = client.get(f"/backburner/jobs/{child.id}").get_data(as_text=True)
+    assert 'data-testid="dependencies"' in waiting and ids["queued"] in waiting
+    parent = client.get(f"/backburner/jobs/{ids['queued']}").get_data(as_text=True)
+    assert 'data-testid="dependents"' in parent and child.id in parent
+    assert client.get("/backburner/jobs/nope").status_code == 404
+    assert client.get("/backburner/jobs/" + "x" * 300).status_code == 404
+
+
+def test_a_finished_jobs_stream_sends_its_state_and_ends(client: FlaskClient) -> None:
+    ids = seed(client.application.extensions["backburner"].bb)
+    response = client.get(f"/backburner/jobs/{ids['failed']}/events")
+    assert response.mimetype == "text/event-stream"
+    events = [
+        block.split("\n")
+        for block in response.get_data(as_text=True).split("\n\n")
+        if block.startswith("event:")
+    ]
+    names = [lines[0].removeprefix("event: ") for lines in events]
+    assert names == ["state", "end"]
+    state = json.loads(events[0][2].removeprefix("data: "))
+    assert state["status"] == "failed" and state["finished"] is True
+    polled = client.get(f"/backburner/jobs/{ids['failed']}/poll?after=0").json
+    assert polled is not None and polled["state"]["status"] == "failed"
+
+
+def test_periodic_and_workers_pages_list_what_the_app_declares(client: FlaskClient) -> None:
+    periodic = client.get("/backburner/periodic").get_data(as_text=True)
+    assert 'data-schedule="hourly-mail"' in periodic and "every 3600s" in periodic
+    workers = client.get("/backburner/workers").get_data(as_text=True)
+    assert "No live worker" in workers
+
+
+def test_the_store_being_down_answers_503(client: FlaskClient, monkeypatch: Any) -> None:
+    from backburner.errors import StoreUnavailable
+
+    bb: Backburner = client.application.extensions["backburner"].bb
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise StoreUnavailable("cannot connect to postgresql://u:hunter2@db/x")
+
+    monkeypatch.setattr(bb.store, "stats", down)
+    response = client.get("/backburner/")
+    assert response.status_code == 503
+    assert "Content-Security-Policy" in response.headers
+
+
+def test_the_api_prefix_works_as_before_next_to_the_dashboard(bb: Backburner) -> None:
+    app = Flask(__name__)
+    bb.init_app(app, api_prefix="/jobs", dashboard_prefix="/backburner")
+    job = bb.tasks["mail.send"].delay("a@example.com", "hi")
+    client = app.test_client()
+    answer = client.get(f"/jobs/{job.id}", headers={"Accept": "application/json"}).json
+    assert answer is not None and answer["id"] == job.id
+    assert client.get(f"/backburner/jobs/{job.id}").status_code == 200
+    with pytest.raises(ValueError, match="dashboard_prefix"):
+        Backburner("memory://").init_app(Flask("x"), dashboard_prefix="backburner")
