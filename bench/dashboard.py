@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backburner import Backburner, JobStatus
-from backburner.stores.base import JobFilter
+from backburner.stores.base import JobFilter, JobPage
 from backburner.stores.dashboard import cursor
 
 from .dashboard_app import build
@@ -42,15 +42,26 @@ class Timing:
     note: str = ""
 
 
-def timed(name: str, call: Callable[[], Any], repeat: int, note: str = "") -> Timing:
-    """One warm-up call, then `repeat` timed ones."""
+def timed(name: str, call: Callable[[], Any], repeat: int) -> Timing:
+    """One warm-up call, then `repeat` timed ones; noted: what the last one found."""
     call()
     took = []
     for _ in range(repeat):
         began = time.perf_counter()
-        call()
+        found = call()
         took.append((time.perf_counter() - began) * 1000)
-    return Timing(name, statistics.median(took), max(took), note)
+    return Timing(name, statistics.median(took), max(took), found_note(found))
+
+
+def found_note(found: Any) -> str:
+    """What a find_jobs or count_jobs call answered, to see that it answered right."""
+    if isinstance(found, JobPage):
+        more = "" if found.after is None else ", more"
+        stopped = "" if found.scanned is None else f", stopped after {found.scanned:,} jobs"
+        return f"{len(found.jobs)} jobs{more}{stopped}"
+    if isinstance(found, int):
+        return f"{found:,}"
+    return ""
 
 
 def store_calls(bb: Backburner, seeded: Seeded) -> list[tuple[str, Callable[[], Any]]]:
@@ -75,6 +86,9 @@ def store_calls(bb: Backburner, seeded: Seeded) -> list[tuple[str, Callable[[], 
         ("find_jobs status=failed", find(failed)),
         ("find_jobs status=queued", find(JobFilter(status=JobStatus.QUEUED))),
         ("find_jobs status=scheduled", find(JobFilter(status=JobStatus.SCHEDULED))),
+        ("find_jobs status=running", find(JobFilter(status=JobStatus.RUNNING))),
+        ("find_jobs status=waiting", find(JobFilter(status=JobStatus.WAITING))),
+        ("find_jobs status=succeeded", find(JobFilter(status=JobStatus.SUCCEEDED))),
         (f"find_jobs task={task}", find(JobFilter(task=task))),
         ("find_jobs queue=images", find(JobFilter(queue="images"))),
         ("find_jobs failed+queue=mail", find(JobFilter(status=JobStatus.FAILED, queue="mail"))),
@@ -95,13 +109,51 @@ def store_calls(bb: Backburner, seeded: Seeded) -> list[tuple[str, Callable[[], 
     ]
 
 
+def pages(bb: Backburner, seeded: Seeded) -> list[tuple[str, Callable[[], Any]]]:
+    """Each dashboard page, through the Flask test client of an app mounting it."""
+    from flask import Flask
+
+    app = Flask("bench")
+    bb.init_app(app, dashboard_prefix="/dash", dashboard_access=lambda request: "all")
+    client = app.test_client()
+
+    def get(path: str) -> Callable[[], Any]:
+        def call() -> None:
+            response = client.get(f"/dash{path}")
+            if response.status_code != 200:
+                raise RuntimeError(f"GET /dash{path}: {response.status}")
+
+        return call
+
+    late = cursor(seeded.jobs // 2)
+    return [
+        ("Overview", get("/")),
+        ("Overview, live part", get("/?fragment=1")),
+        ("Queues", get("/queues")),
+        ("Jobs", get("/jobs")),
+        ("Jobs status=failed", get("/jobs?status=failed")),
+        ("Jobs status=scheduled", get("/jobs?status=scheduled")),
+        ("Jobs task=reports.build", get("/jobs?task=reports.build")),
+        ("Jobs queue=images", get("/jobs?queue=images")),
+        (f"Jobs search {seeded.rare_text}", get(f"/jobs?q={seeded.rare_text}")),
+        ("Jobs search no-such-text", get("/jobs?q=no-such-text")),
+        ("Jobs late page (cursor)", get(f"/jobs?after={late}")),
+        ("Job (failed, 1,000 log lines)", get(f"/jobs/{seeded.failed_id}")),
+        ("Job (running)", get(f"/jobs/{seeded.running_id}")),
+        ("Workers", get("/workers")),
+        ("Periodic", get("/periodic")),
+        ("Audit", get("/audit")),
+    ]
+
+
 def print_table(title: str, rows: list[Timing]) -> None:
     print(f"\n{title}")
     width = max(len(r.name) for r in rows)
     print(f"  {'':<{width}} {'median ms':>10} {'max ms':>8}")
     for r in rows:
         flag = "  OVER 200 ms" if r.median_ms > LIMIT_MS else ""
-        print(f"  {r.name:<{width}} {r.median_ms:10.1f} {r.max_ms:8.1f}{flag}{r.note}")
+        note = f"  ({r.note})" if r.note else ""
+        print(f"  {r.name:<{width}} {r.median_ms:10.1f} {r.max_ms:8.1f}{note}{flag}")
 
 
 def run(kind: str, n: int, repeat: int, scratch: Scratch) -> None:
@@ -113,6 +165,8 @@ def run(kind: str, n: int, repeat: int, scratch: Scratch) -> None:
         refresh_workers(bb)
         rows = [timed(name, call, repeat) for name, call in store_calls(bb, seeded)]
         print_table(f"{kind}, {n:,} jobs: store calls", rows)
+        rows = [timed(name, call, repeat) for name, call in pages(bb, seeded)]
+        print_table(f"{kind}, {n:,} jobs: pages (Flask test client)", rows)
     finally:
         bb.close()
 
