@@ -87,6 +87,26 @@ class RedisDashboard:
                 seen.add(job_id)
                 yield seq, job_id
 
+    def _scheduled(
+        self, client: redis.Redis, filter: JobFilter, below: int | None, now: float
+    ) -> Iterator[tuple[int, str]]:
+        """(seq, id) of the jobs not due yet below sequence `below`, newest first. They
+        are in the scheduled sets, by run_at (at most `scan_limit` per queue are read),
+        not behind a backlog of newer queued jobs in the index sets: their sequences are
+        read and sorted."""
+        queues = [filter.queue] if filter.queue is not None else self._queues(client)
+        ids: list[str] = []
+        for q in queues:
+            key = self._redis.key("sched", q)
+            ids += cast(
+                list[str], client.zrangebyscore(key, f"({now!r}", "+inf", 0, self.scan_limit)
+            )
+        pipe = client.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(self._redis.key("job", job_id), "seq")
+        rows = [(int(seq), job_id) for job_id, seq in zip(ids, pipe.execute()) if seq is not None]
+        return iter([r for r in sorted(rows, reverse=True) if below is None or r[0] < below])
+
     def _matching(
         self, client: redis.Redis, filter: JobFilter, rows: Iterator[tuple[int, str]], now: float
     ) -> Iterator[tuple[int, str, bool]]:
@@ -116,7 +136,10 @@ class RedisDashboard:
         more = False
         with self._redis.guard():
             client = self._redis.connection().client
-            walked = self._walk(client, self._index_keys(client, filter), below)
+            if filter.status is JobStatus.SCHEDULED:
+                walked = self._scheduled(client, filter, below, now)
+            else:
+                walked = self._walk(client, self._index_keys(client, filter), below)
             for seq, job_id, match in self._matching(client, filter, walked, now):
                 if scanned == self.scan_limit or (match and len(ids) == limit):
                     more = True

@@ -4,8 +4,11 @@ bounded work, and deleting finished jobs one by one.
 How `find_jobs` stays bounded at any size: it walks the jobs newest first (seq, the
 primary key, descending) from its cursor, and examines at most `scan_limit` of them,
 which an inner `ORDER BY seq DESC LIMIT` caps before any other filter applies. For
-failed and cancelled jobs a partial index lists just those rows by seq, so the walk goes
-over them only and a few failed jobs among a million are all found. A
+finished jobs a partial index per status lists just those rows by seq, so the walk goes
+over them only and a few failed jobs among a million are all found, however many pending
+jobs are newer. Scheduled, running and waiting jobs are few and in partial indexes of their
+own (the claim's, the leases', the dependencies'): the walk reads their seqs from there
+and sorts them, so a backlog of queued jobs newer than them hides none. A
 second, index-only statement counts the rows the walk covered when the page is not full,
 so the caller can say where a search stopped (`JobPage.scanned`).
 
@@ -22,13 +25,22 @@ from typing import Any
 from ..job import JobStatus
 from .base import JobFilter
 
-#: Statuses a partial index lists by seq (bb_jobs_failed, bb_jobs_cancelled).
-INDEXED = (JobStatus.FAILED, JobStatus.CANCELLED)
+#: Statuses a partial index lists by seq (bb_jobs_succeeded, _failed, _cancelled).
+INDEXED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+#: Statuses whose rows a partial index lists in another order (bb_jobs_due or
+#: bb_jobs_claim, bb_jobs_lease, bb_jobs_waiting): the walk sorts their seqs.
+SORTED = {
+    JobStatus.SCHEDULED: "status = 'queued' AND run_at > {now}",
+    JobStatus.RUNNING: "status = 'running'",
+    JobStatus.WAITING: "status = 'waiting'",
+}
 
 Mark = Callable[[str], str]
 
 
-def walked(filter: JobFilter, below: int | None, mark: Mark) -> tuple[str, dict[str, Any]]:
+def walked(
+    filter: JobFilter, below: int | None, now: float, mark: Mark
+) -> tuple[str, dict[str, Any]]:
     """WHERE clause of the rows the walk goes over, newest first: those below the cursor,
     of the filter's status when an index lists it. Every other filter is `kept`'s."""
     clauses: list[str] = ["TRUE"]
@@ -39,7 +51,20 @@ def walked(filter: JobFilter, below: int | None, mark: Mark) -> tuple[str, dict[
     if filter.status in INDEXED:
         # a literal, not a parameter: the planner can then match the partial index
         clauses.append(f"status = '{filter.status.value}'")
+    elif filter.status in SORTED:
+        clauses.append(SORTED[filter.status].format(now=mark("now")))
+        params["now"] = now
     return " AND ".join(clauses), params
+
+
+def walk_sql(filter: JobFilter, walk: str, mark: Mark) -> str:
+    """The rows walked: the newest `scan` rows matching `walk`, newest first. A SORTED
+    status's seqs are read from its partial index and sorted (`+seq`: no walk of the
+    primary key, which would pass over every other row), then their rows fetched."""
+    if filter.status not in SORTED:
+        return f"SELECT * FROM {{jobs}} WHERE {walk} ORDER BY seq DESC LIMIT {mark('scan')}"
+    seqs = f"SELECT seq FROM {{jobs}} WHERE {walk} ORDER BY +seq DESC LIMIT {mark('scan')}"
+    return f"SELECT j.* FROM ({seqs}) AS w JOIN {{jobs}} AS j ON j.seq = w.seq"
 
 
 def kept(filter: JobFilter, now: float, mark: Mark, find: str) -> tuple[str, dict[str, Any]]:
@@ -79,16 +104,18 @@ def find_sql(
     parameters (add `scan` and `limit`). `ordered`: repeat the ORDER BY outside, for
     PostgreSQL, whose planner knows the rows come sorted; SQLite would sort them all
     again, and keeps the inner order anyway (the walk is a co-routine it reads in turn)."""
-    walk, params = walked(filter, below, mark)
+    walk, params = walked(filter, below, now, mark)
     keep, more = kept(filter, now, mark, find)
-    rows = f"SELECT * FROM {{jobs}} WHERE {walk} ORDER BY seq DESC LIMIT {mark('scan')}"
+    rows = walk_sql(filter, walk, mark)
+    ordered = ordered or filter.status in SORTED  # a join: no order without ORDER BY
     page = (
         f"SELECT {columns} FROM ({rows}) AS walked WHERE {keep} "
         f"{'ORDER BY seq DESC ' if ordered else ''}LIMIT {mark('limit')}"
     )
+    order = "+seq" if filter.status in SORTED else "seq"
     extent = (
         f"SELECT count(*), min(seq) FROM (SELECT seq FROM {{jobs}} WHERE {walk} "
-        f"ORDER BY seq DESC LIMIT {mark('scan')}) AS walked"
+        f"ORDER BY {order} DESC LIMIT {mark('scan')}) AS walked"
     )
     return page, extent, {**params, **more}
 
@@ -96,12 +123,11 @@ def find_sql(
 def count_sql(filter: JobFilter, now: float, mark: Mark, find: str) -> tuple[str, dict[str, Any]]:
     """The statement counting the matches among the rows walked, up to `cap` (add `scan`
     and `cap` to its parameters)."""
-    walk, params = walked(filter, None, mark)
+    walk, params = walked(filter, None, now, mark)
     keep, more = kept(filter, now, mark, find)
     sql = (
-        f"SELECT count(*) FROM (SELECT 1 FROM (SELECT * FROM {{jobs}} WHERE {walk} "
-        f"ORDER BY seq DESC LIMIT {mark('scan')}) AS walked WHERE {keep} "
-        f"LIMIT {mark('cap')}) AS found"
+        f"SELECT count(*) FROM (SELECT 1 FROM ({walk_sql(filter, walk, mark)}) AS walked "
+        f"WHERE {keep} LIMIT {mark('cap')}) AS found"
     )
     return sql, {**params, **more}
 
