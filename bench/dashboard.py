@@ -79,7 +79,8 @@ def store_calls(bb: Backburner, seeded: Seeded) -> list[tuple[str, Callable[[], 
     now = time.time()
     return [
         ("stats (overview, queues)", lambda: store.stats(time.time(), time.time() - 60)),
-        ("history of a day", lambda: store.history(now - 86400)),
+        ("history of an hour", lambda: store.history(now - 3600)),
+        ("history of a day per hour", lambda: store.history(now - 86400, step=3600)),
         ("list_workers", lambda: store.list_workers(time.time() - 60)),
         ("paused_queues", store.paused_queues),
         ("find_jobs unfiltered", find(JobFilter())),

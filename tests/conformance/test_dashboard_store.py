@@ -197,6 +197,24 @@ def test_history_adds_up_and_reads_back_oldest_first(store: Store) -> None:
     assert store.prune_history(m) == 0
 
 
+def test_history_sums_per_step_for_a_days_chart(store: Store) -> None:
+    hour = 1_800_000_000.0 - 1_800_000_000.0 % 3600
+    store.add_history(
+        {
+            (hour, "default", "succeeded"): 2,
+            (hour + 1800, "default", "succeeded"): 3,
+            (hour + 3540, "default", "failed"): 1,
+            (hour + 3600, "default", "succeeded"): 7,
+        }
+    )
+    assert store.history(hour, step=3600) == [
+        HistoryPoint(hour, "default", "failed", 1),
+        HistoryPoint(hour, "default", "succeeded", 5),
+        HistoryPoint(hour + 3600, "default", "succeeded", 7),
+    ]
+    assert store.history(hour + 60, step=3600)[1] == HistoryPoint(hour, "default", "succeeded", 3)
+
+
 def _add_history(store: Store, minute: float, times: int) -> None:
     for _ in range(times):
         store.add_history({(minute, "race", "succeeded"): 1, (minute, "race", "failed"): 2})

@@ -101,7 +101,8 @@ def queue_rows(bb: Backburner, now: float, points: list[Any]) -> tuple[list[Queu
 
 def overview() -> Response:
     bb, now = current(), time.time()
-    points = bb.store.history(now - DAY)
+    points = bb.store.history(now - HOUR)
+    hours = bb.store.history(now - DAY, step=HOUR)  # 24 points per queue and outcome
     rows, workers = queue_rows(bb, now, points)
     return render(
         "overview.html",
@@ -110,7 +111,7 @@ def overview() -> Response:
         workers=workers,
         charts=[
             shown.chart(points, now, "Last hour (per minute)", 60, 60.0),
-            shown.chart(points, now, "Last day (per hour)", 24, HOUR),
+            shown.chart(hours, now, "Last day (per hour)", 24, HOUR),
         ],
     )
 

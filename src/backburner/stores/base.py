@@ -547,8 +547,11 @@ class Store(ABC):
         sums, so workers writing the same minute at once lose nothing)."""
 
     @abstractmethod
-    def history(self, since: float) -> list[HistoryPoint]:
-        """The history points of minutes at or after `since`, oldest first."""
+    def history(self, since: float, step: float = 60.0) -> list[HistoryPoint]:
+        """The history points of minutes at or after `since`, oldest first, summed per
+        `step` seconds (a multiple of 60): a point's `minute` is then the start of its
+        step, a multiple of `step`. A day per hour is 24 points per queue and outcome,
+        not 1,440, whatever the page then does with them."""
 
     @abstractmethod
     def prune_history(self, before: float) -> int:

@@ -1,12 +1,13 @@
-"""What every store's dashboard methods share: whether a job matches a JobFilter, and
-the cursor of a page (a job's place in enqueue order, as text)."""
+"""What every store's dashboard methods share: whether a job matches a JobFilter, the
+cursor of a page (a job's place in enqueue order, as text), history points summed per
+step."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from ..job import PENDING, JobRecord, pending_status
-from .base import JobFilter
+from .base import HistoryPoint, JobFilter
 
 
 def matches(record: JobRecord, filter: JobFilter, now: float) -> bool:
@@ -52,3 +53,13 @@ def after_seq(after: str | None) -> int | None:
         raise ValueError(
             f"invalid page cursor {after!r}: pass the `after` of a page find_jobs returned"
         ) from None
+
+
+def summed(points: Iterable[tuple[tuple[float, str, str], int]], step: float) -> list[HistoryPoint]:
+    """History points ((minute, queue, outcome), count) summed per `step` seconds, oldest
+    first, for the stores that read every minute (see Store.history)."""
+    sums: dict[tuple[float, str, str], int] = {}
+    for (minute, queue, outcome), n in points:
+        key = (minute // step * step, queue, outcome)
+        sums[key] = sums.get(key, 0) + n
+    return [HistoryPoint(*key, n) for key, n in sorted(sums.items())]

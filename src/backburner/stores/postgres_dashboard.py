@@ -107,13 +107,15 @@ class PostgresDashboard:
         with self._conn() as conn:
             fetch(conn, _ADD_HISTORY.format(history=self._table("bb_history")), params)
 
-    def history(self, since: float) -> list[HistoryPoint]:
+    def history(self, since: float, step: float = 60.0) -> list[HistoryPoint]:
         sql = (
-            f"SELECT minute, queue, outcome, count FROM {self._table('bb_history')} "
-            "WHERE minute >= %s ORDER BY minute, queue, outcome"
+            "SELECT floor(minute / %(step)s) * %(step)s AS start, queue, outcome, "
+            f"sum(count)::bigint FROM {self._table('bb_history')} WHERE minute >= %(since)s "
+            "GROUP BY start, queue, outcome ORDER BY start, queue, outcome"
         )
         with self._conn() as conn:
-            return [HistoryPoint(*row) for row in fetch(conn, sql, (since,))]
+            found = fetch(conn, sql, {"since": since, "step": float(step)})
+            return [HistoryPoint(*row) for row in found]
 
     def prune_history(self, before: float) -> int:
         sql = (

@@ -28,7 +28,7 @@ import redis
 
 from ..job import PENDING, JobRecord, JobStatus, pending_status
 from .base import AuditEntry, HistoryPoint, JobFilter, JobPage
-from .dashboard import after_seq, cursor, exact_match
+from .dashboard import after_seq, cursor, exact_match, summed
 
 if TYPE_CHECKING:
     from .redis_conn import RedisConnector
@@ -202,7 +202,7 @@ class RedisDashboard:
                 pipe.hincrby(f"{minutes}:{at}", f"{outcome} {queue}", n)
             pipe.execute()
 
-    def history(self, since: float) -> list[HistoryPoint]:
+    def history(self, since: float, step: float = 60.0) -> list[HistoryPoint]:
         minutes = self._redis.key("history")
         with self._redis.guard():
             client = self._redis.connection().client
@@ -212,10 +212,10 @@ class RedisDashboard:
                 pipe.hgetall(f"{minutes}:{at}")
             points = []
             for at, counts in zip(found, pipe.execute()):
-                for name, n in sorted(counts.items(), key=lambda kv: kv[0].split(" ", 1)[::-1]):
+                for name, n in counts.items():
                     outcome, queue = name.split(" ", 1)
-                    points.append(HistoryPoint(float(at), queue, outcome, int(n)))
-        return points
+                    points.append(((float(at), queue, outcome), int(n)))
+        return summed(points, step)
 
     def prune_history(self, before: float) -> int:
         pruned = 0

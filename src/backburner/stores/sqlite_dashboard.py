@@ -92,11 +92,12 @@ class SQLiteDashboard:
         with self._write() as conn:
             conn.executemany(_ADD_HISTORY, [(*key, n) for key, n in counts.items()])
 
-    def history(self, since: float) -> list[HistoryPoint]:
+    def history(self, since: float, step: float = 60.0) -> list[HistoryPoint]:
         found = self._conn().execute(
-            "SELECT minute, queue, outcome, count FROM bb_history WHERE minute >= ? "
-            "ORDER BY minute, queue, outcome",
-            (since,),
+            "SELECT CAST(minute / :step AS INTEGER) * :step AS start, queue, outcome, "
+            "sum(count) FROM bb_history WHERE minute >= :since "
+            "GROUP BY start, queue, outcome ORDER BY start, queue, outcome",
+            {"since": since, "step": float(step)},
         )
         return [HistoryPoint(*row) for row in found.fetchall()]
 
