@@ -459,6 +459,7 @@ def _progress(r: JobRecord) -> str:
     return f"{done} {p.get('message') or ''}".strip()
 
 
+from .cli_audit import audit as _audit  # noqa: E402
 from .cli_dashboard import dashboard as _dashboard  # noqa: E402
 from .cli_logs import logs as _logs  # noqa: E402
 from .cli_manage import cancel as _cancel  # noqa: E402
@@ -477,4 +478,5 @@ main.add_command(_demo)
 main.add_command(_logs)
 main.add_command(_pause)
 main.add_command(_resume)
+main.add_command(_audit)
 main.add_command(_dashboard)

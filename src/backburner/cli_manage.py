@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import click
 
 from . import defaults
+from .audit import cli_record, filter_text
 from .cli import _bb, _fail_cleanly, parse_duration
 from .cli_ops import GRACE_ENV, cancel_matching, cancel_one, forced_grace, no_such_jobs, purgeable
 from .job import FINISHED, JobStatus
@@ -33,6 +34,7 @@ def retry(app: str | None, job_ids: Sequence[str], all_failed: bool) -> None:
         job_ids = [r.id for r in store.list_jobs(status=JobStatus.FAILED, limit=1_000_000)]
     done = [job_id for job_id in job_ids if store.retry(job_id)]
     missing = [job_id for job_id in job_ids if job_id not in done and store.get(job_id) is None]
+    left = {job_id: "no such job" for job_id in missing}
     for job_id in set(job_ids) - set(done) - set(missing):
         unmet = [
             d.job_id
@@ -44,9 +46,17 @@ def retry(app: str | None, job_ids: Sequence[str], all_failed: bool) -> None:
             if unmet
             else "not failed or cancelled"
         )
+        left[job_id] = why
         click.echo(f"{job_id}: {why}, left alone", err=True)
     no_such_jobs(missing)
     click.echo(f"{len(done)} job(s) queued again")
+    if all_failed:
+        cli_record(store, "retry_matching", "status=failed", f"{len(done)} jobs")
+    else:
+        for job_id in dict.fromkeys(job_ids):
+            cli_record(
+                store, "retry", job_id, f"not retried: {left[job_id]}" if job_id in left else ""
+            )
     if missing:
         raise SystemExit(1)
 
@@ -104,9 +114,17 @@ def cancel(
                 "give JOB_ID..., or --status queued|scheduled (with --queue Q, --task T) "
                 "to cancel every pending job that matches"
             )
-        cancel_matching(bb, JobStatus(status_), queue, task)
+        n = cancel_matching(bb, JobStatus(status_), queue, task)
+        target = filter_text(status=status_, queue=queue, task=task)
+        cli_record(bb.store, "cancel", target, f"{n} jobs")
         return
-    missing = [job_id for job_id in job_ids if not cancel_one(bb, job_id, force, grace)]
+    missing = []
+    for job_id in dict.fromkeys(job_ids):
+        outcome = cancel_one(bb, job_id, force, grace)
+        if outcome is None:
+            missing.append(job_id)
+        action = "cancel_force" if force else "cancel"
+        cli_record(bb.store, action, job_id, outcome or "not cancelled: no such job")
     no_such_jobs(missing)
     if missing:
         raise SystemExit(1)
@@ -142,3 +160,5 @@ def purge(app: str | None, statuses: Sequence[str], older_than: str, dry_run: bo
         return
     n = store.purge(statuses=wanted, older_than=cutoff)
     click.echo(f"{n} job(s) deleted")
+    target = filter_text(status=",".join(statuses), older_than=older_than)
+    cli_record(store, "purge", target, f"{n} jobs")

@@ -16,9 +16,9 @@ from .job import Job, JobStatus
 from .stores import Store
 
 
-def cancel_matching(bb: Backburner, status: JobStatus, queue: str | None, task: str | None) -> None:
+def cancel_matching(bb: Backburner, status: JobStatus, queue: str | None, task: str | None) -> int:
     """Cancel every job in `status` (narrowed to `queue` and `task` when given) through
-    `Job.cancel()`, so the job_cancelled signal fires for each, and say how many."""
+    `Job.cancel()`, so the job_cancelled signal fires for each; say and return how many."""
     records = bb.store.list_jobs(status=status, queue=queue, task=task, limit=1_000_000)
     cancelled = sum(Job(bb, record).cancel() for record in records)
     if cancelled < len(records):  # started or finished between the listing and the cancel
@@ -26,27 +26,32 @@ def cancel_matching(bb: Backburner, status: JobStatus, queue: str | None, task: 
             f"{len(records) - cancelled} job(s) had left {status.value}, left alone", err=True
         )
     click.echo(f"{cancelled} job(s) cancelled")
+    return cancelled
 
 
-def cancel_one(bb: Backburner, job_id: str, force: bool, grace: float | None) -> bool:
+def cancel_one(bb: Backburner, job_id: str, force: bool, grace: float | None) -> str | None:
     """Cancel one job through `Job.cancel()` (so receivers of the job_cancelled signal hear
-    of it) and say what became of it; False when no job has this id."""
+    of it) and say what became of it; returns that in short (the audit entry's detail),
+    None when no job has this id."""
     job = bb.get_job(job_id)
     if job is None:
-        return False
+        return None
     if job.cancel(force=force, grace=grace):
         click.echo(f"{job_id}: cancelled")
-    elif job.status is JobStatus.RUNNING and force:
+        return "cancelled"
+    if job.status is JobStatus.RUNNING and force:
+        grace_s = job.record.cancel_grace or 0
         click.echo(
             f"{job_id}: running; cancelled by force: its worker stops it if it has not "
-            f"returned {job.record.cancel_grace or 0:g}s after telling it (the worker learns "
+            f"returned {grace_s:g}s after telling it (the worker learns "
             "of it at its next heartbeat)"
         )
-    elif job.status is JobStatus.RUNNING:
+        return f"running: stopped if not returned in {grace_s:g}s"
+    if job.status is JobStatus.RUNNING:
         click.echo(f"{job_id}: running; cancel requested, it will not be retried")
-    else:
-        click.echo(f"{job_id}: already {job.status.value}", err=True)
-    return True
+        return "running: cancel requested"
+    click.echo(f"{job_id}: already {job.status.value}", err=True)
+    return f"not cancelled: {job.status.value}"
 
 
 GRACE_ENV = "BACKBURNER_CANCEL_GRACE"

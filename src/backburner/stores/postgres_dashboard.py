@@ -7,13 +7,14 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..job import JobRecord
-from . import rows, sql_dashboard
+from . import sql_dashboard
 from .base import AuditEntry, HistoryPoint, JobFilter, JobPage
-from .dashboard import after_seq, cursor, exact_match
+from .dashboard import after_seq, exact_match
 from .postgres_conn import decoded, fetch
+from .rows import JOB_SELECT_LIGHT, job_records
 
 if TYPE_CHECKING:
     from .postgres_conn import Connection
@@ -51,31 +52,38 @@ class PostgresDashboard:
     def _light_get(self, job_id: str) -> JobRecord | None:
         return self.get(job_id, light=True)
 
+    def _query(self, sql: str, params: dict[str, Any]) -> list[Any]:
+        with self._conn() as conn:
+            return fetch(conn, sql.format(jobs=self._jobs), params)
+
     def find_jobs(self, filter: JobFilter, *, after: str | None = None, limit: int = 50) -> JobPage:
         below = after_seq(after)
         now = time.time()
         if below is None and (exact := exact_match(self._light_get, filter, now)) is not None:
             return JobPage([exact], None)
-        page, extent, params = sql_dashboard.find_sql(
-            filter, below, now, _mark, _FIND, rows.JOB_SELECT_LIGHT, ordered=True
+        rows, cursor, scanned = sql_dashboard.find_page(
+            self._query,
+            filter,
+            below,
+            now=now,
+            mark=_mark,
+            find=_FIND,
+            columns=JOB_SELECT_LIGHT,
+            scan=self.scan_limit,
+            limit=max(1, limit),
         )
-        limit = max(1, limit)
-        params.update(scan=self.scan_limit, limit=limit + 1)
-        with self._conn() as conn:
-            found = fetch(conn, page.format(jobs=self._jobs), params)
-            jobs = rows.job_records(found[:limit], now, decoded)
-            if len(found) > limit:
-                return JobPage(jobs, cursor(found[limit - 1][-1]))
-            [(walked, lowest)] = fetch(conn, extent.format(jobs=self._jobs), params)
-        if walked < self.scan_limit:
-            return JobPage(jobs, None)
-        return JobPage(jobs, cursor(lowest), walked)
+        return JobPage(job_records(rows, now, decoded), cursor, scanned)
 
     def count_jobs(self, filter: JobFilter, cap: int) -> int:
-        sql, params = sql_dashboard.count_sql(filter, time.time(), _mark, _FIND)
-        params.update(scan=self.scan_limit, cap=max(0, cap))
-        with self._conn() as conn:
-            return int(fetch(conn, sql.format(jobs=self._jobs), params)[0][0])
+        return sql_dashboard.count_matching(
+            self._query,
+            filter,
+            now=time.time(),
+            mark=_mark,
+            find=_FIND,
+            scan=self.scan_limit,
+            cap=cap,
+        )
 
     def delete_jobs(self, job_ids: Sequence[str]) -> int:
         ids = [i for i in dict.fromkeys(job_ids) if "\x00" not in i]

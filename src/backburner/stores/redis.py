@@ -116,6 +116,15 @@ def _record(f: Mapping[str, str], now: float) -> JobRecord:
     )
 
 
+def _light_record(values: Sequence[str | None], now: float) -> JobRecord | None:
+    """The light record of a job's `_LIGHT_FIELDS` values; None when it has no id (no such
+    job)."""
+    if values[0] is None:
+        return None
+    found = {k: v for k, v in zip(_LIGHT_FIELDS, values) if v is not None}
+    return _record({**found, "payload": "", "failures": "[]"}, now)
+
+
 def _opt_int(value: str | None) -> int | None:
     return None if value is None else int(value)
 
@@ -371,10 +380,15 @@ class RedisStore(RedisTicks, RedisLogs, redis_limits.RedisFlowControl, RedisDash
                 fields = cast(dict[str, str], client.hgetall(key))
                 return _record(fields, time.time()) if fields else None
             values = cast(list[Any], client.hmget(key, _LIGHT_FIELDS))
-        if values[0] is None:  # no id: no such job
-            return None
-        found = {k: v for k, v in zip(_LIGHT_FIELDS, values) if v is not None}
-        return _record({**found, "payload": "", "failures": "[]"}, time.time())
+        return _light_record(values, time.time())
+
+    def _light_many(self, client: redis.Redis, ids: Iterable[str]) -> list[JobRecord]:
+        """`get(job_id, light=True)` of each id, in one round trip; unknown ids left out."""
+        pipe = client.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hmget(self._redis.key("job", job_id), _LIGHT_FIELDS)
+        now = time.time()
+        return [r for r in (_light_record(v, now) for v in pipe.execute()) if r is not None]
 
     def _newest(self, client: redis.Redis, keys: list[str], page: int) -> Iterator[str]:
         """Ids in the index sets `keys`, newest (highest sequence) first."""

@@ -4,9 +4,9 @@ history points and the audit log.
 `find_jobs` merges the per-queue, per-status index sets (`{p}:idx:<status>:<queue>`,
 scored by enqueue sequence) newest first from the cursor, so a page of a status or a
 queue reads only that page. Filters no index answers (task, search, scheduled vs queued)
-read the jobs' fields in pipelined batches, at most `scan_limit` jobs a call (lower than
-the SQL stores': each job is a round of HMGET). Reads need no atomicity; deletes and the
-audit log's numbering run as scripts (lua/delete_jobs.lua, record_audit.lua).
+are tested on the server by lua/match_jobs.lua, 500 jobs a script, at most `scan_limit`
+jobs a call (lower than the SQL stores'). Deletes and the audit log's numbering run as
+scripts too (lua/delete_jobs.lua, record_audit.lua).
 
     {p}:history              zset: the minutes with history, scored by minute
     {p}:history:<minute>     hash: "<outcome> <queue>" -> count (HINCRBY sums writers)
@@ -20,7 +20,7 @@ import heapq
 import itertools
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, cast
 
@@ -48,6 +48,8 @@ class RedisDashboard:
 
         def _queues(self, client: redis.Redis) -> list[str]: ...
 
+        def _light_many(self, client: redis.Redis, ids: Iterable[str]) -> list[JobRecord]: ...
+
         def get(self, job_id: str, *, light: bool = False) -> JobRecord | None: ...
 
     def _light_get(self, job_id: str) -> JobRecord | None:
@@ -63,26 +65,32 @@ class RedisDashboard:
         self, client: redis.Redis, keys: list[str], below: int | None
     ) -> Iterator[tuple[int, str]]:
         """(seq, id) of the jobs in the index sets `keys` below sequence `below`, newest
-        first; a job moving between sets meanwhile comes once."""
+        first; a job moving between sets meanwhile comes once. The first page of every set
+        is read in one round trip (most of a store's sets are small or empty)."""
         top = "+inf" if below is None else f"({below}"
+        first = 64  # a first page reads little of each set; then more
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.zrevrangebyscore(key, top, "-inf", 0, first, withscores=True)
 
-        def walk(key: str) -> Iterator[tuple[int, str]]:
-            start = top
+        def walk(key: str, rows: list[tuple[str, float]]) -> Iterator[tuple[int, str]]:
+            page = first
             while True:
+                yield from ((int(score), str(member)) for member, score in rows)
+                if len(rows) < page:
+                    return
+                start, page = f"({int(rows[-1][1])}", min(page * 4, _PAGE)
                 rows = cast(
                     list[tuple[str, float]],
-                    client.zrevrangebyscore(key, start, "-inf", 0, _PAGE, withscores=True),
+                    client.zrevrangebyscore(key, start, "-inf", 0, page, withscores=True),
                 )
-                yield from ((int(score), str(member)) for member, score in rows)
-                if len(rows) < _PAGE:
-                    return
-                start = f"({int(rows[-1][1])}"
 
-        seen: set[str] = set()
-        rows: Iterator[tuple[int, str]] = heapq.merge(
-            *(walk(k) for k in keys), key=lambda row: -row[0]
+        merged: Iterator[tuple[int, str]] = heapq.merge(
+            *(walk(k, rows) for k, rows in zip(keys, pipe.execute()) if rows),
+            key=lambda row: -row[0],
         )
-        for seq, job_id in rows:
+        seen: set[str] = set()
+        for seq, job_id in merged:
             if job_id not in seen:
                 seen.add(job_id)
                 yield seq, job_id
@@ -110,20 +118,21 @@ class RedisDashboard:
     def _matching(
         self, client: redis.Redis, filter: JobFilter, rows: Iterator[tuple[int, str]], now: float
     ) -> Iterator[tuple[int, str, bool]]:
-        """(seq, id, whether it matches) of each row walked, reading the fields the
-        filter needs in pipelined batches (none when the index sets answer it)."""
+        """(seq, id, whether it matches) of each row walked: lua/match_jobs.lua tests the
+        fields the index sets cannot (task, search, scheduled vs queued), a batch of jobs
+        a script, so none blocks Redis for long."""
         if filter.task is None and filter.search is None and filter.status not in PENDING:
             yield from ((seq, job_id, True) for seq, job_id in rows)
             return
-        fields = ["task", "run_at", "status", "id"]
-        if filter.search is not None:
-            fields.append("payload")
+        head = (
+            filter.status.value if filter.status in PENDING else "",
+            repr(now),
+            *(("0", "") if filter.task is None else ("1", filter.task)),
+            *(("0", "") if filter.search is None else ("1", filter.search)),
+        )
         while batch := list(itertools.islice(rows, _PAGE)):
-            pipe = client.pipeline(transaction=False)
-            for _, job_id in batch:
-                pipe.hmget(self._redis.key("job", job_id), fields)
-            for (seq, job_id), values in zip(batch, pipe.execute()):
-                yield seq, job_id, _matches(filter, values, now)
+            found = set(self._redis.run("match_jobs", *head, *(job_id for _, job_id in batch)))
+            yield from ((seq, job_id, job_id in found) for seq, job_id in batch)
 
     def find_jobs(self, filter: JobFilter, *, after: str | None = None, limit: int = 50) -> JobPage:
         below = after_seq(after)
@@ -147,7 +156,7 @@ class RedisDashboard:
                 scanned, last = scanned + 1, seq
                 if match:
                     ids.append((seq, job_id))
-        jobs = [r for r in map(self._light_get, (job_id for _, job_id in ids)) if r is not None]
+            jobs = self._light_many(client, [job_id for _, job_id in ids])
         if not more:
             return JobPage(jobs, None)
         if len(ids) == limit:

@@ -1,16 +1,26 @@
 """The dashboard's statements, shared by the SQL stores: finding and counting jobs with
-bounded work, and deleting finished jobs one by one.
+bounded work, and deleting finished jobs.
 
-How `find_jobs` stays bounded at any size: it walks the jobs newest first (seq, the
-primary key, descending) from its cursor, and examines at most `scan_limit` of them,
-which an inner `ORDER BY seq DESC LIMIT` caps before any other filter applies. For
-finished jobs a partial index per status lists just those rows by seq, so the walk goes
-over them only and a few failed jobs among a million are all found, however many pending
-jobs are newer. Scheduled, running and waiting jobs are few and in partial indexes of their
-own (the claim's, the leases', the dependencies'): the walk reads their seqs from there
-and sorts them, so a backlog of queued jobs newer than them hides none. A
-second, index-only statement counts the rows the walk covered when the page is not full,
-so the caller can say where a search stopped (`JobPage.scanned`).
+How `find_jobs` stays bounded at any size: it looks at a window of the jobs, newest
+first (seq, the primary key, descending) from its cursor, holding at most `scan_limit`
+jobs, and filters only there:
+
+- finished jobs of a status: a partial index lists just those rows by seq
+  (bb_jobs_succeeded, bb_jobs_failed, bb_jobs_cancelled; only rows that end so enter
+  them), so the window is the newest `scan_limit` of them, found index-only, and a few
+  failed jobs among a million are all found, however many pending jobs are newer;
+- scheduled, running and waiting jobs: few, and in partial indexes of their own (the
+  claim's, bb_jobs_lease, bb_jobs_waiting), in another order: the window is the newest
+  `scan_limit` of them, their seqs read from there and sorted (`+seq`: the planner must
+  not walk the primary key instead, past every other job), and the page reads those
+  seqs' rows only, so a backlog of newer queued jobs hides none of them;
+- any other filter: the window is the `scan_limit` sequence numbers below the cursor (seq
+  only grows, so it holds at most that many jobs, fewer where some were deleted), read
+  as one range of the primary key: no index is needed, and none is written on enqueue.
+
+A full page ends the scan early. When the window ends before the page is full and older
+jobs remain, the page says how many jobs it examined (`JobPage.scanned`) and its cursor
+resumes below the window.
 
 Statements are built with the store's placeholder style (`mark("name")`: ":name" for
 SQLite, "%(name)s" for psycopg) and its substring function (instr, strpos: both take
@@ -19,16 +29,17 @@ the text, then what to find), and `{jobs}` for the jobs table's name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 from ..job import JobStatus
 from .base import JobFilter
+from .dashboard import cursor
 
 #: Statuses a partial index lists by seq (bb_jobs_succeeded, _failed, _cancelled).
 INDEXED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
-#: Statuses whose rows a partial index lists in another order (bb_jobs_due or
-#: bb_jobs_claim, bb_jobs_lease, bb_jobs_waiting): the walk sorts their seqs.
+#: Statuses a partial index lists in another order (bb_jobs_due or bb_jobs_claim,
+#: bb_jobs_lease, bb_jobs_waiting), and the condition that finds them there.
 SORTED = {
     JobStatus.SCHEDULED: "status = 'queued' AND run_at > {now}",
     JobStatus.RUNNING: "status = 'running'",
@@ -36,47 +47,79 @@ SORTED = {
 }
 
 Mark = Callable[[str], str]
+#: Runs a statement (its `{jobs}` filled in) with named parameters, returning its rows.
+Query = Callable[[str, dict[str, Any]], Sequence[Sequence[Any]]]
+_TOP = 2**63 - 1  # above any seq
 
 
-def walked(
+class Window(NamedTuple):
+    """The jobs a call looks at: seq from `low` to `high`; `complete` when no older job
+    is left out; `walked`: how many jobs it holds, when known."""
+
+    low: int
+    high: int
+    complete: bool
+    walked: int | None
+
+
+def sqlite_hint(filter: JobFilter) -> str:
+    """The `{hint}` of `window_sql` for SQLite."""
+    if filter.status in INDEXED:
+        return f" INDEXED BY bb_jobs_{filter.status.value}"
+    if filter.status in SORTED:
+        return ""  # the rows of a list of seqs
+    return " NOT INDEXED"  # the rowid range is still used: NOT INDEXED is about indexes
+
+
+def indexed(filter: JobFilter) -> str | None:
+    """The status whose partial index the window walks, as a literal; None: the window
+    is a range of seq. (A literal, not a parameter: the planner can then match the
+    partial index.)"""
+    return f"'{filter.status.value}'" if filter.status in INDEXED else None
+
+
+def sorted_sql(filter: JobFilter, mark: Mark) -> str | None:
+    """For a SORTED status, the WHERE clause finding its jobs in their partial index
+    (`+seq`: not through the primary key); else None."""
+    if filter.status not in SORTED:
+        return None
+    return SORTED[filter.status].format(now=mark("now"))
+
+
+def extent_sql(
     filter: JobFilter, below: int | None, now: float, mark: Mark
 ) -> tuple[str, dict[str, Any]]:
-    """WHERE clause of the rows the walk goes over, newest first: those below the cursor,
-    of the filter's status when an index lists it. Every other filter is `kept`'s."""
-    clauses: list[str] = ["TRUE"]
-    params: dict[str, Any] = {}
-    if below is not None:
-        clauses.append(f"seq < {mark('below')}")
-        params["below"] = below
-    if filter.status in INDEXED:
-        # a literal, not a parameter: the planner can then match the partial index
-        clauses.append(f"status = '{filter.status.value}'")
-    elif filter.status in SORTED:
-        clauses.append(SORTED[filter.status].format(now=mark("now")))
-        params["now"] = now
-    return " AND ".join(clauses), params
-
-
-def walk_sql(filter: JobFilter, walk: str, mark: Mark) -> str:
-    """The rows walked: the newest `scan` rows matching `walk`, newest first. A SORTED
-    status's seqs are read from its partial index and sorted (`+seq`: no walk of the
-    primary key, which would pass over every other row), then their rows fetched."""
-    if filter.status not in SORTED:
-        return f"SELECT * FROM {{jobs}} WHERE {walk} ORDER BY seq DESC LIMIT {mark('scan')}"
-    seqs = f"SELECT seq FROM {{jobs}} WHERE {walk} ORDER BY +seq DESC LIMIT {mark('scan')}"
-    return f"SELECT j.* FROM ({seqs}) AS w JOIN {{jobs}} AS j ON j.seq = w.seq"
+    """The statement finding the window: for an indexed or sorted status, (jobs in it,
+    lowest seq in it, None); else (None, newest seq below the cursor, oldest seq stored).
+    Add `scan` to its parameters."""
+    params: dict[str, Any] = {} if below is None else {"below": below}
+    under = "" if below is None else f"seq < {mark('below')}"
+    status, listed = indexed(filter), sorted_sql(filter, mark)
+    if status is not None or listed is not None:
+        order = "seq"
+        if listed is not None:
+            order, under, params["now"] = "+seq", under.replace("seq", "+seq"), now
+        where = (listed or f"status = {status}") + (f" AND {under}" if under else "")
+        sql = (
+            f"SELECT count(*), min(seq), NULL FROM (SELECT seq FROM {{jobs}} WHERE {where} "
+            f"ORDER BY {order} DESC LIMIT {mark('scan')}) AS walked"
+        )
+        return sql, params
+    where = f" WHERE {under}" if under else ""
+    sql = f"SELECT NULL, (SELECT max(seq) FROM {{jobs}}{where}), (SELECT min(seq) FROM {{jobs}})"
+    return sql, params
 
 
 def kept(filter: JobFilter, now: float, mark: Mark, find: str) -> tuple[str, dict[str, Any]]:
-    """WHERE clause that keeps, of the rows walked, those matching every filter."""
-    clauses: list[str] = ["TRUE"]
+    """WHERE clause that keeps, of the window's rows, those matching every filter."""
+    clauses: list[str] = []
     params: dict[str, Any] = {}
     status = filter.status
     if status is JobStatus.SCHEDULED or status is JobStatus.QUEUED:
         due = ">" if status is JobStatus.SCHEDULED else "<="
         clauses.append(f"status = 'queued' AND run_at {due} {mark('now')}")
         params["now"] = now
-    elif status is not None and status not in INDEXED:
+    elif status is not None:
         clauses.append(f"status = '{status.value}'")
     for column in ("queue", "task"):
         value = getattr(filter, column)
@@ -87,49 +130,104 @@ def kept(filter: JobFilter, now: float, mark: Mark, find: str) -> tuple[str, dic
         text = mark("search")
         clauses.append(f"(id = {text} OR {find}(task, {text}) > 0 OR {find}(payload, {text}) > 0)")
         params["search"] = filter.search
-    return " AND ".join(clauses), params
+    return " AND ".join(["TRUE", *clauses]), params
 
 
-def find_sql(
+def window_sql(
+    filter: JobFilter, now: float, mark: Mark, find: str, select: str
+) -> tuple[str, dict[str, Any]]:
+    """`SELECT {select}` over the rows of the window [`low`, `high`] (seq) that match
+    the filter, newest first (add `low`, `high` and `limit` to the parameters).
+
+    `{hint}` follows the table's name: SQLite's planner is told which way to read the
+    window (the status's partial index, or the primary key's range: left to itself it
+    may walk a claim index for queued jobs and sort them all); empty for PostgreSQL."""
+    keep, params = kept(filter, now, mark, find)
+    window = f"seq >= {mark('low')} AND seq <= {mark('high')}"
+    listed = sorted_sql(filter, mark)
+    if listed is not None:  # the rows of the window's seqs, read from the partial index
+        low, high = mark("low"), mark("high")
+        window = (
+            f"seq IN (SELECT seq FROM {{jobs}} WHERE {listed} AND +seq >= {low} AND +seq <= {high})"
+        )
+    sql = (
+        f"SELECT {select} FROM {{jobs}}{{hint}} WHERE {window} "
+        f"AND {keep} ORDER BY seq DESC LIMIT {mark('limit')}"
+    )
+    return sql, params
+
+
+def window(
+    query: Query, filter: JobFilter, below: int | None, now: float, mark: Mark, scan: int
+) -> Window | None:
+    """The window below the cursor `below` (None: from the newest job); None when no
+    job is there."""
+    sql, params = extent_sql(filter, below, now, mark)
+    [(count, low, oldest)] = query(sql, {**params, "scan": scan})
+    if indexed(filter) is not None or filter.status in SORTED:
+        if not count:
+            return None
+        return Window(low, _TOP if below is None else below - 1, count < scan, count)
+    newest = low
+    if newest is None:
+        return None
+    start = newest - scan + 1
+    return Window(max(start, oldest), newest, start <= oldest, None)
+
+
+def find_page(
+    query: Query,
     filter: JobFilter,
     below: int | None,
+    *,
     now: float,
     mark: Mark,
     find: str,
     columns: str,
-    ordered: bool,
-) -> tuple[str, str, dict[str, Any]]:
-    """The page statement (its rows: `columns`, then up to `limit` + 1 of them) and the
-    statement counting the rows walked and the lowest seq among them, with their
-    parameters (add `scan` and `limit`). `ordered`: repeat the ORDER BY outside, for
-    PostgreSQL, whose planner knows the rows come sorted; SQLite would sort them all
-    again, and keeps the inner order anyway (the walk is a co-routine it reads in turn)."""
-    walk, params = walked(filter, below, now, mark)
-    keep, more = kept(filter, now, mark, find)
-    rows = walk_sql(filter, walk, mark)
-    ordered = ordered or filter.status in SORTED  # a join: no order without ORDER BY
-    page = (
-        f"SELECT {columns} FROM ({rows}) AS walked WHERE {keep} "
-        f"{'ORDER BY seq DESC ' if ordered else ''}LIMIT {mark('limit')}"
-    )
-    order = "+seq" if filter.status in SORTED else "seq"
-    extent = (
-        f"SELECT count(*), min(seq) FROM (SELECT seq FROM {{jobs}} WHERE {walk} "
-        f"ORDER BY {order} DESC LIMIT {mark('scan')}) AS walked"
-    )
-    return page, extent, {**params, **more}
+    scan: int,
+    limit: int,
+    hint: str = "",
+) -> tuple[Sequence[Sequence[Any]], str | None, int | None]:
+    """`find_jobs`' rows (selected as `columns`, which end with seq), the next page's
+    cursor, and `JobPage.scanned`. `hint`: see `window_sql`."""
+    found = window(query, filter, below, now, mark, scan)
+    if found is None:
+        return [], None, None
+    sql, params = window_sql(filter, now, mark, find, columns)
+    sql = sql.format(jobs="{jobs}", hint=hint)
+    rows = query(sql, {**params, "low": found.low, "high": found.high, "limit": limit + 1})
+    if len(rows) > limit:
+        return rows[:limit], cursor(rows[limit - 1][-1]), None
+    if found.complete:
+        return rows, None, None
+    walked = found.walked
+    if walked is None:
+        count = (
+            f"SELECT count(*) FROM {{jobs}} WHERE seq >= {mark('low')} AND seq <= {mark('high')}"
+        )
+        walked = query(count, {"low": found.low, "high": found.high})[0][0]
+    return rows, cursor(found.low), walked
 
 
-def count_sql(filter: JobFilter, now: float, mark: Mark, find: str) -> tuple[str, dict[str, Any]]:
-    """The statement counting the matches among the rows walked, up to `cap` (add `scan`
-    and `cap` to its parameters)."""
-    walk, params = walked(filter, None, now, mark)
-    keep, more = kept(filter, now, mark, find)
-    sql = (
-        f"SELECT count(*) FROM (SELECT 1 FROM ({walk_sql(filter, walk, mark)}) AS walked "
-        f"WHERE {keep} LIMIT {mark('cap')}) AS found"
-    )
-    return sql, {**params, **more}
+def count_matching(
+    query: Query,
+    filter: JobFilter,
+    *,
+    now: float,
+    mark: Mark,
+    find: str,
+    scan: int,
+    cap: int,
+    hint: str = "",
+) -> int:
+    """`count_jobs`: the matches in the newest window, up to `cap`."""
+    found = window(query, filter, None, now, mark, scan)
+    if found is None or cap <= 0:
+        return 0
+    sql, params = window_sql(filter, now, mark, find, "1")
+    sql = sql.format(jobs="{jobs}", hint=hint)
+    params.update(low=found.low, high=found.high, limit=cap)
+    return int(query(f"SELECT count(*) FROM ({sql}) AS found", params)[0][0])
 
 
 #: What `delete_jobs` may delete of the jobs `f` named: finished ones whose dependents

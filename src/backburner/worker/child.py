@@ -227,15 +227,14 @@ def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Even
             extra={"job_event": JobEvent(record, verdict, took, error_type(outcome.error))},
         )
         if outcome.succeeded:  # its last lines are stored with the batch's (before_record)
-            ran = None
-            if state.config.metrics_port is not None:  # sent once the store accepted it
-                ran = Ran(record.task, record.queue, metrics.SUCCEEDED, took)
+            # sent once the store accepted it, for the supervisor's history and metrics
+            ran = Ran(record.task, record.queue, metrics.SUCCEEDED, took)
             state.batches.add(Done(record.id, record.token, outcome.result), ran)
             return
         state.shipper.flush()
         status = record_outcome(bb, record, outcome, warned=state.unknown_tasks)
         counted = metrics.OUTCOME_OF.get(status) if status and not outcome.unknown_task else None
-        if state.config.metrics_port is not None and counted is not None:
+        if counted is not None:
             events.append(Ran(record.task, record.queue, counted, took))
     except Exception:  # the store failed while recording: the lease will lapse and rescue
         log.exception("job %s: could not record its outcome", record.id)

@@ -71,8 +71,8 @@ class Exiting(NamedTuple):
 
 class Ran(NamedTuple):
     """An attempt ended as `outcome` (a `metrics` outcome) after `duration` seconds: sent
-    only with worker metrics on, in the message that already carries its `Finished`, for
-    the supervisor's counters (which outlive the child). A success is sent once the store
+    in the message that already carries its `Finished`, for the supervisor's outcome
+    history and metrics counters (which outlive the child). A success is sent once the store
     accepted it (`batching`): one refused, or never recorded, is not counted succeeded."""
 
     task: str

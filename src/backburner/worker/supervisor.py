@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any
 from .. import defaults, limits, metrics, policy, signals
 from ..errors import JobTimeout
 from ..job import JobStatus
-from ..signals import job_endings_wanted
 from ..stores.base import WorkerInfo
 from ..urls import describe
 from . import cancels, exporter, reports
 from .child import EXIT_IDLE, EXIT_RECYCLE, child_main
+from .history import OutcomeHistory
 from .messages import Cancel, Claimed, Command, Exiting, Finished, Ran, Started, Stop
 from .quiet import Quietly
 from .reloader import WATCH_EVERY, Rollout, SourceWatcher
@@ -166,6 +166,7 @@ class Supervisor:
         self._wake_r, self._wake_w = os.pipe()
         self._quietly = Quietly(log)  # a store call that fails is logged, never fatal
         self.metrics: exporter.Exporter | None = None
+        self.history = OutcomeHistory()
         self.periodic = SchedulerThread() if config.periodic else None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -213,6 +214,7 @@ class Supervisor:
             signal.set_wakeup_fd(old)
             for signum, handler in handlers.items():
                 signal.signal(signum, handler)
+            self.history.flush(self.bb.store, self._quietly, now=time.monotonic(), force=True)
             self._quietly(self.bb.store.remove_worker, self.id)
             if self.metrics is not None:
                 self.metrics.server.close()
@@ -253,6 +255,7 @@ class Supervisor:
         if now >= self.next_tick:
             self._tick()
             self.next_tick = now + self.config.lease / 3
+        self.history.flush(self.bb.store, self._quietly, now=now)
         self._enforce_timeouts(now)
         self._enforce_cancels(now)
         if self.stopping and now >= self.stop_deadline:
@@ -289,7 +292,7 @@ class Supervisor:
         return ready
 
     def _next_deadline(self, now: float) -> float:
-        deadline = self.next_tick
+        deadline = min(self.next_tick, self.history.next_flush)
         for child in self.children.values():
             for held in child.jobs.values():
                 if held.timeout is not None and held.started is not None:
@@ -396,8 +399,10 @@ class Supervisor:
                     del child.jobs[event.job_id]
                 case Exiting():
                     child.clean_exit = True
-                case Ran() if self.metrics is not None:
-                    self.metrics.ran(event)
+                case Ran():
+                    self.history.count(event.queue, event.outcome)
+                    if self.metrics is not None:
+                        self.metrics.ran(event)
 
     def _reap(self, child: Child) -> None:
         self._read(child)  # outcomes sent before death are not failures
@@ -453,8 +458,7 @@ class Supervisor:
             ending = policy.failed(job_id, held.token, error, policy.retry_at(held))
             if job_id == child.force_cancelled:
                 ending = policy.cancelled_by_force(job_id, held.token, held.cancel_grace or 0.0)
-            wanted = job_endings_wanted() or self.metrics is not None
-            record = self._quietly(self.bb.store.get, job_id) if wanted else None
+            record = self._quietly(self.bb.store.get, job_id)  # its queue, for the history
             [status] = self._quietly(self.bb.store.end_attempts, [ending]) or [None]
             log.warning(
                 "job %s: %s; %s",
@@ -464,6 +468,7 @@ class Supervisor:
             )
             if record is not None:
                 announce(self.bb, record, ending, status)
+            self.history.ended(record, status, lapsed=False)
             if self.metrics is not None:
                 self.metrics.ended(record, status, lapsed=False)
 
@@ -538,6 +543,7 @@ class Supervisor:
         for rescued in self._quietly(store.rescue_lapsed, now) or []:
             log.warning("job %s: lease lapsed, rescued", rescued.record.id)
             announce(self.bb, rescued.record, rescued.ending, rescued.status)
+            self.history.ended(rescued.record, rescued.status, lapsed=True)
             if self.metrics is not None:
                 self.metrics.ended(rescued.record, rescued.status, lapsed=True)
         # a failed prune is tried again at the next tick, not PRUNE_EVERY later
