@@ -1,5 +1,5 @@
 """An app for the dashboard tests: tasks that show, hide and redact their arguments, one
-that fails, a schedule; `make_app` mounts the dashboard in Flask. `backburner dashboard
+that fails, a schedule; `flask_app` mounts the dashboard in Flask. `backburner dashboard
 tests.dashboardapp:bb` serves it on its own ($BACKBURNER_URL names the store)."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def register(bb: Backburner) -> None:
 register(bb)
 
 
-def make_app(bb: Backburner, **options: Any) -> Flask:
+def flask_app(bb: Backburner, **options: Any) -> Flask:
     """A Flask app with the dashboard at /backburner (and `options` for init_app)."""
     app = Flask(__name__)
     bb.init_app(app, dashboard_prefix="/backburner", **options)

@@ -17,7 +17,8 @@ from flask.testing import FlaskClient
 from backburner import Backburner
 from backburner.testing import drain
 
-from .dashboardapp import make_app, register
+from .dashboardapp import flask_app, register
+from .helpers import SERVER_STORES, server_store_url
 
 PAGES = ("/", "/queues", "/jobs", "/workers", "/periodic", "/audit")
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
@@ -34,7 +35,7 @@ def bb(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backburner]:
 
 @pytest.fixture
 def client(bb: Backburner) -> FlaskClient:
-    return make_app(bb).test_client()
+    return flask_app(bb).test_client()
 
 
 class Markup(HTMLParser):
@@ -137,7 +138,7 @@ def test_without_an_access_function_only_this_machine_gets_in(client: FlaskClien
 def test_the_access_function_decides_who_sees_and_who_acts(
     bb: Backburner, answer: str | None, get: int, post: int
 ) -> None:
-    client = make_app(bb, dashboard_access=lambda request: answer).test_client()
+    client = flask_app(bb, dashboard_access=lambda request: answer).test_client()
     far = {"REMOTE_ADDR": "203.0.113.9"}
     assert client.get("/backburner/queues", environ_base=far).status_code == get
     response = client.post(
@@ -148,14 +149,14 @@ def test_the_access_function_decides_who_sees_and_who_acts(
 
 
 def test_an_access_function_answering_nonsense_is_an_error_not_a_pass(bb: Backburner) -> None:
-    app = make_app(bb, dashboard_access=lambda request: True)
+    app = flask_app(bb, dashboard_access=lambda request: True)
     app.testing = False
     assert app.test_client().get("/backburner/").status_code == 500
 
 
 def test_read_only_users_see_no_buttons(bb: Backburner) -> None:
     ids = seed(bb)
-    client = make_app(bb, dashboard_access=lambda request: "read_only").test_client()
+    client = flask_app(bb, dashboard_access=lambda request: "read_only").test_client()
     everything = ["/backburner" + p for p in PAGES] + [
         f"/backburner/jobs/{ids['failed']}",
         f"/backburner/jobs/{ids['queued']}",
@@ -166,7 +167,7 @@ def test_read_only_users_see_no_buttons(bb: Backburner) -> None:
         assert '<form method="post"' not in html, path
         assert not [t for t in markup(html).testids if t.startswith("action-")], path
         assert "read-only" in markup(html).testids, path
-    full = make_app(bb).test_client().get(f"/backburner/jobs/{ids['failed']}")
+    full = flask_app(bb).test_client().get(f"/backburner/jobs/{ids['failed']}")
     assert "action-retry" in markup(full.get_data(as_text=True)).testids
 
 
@@ -249,6 +250,20 @@ def test_search_finds_by_id_task_and_shown_arguments_but_not_hidden_ones(
     html = client.get("/backburner/jobs?q=sk_live_secret").get_data(as_text=True)
     assert "sk_live" in html  # the search box keeps the term; the job is not listed
     assert ids["secret"] not in html
+
+
+def test_many_matches_in_hidden_arguments_leave_no_trace_on_the_page(
+    client: FlaskClient,
+) -> None:
+    bb: Backburner = client.application.extensions["backburner"].bb
+    bb.tasks["billing.charge"].map([(i, "sk_live_zzz") for i in range(120)])
+    shown = bb.tasks["mail.send"].delay("old@example.com", "sk_live_zzz is public here")
+    bb.tasks["billing.charge"].map([(i, "sk_live_zzz") for i in range(120)])
+    html = client.get("/backburner/jobs?q=sk_live_zzz").get_data(as_text=True)
+    assert ROW.findall(html) == [shown.id]
+    assert "next-page" not in html
+    nothing = client.get("/backburner/jobs?q=sk_live_").get_data(as_text=True)
+    assert "next-page" not in nothing
 
 
 def test_filters_and_keyset_pages_list_every_job_once(client: FlaskClient) -> None:
@@ -341,3 +356,65 @@ def test_the_api_prefix_works_as_before_next_to_the_dashboard(bb: Backburner) ->
     assert client.get(f"/backburner/jobs/{job.id}").status_code == 200
     with pytest.raises(ValueError, match="dashboard_prefix"):
         Backburner("memory://").init_app(Flask("x"), dashboard_prefix="backburner")
+
+
+@pytest.fixture(params=SERVER_STORES)
+def server_bb(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backburner]:
+    bb = Backburner(server_store_url(request, tmp_path))
+    register(bb)
+    yield bb
+    bb.close()
+
+
+def test_every_page_answers_on_the_server_stores(server_bb: Backburner) -> None:
+    ids = seed(server_bb)
+    client = flask_app(server_bb).test_client()
+    paths = [f"/backburner{p}" for p in PAGES] + [
+        f"/backburner/jobs/{ids['failed']}",
+        "/backburner/jobs?status=failed&queue=mail&task=mail.send",
+        "/backburner/jobs?q=b@example.com",
+        "/backburner/bulk?action=retry&status=failed",
+    ]
+    for path in paths:
+        assert client.get(path).status_code == 200, path
+    assert listed(client, "q=b@example.com") == [ids["failed"]]
+    assert listed(client, "q=sk_live_secret") == []
+    response = client.post(f"/backburner/jobs/{ids['failed']}/retry", headers=SAME_ORIGIN)
+    assert response.status_code == 303
+    assert server_bb.store.audit_log()[0].action == "retry"
+
+
+def test_refusals_are_dashboard_pages_with_the_headers(client: FlaskClient) -> None:
+    response = client.post("/backburner/queues/pause", data={"queue": "mail"})
+    assert response.status_code == 403
+    assert "token" in response.get_data(as_text=True)
+    assert "Content-Security-Policy" in response.headers
+    assert client.get("/backburner/jobs/nope").status_code == 404
+
+
+def test_a_running_jobs_stream_sends_its_lines_and_progress_after_the_last_seen(
+    client: FlaskClient,
+) -> None:
+    from backburner.logs import LogLine
+
+    bb: Backburner = client.application.extensions["backburner"].bb
+    client.application.config["BACKBURNER_STREAM_SECONDS"] = 0.3
+    job = bb.tasks["mail.send"].delay("a@example.com", "<b>hi</b>")
+    [claimed] = bb.store.claim(None, "w1", 1, 30.0)
+    bb.store.set_progress(job.id, claimed.token, {"done": 3, "total": 4, "message": "<i>x</i>"})
+    bb.store.append_logs(
+        {job.id: [LogLine(0.0, 1, "stdout", None, f"line {i} <script>") for i in (1, 2, 3)]}
+    )
+    page = client.get(f"/backburner/jobs/{job.id}").get_data(as_text=True)
+    assert 'data-finished="false"' in page and 'value="75.0"' in page
+    assert "line 1 &lt;script&gt;" in page and "&lt;i&gt;x&lt;/i&gt;" in page
+    text = client.get(f"/backburner/jobs/{job.id}/events", headers={"Last-Event-ID": "1"}).get_data(
+        as_text=True
+    )
+    events = [b for b in text.split("\n\n") if b.startswith("event:")]
+    assert [e.split("\n")[0] for e in events] == ["event: log", "event: log", "event: state"]
+    assert "line 2" in events[0] and "id: 3" in events[1]
+    state = json.loads(events[2].split("data: ")[1])
+    assert state["status"] == "running" and state["progress"]["share"] == 75.0
+    polled = client.get(f"/backburner/jobs/{job.id}/poll?after=2").json
+    assert polled is not None and [line["seq"] for line in polled["lines"]] == [3]

@@ -15,10 +15,11 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, request, url_for
 
+from .. import audit
 from ..app import Backburner
 from ..flows import submit
 from ..job import FINISHED, JobStatus
-from ..stores.base import AuditEntry, JobFilter
+from ..stores.base import JobFilter
 from .guard import dashboard
 from .jobs import filter_args, job_filter, load, visible
 from .pages import FLASH, current, render
@@ -39,15 +40,14 @@ def done(message: str, endpoint: str, **values: Any) -> Response:
 
 def record(action: str, target: str, detail: str = "") -> None:
     """Write the audit entry of an action done now by this request's user."""
-    entry = AuditEntry(
-        at=time.time(),
+    audit.record(
+        current().store,
+        action,
+        target,
         actor=dashboard().actor(request),
-        action=action,
-        target=target,
-        detail=detail,
         source=request.remote_addr or "",
+        detail=detail,
     )
-    current().store.record_audit(entry)
 
 
 def retry(job_id: str) -> Response:
@@ -96,9 +96,9 @@ def matching(bb: Backburner, f: JobFilter, cap: int) -> list[str]:
     after = None
     while len(ids) < cap:
         page = bb.store.find_jobs(f, after=after, limit=SCAN_PAGE)
-        ids += [r.id for r in visible(page.jobs, f)[0]]
-        if page.after is None:
-            break
+        ids += [r.id for r in visible(page.jobs, f)]
+        if page.after is None or page.scanned is not None:
+            break  # the end, or as far as a search goes (as the Jobs page says)
         after = page.after
     return ids[:cap]
 
@@ -146,7 +146,7 @@ def bulk() -> Response:
         acted = sum(1 for job_id in ids if bb.store.retry(job_id))
     else:
         acted = bb.store.delete_jobs(ids)
-    target = " ".join(f"{k}={v}" for k, v in filter_args(f).items())
+    target = audit.filter_text(**filter_args(f))
     record(f"{action}_matching", target, f"{acted} jobs")
     verb = "queued again" if action == "retry" else "deleted"
     return done(f"{acted} of {len(ids)} jobs {verb}.", "jobs", **filter_args(f))

@@ -5,7 +5,7 @@ where the stream fails).
 The list reads one page of light records (`Store.find_jobs`: no arguments, no failure
 history), however many jobs the store holds; a search that had to stop says how many of
 the newest jobs it searched. A match the store made in hidden arguments is dropped (see
-`shown.shows_match`).
+`shown.shows_match`), and not counted.
 """
 
 from __future__ import annotations
@@ -15,19 +15,19 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, request
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from .. import codec
 from ..errors import BackburnerError
-from ..flask_events import KEEPALIVE, POLL, RETRY_MS
+from ..flask_events import KEEPALIVE, POLL, RETRY_MS, STREAM_SECONDS
 from ..job import FINISHED, JobRecord, JobStatus
-from ..stores.base import JobFilter, Store
+from ..stores.base import JobFilter, JobPage, Store
 from . import shown
 from .pages import current, render
 
 PAGE = 50
+SEARCH_READS = 5  # store pages a search reads at most to fill one page of the list
 LONGEST_ID = 255  # no job id is longer; a longer one is not looked up
-STREAM_SECONDS = 25.0  # then the browser reconnects (see flask_events)
 
 
 def job_filter(args: Any) -> JobFilter:
@@ -53,41 +53,55 @@ def filter_args(f: JobFilter) -> dict[str, str]:
     return {k: v for k, v in values.items() if v}
 
 
-def visible(jobs: list[JobRecord], f: JobFilter) -> tuple[list[JobRecord], int]:
-    """The jobs a search may list, and how many it dropped (matched in hidden arguments)."""
+def visible(jobs: list[JobRecord], f: JobFilter) -> list[JobRecord]:
+    """The jobs a search may list (not those it matched in hidden arguments only)."""
     if f.search is None:
-        return jobs, 0
+        return jobs
     bb = current()
-    kept = [r for r in jobs if shown.shows_match(bb, r, f.search)]
-    return kept, len(jobs) - len(kept)
+    return [r for r in jobs if shown.shows_match(bb, r, f.search)]
+
+
+def find(f: JobFilter, after: str | None) -> tuple[list[JobRecord], JobPage]:
+    """A page of jobs to list, and the store's last page (its cursor, how far it searched).
+
+    A search reads on while matches in hidden arguments leave the page short (up to
+    SEARCH_READS store pages), so that whether the term is in someone's hidden arguments
+    shows neither as a count nor, short of hundreds of such jobs, as a short page with a
+    link to more."""
+    store = current().store
+    rows: list[JobRecord] = []
+    for _ in range(SEARCH_READS):
+        page = store.find_jobs(f, after=after, limit=PAGE - len(rows))
+        rows += visible(page.jobs, f)
+        if len(rows) >= PAGE or page.after is None or page.scanned is not None:
+            break
+        after = page.after
+    return rows, page
 
 
 def jobs() -> Response:
     bb = current()
     f = job_filter(request.args)
     after = request.args.get("after") or None
-    page = bb.store.find_jobs(f, after=after, limit=PAGE)
-    rows, dropped = visible(page.jobs, f)
-    queues = sorted(set(bb.store.stats(time.time(), time.time()).jobs) | _task_queues())
+    rows, page = find(f, after)
+    # the app's queues and the paused ones: counting every queue's jobs (Store.stats)
+    # would cost the Overview's price again for a drop-down
+    queues = {t.queue for t in bb.tasks.values()} | bb.store.paused_queues()
+    queues |= {f.queue} if f.queue else set()
     return render(
         "jobs.html",
         "_jobs_live.html" if after is None else None,
         jobs=rows,
-        dropped=dropped,
         page=page,
         filter=f,
         query=filter_args(f),
         after=after,
         statuses=[s.value for s in JobStatus],
-        queues=queues,
+        queues=sorted(queues),
         tasks=sorted(bb.tasks),
         bulk_retry=f.status in (JobStatus.FAILED, JobStatus.CANCELLED),
         bulk_delete=f.status in FINISHED,
     )
-
-
-def _task_queues() -> set[str]:
-    return {t.queue for t in current().tasks.values()}
 
 
 def load(job_id: str, *, light: bool = False) -> JobRecord:
@@ -164,20 +178,23 @@ def poll(job_id: str) -> Response:
 
 def events(job_id: str) -> Response:
     """`state` events when the job changes, `log` events as lines arrive; ends when the
-    job has finished (an event `end`) or after STREAM_SECONDS (the browser reconnects,
-    resuming after the Last-Event-ID it got)."""
+    job has finished (an event `end`) or after BACKBURNER_STREAM_SECONDS (default 25, as
+    the job API's stream: the browser reconnects, resuming after its Last-Event-ID)."""
     record = load(job_id, light=True)
     last = request.headers.get("Last-Event-ID") or request.args.get("after") or "0"
     after = int(last) if last.isascii() and last.isdigit() and len(last) < 19 else 0
     # the store now: the stream runs after this request's context is gone
-    response = Response(_stream(current().store, record, after), mimetype="text/event-stream")
+    seconds = float(current_app.config.get("BACKBURNER_STREAM_SECONDS", STREAM_SECONDS))
+    response = Response(
+        _stream(current().store, record, after, seconds), mimetype="text/event-stream"
+    )
     response.headers["X-Accel-Buffering"] = "no"
     return response
 
 
-def _stream(store: Store, record: JobRecord, after: int) -> Iterator[str]:
+def _stream(store: Store, record: JobRecord, after: int, seconds: float) -> Iterator[str]:
     yield f"retry: {RETRY_MS}\n\n"
-    deadline, quiet_since = time.monotonic() + STREAM_SECONDS, time.monotonic()
+    deadline, quiet_since = time.monotonic() + seconds, time.monotonic()
     sent: dict[str, Any] = {}
     while True:
         try:

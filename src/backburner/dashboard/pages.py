@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, make_response, render_template, request
+from werkzeug.exceptions import HTTPException
 
 from ..app import Backburner
 from ..errors import BackburnerError
@@ -191,6 +192,14 @@ def store_down(exc: BackburnerError) -> tuple[str, int]:
     return text, 503
 
 
+def refused(exc: HTTPException) -> tuple[str, int]:
+    """400, 403, 404 and 405 as a dashboard page (its message escaped, as every value)."""
+    text = render_template(
+        "bb_dashboard/error.html", title=f"{exc.code} {exc.name}", message=exc.description
+    )
+    return text, exc.code or 500
+
+
 def install(blueprint: Blueprint) -> None:
     """Add the pages' routes to the dashboard blueprint."""
     blueprint.add_url_rule("/", "overview", overview)
@@ -199,3 +208,5 @@ def install(blueprint: Blueprint) -> None:
     blueprint.add_url_rule("/periodic", "periodic", periodic)
     blueprint.add_url_rule("/audit", "audit", audit)
     blueprint.register_error_handler(BackburnerError, store_down)
+    for code in (400, 403, 404, 405):
+        blueprint.register_error_handler(code, refused)

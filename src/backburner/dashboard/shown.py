@@ -65,7 +65,7 @@ def shows_match(bb: Backburner, record: JobRecord, term: str) -> bool:
 
 
 def ago(ts: float | None, now: float | None = None) -> str:
-    """ "12s", "4m", "3h", "2d" since `ts` ("in 4m" ahead); "-" for None."""
+    """ "12s ago", "4m ago", "3h ago", "2d ago"; "in 4m" ahead; "-" for None."""
     if ts is None:
         return "-"
     now = time.time() if now is None else now
@@ -79,7 +79,7 @@ def ago(ts: float | None, now: float | None = None) -> str:
         text = f"{span // 3600:.0f}h"
     else:
         text = f"{span // 86400:.0f}d"
-    return text if delta >= 0 else f"in {text}"
+    return f"{text} ago" if delta >= 0 else f"in {text}"
 
 
 def utc(ts: float | None) -> str:

@@ -35,6 +35,7 @@ function confirming(form) {
 // the stream cannot be opened; once the job finishes the page reloads once, to show its
 // result and attempts.
 function jobLog(log) {
+  log.scrollTop = log.scrollHeight;  // the latest lines first
   if (log.dataset.finished === "true") return;
   let after = Number(log.dataset.after) || 0;
   let status = document.querySelector("#job-status [data-status]")?.dataset.status;
