@@ -14,6 +14,7 @@ the end (`--keep` leaves the SQLite files). It prints numbers; it is not a timed
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import tempfile
 import time
@@ -137,6 +138,7 @@ def pages(bb: Backburner, seeded: Seeded) -> list[tuple[str, Callable[[], Any]]]
         ("Jobs task=reports.build", get("/jobs?task=reports.build")),
         ("Jobs queue=images", get("/jobs?queue=images")),
         (f"Jobs search {seeded.rare_text}", get(f"/jobs?q={seeded.rare_text}")),
+        (f"Jobs search {seeded.common_text}", get(f"/jobs?q={seeded.common_text}")),
         ("Jobs search no-such-text", get("/jobs?q=no-such-text")),
         ("Jobs late page (cursor)", get(f"/jobs?after={late}")),
         ("Job (failed, 1,000 log lines)", get(f"/jobs/{seeded.failed_id}")),
@@ -181,17 +183,17 @@ def main() -> None:
     options = parser.parse_args()
     sizes = [int(s) for s in options.jobs.split(",")]
     folder = tempfile.mkdtemp(prefix="bb-dashboard-")
-    for kind in options.stores.split(","):
-        scratch = Scratch(SERVERS.get(kind), folder)
-        try:
-            for n in dict.fromkeys(min(s, REDIS_MAX) if kind == "redis" else s for s in sizes):
-                run(kind, n, options.repeat, scratch)
-        finally:
-            scratch.drop()
-    if not options.keep:
-        import shutil
-
-        shutil.rmtree(folder, ignore_errors=True)
+    try:
+        for kind in options.stores.split(","):
+            scratch = Scratch(SERVERS.get(kind), folder)
+            try:
+                for n in dict.fromkeys(min(s, REDIS_MAX) if kind == "redis" else s for s in sizes):
+                    run(kind, n, options.repeat, scratch)
+            finally:
+                scratch.drop()
+    finally:
+        if not options.keep:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ The mix for N jobs: the newest min(100,000, N/10) are due and queued (20 of them
 held by two workers), N/100 are scheduled over the next day, N/5,000 wait for a scheduled
 job; the rest finished: 3% failed (four attempts, each with a traceback), 1% cancelled,
 the others succeeded. Six tasks on four queues; each job's arguments carry an email
-address, an order number and a note, so text searches find one job ("INV-0123456"),
-about one in a thousand ("ACME-417"), or none.
+address, an order number and a note, so text searches find one job ("INV-0123456",
+in the queued backlog), about one in a thousand ("ACME-417"), or none.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from backburner.job import JobRecord, new_id
 from backburner.logs import LogLine
 from backburner.stores.base import AuditEntry, Tick, WorkerInfo
 
-from .dashboard_app import TASKS
+from .dashboard_app import EXPOSED, TASKS
 
 DAY = 86400.0
 BATCH = {"sqlite": 50_000, "postgres": 50_000, "redis": 5_000}  # Redis: short scripts
@@ -165,13 +165,20 @@ def seed(bb: Backburner, kind: str, n: int) -> Seeded:
         failed_id=failed_id,
         running_id=running[0][0],
         scheduled_id=scheduled[-1],
-        rare_text=f"INV-{mix.finished // 2:07d}",
+        rare_text=f"INV-{rare(mix):07d}",
         common_text="ACME-417",
         seconds=time.perf_counter() - began,
     )
 
 
 Row = tuple[str, str, float]  # a job's id, queue and run_at
+
+
+def rare(mix: Mix) -> int:
+    """The number of a job halfway down the queued backlog whose arguments the dashboard
+    shows: its order number is a search that finds one job within the newest 100,000."""
+    k = mix.finished + mix.scheduled + mix.waiting + mix.queued // 2
+    return next(i for i in range(k, k + 100) if task_of(i)[0] in EXPOSED)
 
 
 def failed(seq: int) -> bool:
