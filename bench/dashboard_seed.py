@@ -18,6 +18,7 @@ in the queued backlog), about one in a thousand ("ACME-417"), or none.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -245,8 +246,12 @@ def finish_sql(bb: Backburner, kind: str, last: str, running: Sequence[str], now
         conn.execute(held, ("worker-1", now + DAY, now - 30, PROGRESS, job_id))
     if kind == "sqlite":
         conn.commit()
-    else:  # as autovacuum would, in time: fresh statistics for the planner
+    else:  # as autovacuum would, in time: fresh statistics for the planner; and the
+        # seeding's dirty pages written now, not while the pages are timed (a 2.9 s
+        # Overview once, right after seeding, 48 ms on the same store settled)
         conn.execute("VACUUM ANALYZE bb_jobs")
+        with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+            conn.execute("CHECKPOINT")
     conn.close()
 
 
