@@ -212,18 +212,11 @@ class RedisDashboard:
             pipe.execute()
 
     def history(self, since: float, step: float = 60.0) -> list[HistoryPoint]:
-        minutes = self._redis.key("history")
-        with self._redis.guard():
-            client = self._redis.connection().client
-            found = cast(list[str], client.zrangebyscore(minutes, repr(float(since)), "+inf"))
-            pipe = client.pipeline(transaction=False)
-            for at in found:
-                pipe.hgetall(f"{minutes}:{at}")
-            points = []
-            for at, counts in zip(found, pipe.execute()):
-                for name, n in counts.items():
-                    outcome, queue = name.split(" ", 1)
-                    points.append(((float(at), queue, outcome), int(n)))
+        found = self._redis.run("history", repr(float(since)), repr(float(step)))
+        points = []
+        for key, n in zip(found[::2], found[1::2]):
+            start, outcome, queue = str(key).split(" ", 2)
+            points.append(((float(start), queue, outcome), int(n)))
         return summed(points, step)
 
     def prune_history(self, before: float) -> int:
