@@ -160,7 +160,9 @@ def measure(store: Store, jobs: int, repeat: int) -> None:
             "count_jobs(task=t3, 10000)",
             lambda: store.count_jobs(JobFilter(task="t3"), 10_000),
         ),
+        ("history(hour)", lambda: store.history(time.time() - 3600)),
         ("history(day)", lambda: store.history(time.time() - 86400)),
+        ("history(day, step=900)", lambda: store.history(time.time() - 86400, step=900)),
         ("audit_log()", lambda: store.audit_log()),
         ("audit_log(before=5000)", lambda: store.audit_log(before=5000)),
     ]
@@ -217,6 +219,10 @@ def main() -> None:
                 f"{store.url.split(':')[0]}: {args.jobs:,} jobs seeded in "
                 f"{time.monotonic() - began:.0f}s"
             )
+            if store.url.startswith("redis"):  # what a round trip costs here and now
+                client = store._redis.connection().client  # type: ignore[attr-defined]
+                ms, _ = timed(client.ping, 50)
+                print(f"  (PING round trip: {ms:.2f} ms)")
             measure(store, args.jobs, args.repeat)
             if not store.url.startswith("redis"):
                 explain(store, args.jobs)

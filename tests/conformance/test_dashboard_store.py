@@ -148,6 +148,27 @@ def test_a_backlog_of_newer_queued_jobs_hides_no_job_of_another_status(store: St
     assert store.count_jobs(JobFilter(status=JobStatus.SCHEDULED), 10) == 1
 
 
+def test_a_bounded_search_pages_through_deleted_jobs_without_gaps(store: Store) -> None:
+    jobs = [make("t", queue="holes", payload=f'[["item-{i}"],{{}}]') for i in range(40)]
+    store.enqueue(jobs)
+    doomed = jobs[::3]
+    for record in doomed:
+        finish(store, record, JobStatus.CANCELLED)
+    assert store.delete_jobs([r.id for r in doomed]) == len(doomed)
+    store.scan_limit = 7
+    kept = [r.id for r in reversed(jobs) if r not in doomed]
+    for limit in (1, 4, 50):
+        seen: list[str] = []
+        page = store.find_jobs(JobFilter(search="item-"), limit=limit)
+        for _ in range(100):
+            seen += [j.id for j in page.jobs]
+            assert page.scanned is None or 0 <= page.scanned <= 7
+            if page.after is None:
+                break
+            page = store.find_jobs(JobFilter(search="item-"), after=page.after, limit=limit)
+        assert seen == kept, f"limit {limit}"
+
+
 def test_count_stops_at_the_cap(store: Store) -> None:
     store.enqueue([make("c", queue="count") for _ in range(12)])
     store.enqueue([make("d", queue="other") for _ in range(3)])
@@ -197,22 +218,28 @@ def test_history_adds_up_and_reads_back_oldest_first(store: Store) -> None:
     assert store.prune_history(m) == 0
 
 
-def test_history_sums_per_step_for_a_days_chart(store: Store) -> None:
-    hour = 1_800_000_000.0 - 1_800_000_000.0 % 3600
+def test_history_sums_minutes_into_steps(store: Store) -> None:
+    hour = 1_800_000_000.0  # a multiple of 3600
     store.add_history(
         {
-            (hour, "default", "succeeded"): 2,
-            (hour + 1800, "default", "succeeded"): 3,
-            (hour + 3540, "default", "failed"): 1,
-            (hour + 3600, "default", "succeeded"): 7,
+            (hour, "q", "failed"): 1,
+            (hour + 60, "q", "failed"): 2,
+            (hour + 3540, "q", "failed"): 4,
+            (hour + 3600, "q", "failed"): 8,
+            (hour + 120, "q", "succeeded"): 16,
+            (hour + 60, "a", "failed"): 32,
         }
     )
     assert store.history(hour, step=3600) == [
-        HistoryPoint(hour, "default", "failed", 1),
-        HistoryPoint(hour, "default", "succeeded", 5),
-        HistoryPoint(hour + 3600, "default", "succeeded", 7),
+        HistoryPoint(hour, "a", "failed", 32),
+        HistoryPoint(hour, "q", "failed", 7),
+        HistoryPoint(hour, "q", "succeeded", 16),
+        HistoryPoint(hour + 3600, "q", "failed", 8),
     ]
-    assert store.history(hour + 60, step=3600)[1] == HistoryPoint(hour, "default", "succeeded", 3)
+    assert store.history(hour + 60, step=3600)[1] == HistoryPoint(hour, "q", "failed", 6)
+    assert len(store.history(hour, step=60)) == 6
+    with pytest.raises(ValueError, match="multiple of 60"):
+        store.history(hour, step=90)
 
 
 def _add_history(store: Store, minute: float, times: int) -> None:

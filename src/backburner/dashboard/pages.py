@@ -103,7 +103,7 @@ def queue_rows(bb: Backburner, now: float, points: list[Any]) -> tuple[list[Queu
 def overview() -> Response:
     bb, now = current(), time.time()
     points = bb.store.history(now - HOUR)
-    hours = bb.store.history(now - DAY, step=HOUR)  # 24 points per queue and outcome
+    hours = bb.store.history(now - DAY, step=int(HOUR))  # 24 points per queue and outcome
     rows, workers = queue_rows(bb, now, points)
     return render(
         "overview.html",

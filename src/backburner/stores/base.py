@@ -547,11 +547,12 @@ class Store(ABC):
         sums, so workers writing the same minute at once lose nothing)."""
 
     @abstractmethod
-    def history(self, since: float, step: float = 60.0) -> list[HistoryPoint]:
-        """The history points of minutes at or after `since`, oldest first, summed per
-        `step` seconds (a multiple of 60): a point's `minute` is then the start of its
-        step, a multiple of `step`. A day per hour is 24 points per queue and outcome,
-        not 1,440, whatever the page then does with them."""
+    def history(self, since: float, *, step: int = 60) -> list[HistoryPoint]:
+        """The history points of minutes at or after `since`, oldest first (then by
+        queue, outcome). With `step` (seconds, a multiple of 60) the minutes are summed
+        into buckets of that length, aligned on the epoch, each point's `minute` the
+        bucket's start: a day in 15-minute buckets is 96 points per queue and outcome,
+        not 1,440."""
 
     @abstractmethod
     def prune_history(self, before: float) -> int:

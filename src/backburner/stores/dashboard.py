@@ -1,6 +1,5 @@
-"""What every store's dashboard methods share: whether a job matches a JobFilter, the
-cursor of a page (a job's place in enqueue order, as text), history points summed per
-step."""
+"""What every store's dashboard methods share: whether a job matches a JobFilter, and
+the cursor of a page (a job's place in enqueue order, as text)."""
 
 from __future__ import annotations
 
@@ -38,6 +37,23 @@ def found(record: JobRecord, text: str) -> bool:
     return record.id == text or text in record.task or text in record.payload
 
 
+def check_step(step: int) -> int:
+    """`step` of `Store.history`, checked: a whole number of minutes, in seconds."""
+    if step < 60 or step % 60:
+        raise ValueError(f"history step must be a multiple of 60 seconds, not {step!r}")
+    return int(step)
+
+
+def bucketed(points: Iterable[HistoryPoint], step: int) -> list[HistoryPoint]:
+    """Minute points summed into buckets of `step` seconds, sorted as `history` gives
+    them (for the stores that sum in Python)."""
+    sums: dict[tuple[float, str, str], int] = {}
+    for p in points:
+        key = (p.minute - p.minute % step, p.queue, p.outcome)
+        sums[key] = sums.get(key, 0) + p.count
+    return [HistoryPoint(*key, n) for key, n in sorted(sums.items())]
+
+
 def cursor(seq: int) -> str:
     """The opaque cursor of a page ending at the job numbered `seq` in enqueue order."""
     return str(seq)
@@ -53,13 +69,3 @@ def after_seq(after: str | None) -> int | None:
         raise ValueError(
             f"invalid page cursor {after!r}: pass the `after` of a page find_jobs returned"
         ) from None
-
-
-def summed(points: Iterable[tuple[tuple[float, str, str], int]], step: float) -> list[HistoryPoint]:
-    """History points ((minute, queue, outcome), count) summed per `step` seconds, oldest
-    first, for the stores that read every minute (see Store.history)."""
-    sums: dict[tuple[float, str, str], int] = {}
-    for (minute, queue, outcome), n in points:
-        key = (minute // step * step, queue, outcome)
-        sums[key] = sums.get(key, 0) + n
-    return [HistoryPoint(*key, n) for key, n in sorted(sums.items())]

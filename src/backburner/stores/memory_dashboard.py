@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..job import PENDING, JobRecord, JobStatus, pending_status
 from .base import AuditEntry, HistoryPoint, JobFilter, JobPage
-from .dashboard import after_seq, cursor, exact_match, matches, summed
+from .dashboard import after_seq, bucketed, check_step, cursor, exact_match, matches
 
 
 class MemoryDashboard:
@@ -94,10 +94,11 @@ class MemoryDashboard:
             for key, n in counts.items():
                 self._history[key] = self._history.get(key, 0) + n
 
-    def history(self, since: float, step: float = 60.0) -> list[HistoryPoint]:
+    def history(self, since: float, *, step: int = 60) -> list[HistoryPoint]:
+        step = check_step(step)
         with self._changed:
-            found = [(k, n) for k, n in self._history.items() if k[0] >= since]
-        return summed(found, step)
+            points = [HistoryPoint(*k, n) for k, n in self._history.items() if k[0] >= since]
+        return bucketed(points, step)
 
     def prune_history(self, before: float) -> int:
         with self._changed:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..job import JobRecord
 from . import sql_dashboard
 from .base import AuditEntry, HistoryPoint, JobFilter, JobPage
-from .dashboard import after_seq, exact_match
+from .dashboard import after_seq, check_step, exact_match
 from .postgres_conn import decoded, fetch
 from .rows import JOB_SELECT_LIGHT, job_records
 
@@ -115,15 +115,15 @@ class PostgresDashboard:
         with self._conn() as conn:
             fetch(conn, _ADD_HISTORY.format(history=self._table("bb_history")), params)
 
-    def history(self, since: float, step: float = 60.0) -> list[HistoryPoint]:
+    def history(self, since: float, *, step: int = 60) -> list[HistoryPoint]:
+        bucket = f"floor(minute / {check_step(step)}) * {step}"
         sql = (
-            "SELECT floor(minute / %(step)s) * %(step)s AS start, queue, outcome, "
-            f"sum(count)::bigint FROM {self._table('bb_history')} WHERE minute >= %(since)s "
-            "GROUP BY start, queue, outcome ORDER BY start, queue, outcome"
+            f"SELECT {bucket} AS bucket, queue, outcome, sum(count)::bigint "
+            f"FROM {self._table('bb_history')} WHERE minute >= %s "
+            "GROUP BY bucket, queue, outcome ORDER BY bucket, queue, outcome"
         )
         with self._conn() as conn:
-            found = fetch(conn, sql, {"since": since, "step": float(step)})
-            return [HistoryPoint(*row) for row in found]
+            return [HistoryPoint(*row) for row in fetch(conn, sql, (since,))]
 
     def prune_history(self, before: float) -> int:
         sql = (

@@ -4,12 +4,14 @@ history points and the audit log.
 `find_jobs` merges the per-queue, per-status index sets (`{p}:idx:<status>:<queue>`,
 scored by enqueue sequence) newest first from the cursor, so a page of a status or a
 queue reads only that page. Filters no index answers (task, search, scheduled vs queued)
-are tested on the server by lua/match_jobs.lua, 500 jobs a script, at most `scan_limit`
-jobs a call (lower than the SQL stores'). Deletes and the audit log's numbering run as
-scripts too (lua/delete_jobs.lua, record_audit.lua).
+are tested on the server by lua/find_window.lua over a window of `scan_limit` sequence
+numbers below the cursor (lower than the SQL stores'), 2,000 a script: every job is in
+one index set, so the window holds at most that many jobs. Deletes and the audit log's
+numbering run as scripts too (lua/delete_jobs.lua, record_audit.lua).
 
     {p}:history              zset: the minutes with history, scored by minute
-    {p}:history:<minute>     hash: "<outcome> <queue>" -> count (HINCRBY sums writers)
+    {p}:history:<minute>     hash: "<outcome> <queue>" -> count (HINCRBY sums writers);
+                             lua/history.lua sums them into buckets on the server
     {p}:audit                zset: "<seq> <entry JSON>" scored by seq
     {p}:audit:seq            counter: the audit log's numbering
 """
@@ -22,19 +24,20 @@ import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import redis
 
-from ..job import PENDING, JobRecord, JobStatus, pending_status
+from ..job import PENDING, JobRecord, JobStatus
 from .base import AuditEntry, HistoryPoint, JobFilter, JobPage
-from .dashboard import after_seq, cursor, exact_match, summed
+from .dashboard import after_seq, check_step, cursor, exact_match
 
 if TYPE_CHECKING:
     from .redis_conn import RedisConnector
 
 _STORED = ("waiting", "queued", "running", "succeeded", "failed", "cancelled")
-_PAGE = 500  # index entries per ZREVRANGEBYSCORE, and jobs per pipelined read
+_PAGE = 500  # index entries per ZREVRANGEBYSCORE
+_CHUNK = 2000  # sequence numbers per find_window script, so none blocks Redis for long
 _DELETE_BATCH = 500  # jobs per delete_jobs script, so none blocks Redis for long
 
 
@@ -55,11 +58,16 @@ class RedisDashboard:
     def _light_get(self, job_id: str) -> JobRecord | None:
         return self.get(job_id, light=True)
 
-    def _index_keys(self, client: redis.Redis, filter: JobFilter) -> list[str]:
+    def _index_sets(self, client: redis.Redis, filter: JobFilter) -> list[tuple[str, str]]:
+        """(status, queue) of the index sets holding the jobs of `filter`'s status and
+        queue (every one when None)."""
         status = filter.status
         stored = _STORED if status is None else ("queued" if status in PENDING else status.value,)
         queues = [filter.queue] if filter.queue is not None else self._queues(client)
-        return [self._redis.key("idx", s, q) for q in queues for s in stored]
+        return [(s, q) for q in queues for s in stored]
+
+    def _index_keys(self, client: redis.Redis, filter: JobFilter) -> list[str]:
+        return [self._redis.key("idx", s, q) for s, q in self._index_sets(client, filter)]
 
     def _walk(
         self, client: redis.Redis, keys: list[str], below: int | None
@@ -95,13 +103,34 @@ class RedisDashboard:
                 seen.add(job_id)
                 yield seq, job_id
 
+    def find_jobs(self, filter: JobFilter, *, after: str | None = None, limit: int = 50) -> JobPage:
+        below = after_seq(after)
+        now = time.time()
+        if below is None and (exact := exact_match(self._light_get, filter, now)) is not None:
+            return JobPage([exact], None)
+        limit = max(1, limit)
+        with self._redis.guard():
+            client = self._redis.connection().client
+            if filter.status is JobStatus.SCHEDULED:
+                ids, last, scanned = self._scheduled(client, filter, below, limit + 1, now)
+            elif _checked(filter):
+                ids, last, scanned = self._scan(client, filter, below, limit + 1, now)
+            else:  # the index sets answer it: read just the page
+                walked = self._walk(client, self._index_keys(client, filter), below)
+                ids = list(itertools.islice(walked, limit + 1))
+                last, scanned = None, None
+            jobs = self._light_many(client, [job_id for _, job_id in ids[:limit]])
+        if len(ids) > limit:
+            return JobPage(jobs, cursor(ids[limit - 1][0]))
+        return JobPage(jobs, None if last is None else cursor(last), scanned)
+
     def _scheduled(
-        self, client: redis.Redis, filter: JobFilter, below: int | None, now: float
-    ) -> Iterator[tuple[int, str]]:
-        """(seq, id) of the jobs not due yet below sequence `below`, newest first. They
-        are in the scheduled sets, by run_at (at most `scan_limit` per queue are read),
-        not behind a backlog of newer queued jobs in the index sets: their sequences are
-        read and sorted."""
+        self, client: redis.Redis, filter: JobFilter, below: int | None, most: int, now: float
+    ) -> tuple[list[tuple[int, str]], None, None]:
+        """Up to `most` (seq, id) of jobs not due yet matching `filter`, newest first.
+        They are in the scheduled sets, by run_at, not behind a backlog of newer queued
+        jobs as in a window of sequence numbers: at most `scan_limit` of each queue are
+        read, with their fields, and sorted by sequence."""
         queues = [filter.queue] if filter.queue is not None else self._queues(client)
         ids: list[str] = []
         for q in queues:
@@ -111,83 +140,95 @@ class RedisDashboard:
             )
         pipe = client.pipeline(transaction=False)
         for job_id in ids:
-            pipe.hget(self._redis.key("job", job_id), "seq")
-        rows = [(int(seq), job_id) for job_id, seq in zip(ids, pipe.execute()) if seq is not None]
-        return iter([r for r in sorted(rows, reverse=True) if below is None or r[0] < below])
+            pipe.hmget(self._redis.key("job", job_id), ["seq", "status", "task", "payload"])
+        found = []
+        for job_id, (seq, status, task, payload) in zip(ids, pipe.execute()):
+            text = filter.search
+            if (
+                status == "queued"
+                and (below is None or int(seq) < below)
+                and (filter.task is None or task == filter.task)
+                and (text is None or text == job_id or text in task or text in payload)
+            ):
+                found.append((int(seq), job_id))
+        return sorted(found, reverse=True)[:most], None, None
 
-    def _matching(
-        self, client: redis.Redis, filter: JobFilter, rows: Iterator[tuple[int, str]], now: float
-    ) -> Iterator[tuple[int, str, bool]]:
-        """(seq, id, whether it matches) of each row walked: lua/match_jobs.lua tests the
-        fields the index sets cannot (task, search, scheduled vs queued), a batch of jobs
-        a script, so none blocks Redis for long."""
-        if filter.task is None and filter.search is None and filter.status not in PENDING:
-            yield from ((seq, job_id, True) for seq, job_id in rows)
-            return
-        head = (
+    def _scan(
+        self, client: redis.Redis, filter: JobFilter, below: int | None, most: int, now: float
+    ) -> tuple[list[tuple[int, str]], int | None, int | None]:
+        """Up to `most` (seq, id) matching `filter` in the window of `scan_limit` sequence
+        numbers below `below`, read by lua/find_window.lua in chunks; then, unless the
+        matches filled it, the window's low end (None: no older job) and how many jobs it
+        held."""
+        found: list[tuple[int, str]] = []
+        high = int(client.get(self._redis.key("seq")) or 0) if below is None else below - 1
+        floor = max(1, high - self.scan_limit + 1)
+        examined = 0
+        while high >= floor and len(found) < most:
+            low = max(floor, high - _CHUNK + 1)
+            seen, ids, seqs = self._run_window(client, filter, high, low, most - len(found), now)
+            examined += seen
+            found += zip(seqs, ids)
+            high = low - 1
+        if len(found) >= most or floor == 1:
+            return found, None, None
+        return found, floor, examined
+
+    def _run_window(
+        self,
+        client: redis.Redis,
+        filter: JobFilter,
+        high: int,
+        low: int,
+        most: int,
+        now: float,
+        count_only: bool = False,
+    ) -> tuple[int, Any, list[int]]:
+        sets = [x for pair in self._index_sets(client, filter) for x in pair]
+        seen, matches, seqs = self._redis.run(
+            "find_window",
+            high,
+            low,
+            most,
+            "1" if count_only else "0",
             filter.status.value if filter.status in PENDING else "",
             repr(now),
             *(("0", "") if filter.task is None else ("1", filter.task)),
             *(("0", "") if filter.search is None else ("1", filter.search)),
+            *sets,
         )
-        while batch := list(itertools.islice(rows, _PAGE)):
-            found = set(self._redis.run("match_jobs", *head, *(job_id for _, job_id in batch)))
-            yield from ((seq, job_id, job_id in found) for seq, job_id in batch)
-
-    def find_jobs(self, filter: JobFilter, *, after: str | None = None, limit: int = 50) -> JobPage:
-        below = after_seq(after)
-        now = time.time()
-        if below is None and (exact := exact_match(self._light_get, filter, now)) is not None:
-            return JobPage([exact], None)
-        limit = max(1, limit)
-        ids: list[tuple[int, str]] = []
-        scanned, last = 0, 0
-        more = False
-        with self._redis.guard():
-            client = self._redis.connection().client
-            if filter.status is JobStatus.SCHEDULED:
-                walked = self._scheduled(client, filter, below, now)
-            else:
-                walked = self._walk(client, self._index_keys(client, filter), below)
-            for seq, job_id, match in self._matching(client, filter, walked, now):
-                if scanned == self.scan_limit or (match and len(ids) == limit):
-                    more = True
-                    break
-                scanned, last = scanned + 1, seq
-                if match:
-                    ids.append((seq, job_id))
-            jobs = self._light_many(client, [job_id for _, job_id in ids])
-        if not more:
-            return JobPage(jobs, None)
-        if len(ids) == limit:
-            return JobPage(jobs, cursor(ids[-1][0]))
-        return JobPage(jobs, cursor(last), scanned)
+        return int(seen), matches, [int(x) for x in seqs]
 
     def count_jobs(self, filter: JobFilter, cap: int) -> int:
         cap = max(0, cap)
         now = time.time()
         with self._redis.guard():
             client = self._redis.connection().client
-            keys = self._index_keys(client, filter)
-            if filter.task is None and filter.search is None:
-                return min(cap, self._indexed_count(client, filter, keys, now))
-            walked = itertools.islice(self._walk(client, keys, None), self.scan_limit)
-            matches = (1 for *_, match in self._matching(client, filter, walked, now) if match)
-            return sum(itertools.islice(matches, cap))
+            if not (filter.task is None and filter.search is None):
+                high = int(client.get(self._redis.key("seq")) or 0)
+                floor = max(1, high - self.scan_limit + 1)
+                count = 0
+                while high >= floor and count < cap:
+                    low = max(floor, high - _CHUNK + 1)
+                    count += int(
+                        self._run_window(client, filter, high, low, cap - count, now, True)[1]
+                    )
+                    high = low - 1
+                return count
+            return min(cap, self._indexed_count(client, filter, now))
 
-    def _indexed_count(
-        self, client: redis.Redis, filter: JobFilter, keys: list[str], now: float
-    ) -> int:
+    def _indexed_count(self, client: redis.Redis, filter: JobFilter, now: float) -> int:
         """The count of a filter the index sets answer: their sizes, less (or only) the
         pending jobs not due yet (the scheduled sets) for QUEUED (SCHEDULED)."""
+        sets = self._index_sets(client, filter)
         pipe = client.pipeline(transaction=True)  # one consistent snapshot
-        for key in keys:
-            pipe.zcard(key)
-        queues = [k.rsplit(":", 1)[1] for k in keys] if filter.status in PENDING else []
+        for status, queue in sets:
+            pipe.zcard(self._redis.key("idx", status, queue))
+        queues = [q for _, q in sets] if filter.status in PENDING else []
         for q in queues:
             pipe.zcount(self._redis.key("sched", q), f"({now!r}", "+inf")
         replies = cast(list[int], pipe.execute())
-        total, later = sum(replies[: len(keys)]), sum(replies[len(keys) :])
+        total, later = sum(replies[: len(sets)]), sum(replies[len(sets) :])
         if filter.status is JobStatus.SCHEDULED:
             return later
         return total - later
@@ -211,13 +252,13 @@ class RedisDashboard:
                 pipe.hincrby(f"{minutes}:{at}", f"{outcome} {queue}", n)
             pipe.execute()
 
-    def history(self, since: float, step: float = 60.0) -> list[HistoryPoint]:
-        found = self._redis.run("history", repr(float(since)), repr(float(step)))
+    def history(self, since: float, *, step: int = 60) -> list[HistoryPoint]:
+        flat = self._redis.run("history", repr(float(since)), check_step(step))
         points = []
-        for key, n in zip(found[::2], found[1::2]):
-            start, outcome, queue = str(key).split(" ", 2)
-            points.append(((float(start), queue, outcome), int(n)))
-        return summed(points, step)
+        for key, n in zip(flat[::2], flat[1::2]):
+            bucket, outcome, queue = key.split(" ", 2)
+            points.append(HistoryPoint(float(bucket), queue, outcome, int(n)))
+        return sorted(points, key=lambda p: (p.minute, p.queue, p.outcome))
 
     def prune_history(self, before: float) -> int:
         pruned = 0
@@ -244,18 +285,6 @@ class RedisDashboard:
         return entries
 
 
-def _matches(filter: JobFilter, values: list[str | None], now: float) -> bool:
-    """Whether a job read as [task, run_at, status, id, payload?] matches `filter`; the
-    index sets answered its queue, and its status but for scheduled vs queued."""
-    task, run_at, status, job_id, *payload = values
-    if task is None or run_at is None or status is None or job_id is None:
-        return False  # deleted since the index was read
-    if filter.status in PENDING and (
-        status != "queued" or pending_status(float(run_at), now) is not filter.status
-    ):
-        return False
-    if filter.task is not None and task != filter.task:
-        return False
-    if filter.search is None:
-        return True
-    return filter.search == job_id or filter.search in task or filter.search in (payload[0] or "")
+def _checked(filter: JobFilter) -> bool:
+    """Whether `filter` needs the jobs' fields (the index sets answer the rest)."""
+    return filter.task is not None or filter.search is not None or filter.status in PENDING

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..job import JobRecord
 from . import sql_dashboard
 from .base import AuditEntry, HistoryPoint, JobFilter, JobPage
-from .dashboard import after_seq, exact_match
+from .dashboard import after_seq, check_step, exact_match
 from .rows import JOB_SELECT_LIGHT, job_records
 
 _FIND = "instr"
@@ -102,13 +102,18 @@ class SQLiteDashboard:
         with self._write() as conn:
             conn.executemany(_ADD_HISTORY, [(*key, n) for key, n in counts.items()])
 
-    def history(self, since: float, step: float = 60.0) -> list[HistoryPoint]:
-        found = self._conn().execute(
-            "SELECT CAST(minute / :step AS INTEGER) * :step AS start, queue, outcome, "
-            "sum(count) FROM bb_history WHERE minute >= :since "
-            "GROUP BY start, queue, outcome ORDER BY start, queue, outcome",
-            {"since": since, "step": float(step)},
+    def history(self, since: float, *, step: int = 60) -> list[HistoryPoint]:
+        step = check_step(step)
+        sql = (
+            "SELECT minute, queue, outcome, count FROM bb_history WHERE minute >= ? "
+            "ORDER BY minute, queue, outcome"
+            if step == 60  # minutes are stored whole: a bucket of one is a row
+            # minutes are positive: the cast rounds down
+            else f"SELECT CAST(minute / {step} AS INTEGER) * {step} AS bucket, queue, outcome, "
+            "sum(count) FROM bb_history WHERE minute >= ? GROUP BY bucket, queue, outcome "
+            "ORDER BY bucket, queue, outcome"
         )
+        found = self._conn().execute(sql, (since,))
         return [HistoryPoint(*row) for row in found.fetchall()]
 
     def prune_history(self, before: float) -> int:

@@ -1,23 +1,19 @@
--- The history of minutes at or after ARGV[1] (a ZRANGEBYSCORE min), summed per ARGV[2]
--- seconds (read only): one round trip however many minutes a day holds, where reading
--- each minute's hash from Python took one reply per minute. Returns a flat list: step
--- start (the first minute's member text when the step is 60), queue, outcome, count.
-local minutes = NS .. ':history'
+-- The history of minutes from ARGV[1] on, summed into buckets of ARGV[2] seconds (60: one
+-- a minute), on the server, so only the sums cross the network (read only). Returns
+-- {"<bucket> <outcome> <queue>", count, ...} in no order.
 local step = tonumber(ARGV[2])
+local minutes = NS .. ':history'
 local sums, order = {}, {}
 for _, minute in ipairs(redis.call('ZRANGEBYSCORE', minutes, ARGV[1], '+inf')) do
-  local start = minute
-  if step ~= 60 then
-    start = string.format('%d', math.floor(tonumber(minute) / step) * step)
-  end
-  local counts = redis.call('HGETALL', minutes .. ':' .. minute)
-  for i = 1, #counts, 2 do
-    local key = start .. ' ' .. counts[i] -- "<start> <outcome> <queue>"
+  local bucket = string.format('%d', math.floor(tonumber(minute) / step) * step)
+  local fields = redis.call('HGETALL', minutes .. ':' .. minute)
+  for i = 1, #fields, 2 do
+    local key = bucket .. ' ' .. fields[i]
     if sums[key] == nil then
-      sums[key] = 0
       order[#order + 1] = key
+      sums[key] = 0
     end
-    sums[key] = sums[key] + tonumber(counts[i + 1])
+    sums[key] = sums[key] + tonumber(fields[i + 1])
   end
 end
 local out = {}
