@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -21,6 +22,7 @@ from .dashboardapp import flask_app, register
 from .helpers import SERVER_STORES, server_store_url
 
 PAGES = ("/", "/queues", "/jobs", "/workers", "/periodic", "/audit")
+OTHER_PAGES = ("/jobs?status=failed", "/bulk?action=retry&status=failed")
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 
 
@@ -87,7 +89,7 @@ def seed(bb: Backburner) -> dict[str, str]:
     return {"ok": ok.id, "failed": failed.id, "secret": secret.id, "queued": queued.id}
 
 
-@pytest.mark.parametrize("path", PAGES)
+@pytest.mark.parametrize("path", PAGES + OTHER_PAGES)
 def test_every_page_has_a_strict_csp_and_no_inline_script(client: FlaskClient, path: str) -> None:
     seed(client.application.extensions["backburner"].bb)
     response = client.get("/backburner" + path)
@@ -124,12 +126,15 @@ def test_the_job_page_and_static_files_have_the_headers_too(client: FlaskClient)
 def test_without_an_access_function_only_this_machine_gets_in(client: FlaskClient) -> None:
     assert client.get("/backburner/").status_code == 200
     assert client.get("/backburner/", environ_base={"REMOTE_ADDR": "::1"}).status_code == 200
+    mapped = {"REMOTE_ADDR": "::ffff:127.0.0.1"}
+    assert client.get("/backburner/", environ_base=mapped).status_code == 200
     far = client.get("/backburner/", environ_base={"REMOTE_ADDR": "203.0.113.9"})
     assert far.status_code == 403
     assert "Content-Security-Policy" in far.headers
     # a proxy on this machine passes every client on: they do not count as local
-    proxied = client.get("/backburner/", headers={"X-Forwarded-For": "203.0.113.9"})
-    assert proxied.status_code == 403
+    for header in ("X-Forwarded-For", "Forwarded", "Via"):
+        proxied = client.get("/backburner/", headers={header: "203.0.113.9"})
+        assert proxied.status_code == 403
 
 
 @pytest.mark.parametrize(
@@ -418,3 +423,91 @@ def test_a_running_jobs_stream_sends_its_lines_and_progress_after_the_last_seen(
     assert state["status"] == "running" and state["progress"]["share"] == 75.0
     polled = client.get(f"/backburner/jobs/{job.id}/poll?after=2").json
     assert polled is not None and [line["seq"] for line in polled["lines"]] == [3]
+
+
+def test_the_dashboard_prefix_may_come_from_the_config() -> None:
+    bb = Backburner("memory://")
+    app = Flask(__name__)
+    app.config["BACKBURNER_DASHBOARD_PREFIX"] = "/ops/jobs"
+    bb.init_app(app)
+    assert app.test_client().get("/ops/jobs/queues").status_code == 200
+
+
+def test_expose_args_takes_a_bool_or_a_function_and_is_not_a_per_call_option() -> None:
+    bb = Backburner("memory://")
+    with pytest.raises(ValueError, match="expose_args"):
+        bb.task(name="t", expose_args="yes")(print)  # type: ignore[call-overload]
+    task = bb.task(name="u", expose_args=True)(print)
+    with pytest.raises(TypeError, match="fixed"):
+        task.options(expose_args=False)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/backburner/jobs?after=garbage",
+        "/backburner/jobs?after=99999999999999999999999",
+        "/backburner/audit?before=99999999999999999999999",
+        "/backburner/audit?before=%C2%B2",
+        "/backburner/jobs?status=bogus&q=%00",
+    ],
+)
+def test_links_edited_by_hand_answer_a_page_not_an_error(bb: Backburner, path: str) -> None:
+    app = flask_app(bb)
+    app.testing = False  # errors answer 500 instead of raising
+    job = bb.tasks["mail.send"].delay("a@example.com", "hi")
+    client = app.test_client()
+    assert client.get(path).status_code in (200, 400)
+    assert (
+        client.get(f"/backburner/jobs/{job.id}/poll?after=99999999999999999999").status_code == 200
+    )
+
+
+def test_the_overview_charts_the_hour_and_the_day_from_history(client: FlaskClient) -> None:
+    bb: Backburner = client.application.extensions["backburner"].bb
+    minute = time.time() // 60 * 60
+    bb.store.add_history(
+        {
+            (minute, "mail", "succeeded"): 7,
+            (minute, "mail", "failed"): 2,
+            (minute - 7200, "mail", "succeeded"): 30,  # in the day, not the hour
+            (minute - 2 * 86400, "mail", "succeeded"): 1000,  # neither
+        }
+    )
+    html = client.get("/backburner/").get_data(as_text=True)
+    assert re.search(
+        r"Last hour.*?<b class=\"ok\">7</b> succeeded.*?<b class=\"bad\">2</b>", html, re.S
+    )
+    assert re.search(r"Last day.*?<b class=\"ok\">37</b> succeeded", html, re.S)
+    row = html.split('data-queue="mail"')[1].split("</tr>")[0]
+    assert '<td class="num ok">7</td>' in row and '<td class="num bad">2</td>' in row
+
+
+def test_cookies_keep_to_the_dashboards_path_under_the_apps_root(bb: Backburner) -> None:
+    client = flask_app(bb).test_client()
+    response = client.get("/backburner/queues", base_url="http://localhost/app/")
+    assert "Path=/app/backburner" in response.headers["Set-Cookie"]
+    response = client.get("/backburner/queues")
+    assert "Path=/backburner;" in response.headers["Set-Cookie"]
+
+
+def test_no_page_reads_every_job(client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    bb: Backburner = client.application.extensions["backburner"].bb
+    ids = seed(bb)
+    calls: list[tuple[str, Any]] = []
+
+    def spy(name: str) -> None:
+        method = getattr(bb.store, name)
+
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            calls.append((name, kwargs.get("limit")))
+            return method(*args, **kwargs)
+
+        monkeypatch.setattr(bb.store, name, recorded)
+
+    for name in ("list_jobs", "counts", "find_jobs", "purge"):
+        spy(name)
+    for path in PAGES + OTHER_PAGES + (f"/jobs/{ids['failed']}", "/jobs?q=example"):
+        assert client.get("/backburner" + path).status_code == 200
+    assert {name for name, _ in calls} == {"find_jobs"}
+    assert max(limit for _, limit in calls) <= 50

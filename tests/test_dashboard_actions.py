@@ -89,6 +89,10 @@ def test_cancel_and_force_cancel(client: FlaskClient, bb: Backburner) -> None:
     post(client, f"/jobs/{other.id}/cancel", force="1")
     assert bb.store.get(other.id).status is JobStatus.CANCELLED  # type: ignore[union-attr]
     assert last_audit(bb).action == "cancel_force"
+    post(client, f"/jobs/{other.id}/cancel")
+    assert last_audit(bb).detail == "not cancelled: cancelled"
+    unknown = client.post("/backburner/jobs/0123/cancel", headers=SAME_ORIGIN)
+    assert unknown.status_code == 404
 
 
 def test_delete_removes_a_finished_job_only(client: FlaskClient, bb: Backburner) -> None:

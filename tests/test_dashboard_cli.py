@@ -82,6 +82,12 @@ def test_a_host_other_machines_reach_needs_credentials(monkeypatch: pytest.Monke
     assert result.exit_code != 0 and "set both" in result.output
 
 
+def test_a_port_in_use_is_a_message_not_a_traceback(served: tuple[str, Backburner]) -> None:
+    port = served[0].rstrip("/").rsplit(":", 1)[1]
+    result = CliRunner().invoke(main, ["dashboard", "tests.dashboardapp:bb", "--port", port])
+    assert result.exit_code == 1 and f"Port {port} is in use" in result.output  # werkzeug says
+
+
 def auth_header(user: str, password: str) -> dict[str, str]:
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
     return {"Authorization": f"Basic {token}"}

@@ -64,11 +64,13 @@ def dashboard(app: str | None, host: str, port: int, read_only: bool) -> None:
 
     bb = _bb(app)
     access = basic_auth(user, password) if user else local_only
+    # werkzeug reports an address in use or not this machine's, and exits
     server = make_server(
         host, port, standalone_app(bb, access=access, read_only=read_only), threaded=True
     )
+    shown_host = f"[{host}]" if ":" in host else host  # an IPv6 address
     click.echo(
-        f"backburner dashboard on http://{host}:{server.port}/"
+        f"backburner dashboard on http://{shown_host}:{server.port}/"
         + (" (read-only)" if read_only else "")
         + (" (basic auth)" if user else " (this machine only)")
     )

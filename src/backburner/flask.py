@@ -21,7 +21,7 @@ dashboard_access=None, dashboard_user=None)`:
   BACKBURNER_QUEUE, BACKBURNER_RETRIES, BACKBURNER_RETRY_BACKOFF (task defaults),
   BACKBURNER_RESULT_TTL, BACKBURNER_LEASE, BACKBURNER_CANCEL_GRACE, BACKBURNER_LOG_LINES,
   BACKBURNER_LOG_BYTES (what a worker keeps of each attempt's output), BACKBURNER_API_PREFIX
-  (if `api_prefix` is None);
+  and BACKBURNER_DASHBOARD_PREFIX (if `api_prefix` / `dashboard_prefix` is None);
 - reads again at each `delay()`, from the app in use (the active app context's, else the
   app initialised last), so the Flask testing fixture's `app.config.update(TESTING=True)`
   after `create_app()` counts: BACKBURNER_EAGER (store each job and run it at `delay()`,
@@ -204,6 +204,8 @@ def init_app(
     )
     if prefix:
         app.register_blueprint(job_api(prefix, _serving))
+    if dashboard_prefix is None:
+        dashboard_prefix = app.config.get("BACKBURNER_DASHBOARD_PREFIX")
     if dashboard_prefix is not None:
         from .dashboard import dashboard_blueprint  # its templates load only when mounted
 

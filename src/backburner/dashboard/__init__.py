@@ -61,7 +61,7 @@ def dashboard_blueprint(
         static_folder="static",
         static_url_path="/static",
     )
-    dash = Dashboard(backburner, access, user, read_only, cookie_path=prefix.rstrip("/") or "/")
+    dash = Dashboard(backburner, access, user, read_only, prefix=prefix.rstrip("/"))
     guard.install(blueprint, dash)
     pages.install(blueprint)
     jobs.install(blueprint)

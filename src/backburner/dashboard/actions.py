@@ -18,7 +18,7 @@ from flask import Blueprint, Response, abort, request, url_for
 from .. import audit
 from ..app import Backburner
 from ..flows import submit
-from ..job import FINISHED, JobStatus
+from ..job import FINISHED, Job, JobStatus
 from ..stores.base import JobFilter
 from .guard import dashboard
 from .jobs import filter_args, job_filter, load, visible
@@ -33,7 +33,7 @@ def done(message: str, endpoint: str, **values: Any) -> Response:
     """Redirect to a page that shows `message` once."""
     response = Response(status=303, headers={"Location": url_for(f".{endpoint}", **values)})
     response.set_cookie(
-        FLASH, message[:300], path=dashboard().cookie_path, httponly=True, samesite="Strict"
+        FLASH, message[:300], path=dashboard().cookie_path(), httponly=True, samesite="Strict"
     )
     return response
 
@@ -53,17 +53,19 @@ def record(action: str, target: str, detail: str = "") -> None:
 def retry(job_id: str) -> Response:
     job = load(job_id, light=True)
     ok = current().store.retry(job_id)
-    detail = "" if ok else f"not retried: {job.status.value}"
-    record("retry", job_id, detail)
-    return done("Job queued again." if ok else f"Not retried: {detail}.", "job", job_id=job_id)
+    record("retry", job_id, "" if ok else f"not retried: {job.status.value}")
+    message = (
+        "Job queued again."
+        if ok
+        else f"Not retried ({job.status.value}): only a failed or cancelled job whose "
+        "dependencies succeeded can be."
+    )
+    return done(message, "job", job_id=job_id)
 
 
 def cancel(job_id: str) -> Response:
-    bb = current()
     force = request.form.get("force") == "1"
-    handle = bb.get_job(job_id)
-    if handle is None:
-        abort(404)
+    handle = Job(current(), load(job_id, light=True))
     cancelled = handle.cancel(force=force)
     status = handle.status.value
     if cancelled:
@@ -74,7 +76,7 @@ def cancel(job_id: str) -> Response:
             " or is stopped by force." if force else " if its task checks it."
         )
     else:
-        detail = message = f"not cancelled: {status}"
+        detail, message = f"not cancelled: {status}", f"Not cancelled: the job is {status}."
     record("cancel_force" if force else "cancel", job_id, detail)
     return done(message, "job", job_id=job_id)
 

@@ -1,8 +1,10 @@
 """Who may see the dashboard and act on it, and the headers every answer carries.
 
 Access: `access(request)` -> "all" | "read_only" | None; without it, "all" for clients
-on this machine (a loopback address, and no Forwarded / X-Forwarded-For header: behind a
-proxy every client would look local) and None for others. None answers 403.
+on this machine (a loopback address, and no Forwarded / X-Forwarded-* / Via header:
+behind a proxy every client would look local) and None for others. None answers 403.
+A reverse proxy on the same machine that adds none of those headers must not be used
+without `access`.
 
 Cross-site request forgery, refused on every POST, without the app's SECRET_KEY or a
 session (the token pain Sidekiq's users had when mounting it):
@@ -36,7 +38,15 @@ User = Callable[[Request], Any]
 LEVELS = ("all", "read_only")
 COOKIE = "bb_csrf"
 FIELD = "csrf_token"
-PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+# a request carrying one came through a proxy: its client may be anywhere
+PROXY_HEADERS = (
+    "Forwarded",
+    "X-Forwarded-For",
+    "X-Forwarded-Host",
+    "X-Forwarded-Proto",
+    "X-Real-IP",
+    "Via",
+)
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; "
@@ -53,7 +63,12 @@ class Dashboard:
     access: Access | None = None
     user: User | None = None
     read_only: bool = False
-    cookie_path: str = "/"
+    prefix: str = ""  # where it is mounted in the app ("" for the root)
+
+    def cookie_path(self) -> str:
+        """The path of its cookies: its own pages only, under the app's own root when
+        the app is mounted below one (SCRIPT_NAME)."""
+        return request.script_root.rstrip("/") + self.prefix or "/"
 
     def level(self, req: Request) -> Level | None:
         """What this request may do: "all", "read_only", or None."""
@@ -75,13 +90,18 @@ class Dashboard:
 
 
 def is_local(req: Request) -> bool:
-    """A client on this machine, talking to us directly (no proxy header)."""
+    """A client on this machine, talking to us directly (no proxy header). A proxy on
+    this machine that adds none of PROXY_HEADERS makes every client look local: such a
+    deployment must pass `dashboard_access`."""
     if any(h in req.headers for h in PROXY_HEADERS):
         return False
     try:
-        return ipaddress.ip_address((req.remote_addr or "").split("%")[0]).is_loopback
+        address = ipaddress.ip_address((req.remote_addr or "").split("%")[0])
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback  # ::ffff:127.0.0.1
+    return address.is_loopback
 
 
 def local_only(req: Request) -> Level | None:
@@ -174,7 +194,7 @@ def install(blueprint: Blueprint, dash: Dashboard) -> None:
             response.set_cookie(
                 COOKIE,
                 token,
-                path=dash.cookie_path,
+                path=dash.cookie_path(),
                 httponly=True,
                 samesite="Strict",
                 secure=request.is_secure,

@@ -83,7 +83,10 @@ def jobs() -> Response:
     bb = current()
     f = job_filter(request.args)
     after = request.args.get("after") or None
-    rows, page = find(f, after)
+    try:
+        rows, page = find(f, after)
+    except (ValueError, OverflowError):  # a cursor no page gave (edited by hand)
+        abort(400, "this page link is not valid: start again from the newest jobs")
     # the app's queues and the paused ones: counting every queue's jobs (Store.stats)
     # would cost the Overview's price again for a drop-down
     queues = {t.queue for t in bb.tasks.values()} | bb.store.paused_queues()
@@ -171,8 +174,7 @@ def state(record: JobRecord) -> dict[str, Any]:
 def poll(job_id: str) -> Response:
     """The job's state and its log lines after `after`: the fallback of the event stream."""
     record = load(job_id, light=True)
-    after = request.args.get("after", 0, type=int)
-    lines = current().store.logs(job_id, after=max(0, after))
+    lines = current().store.logs(job_id, after=shown.seq_arg(request.args.get("after")))
     return jsonify(state=state(record), lines=[line.to_json() for line in lines])
 
 
@@ -181,8 +183,7 @@ def events(job_id: str) -> Response:
     job has finished (an event `end`) or after BACKBURNER_STREAM_SECONDS (default 25, as
     the job API's stream: the browser reconnects, resuming after its Last-Event-ID)."""
     record = load(job_id, light=True)
-    last = request.headers.get("Last-Event-ID") or request.args.get("after") or "0"
-    after = int(last) if last.isascii() and last.isdigit() and len(last) < 19 else 0
+    after = shown.seq_arg(request.headers.get("Last-Event-ID") or request.args.get("after"))
     # the store now: the stream runs after this request's context is gone
     seconds = float(current_app.config.get("BACKBURNER_STREAM_SECONDS", STREAM_SECONDS))
     response = Response(

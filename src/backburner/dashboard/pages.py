@@ -1,7 +1,7 @@
 """The dashboard's read-only pages other than jobs: Overview, Queues, Workers, Periodic
 and Audit. Each reads a bounded amount from the store, whatever it holds: the gauges of
-pending jobs (`Store.stats`, through the claim indexes), a day of per-minute history,
-live workers, schedules' last ticks, a page of the audit log."""
+pending jobs (`Store.stats`, through the claim indexes), an hour of per-minute history
+and a day of hourly sums, live workers, schedules' last ticks, a page of the audit log."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from ..urls import scrub
 from . import shown
 from .guard import dashboard
 
-HOUR, DAY = 3600.0, 86400.0
+HOUR = 3600.0
 PENDING_COLUMNS = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.WAITING, JobStatus.RUNNING)
 AUDIT_PAGE = 100
 FLASH = "bb_flash"
@@ -52,7 +52,7 @@ def render(template: str, live: str | None = None, **context: Any) -> Response:
         )
     )
     if FLASH in request.cookies and not fragment:
-        response.delete_cookie(FLASH, path=dashboard().cookie_path)
+        response.delete_cookie(FLASH, path=dashboard().cookie_path())
     return response
 
 
@@ -102,16 +102,17 @@ def queue_rows(bb: Backburner, now: float, points: list[Any]) -> tuple[list[Queu
 
 def overview() -> Response:
     bb, now = current(), time.time()
-    points = bb.store.history(now - HOUR)
-    hours = bb.store.history(now - DAY, step=int(HOUR))  # 24 points per queue and outcome
-    rows, workers = queue_rows(bb, now, points)
+    # per minute for the last hour; per hour for the day, summed by the store
+    minutes = bb.store.history(shown.chart_start(now, 60, 60.0))
+    hours = bb.store.history(shown.chart_start(now, 24, HOUR), step=int(HOUR))
+    rows, workers = queue_rows(bb, now, minutes)
     return render(
         "overview.html",
         "_overview_live.html",
         queues=rows,
         workers=workers,
         charts=[
-            shown.chart(points, now, "Last hour (per minute)", 60, 60.0),
+            shown.chart(minutes, now, "Last hour (per minute)", 60, 60.0),
             shown.chart(hours, now, "Last day (per hour)", 24, HOUR),
         ],
     )
@@ -139,8 +140,7 @@ def task_limits(bb: Backburner, task: Task[Any, Any]) -> dict[str, Any] | None:
 
 def queues() -> Response:
     bb, now = current(), time.time()
-    points = bb.store.history(now - HOUR)
-    rows, _ = queue_rows(bb, now, points)
+    rows, _ = queue_rows(bb, now, bb.store.history(now - HOUR))
     for row in rows:
         for task in bb.tasks.values():
             limit = task_limits(bb, task) if task.queue == row.name else None
@@ -178,7 +178,7 @@ def periodic() -> Response:
 
 def audit() -> Response:
     bb = current()
-    before = request.args.get("before", type=int)
+    before = shown.seq_arg(request.args.get("before")) or None
     entries = bb.store.audit_log(limit=AUDIT_PAGE, before=before)
     older = entries[-1].seq if len(entries) == AUDIT_PAGE else None
     return render("audit.html", entries=entries, older=older)

@@ -64,6 +64,13 @@ def shows_match(bb: Backburner, record: JobRecord, term: str) -> bool:
     return shown is not None and term in shown
 
 
+def seq_arg(text: str | None) -> int:
+    """A log line or audit entry number from the query string; 0 for anything else
+    (ASCII digits only, and few enough for a 64-bit column)."""
+    text = text or ""
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else 0
+
+
 def ago(ts: float | None, now: float | None = None) -> str:
     """ "12s ago", "4m ago", "3h ago", "2d ago"; "in 4m" ahead; "-" for None."""
     if ts is None:
@@ -123,10 +130,16 @@ class Chart:
         }
 
 
+def chart_start(now: float, count: int, span: float) -> float:
+    """When the first of `count` bars of `span` seconds (aligned on the epoch, as the
+    store's history buckets) ending with the one holding `now` starts."""
+    return (now // span + 1 - count) * span
+
+
 def chart(points: list[Any], now: float, title: str, count: int, span: float) -> Chart:
     """`count` bars of `span` seconds ending now, from history points (minute, queue,
-    outcome, count)."""
-    first = (now // span + 1 - count) * span
+    outcome, count) in buckets of `span` or shorter."""
+    first = chart_start(now, count, span)
     cells = [[0, 0, 0] for _ in range(count)]
     for point in points:
         index = int((point.minute - first) // span)
