@@ -17,39 +17,18 @@ import pytest
 from backburner import Backburner, JobStatus
 
 from . import logsapp
+from .browser import chromium
 from .helpers import SRC, TESTS, wait_until, worker_processes
 from .servers import free_port, port_open, require
 from .test_servers import running
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM) and shutil.which("chromium") is None:
-        require("chromium", "apt-get install -y chromium (.ci/run does)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        require("playwright", "pip install -e '.[dev]'")
-    with sync_playwright() as p:
-        found = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
-        chromium = p.chromium.launch(executable_path=found, args=ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as found:
+        yield found
 
 
 @pytest.fixture

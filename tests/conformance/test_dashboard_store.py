@@ -128,6 +128,26 @@ def test_a_search_stops_at_the_scan_limit_and_resumes_from_its_cursor(store: Sto
     assert found == [r.id for r in reversed(needles)]
 
 
+def test_a_backlog_of_newer_queued_jobs_hides_no_job_of_another_status(store: Store) -> None:
+    # the dashboard's tiles link to each status: a large backlog, newer than the running,
+    # scheduled, waiting and finished jobs, must not push them out of a bounded walk
+    now = time.time()
+    done, running = make("x", queue="done"), make("x", queue="busy")
+    later, dep = make("x", queue="later", run_at=now + 3600), make("x", queue="later")
+    enqueue(store, done, running, later, dep)
+    finish(store, done, JobStatus.SUCCEEDED)
+    [claimed] = store.claim(["busy"], "w", 1, 30.0)
+    waiting = make("x", queue="later", depends_on=(later.id,))
+    enqueue(store, waiting)
+    store.enqueue([make("backlog") for _ in range(30)])
+    store.scan_limit = 10
+    assert ids(store, JobFilter(status=JobStatus.SUCCEEDED)) == [done.id]
+    assert ids(store, JobFilter(status=JobStatus.RUNNING)) == [claimed.id]
+    assert ids(store, JobFilter(status=JobStatus.SCHEDULED)) == [later.id]
+    assert ids(store, JobFilter(status=JobStatus.WAITING)) == [waiting.id]
+    assert store.count_jobs(JobFilter(status=JobStatus.SCHEDULED), 10) == 1
+
+
 def test_a_bounded_search_pages_through_deleted_jobs_without_gaps(store: Store) -> None:
     jobs = [make("t", queue="holes", payload=f'[["item-{i}"],{{}}]') for i in range(40)]
     store.enqueue(jobs)

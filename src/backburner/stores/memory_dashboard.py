@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from ..job import PENDING, JobRecord, pending_status
+from ..job import PENDING, JobRecord, JobStatus, pending_status
 from .base import AuditEntry, HistoryPoint, JobFilter, JobPage
 from .dashboard import after_seq, bucketed, check_step, cursor, exact_match, matches
 
@@ -57,6 +57,8 @@ class MemoryDashboard:
             jobs: list[JobRecord] = []
             last = scanned = 0
             for seq, record in self._newest_first(below):
+                if filter.status is not None and _status(record, now) is not filter.status:
+                    continue  # as the other stores, which walk an index of the status
                 if scanned == self.scan_limit:
                     if len(jobs) == limit:
                         return JobPage(jobs, cursor(self._seq[jobs[-1].id]))
@@ -115,7 +117,11 @@ class MemoryDashboard:
             return self._audit[max(0, end - limit) : end][::-1]
 
 
+def _status(record: JobRecord, now: float) -> JobStatus:
+    """The job's status as stores report it (a pending job not due yet is SCHEDULED)."""
+    return pending_status(record.run_at, now) if record.status in PENDING else record.status
+
+
 def _light(record: JobRecord, now: float) -> JobRecord:
     """The record as `get(light=True)` gives it."""
-    status = pending_status(record.run_at, now) if record.status in PENDING else record.status
-    return replace(record, status=status, payload="", failures=())
+    return replace(record, status=_status(record, now), payload="", failures=())

@@ -111,7 +111,9 @@ class RedisDashboard:
         limit = max(1, limit)
         with self._redis.guard():
             client = self._redis.connection().client
-            if _checked(filter):
+            if filter.status is JobStatus.SCHEDULED:
+                ids, last, scanned = self._scheduled(client, filter, below, limit + 1, now)
+            elif _checked(filter):
                 ids, last, scanned = self._scan(client, filter, below, limit + 1, now)
             else:  # the index sets answer it: read just the page
                 walked = self._walk(client, self._index_keys(client, filter), below)
@@ -121,6 +123,35 @@ class RedisDashboard:
         if len(ids) > limit:
             return JobPage(jobs, cursor(ids[limit - 1][0]))
         return JobPage(jobs, None if last is None else cursor(last), scanned)
+
+    def _scheduled(
+        self, client: redis.Redis, filter: JobFilter, below: int | None, most: int, now: float
+    ) -> tuple[list[tuple[int, str]], None, None]:
+        """Up to `most` (seq, id) of jobs not due yet matching `filter`, newest first.
+        They are in the scheduled sets, by run_at, not behind a backlog of newer queued
+        jobs as in a window of sequence numbers: at most `scan_limit` of each queue are
+        read, with their fields, and sorted by sequence."""
+        queues = [filter.queue] if filter.queue is not None else self._queues(client)
+        ids: list[str] = []
+        for q in queues:
+            key = self._redis.key("sched", q)
+            ids += cast(
+                list[str], client.zrangebyscore(key, f"({now!r}", "+inf", 0, self.scan_limit)
+            )
+        pipe = client.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hmget(self._redis.key("job", job_id), ["seq", "status", "task", "payload"])
+        found = []
+        for job_id, (seq, status, task, payload) in zip(ids, pipe.execute()):
+            text = filter.search
+            if (
+                status == "queued"
+                and (below is None or int(seq) < below)
+                and (filter.task is None or task == filter.task)
+                and (text is None or text == job_id or text in task or text in payload)
+            ):
+                found.append((int(seq), job_id))
+        return sorted(found, reverse=True)[:most], None, None
 
     def _scan(
         self, client: redis.Redis, filter: JobFilter, below: int | None, most: int, now: float

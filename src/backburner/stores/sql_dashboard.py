@@ -5,10 +5,15 @@ How `find_jobs` stays bounded at any size: it looks at a window of the jobs, new
 first (seq, the primary key, descending) from its cursor, holding at most `scan_limit`
 jobs, and filters only there:
 
-- failed and cancelled jobs: a partial index lists just those rows by seq
-  (bb_jobs_failed, bb_jobs_cancelled; only rows that end so enter them), so the window is
-  the newest `scan_limit` of them, found index-only, and a few failed jobs among a
-  million are all found;
+- finished jobs of a status: a partial index lists just those rows by seq
+  (bb_jobs_succeeded, bb_jobs_failed, bb_jobs_cancelled; only rows that end so enter
+  them), so the window is the newest `scan_limit` of them, found index-only, and a few
+  failed jobs among a million are all found, however many pending jobs are newer;
+- scheduled, running and waiting jobs: few, and in partial indexes of their own (the
+  claim's, bb_jobs_lease, bb_jobs_waiting), in another order: the window is the newest
+  `scan_limit` of them, their seqs read from there and sorted (`+seq`: the planner must
+  not walk the primary key instead, past every other job), and the page reads those
+  seqs' rows only, so a backlog of newer queued jobs hides none of them;
 - any other filter: the window is the `scan_limit` sequence numbers below the cursor (seq
   only grows, so it holds at most that many jobs, fewer where some were deleted), read
   as one range of the primary key: no index is needed, and none is written on enqueue.
@@ -31,8 +36,15 @@ from ..job import JobStatus
 from .base import JobFilter
 from .dashboard import cursor
 
-#: Statuses a partial index lists by seq (bb_jobs_failed, bb_jobs_cancelled).
-INDEXED = (JobStatus.FAILED, JobStatus.CANCELLED)
+#: Statuses a partial index lists by seq (bb_jobs_succeeded, _failed, _cancelled).
+INDEXED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+#: Statuses a partial index lists in another order (bb_jobs_due or bb_jobs_claim,
+#: bb_jobs_lease, bb_jobs_waiting), and the condition that finds them there.
+SORTED = {
+    JobStatus.SCHEDULED: "status = 'queued' AND run_at > {now}",
+    JobStatus.RUNNING: "status = 'running'",
+    JobStatus.WAITING: "status = 'waiting'",
+}
 
 Mark = Callable[[str], str]
 #: Runs a statement (its `{jobs}` filled in) with named parameters, returning its rows.
@@ -54,6 +66,8 @@ def sqlite_hint(filter: JobFilter) -> str:
     """The `{hint}` of `window_sql` for SQLite."""
     if filter.status in INDEXED:
         return f" INDEXED BY bb_jobs_{filter.status.value}"
+    if filter.status in SORTED:
+        return ""  # the rows of a list of seqs
     return " NOT INDEXED"  # the rowid range is still used: NOT INDEXED is about indexes
 
 
@@ -64,18 +78,31 @@ def indexed(filter: JobFilter) -> str | None:
     return f"'{filter.status.value}'" if filter.status in INDEXED else None
 
 
-def extent_sql(filter: JobFilter, below: int | None, mark: Mark) -> tuple[str, dict[str, Any]]:
-    """The statement finding the window: for an indexed status, (jobs in it, lowest seq
-    in it, None); else (None, newest seq below the cursor, oldest seq stored). Add `scan`
-    to its parameters."""
+def sorted_sql(filter: JobFilter, mark: Mark) -> str | None:
+    """For a SORTED status, the WHERE clause finding its jobs in their partial index
+    (`+seq`: not through the primary key); else None."""
+    if filter.status not in SORTED:
+        return None
+    return SORTED[filter.status].format(now=mark("now"))
+
+
+def extent_sql(
+    filter: JobFilter, below: int | None, now: float, mark: Mark
+) -> tuple[str, dict[str, Any]]:
+    """The statement finding the window: for an indexed or sorted status, (jobs in it,
+    lowest seq in it, None); else (None, newest seq below the cursor, oldest seq stored).
+    Add `scan` to its parameters."""
     params: dict[str, Any] = {} if below is None else {"below": below}
     under = "" if below is None else f"seq < {mark('below')}"
-    status = indexed(filter)
-    if status is not None:
-        where = f"status = {status}" + (f" AND {under}" if under else "")
+    status, listed = indexed(filter), sorted_sql(filter, mark)
+    if status is not None or listed is not None:
+        order = "seq"
+        if listed is not None:
+            order, under, params["now"] = "+seq", under.replace("seq", "+seq"), now
+        where = (listed or f"status = {status}") + (f" AND {under}" if under else "")
         sql = (
             f"SELECT count(*), min(seq), NULL FROM (SELECT seq FROM {{jobs}} WHERE {where} "
-            f"ORDER BY seq DESC LIMIT {mark('scan')}) AS walked"
+            f"ORDER BY {order} DESC LIMIT {mark('scan')}) AS walked"
         )
         return sql, params
     where = f" WHERE {under}" if under else ""
@@ -116,22 +143,28 @@ def window_sql(
     window (the status's partial index, or the primary key's range: left to itself it
     may walk a claim index for queued jobs and sort them all); empty for PostgreSQL."""
     keep, params = kept(filter, now, mark, find)
+    window = f"seq >= {mark('low')} AND seq <= {mark('high')}"
+    listed = sorted_sql(filter, mark)
+    if listed is not None:  # the rows of the window's seqs, read from the partial index
+        low, high = mark("low"), mark("high")
+        window = (
+            f"seq IN (SELECT seq FROM {{jobs}} WHERE {listed} AND +seq >= {low} AND +seq <= {high})"
+        )
     sql = (
-        f"SELECT {select} FROM {{jobs}}{{hint}} WHERE seq >= {mark('low')} "
-        f"AND seq <= {mark('high')} "
+        f"SELECT {select} FROM {{jobs}}{{hint}} WHERE {window} "
         f"AND {keep} ORDER BY seq DESC LIMIT {mark('limit')}"
     )
     return sql, params
 
 
 def window(
-    query: Query, filter: JobFilter, below: int | None, mark: Mark, scan: int
+    query: Query, filter: JobFilter, below: int | None, now: float, mark: Mark, scan: int
 ) -> Window | None:
     """The window below the cursor `below` (None: from the newest job); None when no
     job is there."""
-    sql, params = extent_sql(filter, below, mark)
+    sql, params = extent_sql(filter, below, now, mark)
     [(count, low, oldest)] = query(sql, {**params, "scan": scan})
-    if indexed(filter) is not None:
+    if indexed(filter) is not None or filter.status in SORTED:
         if not count:
             return None
         return Window(low, _TOP if below is None else below - 1, count < scan, count)
@@ -157,7 +190,7 @@ def find_page(
 ) -> tuple[Sequence[Sequence[Any]], str | None, int | None]:
     """`find_jobs`' rows (selected as `columns`, which end with seq), the next page's
     cursor, and `JobPage.scanned`. `hint`: see `window_sql`."""
-    found = window(query, filter, below, mark, scan)
+    found = window(query, filter, below, now, mark, scan)
     if found is None:
         return [], None, None
     sql, params = window_sql(filter, now, mark, find, columns)
@@ -188,7 +221,7 @@ def count_matching(
     hint: str = "",
 ) -> int:
     """`count_jobs`: the matches in the newest window, up to `cap`."""
-    found = window(query, filter, None, mark, scan)
+    found = window(query, filter, None, now, mark, scan)
     if found is None or cap <= 0:
         return 0
     sql, params = window_sql(filter, now, mark, find, "1")

@@ -55,8 +55,9 @@ CREATE INDEX bb_jobs_lease ON bb_jobs (lease_until) WHERE status = 'running';
 CREATE INDEX bb_jobs_waiting ON bb_jobs (queue) WHERE status = 'waiting';
 CREATE INDEX bb_jobs_finished ON bb_jobs (finished_at)
     WHERE status IN ('succeeded', 'failed', 'cancelled');
--- the dashboard lists failed and cancelled jobs newest first: only rows that end so are
--- in these (an enqueue writes neither)
+-- the dashboard lists finished jobs of a status newest first: only rows that end so are
+-- in these (an enqueue writes none)
+CREATE INDEX bb_jobs_succeeded ON bb_jobs (seq) WHERE status = 'succeeded';
 CREATE INDEX bb_jobs_failed ON bb_jobs (seq) WHERE status = 'failed';
 CREATE INDEX bb_jobs_cancelled ON bb_jobs (seq) WHERE status = 'cancelled';
 
