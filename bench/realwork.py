@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -29,12 +30,14 @@ from .scratch import Scratch
 IDEAL_IO = 2 * 8 / 0.01
 
 
-def drain(url: str, task: str, jobs: int, *options: str) -> float:
-    """Queue `jobs` jobs of `task`, drain them with a --burst worker; jobs/s."""
+def drain(url: str, task: str, jobs: int, *options: str) -> tuple[float, float]:
+    """Queue `jobs` jobs of `task`, drain them with a --burst worker: (jobs/s, the cores
+    the worker tree got meanwhile: its CPU seconds, start-up included, over the drain)."""
     bb = build(url)
     bb.enqueue_many(bb.tasks[task].s() for _ in range(jobs))
     path = os.pathsep.join((str(ROOT / "src"), str(ROOT)))
     env = {**os.environ, "BACKBURNER_URL": url, "PYTHONPATH": path}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(
         [
             sys.executable,
@@ -52,12 +55,18 @@ def drain(url: str, task: str, jobs: int, *options: str) -> float:
         check=True,
         timeout=600,
     )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     done = [r for r in bb.store.list_jobs(limit=jobs + 10) if r.finished_at]
     bb.close()
     assert len(done) == jobs, f"only {len(done)} of {jobs} jobs finished"
     first = min(r.started_at or 0 for r in done)
     last = max(r.finished_at or 0 for r in done)
-    return jobs / (last - first)
+    return jobs / (last - first), cpu / (last - first)
+
+
+def _medians(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
 def main() -> None:
@@ -69,31 +78,36 @@ def main() -> None:
     args = parser.parse_args()
     lines = [f"machine: {os.cpu_count()} cores; load average before: {os.getloadavg()[0]:.2f}"]
     for name in args.stores.split(","):
-        io, cpu1, cpu2 = [], [], []
+        runs: dict[str, list[tuple[float, float]]] = {"io": [], "p1": [], "p2": []}
         with tempfile.TemporaryDirectory(prefix="bb-realwork-") as folder:
             scratch = Scratch(SERVERS[name], folder)
             try:
                 for r in range(args.rounds):
                     url = scratch.url
-                    io.append(drain(url(f"io{r}"), "io", args.io_jobs, "-p", "2", "-t", "8"))
-                    cpu1.append(drain(url(f"cpua{r}"), "cpu", args.cpu_jobs, "-p", "1"))
-                    cpu2.append(drain(url(f"cpub{r}"), "cpu", args.cpu_jobs, "-p", "2"))
+                    io = drain(url(f"io{r}"), "io", args.io_jobs, "-p", "2", "-t", "8")
+                    runs["io"].append(io)
+                    runs["p1"].append(drain(url(f"cpua{r}"), "cpu", args.cpu_jobs, "-p", "1"))
+                    runs["p2"].append(drain(url(f"cpub{r}"), "cpu", args.cpu_jobs, "-p", "2"))
                     print(
-                        f"{name} round {r + 1}: io {io[-1]:,.0f} jobs/s, cpu -p1 "
-                        f"{cpu1[-1]:,.0f}, -p2 {cpu2[-1]:,.0f} jobs/s",
+                        f"{name} round {r + 1}: "
+                        + ", ".join(
+                            f"{k} {v[-1][0]:,.0f} jobs/s ({v[-1][1]:.2f} cores)"
+                            for k, v in runs.items()
+                        ),
                         flush=True,
                     )
             finally:
                 scratch.drop()
-        rate = statistics.median(io)
-        one, two = statistics.median(cpu1), statistics.median(cpu2)
+        rate, cores = _medians(runs["io"])
         lines.append(
             f"{name}: I/O 10 ms, -p 2 -t 8: {rate:,.0f} jobs/s = {rate / IDEAL_IO:.0%} of "
-            f"the ideal {IDEAL_IO:,.0f} (target >= 90%)"
+            f"the ideal {IDEAL_IO:,.0f} (target >= 90%); the worker tree used {cores:.2f} cores"
         )
+        (one, one_cores), (two, two_cores) = _medians(runs["p1"]), _medians(runs["p2"])
         lines.append(
-            f"{name}: CPU-bound: -p 1 {one:,.0f} jobs/s, -p 2 {two:,.0f} jobs/s: "
-            f"{two / one:.2f}x with 2 processes on {os.cpu_count()} cores"
+            f"{name}: CPU-bound: -p 1 {one:,.0f} jobs/s on {one_cores:.2f} cores, -p 2 "
+            f"{two:,.0f} jobs/s on {two_cores:.2f} cores: {two / one:.2f}x the jobs/s; "
+            f"jobs per CPU-second {one / one_cores:,.0f} and {two / two_cores:,.0f}"
         )
     print()
     print("\n".join(lines))
