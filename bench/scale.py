@@ -10,7 +10,9 @@ alternately, the same way: --queued jobs are put in the queue (bulk, untimed), t
   - claim+complete: --single jobs from the front of that queue, one per claim, one
     process, no worker;
   - drain: a --burst worker with 2 processes empties the queue; first start to last end.
-The big store's ratio to the empty one is printed per figure (medians of the rounds; the
+On PostgreSQL the jobs table is vacuumed and analyzed after the queue is filled, as
+autovacuum would do in time (see scale_seed.maintain). The big store's ratio to the
+empty one is printed per figure (medians of the rounds; the
 target is 0.8 or more). Then, on the big store:
   - bytes per stored job (see scale_seed.stored_bytes);
   - result expiry: the finished jobs are dated past the result TTL and a worker drains a
@@ -90,6 +92,7 @@ def drain(url: str, expect: int, timeout: float = 900.0) -> Drain:
 
 def one_round(bb: Backburner, url: str, args: argparse.Namespace, into: Figures) -> None:
     scale_seed.enqueue(bb, args.queued)
+    scale_seed.maintain(url)
     into.enqueue.append(enqueue_rate(url, args.single))
     into.claim.append(claim_complete_rate(url, args.single, 1))
     d = drain(url, args.queued)
@@ -103,6 +106,7 @@ def deleting(url: str, jobs: int, delete: object) -> tuple[Drain, float, int]:
     jobs it deleted)."""
     bb = build(url)
     scale_seed.enqueue(bb, jobs)
+    scale_seed.maintain(url)
     out: dict[str, float] = {}
 
     def run() -> None:
