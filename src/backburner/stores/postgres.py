@@ -258,11 +258,14 @@ class PostgresStore(
         """(accepted, rows claimed keyed by column name, whether the claim found jobs with
         limits it could not claim: their keys were full, or a rate-limited one was)."""
         now = time.time()
+        # rows locked in id order, as a heartbeat does: in any two orders, a child's
+        # completions and its supervisor's heartbeat of the same jobs could deadlock
+        ordered = sorted(done, key=lambda d: d.job_id)
         finished = {
             "now": now,
-            "ids": [d.job_id for d in done],
-            "tokens": [d.token for d in done],
-            "results": [d.result for d in done],
+            "ids": [d.job_id for d in ordered],
+            "tokens": [d.token for d in ordered],
+            "results": [d.result for d in ordered],
         }
         wanted = {
             "worker": worker_id,

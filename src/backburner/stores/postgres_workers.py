@@ -32,10 +32,11 @@ class PostgresWorkers:
     ) -> HeartbeatReply:
         if not leases:
             return HeartbeatReply()
+        ordered = sorted(leases.items())  # rows locked in id order, as complete_many does
         params = {
             "until": time.time() + lease_s,
-            "ids": list(leases),
-            "tokens": list(leases.values()),
+            "ids": [job_id for job_id, _ in ordered],
+            "tokens": [token for _, token in ordered],
         }
         with self._conn() as conn:
             renewed = fetch(conn, self._sql["heartbeat"], params)

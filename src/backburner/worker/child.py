@@ -154,7 +154,7 @@ def _work_or_break(state: ChildState) -> None:
 def _work(state: ChildState) -> None:
     """Claim and run jobs until stopped. Events for the supervisor wait in `events` until
     the next job starts or the thread waits, so a busy thread sends one message per job."""
-    pace = Pace()
+    pace = Pace(state.config.threads)
     events: list[Event] = []
     try:
         while not state.stop.is_set():

@@ -33,6 +33,7 @@ from ..stores.base import WorkerInfo
 from ..urls import describe
 from . import cancels, exporter, reports
 from .child import EXIT_IDLE, EXIT_RECYCLE, child_main
+from .expiry import Expiry
 from .history import OutcomeHistory
 from .messages import Cancel, Claimed, Command, Exiting, Finished, Ran, Started, Stop
 from .quiet import Quietly
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
     from ..app import Backburner
 
 log = logging.getLogger("backburner.worker")
-PRUNE_EVERY = 60.0
 FAST_CRASH = 5.0  # a child dying sooner than this after start counts toward crash backoff
 REPEAT_WINDOW = 1.5  # a SIGTERM this soon after another is a resend, not a second signal
 # Children's start/done reports are read in batches at most this often: a busy worker
@@ -156,7 +156,6 @@ class Supervisor:
         self.last_signal = (0, 0.0)
         self.stop_deadline = 0.0
         self.next_tick = 0.0
-        self.next_prune = 0.0
         self.next_read = 0.0
         self.rollout = Rollout()
         self.next_index = config.processes  # indices for children started by a reload
@@ -165,6 +164,7 @@ class Supervisor:
         self._ctx = mp.get_context("fork")
         self._wake_r, self._wake_w = os.pipe()
         self._quietly = Quietly(log)  # a store call that fails is logged, never fatal
+        self.expiry = Expiry(self._quietly)  # result expiry, off this loop
         self.metrics: exporter.Exporter | None = None
         self.history = OutcomeHistory()
         self.periodic = SchedulerThread() if config.periodic else None
@@ -546,10 +546,7 @@ class Supervisor:
             self.history.ended(rescued.record, rescued.status, lapsed=True)
             if self.metrics is not None:
                 self.metrics.ended(rescued.record, rescued.status, lapsed=True)
-        # a failed prune is tried again at the next tick, not PRUNE_EVERY later
-        # a failed prune is tried again at the next tick (every lease/3 s), not PRUNE_EVERY on
-        if time.monotonic() >= self.next_prune and self._quietly(store.prune, now) is not None:
-            self.next_prune = time.monotonic() + PRUNE_EVERY
+        self.expiry.due(store, now)
 
     def _relay_cancels(self, job_ids: frozenset[str]) -> None:
         for child in self.children.values():
