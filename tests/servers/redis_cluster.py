@@ -128,7 +128,9 @@ class LocalCluster:
 
     def slot(self) -> int:
         """The slot of every key of the store: that of its hash tag {prefix}."""
-        return int(self.client(self.nodes[0]).execute_command("CLUSTER", "KEYSLOT", self.prefix))
+        from redis.crc import key_slot
+
+        return int(key_slot(self.prefix.encode()))
 
     def holder(self) -> RedisServer:
         """The node that serves the store's slot now (asked of a live node)."""
