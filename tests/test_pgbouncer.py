@@ -222,3 +222,16 @@ def test_the_password_of_a_listen_url_is_hidden_wherever_the_url_is_shown() -> N
 def test_bad_pgbouncer_options_are_refused_up_front(option: str, error: str) -> None:
     with pytest.raises(ValueError, match=error):
         Backburner(f"postgresql://app@bouncer:6432/db?{option}")
+
+
+def test_a_stricter_server_isolation_is_warned_of_since_it_cannot_be_set(
+    postgres_server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from backburner.stores.postgres_conn import _check_isolation
+
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        _check_isolation(conn)
+        assert not caplog.records
+        conn.execute("SET default_transaction_isolation TO 'serializable'")  # as if the default
+        _check_isolation(conn)
+    assert "claims need 'read committed'" in caplog.text

@@ -87,6 +87,7 @@ def test_failover_of_the_slot_holder_loses_no_acknowledged_job(
     start(url, "-p", "1")
     acknowledged: list[str] = []
     refused: list[float] = []  # when delay() raised StoreUnavailable (not acknowledged)
+    unexpected: list[BaseException] = []
     stop = threading.Event()
 
     def produce() -> None:
@@ -96,6 +97,9 @@ def test_failover_of_the_slot_holder_loses_no_acknowledged_job(
             except StoreUnavailable:
                 refused.append(time.monotonic())
                 time.sleep(0.05)
+            except BaseException as exc:
+                unexpected.append(exc)
+                return
 
     producer = threading.Thread(target=produce)
     producer.start()
@@ -109,10 +113,11 @@ def test_failover_of_the_slot_holder_loses_no_acknowledged_job(
         # old primary is back (from its own AOF) as the new one's replica
         victim.start()
         cluster.wait_replicated(victim)
-        wait_until(lambda: len(acknowledged) >= before + 100, timeout=60)
+        wait_until(lambda: len(acknowledged) >= before + 100 or unexpected, timeout=60)
     finally:
         stop.set()
         producer.join(timeout=30)
+    assert not unexpected
     assert refused, "the kill went unnoticed: no delay() failed"
     assert refused[-1] - killed_at < 30
     wait_until(lambda: _statuses(bb, acknowledged) == {JobStatus.SUCCEEDED}, timeout=120)
@@ -142,3 +147,18 @@ def test_a_write_no_replica_confirmed_raises_and_says_so(redis_store_url: str) -
     with pytest.raises(StoreUnavailable, match="only 0 of the 1 replicas"):
         bb.tasks["noop"].delay()
     assert bb.store.counts()["default"][JobStatus.QUEUED] == 1  # applied on the primary
+
+
+def test_a_manual_failover_is_followed_without_an_error(cluster: LocalCluster) -> None:
+    """CLUSTER FAILOVER on the replica: the store's link still goes to the old primary,
+    now a replica, which answers MOVED (and WAIT an error); the slot map is read again
+    and the script runs on the new primary, once."""
+    old = cluster.holder()
+    bb = workerapp.build(cluster.url(old, wait_replicas="1"))
+    first = bb.tasks["noop"].delay()
+    cluster.client(cluster.replica).execute_command("CLUSTER", "FAILOVER")
+    wait_until(lambda: cluster.holder() is cluster.replica, timeout=30)
+    cluster.wait_replicated(old)
+    second = bb.tasks["noop"].delay()
+    assert bb.store.counts()["default"][JobStatus.QUEUED] == 2
+    assert {first.id, second.id} == {r.id for r in bb.store.list_jobs()}

@@ -9,6 +9,7 @@ collected in another process than the one that opened it.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 import select
@@ -31,6 +32,7 @@ from ..urls import redact, scrub
 from .forks import on_fork_in_child
 
 Connection = psycopg.Connection[Any]
+log = logging.getLogger("backburner.store")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -186,6 +188,20 @@ def _configure(conn: Connection) -> None:
     conn.execute("SET default_transaction_isolation TO 'read committed'")
 
 
+def _check_isolation(conn: Connection) -> None:
+    """_configure for PgBouncer: a SET would stay on a server connection it shares, so
+    only check the server's default, and warn of a stricter one."""
+    [(level,)] = fetch(conn, "SHOW default_transaction_isolation")
+    if level != "read committed":
+        log.warning(
+            "default_transaction_isolation is %r behind PgBouncer (pgbouncer=true): "
+            "backburner's claims need 'read committed' and may fail to serialize. Set it "
+            "for the database: ALTER DATABASE ... SET default_transaction_isolation = "
+            "'read committed'",
+            level,
+        )
+
+
 def is_alive(conn: Connection) -> bool:
     """Cheap check of an idle pooled connection, without a round trip in the usual case.
 
@@ -250,8 +266,7 @@ class ConnectionSource:
                 self._pool = ConnectionPool(
                     self.options.conninfo,
                     kwargs={"autocommit": True, **self._defaults},
-                    # a SET would stay on a server connection PgBouncer shares: not there
-                    configure=None if self.options.pgbouncer else _configure,
+                    configure=_check_isolation if self.options.pgbouncer else _configure,
                     min_size=1,
                     max_size=max(1, self.options.pool_size),
                     timeout=self.options.pool_timeout,

@@ -370,7 +370,10 @@ class RedisConnector:
         try:
             reply = link.read_response()
         except redis.ResponseError:
-            link.read_response()  # WAIT's reply follows an error's too
+            # WAIT's reply follows an error's too; after a MOVED from a node that is now a
+            # replica it is an error of its own ("WAIT cannot be used with replica")
+            with suppress(redis.ResponseError):
+                link.read_response()
             raise
         confirmed = int(link.read_response())
         if confirmed < wanted:
