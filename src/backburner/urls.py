@@ -47,9 +47,15 @@ def redact(url: str, hide: Iterable[str] = ()) -> str:
     def secret(key: str) -> bool:
         return _is_secret(key) or key.lower() in hidden_names
 
-    if any(secret(key) for key, _ in options):
-        hidden = [(k, _HIDDEN if secret(k) else v) for k, v in options]
-        shown = shown.replace(f"?{parts.query}", f"?{urlencode(hidden, safe='*')}", 1)
+    def shown_value(key: str, value: str) -> str:
+        if secret(key):
+            return _HIDDEN
+        # an option holding a URL of its own (listen_url=...): its password hidden too
+        return redact(value) if "://" in value else value
+
+    hidden = [(k, shown_value(k, v)) for k, v in options]
+    if hidden != options:
+        shown = shown.replace(f"?{parts.query}", f"?{urlencode(hidden, safe='*:/@')}", 1)
     return shown
 
 
@@ -75,7 +81,11 @@ def scrub(text: str, url: str) -> str:
     password = parts.password or ""
     raw = _raw_password(url)
     secrets = [password, unquote(password), raw, unquote(raw)]
-    secrets += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if _is_secret(k)]
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if _is_secret(key):
+            secrets.append(value)
+        elif "://" in value:  # a URL in an option (listen_url=...): its password too
+            secrets += [p for p in (_raw_password(value), unquote(_raw_password(value))) if p]
     for secret in sorted(filter(None, secrets), key=len, reverse=True):
         text = text.replace(secret, _HIDDEN)
     return text

@@ -10,6 +10,9 @@ other parameter (sslmode, connect_timeout, ...) is libpq's:
 - ``pool_size=N`` (10): connections per process. ``pool_timeout=S`` (10): how long an
   operation waits for a free one. ``poll=S`` (1): how often a waiting worker looks at the
   table even without a notification.
+- ``pgbouncer=true``: the URL names a PgBouncer in transaction pooling mode: statements
+  are never prepared and no session setting is made. Workers then poll (every ``poll``
+  seconds) unless ``listen_url=`` names a direct connection to LISTEN on.
 
 Claims take due jobs with ``FOR UPDATE SKIP LOCKED`` (READ COMMITTED, one statement per
 batch), so claimers never wait on each other and never share a job. Every change that
@@ -66,7 +69,7 @@ from .base import Done, Store, StoreStats
 from .forks import on_fork_in_child
 from .postgres_conn import Connection, ConnectionSource, decoded, fetch, parse_url, rowcount
 from .postgres_dashboard import PostgresDashboard
-from .postgres_listen import Listener
+from .postgres_listen import Listener, Polling
 from .postgres_logs import PostgresLogs
 from .postgres_purge import PostgresPurge
 from .postgres_ticks import PostgresTicks
@@ -119,9 +122,9 @@ class PostgresStore(
         self._source = ConnectionSource(self.options)
         self._schema_ready = False
         self._lock = threading.Lock()
-        self._listener: Listener | None = None
+        self._listener: Listener | Polling | None = None
         self._limits_seen = False  # whether the last claim met jobs with limits
-        self._inherited: list[Listener] = []  # the parent's, whose thread is not here
+        self._inherited: list[Listener | Polling] = []  # the parent's, whose thread is not here
         on_fork_in_child(self, PostgresStore._after_fork)
 
     def _after_fork(self) -> None:
@@ -363,11 +366,14 @@ class PostgresStore(
         times = [float(t) for t in edges if t is not None]
         return min(times) - now if times else None
 
-    def _current_listener(self) -> Listener:
+    def _current_listener(self) -> Listener | Polling:
         with self._lock:
             if self._listener is None:
                 source = self._source
-                self._listener = Listener(lambda: source.connect(listen=True), self.channel)
+                if self.options.pgbouncer and not self.options.listen_url:
+                    self._listener = Polling()  # LISTEN needs a session PgBouncer lacks
+                else:
+                    self._listener = Listener(lambda: source.connect(listen=True), self.channel)
             return self._listener
 
     # -- reading and operating ---------------------------------------------------------

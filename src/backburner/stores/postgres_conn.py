@@ -9,6 +9,7 @@ collected in another process than the one that opened it.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 import select
@@ -22,6 +23,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.errors import DuplicatePreparedStatement, InvalidSqlStatementName
 from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -30,12 +32,21 @@ from ..urls import redact, scrub
 from .forks import on_fork_in_child
 
 Connection = psycopg.Connection[Any]
+log = logging.getLogger("backburner.store")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
 # Options backburner reads itself; every other query parameter is libpq's.
-_OWN_OPTIONS = ("schema", "migrate", "pool_size", "pool_timeout", "poll")
+_OWN_OPTIONS = (
+    "schema",
+    "migrate",
+    "pool_size",
+    "pool_timeout",
+    "poll",
+    "pgbouncer",
+    "listen_url",
+)
 # How long a checkout waits before asking "is the server there at all?" with a probe
 # connection, so a request fails in about a second when PostgreSQL is down.
 _FIRST_WAIT = 1.0
@@ -60,6 +71,10 @@ class PostgresOptions:
     pool_size: int = 10
     pool_timeout: float = 10.0
     poll: float = 1.0
+    # behind PgBouncer in transaction pooling: no prepared statements, no session state
+    pgbouncer: bool = False
+    # a direct (unpooled) URL for LISTEN, which needs a session; else the one above
+    listen_url: str | None = None
 
 
 def parse_url(url: str) -> PostgresOptions:
@@ -85,15 +100,18 @@ def parse_url(url: str) -> PostgresOptions:
             conninfo=conninfo,
             safe_url=safe_url,
             schema=_schema(own.get("schema", defaults.schema)),
-            migrate=_flag(own.get("migrate", "true")),
+            migrate=_flag(own.get("migrate", "true"), "migrate"),
             pool_size=int(_positive("pool_size", own.get("pool_size", defaults.pool_size))),
             pool_timeout=_positive("pool_timeout", own.get("pool_timeout", defaults.pool_timeout)),
             poll=_positive("poll", own.get("poll", defaults.poll)),
+            pgbouncer=_flag(own.get("pgbouncer", "false"), "pgbouncer"),
+            listen_url=_listen_url(own.get("listen_url")),
         )
     except ValueError as exc:
         raise ValueError(
             f"bad PostgreSQL store URL {safe_url!r}: {exc}; backburner options are "
-            "schema=NAME, migrate=true|false, pool_size=N, pool_timeout=SECONDS, poll=SECONDS"
+            "schema=NAME, migrate=true|false, pool_size=N, pool_timeout=SECONDS, poll=SECONDS, "
+            "pgbouncer=true|false, listen_url=postgresql://... (percent-encoded)"
         ) from None
 
 
@@ -129,11 +147,17 @@ def _positive(name: str, value: str | float) -> float:
     return number
 
 
-def _flag(value: str) -> bool:
+def _flag(value: str, name: str) -> bool:
     lowered = value.lower()
     if lowered not in _TRUE | _FALSE:
-        raise ValueError(f"migrate={value!r} must be true or false")
+        raise ValueError(f"{name}={value!r} must be true or false")
     return lowered in _TRUE
+
+
+def _listen_url(value: str | None) -> str | None:
+    if value is not None and not value.startswith(("postgresql://", "postgres://")):
+        raise ValueError("listen_url must be a postgresql:// URL (percent-encode its ? and &)")
+    return value
 
 
 def decoded(value: Any) -> Any:
@@ -162,6 +186,20 @@ def _configure(conn: Connection) -> None:
     # Claims rely on READ COMMITTED: a row whose lock SKIP LOCKED obtained is re-checked at
     # its latest version. Under a stricter server default they would fail to serialize.
     conn.execute("SET default_transaction_isolation TO 'read committed'")
+
+
+def _check_isolation(conn: Connection) -> None:
+    """_configure for PgBouncer: a SET would stay on a server connection it shares, so
+    only check the server's default, and warn of a stricter one."""
+    [(level,)] = fetch(conn, "SHOW default_transaction_isolation")
+    if level != "read committed":
+        log.warning(
+            "default_transaction_isolation is %r behind PgBouncer (pgbouncer=true): "
+            "backburner's claims need 'read committed' and may fail to serialize. Set it "
+            "for the database: ALTER DATABASE ... SET default_transaction_isolation = "
+            "'read committed'",
+            level,
+        )
 
 
 def is_alive(conn: Connection) -> bool:
@@ -194,6 +232,10 @@ class ConnectionSource:
         self.options = options
         given = conninfo_to_dict(options.conninfo)
         self._defaults: dict[str, Any] = {}
+        if options.pgbouncer:
+            # PgBouncer < 1.21 in transaction pooling cannot keep a prepared statement: the
+            # next transaction may run on another server connection, which lacks it
+            self._defaults["prepare_threshold"] = None
         if "connect_timeout" not in given:
             self._defaults["connect_timeout"] = 10
         if "application_name" not in given and "PGAPPNAME" not in os.environ:
@@ -224,7 +266,7 @@ class ConnectionSource:
                 self._pool = ConnectionPool(
                     self.options.conninfo,
                     kwargs={"autocommit": True, **self._defaults},
-                    configure=_configure,
+                    configure=_check_isolation if self.options.pgbouncer else _configure,
                     min_size=1,
                     max_size=max(1, self.options.pool_size),
                     timeout=self.options.pool_timeout,
@@ -296,9 +338,13 @@ class ConnectionSource:
             raise self.unavailable(error)
 
     def connect(self, listen: bool = False, **overrides: Any) -> Connection:
-        """A dedicated autocommit connection (not pooled); the caller closes it."""
+        """A dedicated autocommit connection (not pooled); the caller closes it. One to
+        LISTEN on goes to `listen_url` when the URL gives one."""
         extra = {**self._defaults, **(self._listen_defaults if listen else {}), **overrides}
-        return psycopg.connect(self.options.conninfo, autocommit=True, **extra)
+        conninfo = self.options.conninfo
+        if listen and self.options.listen_url:
+            conninfo = self.options.listen_url
+        return psycopg.connect(conninfo, autocommit=True, **extra)
 
     def unavailable(self, reason: str) -> StoreUnavailable:
         """The error users see when PostgreSQL cannot be used, with what to check."""
@@ -317,6 +363,13 @@ class ConnectionSource:
             yield
         except psycopg.OperationalError as exc:
             raise self.unavailable(str(exc) or type(exc).__name__) from exc
+        except (DuplicatePreparedStatement, InvalidSqlStatementName) as exc:
+            # psycopg prepares a statement after 5 uses, per session: a pooler that hands
+            # the next transaction another server connection meets a missing or stale one
+            raise StoreUnavailable(
+                f"PostgreSQL store {self.options.safe_url}: {exc}. The URL likely names a "
+                "PgBouncer in transaction pooling mode: add pgbouncer=true to the URL"
+            ) from exc
 
     def close(self) -> None:
         """Close this process's pool; a later use opens a new one."""

@@ -121,3 +121,22 @@ class Listener:
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
+
+
+class Polling:
+    """A Listener that never hears anything: `wait()` sleeps out its timeout, so waiters
+    look at the table every `poll` seconds. For PgBouncer in transaction pooling mode
+    without a direct URL to LISTEN on (LISTEN needs a session of its own)."""
+
+    def ready(self, timeout: float) -> None:
+        """Nothing to wait for."""
+
+    def mark(self) -> int:
+        return 0
+
+    def wait(self, since: int, queues: Sequence[str] | None, timeout: float) -> bool:
+        time.sleep(max(0.0, timeout))
+        return False
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """Nothing to stop."""

@@ -39,14 +39,12 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any, cast
 
-import redis
-
 from .. import defaults
 from ..job import FINISHED, PENDING, Failure, JobRecord, JobStatus, pending_status
 from ..policy import Ending
 from . import deps, redis_limits
 from .base import Done, HeartbeatReply, Store, StoreStats, WorkerInfo, check_statuses
-from .redis_conn import RedisConnector, parse_url
+from .redis_conn import Client, RedisConnector, own_options, parse_url
 from .redis_dashboard import RedisDashboard
 from .redis_handoff import HandOffs
 from .redis_logs import RedisLogs
@@ -62,6 +60,7 @@ _ENDS = ("queued", "succeeded", "failed", "cancelled")
 def check_url(url: str) -> None:
     """What `stores.check_url` checks of a Redis URL: its options. Connects to nothing."""
     parse_url(url)
+    own_options(url)
 
 
 def _opt_float(value: str | None) -> float | None:
@@ -230,7 +229,7 @@ class RedisStore(RedisTicks, RedisLogs, redis_limits.RedisFlowControl, RedisDash
         #: the namespace of this store's keys (URL option ?prefix=, default "bb")
         self.prefix = self._redis.prefix
 
-    def _queues(self, client: redis.Redis) -> list[str]:
+    def _queues(self, client: Client) -> list[str]:
         return sorted(str(q) for q in client.smembers(self._redis.key("queues")))
 
     # -- producing ---------------------------------------------------------------------
@@ -397,7 +396,7 @@ class RedisStore(RedisTicks, RedisLogs, redis_limits.RedisFlowControl, RedisDash
         return bool(self._handoffs.mine().handed)
 
     # -- reading and operating ---------------------------------------------------------
-    def _fetch(self, client: redis.Redis, ids: Iterable[str], now: float) -> list[JobRecord]:
+    def _fetch(self, client: Client, ids: Iterable[str], now: float) -> list[JobRecord]:
         pipe = client.pipeline(transaction=False)
         for job_id in ids:
             pipe.hgetall(self._redis.key("job", job_id))
@@ -421,7 +420,7 @@ class RedisStore(RedisTicks, RedisLogs, redis_limits.RedisFlowControl, RedisDash
         now = time.time()
         return [r for r in (_light_record(v, now) for v in pipe.execute()) if r is not None]
 
-    def _newest(self, client: redis.Redis, keys: list[str], page: int) -> Iterator[str]:
+    def _newest(self, client: Client, keys: list[str], page: int) -> Iterator[str]:
         """Ids in the index sets `keys`, newest (highest sequence) first."""
 
         def walk(key: str) -> Iterator[tuple[str, float]]:
