@@ -412,7 +412,7 @@ class RedisStore(RedisTicks, RedisLogs, redis_limits.RedisFlowControl, RedisDash
             values = cast(list[Any], client.hmget(key, _LIGHT_FIELDS))
         return _light_record(values, time.time())
 
-    def _light_many(self, client: redis.Redis, ids: Iterable[str]) -> list[JobRecord]:
+    def _light_many(self, client: Client, ids: Iterable[str]) -> list[JobRecord]:
         """`get(job_id, light=True)` of each id, in one round trip; unknown ids left out."""
         pipe = client.pipeline(transaction=False)
         for job_id in ids:

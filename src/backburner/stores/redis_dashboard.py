@@ -26,14 +26,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, cast
 
-import redis
-
 from ..job import PENDING, JobRecord, JobStatus
 from .base import AuditEntry, HistoryPoint, JobFilter, JobPage
 from .dashboard import after_seq, check_step, cursor, exact_match
 
 if TYPE_CHECKING:
-    from .redis_conn import RedisConnector
+    from .redis_conn import Client, RedisConnector
 
 _STORED = ("waiting", "queued", "running", "succeeded", "failed", "cancelled")
 _PAGE = 500  # index entries per ZREVRANGEBYSCORE
@@ -49,16 +47,16 @@ class RedisDashboard:
     if TYPE_CHECKING:
         _redis: RedisConnector
 
-        def _queues(self, client: redis.Redis) -> list[str]: ...
+        def _queues(self, client: Client) -> list[str]: ...
 
-        def _light_many(self, client: redis.Redis, ids: Iterable[str]) -> list[JobRecord]: ...
+        def _light_many(self, client: Client, ids: Iterable[str]) -> list[JobRecord]: ...
 
         def get(self, job_id: str, *, light: bool = False) -> JobRecord | None: ...
 
     def _light_get(self, job_id: str) -> JobRecord | None:
         return self.get(job_id, light=True)
 
-    def _index_sets(self, client: redis.Redis, filter: JobFilter) -> list[tuple[str, str]]:
+    def _index_sets(self, client: Client, filter: JobFilter) -> list[tuple[str, str]]:
         """(status, queue) of the index sets holding the jobs of `filter`'s status and
         queue (every one when None)."""
         status = filter.status
@@ -66,11 +64,11 @@ class RedisDashboard:
         queues = [filter.queue] if filter.queue is not None else self._queues(client)
         return [(s, q) for q in queues for s in stored]
 
-    def _index_keys(self, client: redis.Redis, filter: JobFilter) -> list[str]:
+    def _index_keys(self, client: Client, filter: JobFilter) -> list[str]:
         return [self._redis.key("idx", s, q) for s, q in self._index_sets(client, filter)]
 
     def _walk(
-        self, client: redis.Redis, keys: list[str], below: int | None
+        self, client: Client, keys: list[str], below: int | None
     ) -> Iterator[tuple[int, str]]:
         """(seq, id) of the jobs in the index sets `keys` below sequence `below`, newest
         first; a job moving between sets meanwhile comes once. The first page of every set
@@ -125,7 +123,7 @@ class RedisDashboard:
         return JobPage(jobs, None if last is None else cursor(last), scanned)
 
     def _scheduled(
-        self, client: redis.Redis, filter: JobFilter, below: int | None, most: int, now: float
+        self, client: Client, filter: JobFilter, below: int | None, most: int, now: float
     ) -> tuple[list[tuple[int, str]], None, None]:
         """Up to `most` (seq, id) of jobs not due yet matching `filter`, newest first.
         They are in the scheduled sets, by run_at, not behind a backlog of newer queued
@@ -154,7 +152,7 @@ class RedisDashboard:
         return sorted(found, reverse=True)[:most], None, None
 
     def _scan(
-        self, client: redis.Redis, filter: JobFilter, below: int | None, most: int, now: float
+        self, client: Client, filter: JobFilter, below: int | None, most: int, now: float
     ) -> tuple[list[tuple[int, str]], int | None, int | None]:
         """Up to `most` (seq, id) matching `filter` in the window of `scan_limit` sequence
         numbers below `below`, read by lua/find_window.lua in chunks; then, unless the
@@ -176,7 +174,7 @@ class RedisDashboard:
 
     def _run_window(
         self,
-        client: redis.Redis,
+        client: Client,
         filter: JobFilter,
         high: int,
         low: int,
@@ -217,7 +215,7 @@ class RedisDashboard:
                 return count
             return min(cap, self._indexed_count(client, filter, now))
 
-    def _indexed_count(self, client: redis.Redis, filter: JobFilter, now: float) -> int:
+    def _indexed_count(self, client: Client, filter: JobFilter, now: float) -> int:
         """The count of a filter the index sets answer: their sizes, less (or only) the
         pending jobs not due yet (the scheduled sets) for QUEUED (SCHEDULED)."""
         sets = self._index_sets(client, filter)
