@@ -364,7 +364,7 @@ def test_a_missing_sqlite_folder_fails_when_the_backburner_is_created(tmp_path: 
 
 def test_a_redis_url_option_typo_names_the_valid_options() -> None:
     pytest.importorskip("redis")
-    with pytest.raises(ValueError, match=r"unknown option 'bogus'.*valid are prefix, db"):
+    with pytest.raises(ValueError, match=r"unknown option 'bogus'.*valid are prefix, cluster"):
         Backburner("redis://127.0.0.1:6379/0?bogus=1")
     with pytest.raises(ValueError, match="did you mean socket_timeout"):
         Backburner("redis://127.0.0.1:6379/0?socket_timout=3")

@@ -523,3 +523,67 @@ def test_jobs_survive_a_server_restart_mid_drain() -> None:
             if p.is_alive():
                 p.kill()
         cluster.stop()
+
+
+def test_a_delete_racing_an_enqueue_of_a_dependent_keeps_the_dependency(
+    store: Any, admin: Any, postgres_server: str
+) -> None:
+    # The enqueue of a job depending on finished job X holds X FOR SHARE until it
+    # commits; a delete_jobs([X]) meanwhile waits for that lock and must then see the new
+    # dependent (not yet finished), so X, whose result it may need, stays.
+    done = make("dep")
+    store.enqueue([done])
+    [claimed] = store.claim(None, "w", 1, LEASE)
+    assert store.complete(done.id, claimed.token, '"result"')
+    with psycopg.connect(postgres_server) as conn:
+        with store.transaction(conn):
+            [dependent] = store.enqueue([make("then", depends_on=(done.id,))])
+        with ThreadPoolExecutor(1) as pool:
+            deleting = pool.submit(store.delete_jobs, [done.id])
+            try:  # the delete waits for the enqueue's lock on X
+                wait_until(
+                    lambda: (
+                        admin.execute(
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                            "AND (query ILIKE '%%delete%%' OR query ILIKE '%%for update%%')"
+                        ).fetchone()[0]
+                        >= 1
+                    ),
+                    timeout=10,
+                )
+            finally:
+                conn.commit()
+            assert deleting.result(timeout=10) == 0
+    assert store.get(done.id) is not None
+    assert store.get(dependent) is not None
+
+
+def test_a_purge_racing_an_enqueue_of_a_dependent_keeps_the_dependency(
+    store: Any, admin: Any, postgres_server: str
+) -> None:
+    # as above, for purge: the job an uncommitted enqueue made a dependency of is skipped
+    done = make("dep")
+    store.enqueue([done])
+    [claimed] = store.claim(None, "w", 1, LEASE)
+    assert store.complete(done.id, claimed.token, '"result"')
+    with psycopg.connect(postgres_server) as conn:
+        with store.transaction(conn):
+            store.enqueue([make("then", depends_on=(done.id,))])
+        with ThreadPoolExecutor(1) as pool:
+            purging = pool.submit(store.purge)
+            try:  # the purge either passed X over or waits for the enqueue's lock on it
+                wait_until(
+                    lambda: (
+                        purging.done()
+                        or admin.execute(
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                            "AND query ILIKE '%%delete%%'"
+                        ).fetchone()[0]
+                        >= 1
+                    ),
+                    timeout=10,
+                )
+            finally:
+                conn.commit()
+            purging.result(timeout=10)
+    assert store.get(done.id) is not None

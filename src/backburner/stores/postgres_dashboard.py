@@ -95,11 +95,22 @@ class PostgresDashboard:
             "WHERE dep_id IN (SELECT id FROM gone) OR job_id IN (SELECT id FROM gone)) "
             "SELECT count(*) FROM gone"
         )
+        # The finished jobs named are locked first, in id order as everyone locks jobs: an
+        # enqueue holding one FOR SHARE for a new dependent commits before the lock is
+        # ours, and the DELETE, a new statement, then sees that dependent (under READ
+        # COMMITTED a statement that only waited for a lock keeps its older view).
+        lock = (
+            f"SELECT id FROM {self._jobs} WHERE id = ANY(%(ids)s) "
+            "AND status IN ('succeeded', 'failed', 'cancelled') ORDER BY id FOR UPDATE"
+        )
         deleted = 0
         step = sql_dashboard.DELETE_BATCH
         with self._conn() as conn:
             for i in range(0, len(ids), step):  # each batch its own short transaction
-                deleted += fetch(conn, sql, {"ids": ids[i : i + step]})[0][0]
+                batch = {"ids": ids[i : i + step]}
+                with conn.transaction():
+                    if fetch(conn, lock, batch):
+                        deleted += fetch(conn, sql, batch)[0][0]
         return deleted
 
     def add_history(self, counts: Mapping[tuple[float, str, str], int]) -> None:
