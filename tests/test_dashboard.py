@@ -3,6 +3,7 @@ what a job shows of its arguments, search and pages, the live endpoints."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -166,6 +167,7 @@ def test_read_only_users_see_no_buttons(bb: Backburner) -> None:
         f"/backburner/jobs/{ids['failed']}",
         f"/backburner/jobs/{ids['queued']}",
         "/backburner/jobs?status=failed",
+        "/backburner/bulk?action=retry&status=failed",
     ]
     for path in everything:
         html = client.get(path).get_data(as_text=True)
@@ -524,3 +526,45 @@ def test_a_job_that_succeeded_after_a_retry_lists_no_error(
     page = client.get("/backburner/jobs", headers=SAME_ORIGIN).get_data(as_text=True)
     assert job.id[:12] in page
     assert "flaky mailbox" not in page
+
+
+def test_another_sites_name_pointed_at_this_machine_is_not_local(
+    bb: Backburner, client: FlaskClient
+) -> None:
+    # DNS rebinding: evil.example resolves to 127.0.0.1, and the browser thinks it talks
+    # to evil.example (same origin), so only the Host header tells
+    for host in ("localhost:5000", "127.0.0.1:8080", "[::1]:8080", "app.localhost"):
+        assert client.get("/backburner/", headers={"Host": host}).status_code == 200, host
+    rebound = {"Host": "evil.example:8080", "Origin": "http://evil.example:8080"}
+    assert client.get("/backburner/jobs", headers=rebound).status_code == 403
+    paused = client.post(
+        "/backburner/queues/pause", data={"queue": "mail"}, headers={**rebound, **SAME_ORIGIN}
+    )
+    assert paused.status_code == 403
+    assert bb.paused() == set()
+
+
+def test_an_unchecked_basic_auth_name_is_not_taken_as_the_actor(
+    bb: Backburner, client: FlaskClient
+) -> None:
+    forged = {**SAME_ORIGIN, "Authorization": "Basic " + base64.b64encode(b"ceo:x").decode()}
+    response = client.post("/backburner/queues/pause", data={"queue": "mail"}, headers=forged)
+    assert response.status_code == 303
+    assert bb.store.audit_log(limit=1)[0].actor == "anonymous"
+
+
+def test_keys_worked_out_from_hidden_arguments_are_hidden_too(
+    bb: Backburner, client: FlaskClient
+) -> None:
+    charge = bb.tasks["billing.charge"]
+    job = charge.options(unique_key="charge:tok_secret_42").delay(7, token="tok_secret_42")
+    page = client.get(f"/backburner/jobs/{job.id}").get_data(as_text=True)
+    assert "args-hidden" in page
+    assert "tok_secret_42" not in page
+
+
+def test_a_queue_name_that_cannot_be_one_is_refused_with_400(client: FlaskClient) -> None:
+    response = client.post(
+        "/backburner/queues/pause", data={"queue": "bad\x01name"}, headers=SAME_ORIGIN
+    )
+    assert response.status_code == 400

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from backburner import Backburner, JobStatus
 from backburner.dashboard.actions import BULK_CAP
+from backburner.dashboard.guard import basic_auth
 from backburner.stores.base import AuditEntry
 from backburner.testing import drain
 
@@ -203,14 +204,20 @@ def test_a_bulk_search_counts_only_what_the_list_shows(client: FlaskClient, bb: 
     assert confirm_count(client, "action=retry&status=failed&q=billing") == 1
 
 
-def test_without_dashboard_user_the_basic_auth_user_or_anonymous_acts(bb: Backburner) -> None:
+def test_without_dashboard_user_the_checked_basic_auth_user_or_anonymous_acts(
+    bb: Backburner,
+) -> None:
+    bob = {**SAME_ORIGIN, "Authorization": "Basic Ym9iOnNlY3JldA=="}  # bob:secret
     client = flask_app(bb).test_client()
     post(client, "/queues/pause", queue="a")
     assert last_audit(bb).actor == "anonymous"
-    client.post(
-        "/backburner/queues/pause",
-        data={"queue": "b"},
-        headers={**SAME_ORIGIN, "Authorization": "Basic Ym9iOnNlY3JldA=="},  # bob:secret
+    # a name nothing checked (the default access ignores the header) is not taken
+    client.post("/backburner/queues/pause", data={"queue": "b"}, headers=bob)
+    assert last_audit(bb).actor == "anonymous"
+    checked = flask_app(bb, dashboard_access=basic_auth("bob", "secret")).test_client()
+    assert (
+        checked.post("/backburner/queues/pause", data={"queue": "c"}, headers=bob).status_code
+        == 303
     )
     assert last_audit(bb).actor == "bob"
 

@@ -159,7 +159,10 @@ def queue_action(action: str, act: Callable[[Backburner, str], None]) -> Callabl
         queue = request.form.get("queue", "")
         if not queue:
             abort(400, "which queue? (form field 'queue')")
-        act(current(), queue)
+        try:
+            act(current(), queue)
+        except ValueError as exc:  # not a queue name (control characters, too long)
+            abort(400, str(exc))
         record(action, queue)
         return done(f"Queue {queue} {action}d.", "queues")
 

@@ -17,6 +17,7 @@ session (the token pain Sidekiq's users had when mounting it):
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import secrets
@@ -84,8 +85,8 @@ class Dashboard:
     def actor(self, req: Request) -> str:
         """Who acts, for the audit log."""
         name = self.user(req) if self.user is not None else None
-        if not name and req.authorization is not None:
-            name = req.authorization.username
+        if not name:  # a basic-auth name only once `basic_auth` checked its password
+            name = g.get("bb_basic_user")
         return str(name) if name else "anonymous"
 
 
@@ -95,6 +96,8 @@ def is_local(req: Request) -> bool:
     deployment must pass `dashboard_access`."""
     if any(h in req.headers for h in PROXY_HEADERS):
         return False
+    if not loopback_name(req.host):
+        return False  # DNS rebinding: another site's name pointed at 127.0.0.1
     try:
         address = ipaddress.ip_address((req.remote_addr or "").split("%")[0])
     except ValueError:
@@ -102,6 +105,17 @@ def is_local(req: Request) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped.is_loopback  # ::ffff:127.0.0.1
     return address.is_loopback
+
+
+def loopback_name(host: str) -> bool:
+    """Whether a Host header names this machine: localhost, or a loopback address."""
+    name = urlsplit(f"//{host}").hostname or ""
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def local_only(req: Request) -> Level | None:
@@ -115,18 +129,22 @@ def basic_auth(user: str, password: str) -> Access:
 
     def access(req: Request) -> Level:
         given = req.authorization
-        if (
-            given is not None
-            and given.type == "basic"
-            and hmac.compare_digest((given.username or "").encode(), user.encode())
-            and hmac.compare_digest((given.password or "").encode(), password.encode())
-        ):
-            return "all"
+        if given is not None and given.type == "basic":
+            # digests of equal length, both compared always: the time says nothing
+            same_user = hmac.compare_digest(_digest(given.username), _digest(user))
+            same_password = hmac.compare_digest(_digest(given.password), _digest(password))
+            if same_user & same_password:
+                g.bb_basic_user = user
+                return "all"
         challenge = Response("sign in to see the backburner dashboard\n", 401)
         challenge.headers["WWW-Authenticate"] = 'Basic realm="backburner", charset="UTF-8"'
         abort(challenge)
 
     return access
+
+
+def _digest(text: str | None) -> bytes:
+    return hashlib.sha256((text or "").encode()).digest()
 
 
 def cross_site(req: Request) -> str | None:

@@ -124,17 +124,24 @@ def job(job_id: str) -> Response:
     result = None
     if record.status is JobStatus.SUCCEEDED and record.result is not None:
         result = _pretty(record.result)
+    arguments = shown.arguments(bb, record)
+    explanation = bb.explain(job_id)
+    if arguments is None:  # keys worked out from the arguments are hidden with them
+        for key in (record.unique_key, record.concurrency_key, record.rate_key):
+            if key:
+                # `explain` quotes keys with repr()
+                explanation = explanation.replace(repr(key), "(a key hidden with the arguments)")
     return render(
         "job.html",
         job=record,
-        arguments=shown.arguments(bb, record),
+        arguments=arguments,
         result=result,
         attempts=list(reversed(record.failures)),
         lines=lines,
         last_seq=lines[-1].seq if lines else 0,
         dependencies=bb.store.links(record.depends_on),
         dependents=bb.store.dependents(job_id),
-        explanation=bb.explain(job_id),
+        explanation=explanation,
         finished=record.status in FINISHED,
         progress=progress_view(record),
     )
