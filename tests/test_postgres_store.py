@@ -16,7 +16,7 @@ import pytest
 
 from backburner import Backburner, policy
 from backburner.errors import SchemaError, StoreUnavailable
-from backburner.job import JobStatus
+from backburner.job import JobRecord, JobStatus
 from backburner.stores import open_store
 
 from .conformance.records import make, wait_until
@@ -525,16 +525,22 @@ def test_jobs_survive_a_server_restart_mid_drain() -> None:
         cluster.stop()
 
 
+def succeeded_job(store: Any) -> JobRecord:
+    """A job stored, claimed and completed: what a dependent may need the result of."""
+    done = make("dep")
+    store.enqueue([done])
+    [claimed] = store.claim(None, "w", 1, LEASE)
+    assert store.complete(done.id, claimed.token, '"result"')
+    return done
+
+
 def test_a_delete_racing_an_enqueue_of_a_dependent_keeps_the_dependency(
     store: Any, admin: Any, postgres_server: str
 ) -> None:
     # The enqueue of a job depending on finished job X holds X FOR SHARE until it
     # commits; a delete_jobs([X]) meanwhile waits for that lock and must then see the new
     # dependent (not yet finished), so X, whose result it may need, stays.
-    done = make("dep")
-    store.enqueue([done])
-    [claimed] = store.claim(None, "w", 1, LEASE)
-    assert store.complete(done.id, claimed.token, '"result"')
+    done = succeeded_job(store)
     with psycopg.connect(postgres_server) as conn:
         with store.transaction(conn):
             [dependent] = store.enqueue([make("then", depends_on=(done.id,))])
@@ -562,10 +568,7 @@ def test_a_purge_racing_an_enqueue_of_a_dependent_keeps_the_dependency(
     store: Any, admin: Any, postgres_server: str
 ) -> None:
     # as above, for purge: the job an uncommitted enqueue made a dependency of is skipped
-    done = make("dep")
-    store.enqueue([done])
-    [claimed] = store.claim(None, "w", 1, LEASE)
-    assert store.complete(done.id, claimed.token, '"result"')
+    done = succeeded_job(store)
     with psycopg.connect(postgres_server) as conn:
         with store.transaction(conn):
             store.enqueue([make("then", depends_on=(done.id,))])

@@ -4,22 +4,19 @@ jobs (sql_dashboard's statements), and the bb_history and bb_audit tables
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from ..job import JobRecord
 from . import sql_dashboard
-from .base import AuditEntry, HistoryPoint, JobFilter, JobPage
-from .dashboard import after_seq, check_step, exact_match
+from .base import AuditEntry, HistoryPoint
+from .dashboard import check_step
 from .postgres_conn import decoded, fetch
-from .rows import JOB_SELECT_LIGHT, job_records
 
 if TYPE_CHECKING:
     from .postgres_conn import Connection
 
-_FIND = "strpos"
 # sorted keys: racing writers lock the rows they upsert in one order, never deadlocking
 _ADD_HISTORY = """
 INSERT INTO {history} (minute, queue, outcome, count)
@@ -30,12 +27,16 @@ ON CONFLICT (minute, queue, outcome) DO UPDATE SET count = {history}.count + exc
 _AUDIT_COLUMNS = "at, actor, action, target, detail, source"
 
 
-def _mark(name: str) -> str:
-    return f"%({name})s"
-
-
-class PostgresDashboard:
+class PostgresDashboard(sql_dashboard.SQLReads):
     """`find_jobs`, `count_jobs`, `delete_jobs`, history and audit of PostgresStore."""
+
+    _find = "strpos"
+
+    def _mark(self, name: str) -> str:
+        return f"%({name})s"
+
+    def _decode(self, text: str) -> Any:
+        return decoded(text)
 
     if TYPE_CHECKING:
         schema: str
@@ -49,41 +50,9 @@ class PostgresDashboard:
     def _table(self, name: str) -> str:
         return f'"{self.schema}".{name}'  # parse_url allows [A-Za-z0-9_] only in a schema
 
-    def _light_get(self, job_id: str) -> JobRecord | None:
-        return self.get(job_id, light=True)
-
     def _query(self, sql: str, params: dict[str, Any]) -> list[Any]:
         with self._conn() as conn:
             return fetch(conn, sql.format(jobs=self._jobs), params)
-
-    def find_jobs(self, filter: JobFilter, *, after: str | None = None, limit: int = 50) -> JobPage:
-        below = after_seq(after)
-        now = time.time()
-        if below is None and (exact := exact_match(self._light_get, filter, now)) is not None:
-            return JobPage([exact], None)
-        rows, cursor, scanned = sql_dashboard.find_page(
-            self._query,
-            filter,
-            below,
-            now=now,
-            mark=_mark,
-            find=_FIND,
-            columns=JOB_SELECT_LIGHT,
-            scan=self.scan_limit,
-            limit=max(1, limit),
-        )
-        return JobPage(job_records(rows, now, decoded), cursor, scanned)
-
-    def count_jobs(self, filter: JobFilter, cap: int) -> int:
-        return sql_dashboard.count_matching(
-            self._query,
-            filter,
-            now=time.time(),
-            mark=_mark,
-            find=_FIND,
-            scan=self.scan_limit,
-            cap=cap,
-        )
 
     def delete_jobs(self, job_ids: Sequence[str]) -> int:
         ids = [i for i in dict.fromkeys(job_ids) if "\x00" not in i]

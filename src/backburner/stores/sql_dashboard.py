@@ -29,12 +29,14 @@ the text, then what to find), and `{jobs}` for the jobs table's name.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..job import JobStatus
-from .base import JobFilter
-from .dashboard import cursor
+from ..job import JobRecord, JobStatus
+from .base import JobFilter, JobPage
+from .dashboard import after_seq, cursor, exact_match
+from .rows import JOB_SELECT_LIGHT, job_records
 
 #: Statuses a partial index lists by seq (bb_jobs_succeeded, _failed, _cancelled).
 INDEXED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
@@ -238,3 +240,59 @@ DELETABLE = (
     "WHERE e.dep_id = f.id AND j.status IN ('waiting', 'queued', 'running'))"
 )
 DELETE_BATCH = 500  # ids per statement: SQLite takes at most 32,766 parameters
+
+
+class SQLReads:
+    """`find_jobs` and `count_jobs` of the SQL stores, written once over each store's
+    `_query` and dialect: `_find` (its substring function), `_mark` (how a named parameter
+    is written), `_decode` (JSON text to Python) and `_hint` (what follows the table name)."""
+
+    _find: str
+
+    if TYPE_CHECKING:
+        scan_limit: int
+
+        def get(self, job_id: str, *, light: bool = False) -> JobRecord | None: ...
+
+        def _query(self, sql: str, params: dict[str, Any]) -> list[Any]: ...
+
+        def _mark(self, name: str) -> str: ...
+
+        def _decode(self, text: str) -> Any: ...
+
+    def _hint(self, filter: JobFilter) -> str:
+        return ""
+
+    def _light_get(self, job_id: str) -> JobRecord | None:
+        return self.get(job_id, light=True)
+
+    def find_jobs(self, filter: JobFilter, *, after: str | None = None, limit: int = 50) -> JobPage:
+        below = after_seq(after)
+        now = time.time()
+        if below is None and (exact := exact_match(self._light_get, filter, now)) is not None:
+            return JobPage([exact], None)
+        rows, next_page, scanned = find_page(
+            self._query,
+            filter,
+            below,
+            now=now,
+            mark=self._mark,
+            find=self._find,
+            columns=JOB_SELECT_LIGHT,
+            scan=self.scan_limit,
+            limit=max(1, limit),
+            hint=self._hint(filter),
+        )
+        return JobPage(job_records(rows, now, self._decode), next_page, scanned)
+
+    def count_jobs(self, filter: JobFilter, cap: int) -> int:
+        return count_matching(
+            self._query,
+            filter,
+            now=time.time(),
+            mark=self._mark,
+            find=self._find,
+            scan=self.scan_limit,
+            cap=cap,
+            hint=self._hint(filter),
+        )

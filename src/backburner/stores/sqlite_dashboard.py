@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from ..job import JobRecord
 from . import sql_dashboard
-from .base import AuditEntry, HistoryPoint, JobFilter, JobPage
-from .dashboard import after_seq, check_step, exact_match
-from .rows import JOB_SELECT_LIGHT, job_records
+from .base import AuditEntry, HistoryPoint, JobFilter
+from .dashboard import check_step
 
-_FIND = "instr"
 _ADD_HISTORY = (
     "INSERT INTO bb_history (minute, queue, outcome, count) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (minute, queue, outcome) DO UPDATE SET count = count + excluded.count"
@@ -26,12 +23,16 @@ _RECORD_AUDIT = f"INSERT INTO bb_audit ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?,
 _AUDIT_LOG = f"SELECT {_AUDIT_COLUMNS}, seq FROM bb_audit WHERE seq < ? ORDER BY seq DESC LIMIT ?"
 
 
-def _mark(name: str) -> str:
-    return f":{name}"
-
-
-class SQLiteDashboard:
+class SQLiteDashboard(sql_dashboard.SQLReads):
     """`find_jobs`, `count_jobs`, `delete_jobs`, history and audit of SQLiteStore."""
+
+    _find = "instr"
+
+    def _mark(self, name: str) -> str:
+        return f":{name}"
+
+    def _decode(self, text: str) -> Any:
+        return json.loads(text)
 
     if TYPE_CHECKING:
 
@@ -45,42 +46,11 @@ class SQLiteDashboard:
             self, wake: bool = False, durable: bool = False
         ) -> AbstractContextManager[sqlite3.Connection]: ...
 
-    def _light_get(self, job_id: str) -> JobRecord | None:
-        return self.get(job_id, light=True)
+    def _hint(self, filter: JobFilter) -> str:
+        return sql_dashboard.sqlite_hint(filter)
 
     def _query(self, sql: str, params: dict[str, Any]) -> list[Any]:
         return self._conn().execute(sql.format(jobs="bb_jobs"), params).fetchall()
-
-    def find_jobs(self, filter: JobFilter, *, after: str | None = None, limit: int = 50) -> JobPage:
-        below = after_seq(after)
-        now = time.time()
-        if below is None and (exact := exact_match(self._light_get, filter, now)) is not None:
-            return JobPage([exact], None)
-        rows, cursor, scanned = sql_dashboard.find_page(
-            self._query,
-            filter,
-            below,
-            now=now,
-            mark=_mark,
-            find=_FIND,
-            columns=JOB_SELECT_LIGHT,
-            scan=self.scan_limit,
-            limit=max(1, limit),
-            hint=sql_dashboard.sqlite_hint(filter),
-        )
-        return JobPage(job_records(rows, now, json.loads), cursor, scanned)
-
-    def count_jobs(self, filter: JobFilter, cap: int) -> int:
-        return sql_dashboard.count_matching(
-            self._query,
-            filter,
-            now=time.time(),
-            mark=_mark,
-            find=_FIND,
-            scan=self.scan_limit,
-            cap=cap,
-            hint=sql_dashboard.sqlite_hint(filter),
-        )
 
     def delete_jobs(self, job_ids: Sequence[str]) -> int:
         ids = list(dict.fromkeys(job_ids))
