@@ -154,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         rounds=args.rounds,
         contenders=chosen,
         outcomes=outcomes,
+        kept=report.kept_part(args.output.read_text()) if args.output.exists() else "",
     )
     args.output.write_text(text)
     kept = args.keep or bool(report.problems(outcomes))
