@@ -266,7 +266,7 @@ class RedisStore(RedisTicks, RedisLogs, redis_limits.RedisFlowControl, RedisDash
     def enqueue(self, records: Sequence[JobRecord]) -> list[str]:
         if not records:
             return []
-        if len(records) == 1 and _plain(records[0]):
+        if len(records) == 1 and _plain(records[0]):  # a delay(): the lean script
             stored, found = self._redis.run("enqueue_one", *_enqueue_one_args(records[0]))
         else:
             stored, found = self._redis.run("enqueue", *self._enqueue_args(records))
