@@ -59,6 +59,19 @@ def test_a_job_made_by_a_default_task_equals_a_default_record() -> None:
     assert default.max_attempts == defaults.RETRIES + 1
 
 
+def test_a_fresh_record_is_the_record_init_makes_and_refuses_what_init_refuses() -> None:
+    given = {"id": "j1", "task": "t", "queue": "q", "run_at": 5.0, "depends_on": ("a",)}
+    fresh, made = JobRecord.fresh(**given), JobRecord(**given)  # type: ignore[arg-type]
+    assert fresh == made and hash(fresh) == hash(made) and vars(fresh) == vars(made)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fresh.queue = "other"  # type: ignore[misc]
+    for wrong in ({**given, "queu": "q"}, {"task": "t"}, {"id": "j1"}):
+        with pytest.raises(TypeError):
+            JobRecord(**wrong)
+        with pytest.raises(TypeError):
+            JobRecord.fresh(**wrong)
+
+
 @pytest.mark.parametrize("scheme", ["memory", "sqlite"])
 def test_stores_keep_finished_jobs_for_the_default_result_ttl(scheme: str, tmp_path: Path) -> None:
     store = open_store("memory://" if scheme == "memory" else f"sqlite:///{tmp_path}/jobs.db")

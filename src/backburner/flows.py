@@ -82,7 +82,7 @@ def enqueue_many(bb: Backburner, calls: Iterable[Call]) -> list[Job]:
         if fields is None:
             fields = shared[id(call.task)] = call.task.record_fields()
         records.append(
-            JobRecord(
+            JobRecord.fresh(
                 id=new_id(),
                 payload=call.payload,
                 status=JobStatus.QUEUED,

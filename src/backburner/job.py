@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from . import codec, defaults, limits, signals
@@ -125,6 +125,19 @@ class JobRecord:
     rate_period: float | None = None
     rate_key: str | None = None
 
+    @classmethod
+    def fresh(cls, **fields: Any) -> JobRecord:
+        """The record `JobRecord(**fields)` makes, the rest at their defaults, in a third
+        of the time: a frozen dataclass sets each of its 35 fields through
+        object.__setattr__ (4 us of a 15 us `delay()`). For producers, whose fields were
+        checked already; a name that is not a field raises TypeError, as __init__ would."""
+        if not _RECORD_NAMES.issuperset(fields) or "id" not in fields or "task" not in fields:
+            unknown = sorted(fields.keys() - _RECORD_NAMES)
+            raise TypeError(f"JobRecord.fresh() takes id, task and other fields, not {unknown}")
+        record = object.__new__(cls)
+        object.__setattr__(record, "__dict__", {**_RECORD_DEFAULTS, **fields})
+        return record
+
     @property
     def limited(self) -> bool:
         """Whether a claim must check this job's concurrency or rate limit."""
@@ -165,6 +178,13 @@ class JobRecord:
                 depends_on=list(self.depends_on),
             )
         return data
+
+
+# every JobRecord field with its default (None for id and task, which have none)
+_RECORD_DEFAULTS: dict[str, Any] = {
+    f.name: None if f.default is MISSING else f.default for f in fields(JobRecord)
+}
+_RECORD_NAMES = frozenset(_RECORD_DEFAULTS)
 
 
 def _call_json(payload: str) -> Any:

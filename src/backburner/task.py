@@ -314,7 +314,7 @@ class Task(Generic[P, R]):
         fields = self.record_fields()
         if depends_on:
             fields["depends_on"] = tuple(dict.fromkeys(fields["depends_on"] + depends_on))
-        return JobRecord(
+        return JobRecord.fresh(
             id=new_id(),
             payload=payload,
             status=pending_status(run_at or now, now),

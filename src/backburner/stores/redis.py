@@ -203,6 +203,36 @@ def _shape_args(
     )
 
 
+def _plain(r: JobRecord) -> bool:
+    """Whether lua/enqueue_one.lua can store `r`: no unique_key, dependencies or limits."""
+    return (
+        r.unique_key is None
+        and not r.depends_on
+        and not r.takes_results
+        and r.concurrency is None
+        and r.rate_limit is None
+    )
+
+
+def _enqueue_one_args(r: JobRecord) -> tuple[Any, ...]:
+    """lua/enqueue_one.lua's ARGV for a `_plain` job: numbers as `_shape_args` writes them,
+    so it is stored as enqueue.lua would store it."""
+    return (
+        repr(time.time()),
+        r.id,
+        r.payload,
+        r.task,
+        r.queue,
+        r.priority,
+        repr(float(r.run_at)),
+        repr(float(r.created_at)),
+        r.max_attempts,
+        repr(float(r.retry_backoff)),
+        "" if r.timeout is None else repr(float(r.timeout)),
+        r.trace_context or "",
+    )
+
+
 def _result_args(result: str | None) -> tuple[str, str]:
     """has_result and result, as the complete scripts take them."""
     return ("0", "") if result is None else ("1", result)
@@ -236,7 +266,10 @@ class RedisStore(RedisTicks, RedisLogs, redis_limits.RedisFlowControl, RedisDash
     def enqueue(self, records: Sequence[JobRecord]) -> list[str]:
         if not records:
             return []
-        stored, found = self._redis.run("enqueue", *self._enqueue_args(records))
+        if len(records) == 1 and _plain(records[0]):  # a delay(): the lean script
+            stored, found = self._redis.run("enqueue_one", *_enqueue_one_args(records[0]))
+        else:
+            stored, found = self._redis.run("enqueue", *self._enqueue_args(records))
         if stored == 2:
             raise deps.unknown(*found)
         if not stored:

@@ -100,6 +100,42 @@ local function serves(entry, queue)
   return false
 end
 
+-- The worker to hand a lone job of `queue` to, or nil: only when the job would be its
+-- next claim anyway (due, without limits, its queue unpaused with nothing due in it), and
+-- the worker still waits (registered, not past its `until`, not forgotten since). Taken
+-- off {p}:idlers (one job per wait), with the waiters whose wait ended.
+local function idler_for(queue, now)
+  if redis.call('HLEN', IDLERS) == 0 or redis.call('SISMEMBER', NS .. ':paused', queue) == 1
+      or redis.call('ZCARD', NS .. ':ready:' .. queue) > 0
+      or #redis.call('ZRANGEBYSCORE', NS .. ':sched:' .. queue, '-inf', now, 'LIMIT', 0, 1) > 0
+  then
+    return nil
+  end
+  local all, found = redis.call('HGETALL', IDLERS), nil
+  for i = 1, #all, 2 do
+    local entry = cjson.decode(all[i + 1])
+    if tonumber(entry[1]) <= tonumber(now) then
+      redis.call('HDEL', IDLERS, all[i]) -- it stopped waiting
+    elseif not found and serves(entry, queue) then
+      redis.call('HDEL', IDLERS, all[i]) -- one job per wait
+      found = {hand = all[i], lease = entry[2], worker = entry[3]}
+    end
+  end
+  return found
+end
+
+-- Give job `id`, just stored claimed by `idler` (running, attempt 1, token 1, its worker
+-- and `lease_until`), to that worker: its BLPOP takes the job whole, with no claim round
+-- trip. Should the worker be gone, the list expires and the job's lease lapses: it is
+-- rescued as after any claim.
+local function hand_over(id, queue, seq, idler, lease_until)
+  redis.call('ZADD', NS .. ':leases', lease_until, id)
+  redis.call('ZADD', idx_key('running', queue), seq, id)
+  local hand = hand_key(idler.hand)
+  redis.call('RPUSH', hand, cjson.encode(redis.call('HGETALL', job_key(id))))
+  redis.call('PEXPIRE', hand, math.ceil(tonumber(idler.lease) * 1000) + 60000)
+end
+
 -- Work became due in `queue` other than by a hand-off: the workers waiting on it no
 -- longer know what their next claim would be, so none is handed a job until it has
 -- claimed again (it is woken, or its next claim finds that work).

@@ -143,29 +143,6 @@ local function add(key, score, member)
   list[#list + 1] = member
 end
 
--- The worker to hand a lone job to (see redis.py), or nil: only when the job would be
--- its next claim anyway (due, without limits, its queue unpaused with nothing due in it),
--- and the worker still waits (registered, not past its `until`, not forgotten since).
-local function idler_for(queue)
-  if redis.call('HLEN', IDLERS) == 0 or redis.call('SISMEMBER', NS .. ':paused', queue) == 1
-      or redis.call('ZCARD', NS .. ':ready:' .. queue) > 0
-      or #redis.call('ZRANGEBYSCORE', NS .. ':sched:' .. queue, '-inf', now, 'LIMIT', 0, 1) > 0
-  then
-    return nil
-  end
-  local all, found = redis.call('HGETALL', IDLERS), nil
-  for i = 1, #all, 2 do
-    local entry = cjson.decode(all[i + 1])
-    if tonumber(entry[1]) <= tonumber(now) then
-      redis.call('HDEL', IDLERS, all[i]) -- it stopped waiting
-    elseif not found and serves(entry, queue) then
-      redis.call('HDEL', IDLERS, all[i]) -- one job per wait
-      found = {hand = all[i], lease = entry[2], worker = entry[3]}
-    end
-  end
-  return found
-end
-
 local deduplicated, woken, holders, queues = {}, {}, {}, {}
 local first_seq = redis.call('INCRBY', NS .. ':seq', count) - count
 for i = 0, count - 1 do
@@ -184,7 +161,7 @@ for i = 0, count - 1 do
     local idler = nil
     if count == 1 and start.status == 'queued' and shape.due and shape.concurrency == ''
         and shape.rate_limit == '' then
-      idler = idler_for(queue)
+      idler = idler_for(queue, now)
     end
     local status, claims = start.status, 0
     if idler then
@@ -251,13 +228,7 @@ for i = 0, count - 1 do
       redis.call('HSET', job_key(holders[dep] or dep), 'has_dependents', 1)
     end
     if idler then
-      redis.call('ZADD', NS .. ':leases', lease_until, id)
-      add(idx_key('running', queue), seq, id)
-      -- the worker's BLPOP takes the job whole: no claim round trip. Should it be gone,
-      -- the list expires and the job's lease lapses: it is rescued as after any claim
-      local hand = hand_key(idler.hand)
-      redis.call('RPUSH', hand, cjson.encode(redis.call('HGETALL', job_key(id))))
-      redis.call('PEXPIRE', hand, math.ceil(tonumber(idler.lease) * 1000) + 60000)
+      hand_over(id, queue, seq, idler, lease_until)
     elseif start.status == 'queued' then
       add(idx_key('queued', queue), seq, id)
       -- make_pending(), gathered
