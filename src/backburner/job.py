@@ -184,6 +184,11 @@ class JobRecord:
 _RECORD_DEFAULTS: dict[str, Any] = {
     f.name: None if f.default is MISSING else f.default for f in fields(JobRecord)
 }
+# fresh() shares these defaults between records and skips __init__: a field made by a
+# factory, or a __post_init__, would need fresh() to do the same
+assert not hasattr(JobRecord, "__post_init__") and all(
+    f.default_factory is MISSING for f in fields(JobRecord)
+), "JobRecord.fresh() copies plain defaults only: teach it the new factory or __post_init__"
 _RECORD_NAMES = frozenset(_RECORD_DEFAULTS)
 
 
