@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -42,6 +43,28 @@ def test_public_names() -> None:
         assert name in backburner.__all__ and hasattr(backburner, name)
 
 
+def test_job_ids_are_uuid7s_that_sort_in_the_order_jobs_were_made(bb: Backburner) -> None:
+    # time-ordered ids go to the right edge of the stores' id index as it grows
+    @bb.task
+    def noop(n: int) -> None:
+        pass
+
+    def next_millisecond(after: int) -> Callable[[], bool]:
+        return lambda: time.time_ns() // 1_000_000 > after
+
+    ids = []
+    for n in range(5):
+        ids.append(noop.delay(n).id)
+        # the next job in a later millisecond: ids within one are ordered only by chance
+        wait_until(next_millisecond(time.time_ns() // 1_000_000), interval=0.0005)
+    ids += [job.id for job in noop.map([(n,) for n in range(5)])]
+    assert ids[:5] == sorted(ids[:5]) and all(ids[4] < later for later in ids[5:])
+    for job_id in ids:
+        parsed = uuid.UUID(job_id)
+        assert parsed.version == 7 and parsed.hex == job_id
+    assert len(set(ids)) == len(ids)
+
+
 def test_delay_persists_and_drain_runs_it(bb: Backburner) -> None:
     @bb.task
     def add(x: int, y: int) -> int:
@@ -64,7 +87,8 @@ def test_job_ids_are_random_not_sequential(bb: Backburner) -> None:
 
     ids = [noop.delay().id for _ in range(50)]
     assert len(set(ids)) == 50
-    assert len({i[:8] for i in ids}) > 40
+    # the leading 48 bits are the time (see the uuid7 test); what follows is random
+    assert len({i[20:28] for i in ids}) > 40
 
 
 def test_plain_call_runs_inline(bb: Backburner) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from backburner.errors import SchemaError, StoreUnavailable
-from backburner.job import JobStatus
+from backburner.job import FINISHED, JobStatus
 from backburner.stores import open_store, sqlite
 from backburner.stores.sqlite import SQLiteStore
 
@@ -165,6 +165,23 @@ def test_claim_uses_the_claim_index(tmp_path: Path) -> None:
         plan = conn.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
         text = " ".join(str(row[-1]) for row in plan)
         assert "bb_jobs_claim_queue" in text and "TEMP B-TREE" not in text, text
+
+
+@pytest.mark.parametrize(
+    "statuses",
+    [FINISHED, {JobStatus.FAILED}, {JobStatus.SUCCEEDED, JobStatus.CANCELLED}],
+)
+def test_purge_and_result_expiry_find_finished_jobs_by_index_not_a_table_scan(
+    tmp_path: Path, statuses: set[JobStatus]
+) -> None:
+    """Every worker's result expiry purges each minute, in write transactions: a scan of
+    a million jobs there held the write lock for up to a second (issue 20)."""
+    open_store(f"sqlite:///{tmp_path}/jobs.db").migrate()
+    conn = sqlite3.connect(tmp_path / "jobs.db")
+    plan = conn.execute(f"EXPLAIN QUERY PLAN {sqlite.purge_sql(statuses)}", (1.0,)).fetchall()
+    text = " ".join(str(row[-1]) for row in plan)
+    assert "SEARCH bb_jobs USING INDEX bb_jobs_finished" in text, text
+    assert "SCAN bb_jobs" not in text, text
 
 
 def test_an_enqueue_writes_two_indexes_and_older_files_lose_the_retired_one(

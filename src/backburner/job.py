@@ -203,8 +203,17 @@ def _call_json(payload: str) -> Any:
 
 
 def new_id() -> str:
-    """A new job id: 128 random bits as 32 hex digits (a uuid4's form, made faster)."""
-    return os.urandom(16).hex()
+    """A new job id: a UUIDv7 (RFC 9562) as 32 hex digits. Ids made later sort after
+    those made in an earlier millisecond; 74 random bits keep them unguessable and apart.
+
+    Time order is what keeps the stores' id index cheap as it grows: a new id goes to
+    the right edge of the b-tree, where the last enqueue's page already is, not to a
+    random leaf among a million jobs' (which SQLite then reads from the file on every
+    enqueue, and again on every complete; bench/scale.py)."""
+    raw = bytearray((time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10))
+    raw[6] = 0x70 | raw[6] & 0x0F  # version 7 over the top 4 bits of the random part
+    raw[8] = 0x80 | raw[8] & 0x3F  # variant: binary 10
+    return raw.hex()
 
 
 def pending_status(run_at: float, now: float) -> JobStatus:
