@@ -653,33 +653,50 @@ def test_a_timeout_counts_from_the_start_not_from_the_next_heartbeat(
     assert "JobTimeout" in (job.refresh().error or "")
 
 
-def test_a_busy_child_reports_to_its_supervisor_once_per_claim_not_once_per_job() -> None:
+def _drain_in_a_child(jobs: int, starts: Starts) -> tuple[list[int], list[messages.Event]]:
+    """Run `jobs` noops with one child's code in this process; the sizes of the messages
+    it sent its supervisor, and their events."""
     import multiprocessing
     import threading
 
     from backburner.worker import child
 
     bb = workerapp.build("memory://")
-    jobs = [bb.tasks["noop"].delay() for _ in range(200)]
+    made = [bb.tasks["noop"].delay() for _ in range(jobs)]
     reader, writer = reports.pipe()
-    messages_sent: list[int] = []
-    events: list[object] = []
+    sizes: list[int] = []
+    events: list[messages.Event] = []
 
     def send(batch: tuple[messages.Event, ...]) -> None:
-        messages_sent.append(len(batch))
+        sizes.append(len(batch))
         events.extend(batch)
 
     writer.send = send  # type: ignore[method-assign,assignment]
     commands, conn = multiprocessing.Pipe()
-    state = child.ChildState(bb, WorkerConfig(burst=True), "w", conn, writer, Starts(64))
+    state = child.ChildState(bb, WorkerConfig(burst=True), "w", conn, writer, starts)
     batcher = threading.Thread(target=state.batches.run)
     batcher.start()
     child._work(state)
     state.batches.close()
     batcher.join()
-    assert {status_of(bb, j.id) for j in jobs} == {JobStatus.SUCCEEDED}
+    assert {status_of(bb, j.id) for j in made} == {JobStatus.SUCCEEDED}
     finished = {(e.job_id, e.token) for e in events if isinstance(e, Finished)}
     assert finished == {(e.job_id, e.token) for e in events if isinstance(e, Claimed)}
-    assert len(messages_sent) <= len(jobs) / 4, "a message (and a wake-up) per job"
     for end in (reader, writer, commands, conn):
         end.close()
+    return sizes, events
+
+
+def test_a_busy_child_reports_to_its_supervisor_once_per_claim_not_once_per_job() -> None:
+    sizes, events = _drain_in_a_child(200, Starts(64))
+    assert len(sizes) <= 200 / 4, "a message (and a wake-up) per job"
+    assert not any(isinstance(e, Started) for e in events)
+    assert all(isinstance(e, Claimed) and e.cell >= 0 for e in events if isinstance(e, Claimed))
+
+
+def test_a_child_out_of_cells_reports_each_start_by_pipe() -> None:
+    sizes, events = _drain_in_a_child(50, Starts(0))
+    assert len(sizes) >= 50, "a start with no cell goes by pipe at once"
+    claimed = {(e.job_id, e.token) for e in events if isinstance(e, Claimed)}
+    assert all(isinstance(e, Claimed) and e.cell == -1 for e in events if isinstance(e, Claimed))
+    assert {(e.job_id, e.token) for e in events if isinstance(e, Started)} == claimed
