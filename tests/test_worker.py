@@ -20,7 +20,8 @@ from backburner import Backburner, JobFailed, JobStatus, JobTimeout
 from backburner.job import JobRecord
 from backburner.worker import messages, reports
 from backburner.worker.messages import Cancel, Claimed, Exiting, Finished, Ran, Started, Stop
-from backburner.worker.supervisor import Child, Supervisor, WorkerConfig
+from backburner.worker.starts import Starts
+from backburner.worker.supervisor import READ_EVERY, Child, Supervisor, WorkerConfig
 
 from . import workerapp
 from .helpers import SRC, TESTS, Start, wait_until
@@ -214,7 +215,7 @@ def test_jobs_claimed_behind_a_slow_one_go_to_another_worker(
 def _child_with_reports(index: int = 0) -> tuple[Child, reports.Writer]:
     reader, writer = reports.pipe()
     stand_in = types.SimpleNamespace(kill=lambda: None, sentinel=-1)
-    return Child(index, stand_in, None, reader), writer  # type: ignore[arg-type]
+    return Child(index, stand_in, None, reader, Starts(8)), writer  # type: ignore[arg-type]
 
 
 def claimed_event(r: JobRecord) -> Claimed:
@@ -316,6 +317,56 @@ def test_a_child_that_died_fails_what_it_ran_and_hands_back_the_rest() -> None:
     assert "worker process died" in (ran.refresh().record.failures[0].error)
     record = waiting.refresh().record
     assert record.status is JobStatus.QUEUED and record.attempts == 0 and not record.failures
+
+
+def test_a_dead_childs_table_of_starts_says_which_attempts_count() -> None:
+    bb = Backburner("memory://")
+
+    @bb.task(name="t")
+    def t() -> None: ...
+
+    running, ended, waiting = t.delay(), t.delay(), t.delay()
+    sup = Supervisor(bb, WorkerConfig())
+    claimed = bb.store.claim(None, "w", 3, 30.0)
+    child, writer = _child_with_reports()
+    # as the child does: a cell per claim, sent with the claim; starts only in the table
+    cells = {r.id: child.starts.claim(r.id, r.token) for r in claimed}
+    writer.send(tuple(claimed_event(r)._replace(cell=cells[r.id]) for r in claimed))
+    by_id = {r.id: r for r in claimed}
+    child.starts.start(running.id, by_id[running.id].token, 5.0)
+    child.starts.start(ended.id, by_id[ended.id].token, 6.0)
+    child.starts.end(ended.id, by_id[ended.id].token)  # ran; its Finished not sent yet
+    sup._read(child)
+    assert child.jobs[running.id].started == 5.0 and not child.jobs[running.id].ended
+    assert child.jobs[ended.id].started == 6.0 and child.jobs[ended.id].ended
+    assert child.jobs[waiting.id].started is None
+    sup._fail_orphans(child, -9)
+    for job in (running, ended):
+        assert "worker process died" in job.refresh().record.failures[0].error
+    record = waiting.refresh().record
+    assert record.status is JobStatus.QUEUED and record.attempts == 0 and not record.failures
+
+
+def test_an_ended_job_is_not_killed_for_its_timeout_while_its_report_is_on_its_way() -> None:
+    sup = Supervisor(Backburner("memory://"), WorkerConfig())
+    child, writer = _child_with_reports()
+    cell = child.starts.claim("j", 1)
+    claim = Claimed(
+        job_id="j", token=1, attempts=1, max_attempts=1, retry_backoff=0.0, timeout=1.0, cell=cell
+    )
+    writer.send((claim,))
+    sup._read(child)
+    sup.children[child.index] = child
+    sup.next_tick = sup.history.next_flush = time.monotonic() + 60
+    now = time.monotonic()
+    # its start makes no report: the supervisor looks for it in the table, and soon
+    assert sup._next_deadline(now) <= now + READ_EVERY
+    child.starts.start("j", 1, time.monotonic() - 60)
+    sup._look(child)
+    assert sup._overran(child, time.monotonic()) == "j"
+    child.starts.end("j", 1)
+    sup._look(child)
+    assert sup._overran(child, time.monotonic()) is None
 
 
 def test_second_signal_stops_at_once(
@@ -565,9 +616,8 @@ def test_the_supervisor_hears_of_a_claim_before_any_thread_can_start_its_jobs() 
         ),
         send=lambda *events: sent.extend(events),
     )
-    events: list[object] = []
-    assert child._claim(state, 4, events) == (record,)  # type: ignore[arg-type]
-    assert sent == [Claimed.of(record)] and events == []
+    assert child._claim(state, 4) == (record,)  # type: ignore[arg-type]
+    assert sent == [Claimed.of(record)]
 
 
 def test_a_job_a_stopping_child_could_not_hand_back_stays_with_the_supervisor() -> None:
@@ -588,3 +638,65 @@ def test_a_job_a_stopping_child_could_not_hand_back_stays_with_the_supervisor() 
     # no Finished: the supervisor keeps its lease and, once the child exits, hands it
     # back uncounted; a Finished would leave it to lapse and fail a job that never ran
     assert Finished(job_id=record.id, token=record.token) not in sent
+
+
+def test_a_timeout_counts_from_the_start_not_from_the_next_heartbeat(
+    bb: Backburner, url: str, start: Start, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pid"
+    job = bb.tasks["sleep"].options(timeout=1, retries=0).delay(60, str(marker))
+    start(url, "-p", "1", "--lease", "90")  # heartbeats every 30 s: far after the timeout
+    wait_until(marker.exists, timeout=20)
+    began = time.monotonic()
+    wait_until(lambda: status_of(bb, job.id) is JobStatus.FAILED, timeout=20)
+    assert time.monotonic() - began < 4, "the supervisor heard of the start late"
+    assert "JobTimeout" in (job.refresh().error or "")
+
+
+def _drain_in_a_child(jobs: int, starts: Starts) -> tuple[list[int], list[messages.Event]]:
+    """Run `jobs` noops with one child's code in this process; the sizes of the messages
+    it sent its supervisor, and their events."""
+    import multiprocessing
+    import threading
+
+    from backburner.worker import child
+
+    bb = workerapp.build("memory://")
+    made = [bb.tasks["noop"].delay() for _ in range(jobs)]
+    reader, writer = reports.pipe()
+    sizes: list[int] = []
+    events: list[messages.Event] = []
+
+    def send(batch: tuple[messages.Event, ...]) -> None:
+        sizes.append(len(batch))
+        events.extend(batch)
+
+    writer.send = send  # type: ignore[method-assign,assignment]
+    commands, conn = multiprocessing.Pipe()
+    state = child.ChildState(bb, WorkerConfig(burst=True), "w", conn, writer, starts)
+    batcher = threading.Thread(target=state.batches.run)
+    batcher.start()
+    child._work(state)
+    state.batches.close()
+    batcher.join()
+    assert {status_of(bb, j.id) for j in made} == {JobStatus.SUCCEEDED}
+    finished = {(e.job_id, e.token) for e in events if isinstance(e, Finished)}
+    assert finished == {(e.job_id, e.token) for e in events if isinstance(e, Claimed)}
+    for end in (reader, writer, commands, conn):
+        end.close()
+    return sizes, events
+
+
+def test_a_busy_child_reports_to_its_supervisor_once_per_claim_not_once_per_job() -> None:
+    sizes, events = _drain_in_a_child(200, Starts(64))
+    assert len(sizes) <= 200 / 4, "a message (and a wake-up) per job"
+    assert not any(isinstance(e, Started) for e in events)
+    assert all(isinstance(e, Claimed) and e.cell >= 0 for e in events if isinstance(e, Claimed))
+
+
+def test_a_child_out_of_cells_reports_each_start_by_pipe() -> None:
+    sizes, events = _drain_in_a_child(50, Starts(0))
+    assert len(sizes) >= 50, "a start with no cell goes by pipe at once"
+    claimed = {(e.job_id, e.token) for e in events if isinstance(e, Claimed)}
+    assert all(isinstance(e, Claimed) and e.cell == -1 for e in events if isinstance(e, Claimed))
+    assert {(e.job_id, e.token) for e in events if isinstance(e, Started)} == claimed

@@ -6,7 +6,9 @@ batch instead of two per job. A thread claims as many jobs as it expects to run 
 BATCH_WINDOW (one at a time once they take that long), and a succeeded job is recorded
 with the thread's next claim or, at the latest, about FLUSH_AFTER after it ended. A job
 claimed but not started within HOLD_LIMIT (behind a slow one) goes back to the queue, so
-a batch never holds back results, nor work another process could do.
+a batch never holds back results, nor work another process could do. Other reports to
+the supervisor (a failed job let go) wait the same way, so a busy child sends one message
+a claim, not one a job.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ..job import JobRecord
 from ..stores.base import Done
 from .messages import Claimed, Event, Finished, Ran
 from .runner import lease_lost
+from .starts import Starts
 
 if TYPE_CHECKING:
     from ..app import Backburner
@@ -108,21 +111,31 @@ class Slots:
 
 class Batches:
     """What a child holds between store calls, shared by its threads: claimed jobs not
-    started yet, and succeeded jobs not recorded yet. Threads record results with their
-    next `claim`; `run`, in a thread of its own, records results that waited FLUSH_AFTER
-    and hands back jobs left unstarted for HOLD_LIMIT."""
+    started yet, succeeded jobs not recorded yet, and events not sent yet. Threads record
+    results and send events with their next `claim`; `run`, in a thread of its own, does
+    so for those that waited FLUSH_AFTER, and hands back jobs left unstarted for
+    HOLD_LIMIT. Each job claimed gets a cell in `starts` (the supervisor's view of it)."""
 
-    def __init__(self, bb: Backburner, config: WorkerConfig, worker_id: str, send: Send) -> None:
+    def __init__(
+        self,
+        bb: Backburner,
+        config: WorkerConfig,
+        worker_id: str,
+        send: Send,
+        starts: Starts | None = None,
+    ) -> None:
         self.slots = Slots(config.max_jobs_per_child)
+        self.starts = starts if starts is not None else Starts.for_threads(config.threads)
         self._bb = bb
         self._config = config
         self._worker_id = worker_id
         self._send = send
         self._cond = threading.Condition()
         self._results: list[Done] = []
+        self._events: list[Event] = []  # for the supervisor, sent with the results
         # with metrics on, what to report of each result once the store accepted it
         self._ran: dict[tuple[str, int], Ran] = {}
-        self._since = 0.0  # when the oldest result ended
+        self._since = 0.0  # when the oldest result or event waiting arrived
         self._claimed: deque[tuple[float, JobRecord]] = deque()  # (claimed at, job)
         self._closed = False
         # called before results are recorded: stores the jobs' last output lines first
@@ -136,13 +149,15 @@ class Batches:
         limit = self.slots.take(wanted)
         if limit == 0:
             return Claim(used_up=True)
+        done, events = self._take()
         try:
-            claim = self._settle(self._take_results(), limit)
+            claim = self._settle(done, limit)
         except StoreUnavailable:
             self.slots.give_back(limit)
+            self.report(*events)
             raise
         self.slots.give_back(limit - len(claim.records))
-        return claim
+        return Claim(claim.records, (*events, *claim.events))
 
     def hand_back(self, records: Iterable[JobRecord], why: HandBack) -> None:
         """Release claimed jobs that no thread started, without counting an attempt, and
@@ -204,7 +219,7 @@ class Batches:
             elif ran is not None and i < len(accepted):  # counted once recorded, only then
                 events.append(ran)
             events.append(Finished(d.job_id, d.token))
-        events.extend(Claimed.of(r) for r in claimed)
+        events.extend(Claimed.of(r, self.starts.claim(r.id, r.token)) for r in claimed)
         return Claim(tuple(claimed), tuple(events))
 
     # -- claimed jobs ------------------------------------------------------------------
@@ -234,20 +249,30 @@ class Batches:
         with self._cond:
             if ran is not None:
                 self._ran[done.job_id, done.token] = ran
-            if not self._results:
+            if not self._results and not self._events:
                 self._since = time.monotonic()
                 self._cond.notify()
             self._results.append(done)
 
-    def _take_results(self) -> list[Done]:
+    def report(self, *events: Event) -> None:
+        """Events for the supervisor that need not go at once (a failed job let go): sent
+        with the next claim or within FLUSH_AFTER."""
+        with self._cond:
+            if not self._results and not self._events:
+                self._since = time.monotonic()
+                self._cond.notify()
+            self._events.extend(events)
+
+    def _take(self) -> tuple[list[Done], list[Event]]:
         with self._cond:
             taken, self._results = self._results, []
-        return taken
+            events, self._events = self._events, []
+        return taken, events
 
     def _put_back(self, done: list[Done]) -> None:
         """Keep results whose recording failed for the next try."""
         with self._cond:
-            if not self._results:
+            if not self._results and not self._events:
                 self._since = time.monotonic()
                 self._cond.notify()
             self._results[:0] = done
@@ -266,7 +291,9 @@ class Batches:
                 results, stale = self._due()
                 if results is None:
                     return
+                events, self._events = self._events, []
             self.hand_back(stale, "stale")
+            self._send(*events)
             if not results:
                 continue
             try:
@@ -285,7 +312,8 @@ class Batches:
             stale = []
             while self._claimed and now - self._claimed[0][0] >= HOLD_LIMIT:
                 stale.append(self._claimed.popleft()[1])
-            flush = bool(self._results) and (self._closed or now - self._since >= FLUSH_AFTER)
+            waiting = bool(self._results or self._events)
+            flush = waiting and (self._closed or now - self._since >= FLUSH_AFTER)
             if flush or stale:
                 taken: list[Done] = []
                 if flush:
@@ -294,6 +322,6 @@ class Batches:
             if self._closed:
                 return None, []
             deadlines = [self._claimed[0][0] + HOLD_LIMIT] if self._claimed else []
-            if self._results:
+            if self._results or self._events:
                 deadlines.append(self._since + FLUSH_AFTER)
             self._cond.wait(max(0.0, min(deadlines) - now) if deadlines else None)

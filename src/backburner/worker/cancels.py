@@ -40,8 +40,11 @@ def learn(children: Iterable[Child], forced: Mapping[str, float], now: float) ->
 
 def deadline(held: Held) -> float | None:
     """When a job cancelled by force must have returned (time.monotonic()); None for a job
-    not cancelled by force, or not started (a job never started goes back uncounted)."""
+    not cancelled by force, not started (a job never started goes back uncounted), or
+    ended."""
     if held.cancel_grace is None or held.forced_at is None or held.started is None:
+        return None
+    if held.ended:
         return None
     return max(held.forced_at, held.started) + held.cancel_grace
 

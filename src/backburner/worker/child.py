@@ -1,8 +1,9 @@
 """A worker child process: T threads that claim jobs, run them and record the outcome.
 
-The supervisor owns leases: a child tells it over a pipe which job each thread starts
-and finishes, and the supervisor heartbeats, enforces timeouts and cleans up if the
-child dies. So user code holding the GIL can never make a lease lapse.
+The supervisor owns leases: a child tells it over a pipe which jobs it claims and lets
+go (a message a claim, not a job), marks in shared memory which it starts and ends
+(`starts`), and the supervisor heartbeats, enforces timeouts and cleans up if the child
+dies. So user code holding the GIL can never make a lease lapse.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .messages import Cancel, Event, Exiting, Finished, Ran, Started, Stop
 from .output import JobEvent, capture_output, error_type
 from .reports import Writer
 from .runner import execute, flush_progress, record_outcome
+from .starts import Starts
 
 if TYPE_CHECKING:
     from ..app import Backburner
@@ -50,6 +52,7 @@ class ChildState:
     worker_id: str
     conn: Connection  # commands from the supervisor
     reports: Writer  # reports to the supervisor
+    starts: Starts  # which claimed jobs run: shared with the supervisor
     stop: threading.Event = field(default_factory=threading.Event)
     send_lock: threading.Lock = field(default_factory=threading.Lock)
     lock: threading.Lock = field(default_factory=threading.Lock)  # guards contexts
@@ -60,12 +63,13 @@ class ChildState:
     shipper: capture.Shipper = field(init=False)  # writes jobs' output to the store
 
     def __post_init__(self) -> None:
-        self.batches = Batches(self.bb, self.config, self.worker_id, self.send)
+        self.batches = Batches(self.bb, self.config, self.worker_id, self.send, self.starts)
         self.shipper = capture.Shipper(self.bb)
         self.batches.before_record = self.shipper.flush
 
     def send(self, *events: Event) -> None:
-        """Send events to the supervisor in one message (see `messages`)."""
+        """Send events to the supervisor in one message (see `messages`); the cells of
+        the jobs let go are free once it is written."""
         if not events:
             return
         with self.send_lock:
@@ -73,6 +77,10 @@ class ChildState:
                 self.reports.send(events)
             except OSError:  # supervisor gone: finish what we hold and stop
                 self.stop.set()
+                return
+        for event in events:
+            if type(event) is Finished:
+                self.starts.release(event.job_id, event.token)
 
 
 def child_main(
@@ -81,6 +89,7 @@ def child_main(
     worker_id: str,
     conn: Connection,
     reports: Writer,
+    starts: Starts,
     readers: list[int],
 ) -> None:
     """Entry point of a forked child; exits the process when done. `readers` are the
@@ -90,7 +99,7 @@ def child_main(
     signal.set_wakeup_fd(-1)  # the supervisor's signal pipe is not ours to write to
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # so does a hangup; the supervisor decides
-    state = ChildState(bb, config, worker_id, conn, reports)
+    state = ChildState(bb, config, worker_id, conn, reports, starts)
     signal.signal(signal.SIGTERM, lambda *_: state.stop.set())
     capture_output()  # only where the `backburner` command set up the worker's log
     capture.install()  # jobs' output is kept with them too
@@ -152,25 +161,21 @@ def _work_or_break(state: ChildState) -> None:
 
 
 def _work(state: ChildState) -> None:
-    """Claim and run jobs until stopped. Events for the supervisor wait in `events` until
-    the next job starts or the thread waits, so a busy thread sends one message per job."""
+    """Claim and run jobs until stopped. Events for the supervisor wait in `batches` for
+    the next claim (or FLUSH_AFTER), so a busy child sends one message per claim."""
     pace = Pace(state.config.threads)
-    events: list[Event] = []
-    try:
-        while not state.stop.is_set():
-            record = state.batches.next_job()
-            if record is not None:
-                _run_one(state, record, pace, events)
-                continue
-            claimed = _claim(state, pace.batch(), events)
-            if claimed is None:
-                return
-            state.batches.hold(claimed)
-    finally:
-        state.send(*events)
+    while not state.stop.is_set():
+        record = state.batches.next_job()
+        if record is not None:
+            _run_one(state, record, pace)
+            continue
+        claimed = _claim(state, pace.batch())
+        if claimed is None:
+            return
+        state.batches.hold(claimed)
 
 
-def _claim(state: ChildState, wanted: int, events: list[Event]) -> tuple[JobRecord, ...] | None:
+def _claim(state: ChildState, wanted: int) -> tuple[JobRecord, ...] | None:
     """Record this child's succeeded jobs and claim up to `wanted` due ones; () after
     waiting for work, None when this thread should end."""
     try:
@@ -181,12 +186,10 @@ def _claim(state: ChildState, wanted: int, events: list[Event]) -> tuple[JobReco
         return ()
     if claim.used_up:
         return None
-    events += claim.events
-    # The supervisor learns of the claim before any thread can start one of these jobs:
-    # a Started it reads before the Claimed would be dropped, leaving that attempt with no
-    # timeout and, should the child die, handed back uncounted.
-    state.send(*events)
-    events.clear()
+    # The supervisor learns of the claim (and the job's cell) before any thread can start
+    # one of these jobs: a start it cannot match to a claim would leave that attempt with
+    # no timeout and, should the child die, handed back uncounted.
+    state.send(*claim.events)
     if claim.records:
         return claim.records
     if state.config.burst:
@@ -197,11 +200,11 @@ def _claim(state: ChildState, wanted: int, events: list[Event]) -> tuple[JobReco
         log.warning("store unavailable, retrying in %ss: %s", RETRY_STORE, exc)
         state.stop.wait(RETRY_STORE)
     if state.stop.is_set() and state.bb.store.handed_over():
-        return _claim(state, 1, events)  # held, so stopping hands it back uncounted
+        return _claim(state, 1)  # held, so stopping hands it back uncounted
     return ()
 
 
-def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Event]) -> None:
+def _run_one(state: ChildState, record: JobRecord, pace: Pace) -> None:
     """Run one job; a success joins the results to record, anything else is recorded now."""
     bb = state.bb
     ctx = JobContext(
@@ -209,15 +212,16 @@ def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Even
     )
     with state.lock:
         state.contexts[record.id] = ctx
-    events.append(Started(record.id, record.token, time.monotonic()))  # one clock for all
-    state.send(*events)
-    events.clear()
-    began = time.monotonic()
+    began = time.monotonic()  # one clock for the whole machine: the supervisor's too
+    if not state.starts.start(record.id, record.token, began):
+        state.send(Started(record.id, record.token, began))  # no cell: say it
+    events: list[Event] = []
     try:
         begun = state.shipper.begin(record)
         try:
             outcome = execute(bb, record, ctx)
         finally:
+            state.starts.end(record.id, record.token)  # no longer runs: no timeout
             state.shipper.end(begun)
         took = time.monotonic() - began
         pace.observe(took)
@@ -243,4 +247,4 @@ def _run_one(state: ChildState, record: JobRecord, pace: Pace, events: list[Even
     finally:
         with state.lock:
             state.contexts.pop(record.id, None)
-    events.append(Finished(record.id, record.token))
+    state.batches.report(*events, Finished(record.id, record.token))

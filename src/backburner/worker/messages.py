@@ -6,9 +6,10 @@ the other way (over a multiprocessing Connection). The supervisor tracks each jo
 current one.
 
 Each class is a NamedTuple: typed, immutable, matched by name in `match`, and about three
-times cheaper to build than a frozen dataclass. A child sends about three events per job,
-so on the wire (`encode`/`decode`) an event is its kind's number and its fields, in
-marshal's format: a few hundred nanoseconds a job, where pickling the classes cost several
+times cheaper to build than a frozen dataclass. A child sends about two events per job
+(`Claimed`, `Finished`; a start goes in the `starts` table), many to a message, so on
+the wire (`encode`/`decode`) an event is its kind's number and its fields, in marshal's
+format: a few hundred nanoseconds a job, where pickling the classes cost several
 microseconds (measured: 10 us more CPU per no-op job across the worker tree).
 """
 
@@ -25,7 +26,9 @@ if TYPE_CHECKING:
 # -- events: child -> supervisor -------------------------------------------------------
 class Claimed(NamedTuple):
     """The child holds this attempt now: the supervisor heartbeats its lease until
-    `Finished`, and hands it back uncounted if the child dies before `Started`."""
+    `Finished`, and hands it back uncounted if the child dies before starting it. The
+    child marks the start in `cell` of its `starts` table (-1: none free, a `Started`
+    event tells instead)."""
 
     job_id: str
     token: int
@@ -33,9 +36,10 @@ class Claimed(NamedTuple):
     max_attempts: int
     retry_backoff: float
     timeout: float | None
+    cell: int = -1
 
     @classmethod
-    def of(cls, record: JobRecord) -> Claimed:
+    def of(cls, record: JobRecord, cell: int = -1) -> Claimed:
         """The event for a job the child just claimed."""
         return cls(
             record.id,
@@ -44,12 +48,14 @@ class Claimed(NamedTuple):
             record.max_attempts,
             record.retry_backoff,
             record.timeout,
+            cell,
         )
 
 
 class Started(NamedTuple):
     """The attempt is running since `at`, the child's time.monotonic() (one clock for the
-    whole machine): its timeout counts from then, and its death now costs an attempt."""
+    whole machine): its timeout counts from then, and its death now costs an attempt.
+    Sent only for a job with no cell in the `starts` table; the others start silently."""
 
     job_id: str
     token: int

@@ -40,6 +40,7 @@ from .quiet import Quietly
 from .reloader import WATCH_EVERY, Rollout, SourceWatcher
 from .runner import announce
 from .scheduler import SchedulerThread
+from .starts import Starts
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -49,9 +50,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("backburner.worker")
 FAST_CRASH = 5.0  # a child dying sooner than this after start counts toward crash backoff
 REPEAT_WINDOW = 1.5  # a SIGTERM this soon after another is a resend, not a second signal
-# Children's start/done reports are read in batches at most this often: a busy worker
+# Children's claim/done reports are read in batches at most this often: a busy worker
 # then costs the supervisor one wake-up per batch, not one per job. Nothing waits on them:
-# a death or a tick reads what is pending first, and a start carries its own start time.
+# a death or a tick reads what is pending first. Starts are not reported but written to
+# the child's `starts` table, which the supervisor reads as often while a job that has a
+# timeout (or a forced cancel) is claimed and not seen started.
 READ_EVERY = 0.02
 # A job that ended just before its timeout may still wait this long to be reported done
 # (its result is recorded in a batch), so the kill waits that much longer.
@@ -115,7 +118,9 @@ class Held:
     max_attempts: int
     retry_backoff: float
     timeout: float | None
+    cell: int = -1  # its cell in the child's `starts` table (-1: a Started event tells)
     started: float | None = None  # time.monotonic() in the child when it started the job
+    ended: bool = False  # it no longer runs (its Finished is on its way): no timeout
     cancel_grace: float | None = None  # cancelled by force: the grace, from a heartbeat
     forced_at: float | None = None  # time.monotonic() when a heartbeat first said so
 
@@ -126,6 +131,7 @@ class Child:
     process: BaseProcess
     conn: Connection  # commands to the child (messages.Command)
     reports: reports.Reader  # the child's reports (messages.Event)
+    starts: Starts  # which of its jobs run (shared memory the child writes)
     started: float = field(default_factory=time.monotonic)
     jobs: dict[str, Held] = field(default_factory=dict)
     timed_out: str | None = None
@@ -226,6 +232,7 @@ class Supervisor:
     def _spawn(self, index: int) -> None:
         parent_conn, child_conn = self._ctx.Pipe()
         reader, writer = reports.pipe()
+        starts = Starts.for_threads(self.config.threads)  # before the fork: shared
         # read ends the child must close, so a dead supervisor means EPIPE to its writes
         readers = [reader.fd, *(c.reports.fd for c in self.children.values())]
         if self.metrics is not None:
@@ -233,14 +240,14 @@ class Supervisor:
         worker_id = f"{self.id}#{index}"
         process = self._ctx.Process(
             target=child_main,
-            args=(self.bb, self.config, worker_id, child_conn, writer, readers),
+            args=(self.bb, self.config, worker_id, child_conn, writer, starts, readers),
             name=f"backburner-child-{index}",
             daemon=False,
         )
         process.start()
         child_conn.close()
         writer.close()
-        self.children[index] = Child(index, process, parent_conn, reader)
+        self.children[index] = Child(index, process, parent_conn, reader, starts)
 
     def _step(self) -> None:
         ready = self._wait()
@@ -251,6 +258,8 @@ class Supervisor:
                 self._read(child)
             if child.process.sentinel in ready:
                 self._reap(child)
+        for child in self.children.values():
+            self._look(child)
         now = time.monotonic()
         if now >= self.next_tick:
             self._tick()
@@ -295,8 +304,12 @@ class Supervisor:
         deadline = min(self.next_tick, self.history.next_flush)
         for child in self.children.values():
             for held in child.jobs.values():
-                if held.timeout is not None and held.started is not None:
+                if held.ended or (held.timeout is None and held.cancel_grace is None):
+                    continue
+                if held.started is not None and held.timeout is not None:
                     deadline = min(deadline, held.started + held.timeout + REPORT_GRACE)
+                elif held.started is None and held.cell >= 0:  # look for its start
+                    deadline = min(deadline, now + READ_EVERY)
         deadline = min(deadline, cancels.next_deadline(self.children.values()) + REPORT_GRACE)
         if self.restart_at:
             deadline = min(deadline, *self.restart_at.values())
@@ -389,12 +402,10 @@ class Supervisor:
                         max_attempts=event.max_attempts,
                         retry_backoff=event.retry_backoff,
                         timeout=event.timeout,
+                        cell=event.cell,
                     )
                 case Started() if _holds(child, event):
-                    held = child.jobs[event.job_id]
-                    held.started = event.at
-                    if held.cancel_grace is not None:  # cancelled by force before it began
-                        self._send(child, Cancel(event.job_id))
+                    self._began(child, event.job_id, event.at)
                 case Finished() if _holds(child, event):
                     del child.jobs[event.job_id]
                 case Exiting():
@@ -403,6 +414,25 @@ class Supervisor:
                     self.history.count(event.queue, event.outcome)
                     if self.metrics is not None:
                         self.metrics.ran(event)
+        self._look(child)
+
+    def _look(self, child: Child) -> None:
+        """Read in the child's `starts` table which of its jobs started or ended. A value
+        in the cell of a job whose Finished is still in the pipe may be a later job's:
+        that job ran anyway, and the pipe is read before a start is acted on."""
+        for job_id, held in child.jobs.items():
+            if held.cell < 0 or held.ended:
+                continue
+            at = child.starts.read(held.cell)
+            if at != 0.0 and held.started is None:
+                self._began(child, job_id, abs(at))
+            held.ended = at < 0.0
+
+    def _began(self, child: Child, job_id: str, at: float) -> None:
+        held = child.jobs[job_id]
+        held.started = at
+        if held.cancel_grace is not None:  # cancelled by force before it began
+            self._send(child, Cancel(job_id))
 
     def _reap(self, child: Child) -> None:
         self._read(child)  # outcomes sent before death are not failures
@@ -508,6 +538,7 @@ class Supervisor:
             if (
                 held.timeout is not None
                 and held.started is not None
+                and not held.ended
                 and now - held.started > held.timeout + REPORT_GRACE
             ):
                 return job_id
