@@ -7,6 +7,11 @@ BATCH_WINDOW (one at a time once they take that long), and a succeeded job is re
 with the thread's next claim or, at the latest, about FLUSH_AFTER after it ended. A job
 claimed but not started within HOLD_LIMIT (behind a slow one) goes back to the queue, so
 a batch never holds back results, nor work another process could do.
+
+While the queue is busy and jobs are claimed several at a time, the batch thread claims
+ahead: once a thread's pick leaves the child holding fewer jobs than its last full claim,
+the batch thread claims that many again (recording the results waiting), so the threads
+running jobs seldom spend a claim's round trip themselves.
 """
 
 from __future__ import annotations
@@ -118,12 +123,20 @@ class Batches:
         self._config = config
         self._worker_id = worker_id
         self._send = send
-        self._cond = threading.Condition()
+        lock = threading.RLock()
+        self._cond = threading.Condition(lock)
         self._results: list[Done] = []
         # with metrics on, what to report of each result once the store accepted it
         self._ran: dict[tuple[str, int], Ran] = {}
         self._since = 0.0  # when the oldest result ended
         self._claimed: deque[tuple[float, JobRecord]] = deque()  # (claimed at, job)
+        self._landed = threading.Condition(lock)  # a claim ahead landed
+        # claiming ahead: how many (the size of the last full claim; 0: not now), whether
+        # the batch thread is to, or is doing it, and whether the child stopped claiming
+        self._ahead = 0
+        self._ahead_due = False
+        self._ahead_busy = False
+        self._ahead_off = False
         self._closed = False
         # called before results are recorded: stores the jobs' last output lines first
         self.before_record: Callable[[], None] = lambda: None
@@ -133,6 +146,15 @@ class Batches:
         """Record the results waiting and claim up to `wanted` due jobs, in one store call.
         Raises StoreUnavailable if the store cannot be reached: then nothing is claimed and
         the results wait for the next call."""
+        claim = self._claim(wanted)
+        # A full claim: the queue is busy, so claim ahead that many. Not one at a time:
+        # then the threads start fewer than two a BATCH_WINDOW, and a job claimed ahead
+        # would wait for one behind a slow job, and go back stale.
+        with self._cond:
+            self._ahead = wanted if wanted > 1 and len(claim.records) == wanted else 0
+        return claim
+
+    def _claim(self, wanted: int) -> Claim:
         limit = self.slots.take(wanted)
         if limit == 0:
             return Claim(used_up=True)
@@ -216,16 +238,52 @@ class Batches:
             self._cond.notify()
 
     def next_job(self) -> JobRecord | None:
-        """The oldest claimed job no thread started yet, if any."""
+        """The oldest claimed job no thread started yet; if none, waits for a claim ahead
+        in flight, then None if it brought none for this thread."""
         with self._cond:
-            return self._claimed.popleft()[1] if self._claimed else None
+            while not self._claimed and self._ahead_busy:
+                self._landed.wait()
+            if not self._claimed:
+                return None
+            record = self._claimed.popleft()[1]
+            idle = not (self._ahead_off or self._ahead_due or self._ahead_busy)
+            if idle and len(self._claimed) < self._ahead:
+                self._ahead_due = True
+                self._cond.notify()
+            return record
 
     def unstarted(self) -> list[JobRecord]:
-        """Take every claimed job not started (stopping: they are to be handed back)."""
+        """Take every claimed job not started (stopping: they are to be handed back); no
+        claim ahead after this one, and one in flight hands its jobs back as it lands."""
         with self._cond:
+            self._ahead_off = True
             taken = [r for _, r in self._claimed]
             self._claimed.clear()
         return taken
+
+    def _claim_ahead(self) -> None:
+        """The batch thread's claim for the child's threads, with the results waiting."""
+        wanted = self._ahead
+        try:
+            claim = self._claim(wanted)
+        except Exception as exc:  # the threads' own claims retry and say why
+            if not isinstance(exc, StoreUnavailable):
+                log.exception("could not claim ahead")
+            claim = Claim()
+        self._send(*claim.events)  # before any thread can start one of these jobs
+        late: list[JobRecord] = []
+        with self._cond:
+            self._ahead_busy = False
+            if len(claim.records) < wanted:  # the queue is running dry: threads claim
+                self._ahead = 0
+            if self._ahead_off:
+                late = list(claim.records)
+            else:
+                now = time.monotonic()
+                self._claimed.extend((now, r) for r in claim.records)
+            self._landed.notify_all()
+        if late:
+            self.hand_back(late, "stopping")
 
     # -- results -----------------------------------------------------------------------
     def add(self, done: Done, ran: Ran | None = None) -> None:
@@ -266,7 +324,12 @@ class Batches:
                 results, stale = self._due()
                 if results is None:
                     return
+                ahead = self._ahead_due and not self._ahead_off
+                self._ahead_due = False
+                self._ahead_busy = ahead
             self.hand_back(stale, "stale")
+            if ahead:  # it records the results waiting too
+                self._claim_ahead()
             if not results:
                 continue
             try:
@@ -278,13 +341,15 @@ class Batches:
                 time.sleep(RETRY_STORE)
 
     def _due(self) -> tuple[list[Done] | None, list[JobRecord]]:
-        """Wait (holding the condition) for results to record or jobs to hand back;
-        (None, []) once closed with nothing left."""
+        """Wait (holding the condition) for results to record, jobs to hand back or a
+        claim ahead to make; (None, []) once closed with nothing left."""
         while True:
             now = time.monotonic()
             stale = []
             while self._claimed and now - self._claimed[0][0] >= HOLD_LIMIT:
                 stale.append(self._claimed.popleft()[1])
+            if self._ahead_due:  # the results waiting go with the claim
+                return [], stale
             flush = bool(self._results) and (self._closed or now - self._since >= FLUSH_AFTER)
             if flush or stale:
                 taken: list[Done] = []
