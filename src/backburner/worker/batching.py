@@ -39,6 +39,7 @@ BATCH_WINDOW = 0.005
 MAX_BATCH = 16
 FLUSH_AFTER = 0.005
 HOLD_LIMIT = 0.1
+AHEAD_DEPTH = 2  # claims' worth of jobs the child keeps in hand, to ride out a slow one
 RETRY_STORE = 1.0  # seconds before trying again a store that could not be reached
 
 HandBack = Literal["stale", "stopping"]
@@ -137,6 +138,7 @@ class Batches:
         self._ahead_due = False
         self._ahead_busy = False
         self._ahead_off = False
+        self._waiting = 0  # threads waiting for a claim ahead to land
         self._closed = False
         # called before results are recorded: stores the jobs' last output lines first
         self.before_record: Callable[[], None] = lambda: None
@@ -238,19 +240,30 @@ class Batches:
             self._cond.notify()
 
     def next_job(self) -> JobRecord | None:
-        """The oldest claimed job no thread started yet; if none, waits for a claim ahead
-        in flight, then None if it brought none for this thread."""
+        """The oldest claimed job no thread started yet. If none while the queue is busy,
+        waits for the batch thread's claim ahead; None once the queue runs dry (then the
+        thread claims, or waits for work, itself)."""
         with self._cond:
-            while not self._claimed and self._ahead_busy:
+            while not self._claimed and (self._ahead_busy or self._ahead_wanted()):
+                self._want_ahead()
+                self._waiting += 1
                 self._landed.wait()
+                self._waiting -= 1
             if not self._claimed:
                 return None
             record = self._claimed.popleft()[1]
-            idle = not (self._ahead_off or self._ahead_due or self._ahead_busy)
-            if idle and len(self._claimed) < self._ahead:
-                self._ahead_due = True
-                self._cond.notify()
+            if len(self._claimed) < AHEAD_DEPTH * self._ahead:
+                self._want_ahead()
             return record
+
+    def _ahead_wanted(self) -> bool:
+        return self._ahead > 0 and not self._ahead_off
+
+    def _want_ahead(self) -> None:
+        """Ask the batch thread for a claim ahead (holding the condition)."""
+        if self._ahead_wanted() and not (self._ahead_due or self._ahead_busy):
+            self._ahead_due = True
+            self._cond.notify()
 
     def unstarted(self) -> list[JobRecord]:
         """Take every claimed job not started (stopping: they are to be handed back); no
@@ -263,7 +276,9 @@ class Batches:
 
     def _claim_ahead(self) -> None:
         """The batch thread's claim for the child's threads, with the results waiting."""
-        wanted = self._ahead
+        with self._cond:  # up to AHEAD_DEPTH claims' worth in hand, and one for each waiter
+            short = AHEAD_DEPTH * self._ahead - len(self._claimed) + self._waiting
+            wanted = min(MAX_BATCH, max(self._ahead, short))
         try:
             claim = self._claim(wanted)
         except Exception as exc:  # the threads' own claims retry and say why
