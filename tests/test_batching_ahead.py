@@ -35,9 +35,10 @@ def running(bb: Backburner) -> int:
 class Child:
     """A child's Batches and its batch thread, recording what it tells the supervisor."""
 
-    def __init__(self, bb: Backburner) -> None:
+    def __init__(self, bb: Backburner, threads: int = 8) -> None:
         self.sent: list[object] = []
-        self.batches = Batches(bb, WorkerConfig(), "w", lambda *events: self.sent.extend(events))
+        config = WorkerConfig(threads=threads)
+        self.batches = Batches(bb, config, "w", lambda *events: self.sent.extend(events))
         self.thread = threading.Thread(target=self.batches.run)
         self.thread.start()
 
@@ -182,3 +183,12 @@ def test_while_the_queue_is_busy_a_thread_gets_every_job_through_the_batch_threa
         assert callers and set(callers) == {child.thread}
     finally:
         child.close()
+
+
+def test_a_child_with_one_thread_claims_for_itself(bb: Backburner) -> None:
+    child = Child(bb, threads=1)  # bound by the CPU: a claim in another thread gains nothing
+    claim = child.batches.claim(3)
+    child.batches.hold(claim.records)
+    assert child.batches.next_job() is not None
+    child.close()
+    assert running(bb) == 3
