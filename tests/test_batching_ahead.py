@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,8 @@ from backburner.worker.batching import Batches
 from backburner.worker.messages import Claimed, Finished
 from backburner.worker.supervisor import WorkerConfig
 
-from .helpers import wait_until
+from . import workerapp
+from .helpers import Start, wait_until
 
 
 @pytest.fixture
@@ -192,3 +194,18 @@ def test_a_child_with_one_thread_claims_for_itself(bb: Backburner) -> None:
     assert child.batches.next_job() is not None
     child.close()
     assert running(bb) == 3
+
+
+def test_a_busy_burst_worker_runs_every_job_once_while_claiming_ahead(
+    tmp_path: Path, start: Start
+) -> None:
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    app = workerapp.build(url)
+    try:
+        # 5 ms jobs on 8 threads: claims of about 8, so the batch threads claim ahead
+        jobs = app.enqueue_many(app.tasks["sleep"].s(0.005) for _ in range(400))
+        assert start(url, "--burst", "-p", "2", "--threads", "8").wait(120) == 0
+        records = [app.store.get(j.id) for j in jobs]
+        assert {(r.status, r.attempts) for r in records if r} == {(JobStatus.SUCCEEDED, 1)}
+    finally:
+        app.close()
