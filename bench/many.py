@@ -36,8 +36,6 @@ from .scale import SERVERS
 from .scale_seed import option, server
 from .scratch import Scratch
 
-LAYOUTS = ((1, 2), (1, 4), (4, 4))  # (supervisors, processes each)
-
 
 @dataclass
 class Waits:
@@ -47,6 +45,8 @@ class Waits:
     active: int = 0  # backend-samples running one of our statements
     events: collections.Counter[str] = field(default_factory=collections.Counter)
     locked: collections.Counter[str] = field(default_factory=collections.Counter)  # statements
+    # (waiting statement, the statement of the backend it waits for, that one's state)
+    blockers: collections.Counter[str] = field(default_factory=collections.Counter)
 
     def lock_share(self) -> float:
         locks = sum(n for e, n in self.events.items() if e.startswith("Lock:"))
@@ -59,17 +59,33 @@ def sample_waits(url: str, stop: threading.Event, into: Waits) -> None:
     schema = option(url, "schema")
     with psycopg.connect(server(url), autocommit=True) as conn:
         while not stop.wait(0.02):
-            rows = conn.execute(
-                "SELECT wait_event_type, wait_event, query FROM pg_stat_activity "
-                "WHERE state = 'active' AND pid <> pg_backend_pid() AND query LIKE %s",
-                (f'%"{schema}"%',),
-            ).fetchall()
+            rows = conn.execute(BLOCKED_BY, (f'%"{schema}"%',)).fetchall()
             into.samples += 1
             into.active += len(rows)
-            for kind, event, query in rows:
+            for kind, event, query, blockers in rows:
                 into.events[f"{kind}:{event}" if kind else "CPU (no wait)"] += 1
                 if kind == "Lock":
-                    into.locked[" ".join(query.split()[:6])[:60]] += 1
+                    into.locked[statement(query)] += 1
+                    for state, other in blockers or ():
+                        into.blockers[f"{statement(query)} <- {statement(other)} ({state})"] += 1
+
+
+# Each active backend running our statements, and for one waiting on a lock, what the
+# backends it waits for (pg_blocking_pids) run: an idle-in-transaction blocker shows
+# the last statement of its transaction.
+BLOCKED_BY = """
+SELECT a.wait_event_type, a.wait_event, a.query,
+    CASE WHEN a.wait_event_type = 'Lock' THEN (
+        SELECT array_agg(ARRAY[b.state, b.query]) FROM pg_stat_activity AS b
+        WHERE b.pid = ANY(pg_blocking_pids(a.pid))) END
+FROM pg_stat_activity AS a
+WHERE a.state = 'active' AND a.pid <> pg_backend_pid() AND a.query LIKE %s
+"""
+
+
+def statement(query: str) -> str:
+    """The first words of a statement, enough to tell ours apart."""
+    return " ".join(query.split()[:6])[:60]
 
 
 def redis_cpu(url: str) -> float:
@@ -137,18 +153,22 @@ def main() -> None:
     parser.add_argument("--stores", default="postgres,redis")
     parser.add_argument("--jobs", type=int, default=30_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--layouts", default="1x2,1x4,4x4", help="supervisors x processes, the first the base"
+    )
     args = parser.parse_args()
+    layouts = [(int(s), int(p)) for s, p in (each.split("x") for each in args.layouts.split(","))]
     lines = [f"machine: {os.cpu_count()} cores, shared by every process of the run"]
     with tempfile.TemporaryDirectory(prefix="bb-many-") as folder:
         log = Path(folder) / "workers.log"
         for name in args.stores.split(","):
             scratch = Scratch(SERVERS[name], folder)
-            rates: dict[tuple[int, int], list[float]] = {layout: [] for layout in LAYOUTS}
-            waits: dict[tuple[int, int], Waits] = {layout: Waits() for layout in LAYOUTS}
-            cpus: dict[tuple[int, int], list[float]] = {layout: [] for layout in LAYOUTS}
+            rates: dict[tuple[int, int], list[float]] = {layout: [] for layout in layouts}
+            waits: dict[tuple[int, int], Waits] = {layout: Waits() for layout in layouts}
+            cpus: dict[tuple[int, int], list[float]] = {layout: [] for layout in layouts}
             try:
                 for r in range(args.rounds):
-                    for s, p in LAYOUTS:
+                    for s, p in layouts:
                         url = scratch.url(f"many{s}x{p}r{r}")
                         rate, w, cpu = drain(url, s, p, args.jobs, log)
                         rates[(s, p)].append(rate)
@@ -158,11 +178,12 @@ def main() -> None:
                         total.active += w.active
                         total.events.update(w.events)
                         total.locked.update(w.locked)
+                        total.blockers.update(w.blockers)
                         print(f"{name} round {r + 1}: {s}x{p} {rate:,.0f} jobs/s", flush=True)
             finally:
                 scratch.drop()
-            base = statistics.median(rates[LAYOUTS[0]])
-            for s, p in LAYOUTS:
+            base = statistics.median(rates[layouts[0]])
+            for s, p in layouts:
                 rate = statistics.median(rates[(s, p)])
                 line = (
                     f"{name}: {s} supervisor(s) x {p} processes = {s * p:2} processes: "
@@ -178,6 +199,9 @@ def main() -> None:
                     if w.locked:
                         waiting = "; ".join(f"{q!r} x{n}" for q, n in w.locked.most_common(3))
                         line += f"; waiting statements: {waiting}"
+                    if w.blockers:
+                        held = "; ".join(f"{q} x{n}" for q, n in w.blockers.most_common(4))
+                        line += f"; waiting <- holding: {held}"
                 if name == "redis":
                     line += f"; Redis CPU {statistics.median(cpus[(s, p)]):.2f} s per 1,000 jobs"
                 lines.append(line)

@@ -5,9 +5,11 @@ The Store protocol itself is checked by tests/conformance/ like every other back
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,6 +20,7 @@ from backburner import Backburner, policy
 from backburner.errors import SchemaError, StoreUnavailable
 from backburner.job import JobRecord, JobStatus
 from backburner.stores import open_store
+from backburner.stores.base import Done
 
 from .conformance.records import make, wait_until
 from .servers import free_port, require
@@ -450,6 +453,66 @@ def test_an_ending_waits_for_a_row_being_completed_and_is_then_refused(
             assert failing.result(timeout=10) is False  # checked again on the new row
     got = store.get(job.id)
     assert got is not None and got.status is JobStatus.SUCCEEDED and not got.failures
+
+
+def test_a_heartbeat_passes_over_a_row_being_completed_and_still_holds_its_lease(
+    store: Any, postgres_server: str, postgres_schema: str
+) -> None:
+    store.enqueue([make("first"), make("second")])
+    first, second = sorted(store.claim(None, "w", 2, LEASE), key=lambda r: r.id)
+    leases = {second.id: second.token, first.id: first.token}
+    with psycopg.connect(postgres_server) as child:
+        _lock_row(child, postgres_schema, first.id)  # the child is completing it
+        pool = ThreadPoolExecutor(1)
+        try:  # a wait on the lock would show as a timeout (and could deadlock)
+            reply = pool.submit(store.heartbeat, "w", leases, 3 * LEASE).result(timeout=10)
+        finally:
+            child.rollback()
+            pool.shutdown()
+    assert reply.lost == frozenset()  # being completed is not lost
+    got_first, got_second = store.get(first.id), store.get(second.id)
+    assert got_first is not None and got_second is not None
+    assert got_second.lease_until is not None and got_second.lease_until > time.time() + LEASE
+    assert got_first.lease_until == first.lease_until  # renewed by the next heartbeat
+    assert store.heartbeat("w", leases, 3 * LEASE).lost == frozenset()
+    got_first = store.get(first.id)
+    assert got_first is not None and got_first.lease_until is not None
+    assert got_first.lease_until > time.time() + LEASE
+
+
+def test_a_heartbeat_reports_a_lease_taken_over_as_lost(store: Any) -> None:
+    store.enqueue([make()])
+    [job] = store.claim(None, "w", 1, LEASE)
+    assert store.complete(job.id, job.token, None)
+    assert store.heartbeat("w", {job.id: job.token}, LEASE).lost == {job.id}
+
+
+def test_a_completion_locks_its_rows_in_id_order(
+    store: Any, postgres_server: str, postgres_schema: str, admin: Any
+) -> None:
+    # stored in the other order than their ids': a plan that meets rows in table order
+    # would lock the higher id first
+    store.enqueue([dataclasses.replace(make(), id=f"{n}-{uuid.uuid4().hex}") for n in (2, 1)])
+    low, high = sorted(store.claim(None, "w", 2, LEASE), key=lambda r: r.id)
+    done = [Done(high.id, high.token, None), Done(low.id, low.token, None)]
+    waiting = (
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE wait_event_type = 'Lock' AND position(%s in query) > 0"
+    )
+    probe = f'SELECT 1 FROM "{postgres_schema}".bb_jobs WHERE id = %s FOR UPDATE NOWAIT'
+    with psycopg.connect(postgres_server) as other:
+        _lock_row(other, postgres_schema, high.id)
+        pool = ThreadPoolExecutor(1)
+        try:
+            completing = pool.submit(store.complete_and_claim, done, None, "w", 0, LEASE)
+            wait_until(lambda: admin.execute(waiting, (postgres_schema,)).fetchone()[0] == 1)
+            # waiting for the higher id, it holds the lower one already
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                admin.execute(probe, (low.id,))
+        finally:
+            other.rollback()
+            pool.shutdown()
+    assert completing.result(timeout=10) == ([True, True], [])
 
 
 # -- a server restart in the middle of a drain ---------------------------------------------

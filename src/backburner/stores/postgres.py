@@ -261,14 +261,13 @@ class PostgresStore(
         """(accepted, rows claimed keyed by column name, whether the claim found jobs with
         limits it could not claim: their keys were full, or a rate-limited one was)."""
         now = time.time()
-        # rows locked in id order, as a heartbeat does: in any two orders, a child's
-        # completions and its supervisor's heartbeat of the same jobs could deadlock
-        ordered = sorted(done, key=lambda d: d.job_id)
+        # complete_many locks its rows in id order itself (the order of these arrays
+        # decides nothing), and heartbeats never wait for them: no deadlock either way
         finished = {
             "now": now,
-            "ids": [d.job_id for d in ordered],
-            "tokens": [d.token for d in ordered],
-            "results": [d.result for d in ordered],
+            "ids": [d.job_id for d in done],
+            "tokens": [d.token for d in done],
+            "results": [d.result for d in done],
         }
         wanted = {
             "worker": worker_id,
@@ -285,13 +284,17 @@ class PostgresStore(
         with self._conn() as conn, conn.pipeline() if _PIPELINE else nullcontext():
             completed = conn.cursor(row_factory=tuple_row)
             claimed = conn.cursor(row_factory=tuple_row)
-            with completed, claimed, conn.transaction():
-                if done:
-                    completed.execute(self._sql["complete_many"], finished)
-                    finished["channel"] = self.channel
-                    claimed.execute(self._sql["release"], finished)
-                if limit > 0:
-                    claimed.execute(claim_sql, wanted)
+            with completed, claimed:
+                with conn.transaction():
+                    if done:
+                        completed.execute(self._sql["complete_many"], finished)
+                        finished["channel"] = self.channel
+                        claimed.execute(self._sql["release"], finished)
+                    if limit > 0:
+                        claimed.execute(claim_sql, wanted)
+                # Read after COMMIT is queued: one round trip, and no row lock held while
+                # this process, maybe descheduled, reads the results (a claim's locks
+                # make other workers' completions wait; see claim in postgres_queries.sql).
                 ids = {job_id for (job_id,) in completed.fetchall()} if done else set()
                 found = rows.named_rows(claimed.fetchall()) if limit > 0 else []
             self._limits_seen = any(postgres_limits.limited(r) for r in found)

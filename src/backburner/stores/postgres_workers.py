@@ -32,19 +32,19 @@ class PostgresWorkers:
     ) -> HeartbeatReply:
         if not leases:
             return HeartbeatReply()
-        ordered = sorted(leases.items())  # rows locked in id order, as complete_many does
         params = {
             "until": time.time() + lease_s,
-            "ids": [job_id for job_id, _ in ordered],
-            "tokens": [token for _, token in ordered],
+            "ids": list(leases.keys()),
+            "tokens": list(leases.values()),
         }
+        # Renews what it can lock without waiting; a lease whose row is locked by a
+        # completion under way is still held (see heartbeat in postgres_queries.sql).
         with self._conn() as conn:
-            renewed = fetch(conn, self._sql["heartbeat"], params)
-        held = {job_id for job_id, _, _ in renewed}
+            held = fetch(conn, self._sql["heartbeat"], params)
         return HeartbeatReply(
-            frozenset(leases.keys() - held),
-            frozenset(job_id for job_id, c, _ in renewed if c),
-            {job_id: grace for job_id, _, grace in renewed if grace is not None},
+            frozenset(leases.keys() - {job_id for job_id, _, _ in held}),
+            frozenset(job_id for job_id, c, _ in held if c),
+            {job_id: grace for job_id, _, grace in held if grace is not None},
         )
 
     def record_worker(self, info: WorkerInfo) -> None:

@@ -247,18 +247,39 @@ WITH claimed AS (
 SELECT * FROM claimed;
 
 -- name: heartbeat
-UPDATE {jobs} AS j SET lease_until = %(until)s
-FROM unnest(%(ids)s::text[], %(tokens)s::bigint[]) AS l(id, token)
-WHERE j.id = l.id AND j.token = l.token AND j.status = 'running'
-RETURNING j.id, j.cancel_requested, j.cancel_grace;
+-- The leases still held (as of this statement's snapshot) are renewed, but only those
+-- whose row can be locked now: a row another transaction holds (its completion, a
+-- cancel, a claim that met it) is skipped, never waited for, so a heartbeat cannot
+-- deadlock with a completion nor queue behind one. A skipped lease is reported held, not
+-- lost: its job is being changed right now; the next heartbeat renews or reports it.
+WITH held AS (
+    SELECT j.id, j.token, j.cancel_requested, j.cancel_grace FROM {jobs} AS j
+    JOIN unnest(%(ids)s::text[], %(tokens)s::bigint[]) AS l(id, token)
+        ON j.id = l.id AND j.token = l.token
+    WHERE j.status = 'running'
+), locked AS (
+    SELECT j.id FROM {jobs} AS j JOIN held AS h ON j.id = h.id AND j.token = h.token
+    WHERE j.status = 'running'
+    ORDER BY j.id FOR UPDATE OF j SKIP LOCKED
+), renewed AS (
+    UPDATE {jobs} AS j SET lease_until = %(until)s FROM locked WHERE j.id = locked.id
+)
+SELECT id, cancel_requested, cancel_grace FROM held;
 
 -- name: complete_many
-WITH changed AS (
-    UPDATE {jobs} AS j SET status = 'succeeded', result = d.result, finished_at = %(now)s,
+-- Rows locked in id order before any is changed (an UPDATE ... FROM unnest() locks them
+-- in whatever order its plan meets them, whatever the order of the arrays): two
+-- statements that lock jobs this way wait for each other in one order, never deadlock.
+WITH locked AS (
+    SELECT j.id, d.result FROM {jobs} AS j
+    JOIN unnest(%(ids)s::text[], %(tokens)s::bigint[], %(results)s::text[])
+        AS d(id, token, result) ON j.id = d.id AND j.token = d.token
+    WHERE j.status = 'running'
+    ORDER BY j.id FOR UPDATE OF j
+), changed AS (
+    UPDATE {jobs} AS j SET status = 'succeeded', result = l.result, finished_at = %(now)s,
         lease_until = NULL
-    FROM unnest(%(ids)s::text[], %(tokens)s::bigint[], %(results)s::text[])
-        AS d(id, token, result)
-    WHERE j.id = d.id AND j.token = d.token AND j.status = 'running'
+    FROM locked AS l WHERE j.id = l.id
     RETURNING j.id, CASE WHEN j.concurrency IS NOT NULL THEN j.concurrency_key END AS slot
 ), freed AS (
     UPDATE {slots} AS s SET used = s.used - f.n
