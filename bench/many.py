@@ -2,6 +2,7 @@
 on one PostgreSQL and one Redis.
 
     python -m bench.many [--stores postgres,redis] [--jobs 30000] [--rounds 3]
+                         [--layouts 1x2,1x4,4x4]
 
 Each layout (1 supervisor with 2 processes, 1 with 4, 4 supervisors with 4 each) starts
 its workers first and waits until every supervisor has registered, then one bulk enqueue
@@ -9,7 +10,8 @@ puts --jobs no-op jobs in the queue at once; the drain runs from the first job's
 the last one's end. Meanwhile PostgreSQL's pg_stat_activity is sampled every 20 ms: of
 the backends running this store's statements (matched by its schema name), how many were
 active and what each waited on, Lock waits above all (a row or advisory lock taken by
-another claim: contention that would grow with the worker count). On Redis, the
+another claim: contention that would grow with the worker count) and, through
+pg_blocking_pids(), which statement of which backend each lock wait waits for. On Redis, the
 server's CPU time per job (INFO cpu) says what the claims cost it. Medians of rounds; a
 fresh store per drain.
 """
