@@ -261,13 +261,14 @@ class PostgresStore(
         """(accepted, rows claimed keyed by column name, whether the claim found jobs with
         limits it could not claim: their keys were full, or a rate-limited one was)."""
         now = time.time()
-        # complete_many locks its rows in id order itself (the order of these arrays
-        # decides nothing), and heartbeats never wait for them: no deadlock either way
+        # complete_many locks its rows in the order of these arrays: id order, so two
+        # completions never deadlock; heartbeats never wait for a row lock
+        ordered = sorted(done, key=lambda d: d.job_id)
         finished = {
             "now": now,
-            "ids": [d.job_id for d in done],
-            "tokens": [d.token for d in done],
-            "results": [d.result for d in done],
+            "ids": [d.job_id for d in ordered],
+            "tokens": [d.token for d in ordered],
+            "results": [d.result for d in ordered],
         }
         wanted = {
             "worker": worker_id,
