@@ -85,17 +85,7 @@ def test_a_thread_that_finds_nothing_waits_for_the_claim_ahead_in_flight(
     bb: Backburner,
 ) -> None:
     child = Child(bb)
-    store: Any = bb.store
-    through, entered = threading.Event(), threading.Event()
-    real = store.complete_and_claim
-
-    def slow(*args: Any) -> Any:
-        if threading.current_thread() is child.thread:
-            entered.set()
-            through.wait(10)
-        return real(*args)
-
-    store.complete_and_claim = slow
+    through, entered = _held_claims_ahead(bb, child)
     try:
         claim = child.batches.claim(2)
         child.batches.hold(claim.records)
@@ -119,17 +109,7 @@ def test_jobs_a_claim_ahead_brings_after_the_child_stopped_claiming_go_back_unco
     bb: Backburner,
 ) -> None:
     child = Child(bb)
-    store: Any = bb.store
-    through, entered = threading.Event(), threading.Event()
-    real = store.complete_and_claim
-
-    def slow(*args: Any) -> Any:
-        if threading.current_thread() is child.thread:
-            entered.set()
-            through.wait(10)
-        return real(*args)
-
-    store.complete_and_claim = slow
+    through, entered = _held_claims_ahead(bb, child)
     try:
         claim = child.batches.claim(2)
         child.batches.hold(claim.records)
@@ -210,3 +190,20 @@ def test_a_busy_burst_worker_runs_every_job_once_while_claiming_ahead(
         assert {(r.status, r.attempts) for r in records if r} == {(JobStatus.SUCCEEDED, 1)}
     finally:
         app.close()
+
+
+def _held_claims_ahead(bb: Backburner, child: Child) -> tuple[threading.Event, threading.Event]:
+    """Make the batch thread's store calls wait: (through, entered), set `through` to let
+    them go; `entered` is set once one waits."""
+    store: Any = bb.store
+    through, entered = threading.Event(), threading.Event()
+    real = store.complete_and_claim
+
+    def slow(*args: Any) -> Any:
+        if threading.current_thread() is child.thread:
+            entered.set()
+            through.wait(10)
+        return real(*args)
+
+    store.complete_and_claim = slow
+    return through, entered

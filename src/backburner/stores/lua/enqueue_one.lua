@@ -50,12 +50,7 @@ if idler then
   hand_over(id, queue, seq, idler, lease_until)
 else
   redis.call('ZADD', idx_key('queued', queue), seq, id)
-  if due then
-    redis.call('ZADD', NS .. ':ready:' .. queue, -tonumber(priority),
-      ready_member(run_at, seq, id))
-  else
-    redis.call('ZADD', NS .. ':sched:' .. queue, run_at, id)
-  end
+  make_pending(id, queue, priority, run_at, seq, now)
 end
 -- after the hand-off: a worker blocked on both lists takes what was pushed first
 if redis.call('SADD', NS .. ':queues', queue) == 1 then
