@@ -132,6 +132,25 @@ def test_jobs_a_claim_ahead_brings_after_the_child_stopped_claiming_go_back_unco
         child.close()
 
 
+def test_a_thread_waiting_for_a_claim_ahead_not_yet_begun_is_let_go_when_the_child_stops(
+    bb: Backburner,
+) -> None:
+    # the child stops (unstarted) after a thread asked for a claim ahead and before the
+    # batch thread began it: no claim will land, so nothing else would wake the thread
+    batches = Batches(bb, WorkerConfig(threads=8), "w", lambda *events: None)  # no batch thread
+    claim = batches.claim(2)  # full: the queue is busy
+    batches.hold(claim.records)
+    assert batches.next_job() is not None and batches.next_job() is not None
+    got: list[JobRecord | None] = []
+    waiter = threading.Thread(target=lambda: got.append(batches.next_job()))
+    waiter.start()
+    waiter.join(0.2)
+    assert not got  # waiting for the claim ahead it asked for
+    assert batches.unstarted() == []
+    waiter.join(10)
+    assert got == [None]
+
+
 def test_jobs_claimed_one_at_a_time_are_not_claimed_ahead(bb: Backburner) -> None:
     child = Child(bb)
     claim = child.batches.claim(1)  # slow jobs: a claimed-ahead one would only wait

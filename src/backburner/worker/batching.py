@@ -294,6 +294,9 @@ class Batches:
             self._ahead_off = True
             taken = [r for _, r in self._claimed]
             self._claimed.clear()
+            # a thread waiting for a claim ahead the batch thread has not begun: none will
+            # land now, so it must look again (one in flight wakes its waiters as it lands)
+            self._landed.notify_all()
         return taken
 
     def _claim_ahead(self) -> None:
