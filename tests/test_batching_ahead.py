@@ -151,6 +151,30 @@ def test_a_thread_waiting_for_a_claim_ahead_not_yet_begun_is_let_go_when_the_chi
     assert got == [None]
 
 
+def test_a_thread_waiting_for_a_claim_ahead_sees_the_child_stop_and_nothing_more_is_claimed(
+    bb: Backburner,
+) -> None:
+    # SIGTERM or Stop only sets the child's stop event: no notify reaches the waiter
+    stop = threading.Event()
+    batches = Batches(bb, WorkerConfig(threads=8), "w", lambda *events: None, stop=stop)
+    claim = batches.claim(2)  # full: the queue is busy
+    batches.hold(claim.records)
+    assert batches.next_job() is not None and batches.next_job() is not None
+    got: list[JobRecord | None] = []
+    waiter = threading.Thread(target=lambda: got.append(batches.next_job()))
+    waiter.start()
+    waiter.join(0.2)
+    assert not got
+    stop.set()
+    waiter.join(10)
+    assert got == [None]
+    batch_thread = threading.Thread(target=batches.run)  # the request it left: not served
+    batch_thread.start()
+    batches.close()
+    batch_thread.join(10)
+    assert running(bb) == 2
+
+
 def test_jobs_claimed_one_at_a_time_are_not_claimed_ahead(bb: Backburner) -> None:
     child = Child(bb)
     claim = child.batches.claim(1)  # slow jobs: a claimed-ahead one would only wait

@@ -44,6 +44,7 @@ MAX_BATCH = 16
 FLUSH_AFTER = 0.005
 HOLD_LIMIT = 0.1
 AHEAD_DEPTH = 2  # claims' worth of jobs the child keeps in hand, to ride out a slow one
+STOP_CHECK = 0.1  # a thread waiting for a claim ahead looks at the child's stop this often
 RETRY_STORE = 1.0  # seconds before trying again a store that could not be reached
 
 HandBack = Literal["stale", "stopping"]
@@ -130,6 +131,7 @@ class Batches:
         worker_id: str,
         send: Send,
         starts: Starts | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.slots = Slots(config.max_jobs_per_child)
         self.starts = starts if starts is not None else Starts.for_threads(config.threads)
@@ -137,6 +139,7 @@ class Batches:
         self._config = config
         self._worker_id = worker_id
         self._send = send
+        self._stop = stop if stop is not None else threading.Event()  # the child's
         lock = threading.RLock()
         self._cond = threading.Condition(lock)
         self._results: list[Done] = []
@@ -269,9 +272,9 @@ class Batches:
             while not self._claimed and (self._ahead_busy or self._ahead_wanted()):
                 self._want_ahead()
                 self._waiting += 1
-                self._landed.wait()
+                self._landed.wait(STOP_CHECK)  # the child's stop sets an Event, no notify
                 self._waiting -= 1
-            if not self._claimed:
+            if not self._claimed or self._stop.is_set():
                 return None
             record = self._claimed.popleft()[1]
             if len(self._claimed) < AHEAD_DEPTH * self._ahead:
@@ -279,7 +282,7 @@ class Batches:
             return record
 
     def _ahead_wanted(self) -> bool:
-        return self._ahead > 0 and not self._ahead_off
+        return self._ahead > 0 and not self._ahead_off and not self._stop.is_set()
 
     def _want_ahead(self) -> None:
         """Ask the batch thread for a claim ahead (holding the condition)."""
@@ -375,7 +378,9 @@ class Batches:
                 if results is None:
                     return
                 events, self._events = self._events, []
-                ahead = self._ahead_due and not self._ahead_off
+                ahead = self._ahead_due and self._ahead_wanted()
+                if self._ahead_due and not ahead:  # stopped or dry: its waiters look again
+                    self._landed.notify_all()
                 self._ahead_due = False
                 self._ahead_busy = ahead
             self.hand_back(stale, "stale")

@@ -63,7 +63,9 @@ class ChildState:
     shipper: capture.Shipper = field(init=False)  # writes jobs' output to the store
 
     def __post_init__(self) -> None:
-        self.batches = Batches(self.bb, self.config, self.worker_id, self.send, self.starts)
+        self.batches = Batches(
+            self.bb, self.config, self.worker_id, self.send, self.starts, self.stop
+        )
         self.shipper = capture.Shipper(self.bb)
         self.batches.before_record = self.shipper.flush
 
@@ -169,6 +171,8 @@ def _work(state: ChildState) -> None:
         if record is not None:
             _run_one(state, record, pace)
             continue
+        if state.stop.is_set():  # told to stop while it waited: claim nothing more
+            return
         claimed = _claim(state, pace.batch())
         if claimed is None:
             return
