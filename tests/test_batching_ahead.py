@@ -92,11 +92,8 @@ def test_a_thread_that_finds_nothing_waits_for_the_claim_ahead_in_flight(
         assert child.batches.next_job() is not None  # 1 left: claim 2 ahead
         assert entered.wait(10)
         assert child.batches.next_job() is not None
-        got: list[JobRecord | None] = []
-        waiter = threading.Thread(target=lambda: got.append(child.batches.next_job()))
-        waiter.start()
-        waiter.join(0.2)
-        assert not got  # it waits for the jobs on their way rather than claim or give up
+        # it waits for the jobs on their way rather than claim or give up
+        waiter, got = _waiting_for_a_claim_ahead(child.batches)
         through.set()
         waiter.join(10)
         assert got and got[0] is not None
@@ -137,15 +134,8 @@ def test_a_thread_waiting_for_a_claim_ahead_not_yet_begun_is_let_go_when_the_chi
 ) -> None:
     # the child stops (unstarted) after a thread asked for a claim ahead and before the
     # batch thread began it: no claim will land, so nothing else would wake the thread
-    batches = Batches(bb, WorkerConfig(threads=8), "w", lambda *events: None)  # no batch thread
-    claim = batches.claim(2)  # full: the queue is busy
-    batches.hold(claim.records)
-    assert batches.next_job() is not None and batches.next_job() is not None
-    got: list[JobRecord | None] = []
-    waiter = threading.Thread(target=lambda: got.append(batches.next_job()))
-    waiter.start()
-    waiter.join(0.2)
-    assert not got  # waiting for the claim ahead it asked for
+    batches = _busy_without_batch_thread(bb)
+    waiter, got = _waiting_for_a_claim_ahead(batches)
     assert batches.unstarted() == []
     waiter.join(10)
     assert got == [None]
@@ -156,15 +146,8 @@ def test_a_thread_waiting_for_a_claim_ahead_sees_the_child_stop_and_nothing_more
 ) -> None:
     # SIGTERM or Stop only sets the child's stop event: no notify reaches the waiter
     stop = threading.Event()
-    batches = Batches(bb, WorkerConfig(threads=8), "w", lambda *events: None, stop=stop)
-    claim = batches.claim(2)  # full: the queue is busy
-    batches.hold(claim.records)
-    assert batches.next_job() is not None and batches.next_job() is not None
-    got: list[JobRecord | None] = []
-    waiter = threading.Thread(target=lambda: got.append(batches.next_job()))
-    waiter.start()
-    waiter.join(0.2)
-    assert not got
+    batches = _busy_without_batch_thread(bb, stop)
+    waiter, got = _waiting_for_a_claim_ahead(batches)
     stop.set()
     waiter.join(10)
     assert got == [None]
@@ -250,3 +233,23 @@ def _held_claims_ahead(bb: Backburner, child: Child) -> tuple[threading.Event, t
 
     store.complete_and_claim = slow
     return through, entered
+
+
+def _busy_without_batch_thread(bb: Backburner, stop: threading.Event | None = None) -> Batches:
+    """A child's Batches, no batch thread, having claimed a full batch of 2 (the queue is
+    busy, so a claim ahead is wanted) and handed both jobs to its threads."""
+    batches = Batches(bb, WorkerConfig(threads=8), "w", lambda *events: None, stop=stop)
+    batches.hold(batches.claim(2).records)
+    assert batches.next_job() is not None and batches.next_job() is not None
+    return batches
+
+
+def _waiting_for_a_claim_ahead(batches: Batches) -> tuple[threading.Thread, list[JobRecord | None]]:
+    """A thread in next_job() that finds nothing held and waits for a claim ahead; what
+    it gets lands in the list."""
+    got: list[JobRecord | None] = []
+    waiter = threading.Thread(target=lambda: got.append(batches.next_job()))
+    waiter.start()
+    waiter.join(0.2)
+    assert not got  # waiting for the claim ahead
+    return waiter, got
