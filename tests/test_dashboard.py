@@ -209,6 +209,31 @@ def test_an_old_browser_posts_with_the_token_of_the_page(client: FlaskClient) ->
     assert client.application.extensions["backburner"].bb.paused() == {"mail"}
 
 
+def test_over_https_the_token_cookie_cannot_be_set_by_a_sibling_subdomain(bb: Backburner) -> None:
+    # Cookie tossing: a page on evil.example.com may set a "bb_csrf" cookie for
+    # .example.com and post its value from an old browser. Over HTTPS the token lives in
+    # a __Host- cookie, which browsers accept only from this very host (Secure, Path=/,
+    # no Domain), so a tossed cookie of the plain name is never what the form is checked against.
+    client = flask_app(bb).test_client()
+    https = {"base_url": "https://localhost"}
+    page = client.get("/backburner/queues", **https).get_data(as_text=True)
+    assert client.get_cookie("bb_csrf", domain="localhost", path="/backburner") is None
+    cookie = client.get_cookie("__Host-bb_csrf", domain="localhost", path="/")
+    assert cookie is not None and cookie.secure and cookie.http_only
+    assert f'value="{cookie.value}"' in page
+    client.set_cookie("bb_csrf", "tossed", domain="localhost", path="/backburner")
+    tossed = client.post(
+        "/backburner/queues/pause", data={"queue": "mail", "csrf_token": "tossed"}, **https
+    )
+    assert tossed.status_code == 403
+    assert bb.paused() == set()
+    sent = client.post(
+        "/backburner/queues/pause", data={"queue": "mail", "csrf_token": cookie.value}, **https
+    )
+    assert sent.status_code == 303
+    assert bb.paused() == {"mail"}
+
+
 def test_a_payload_with_script_is_shown_as_text(client: FlaskClient) -> None:
     ids = seed(client.application.extensions["backburner"].bb)
     for path in (f"/backburner/jobs/{ids['failed']}", "/backburner/jobs?status=failed"):

@@ -12,7 +12,10 @@ session (the token pain Sidekiq's users had when mounting it):
 - an `Origin` header, when sent, must name this host;
 - a client without fetch metadata (an old browser) must send the form's token, equal
   to the `bb_csrf` cookie (double submit: a SameSite=Strict, HttpOnly cookie of random
-  bytes, which another site can neither read nor send along).
+  bytes, which another site can neither read nor send along). Over HTTPS the cookie is
+  `__Host-bb_csrf` (Secure, Path=/, no Domain): a page on a sibling subdomain could set a
+  plain `bb_csrf` for the parent domain and post its value ("cookie tossing"), but
+  browsers take a `__Host-` cookie only from this very host.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ User = Callable[[Request], Any]
 
 LEVELS = ("all", "read_only")
 COOKIE = "bb_csrf"
+HOST_COOKIE = "__Host-" + COOKIE  # over HTTPS: no other host can set it
 FIELD = "csrf_token"
 # a request carrying one came through a proxy: its client may be anywhere
 PROXY_HEADERS = (
@@ -156,17 +160,22 @@ def cross_site(req: Request) -> str | None:
     if origin is not None and urlsplit(origin).netloc != req.host:
         return f"a request from another origin ({origin[:100]})"
     if site is None:
-        sent, cookie = req.form.get(FIELD, ""), req.cookies.get(COOKIE, "")
+        sent, cookie = req.form.get(FIELD, ""), req.cookies.get(cookie_name(req), "")
         if not sent or not cookie or not hmac.compare_digest(sent, cookie):
             return "a form without this dashboard's token (reload the page and try again)"
     return None
+
+
+def cookie_name(req: Request) -> str:
+    """The token cookie's name for this request: `__Host-bb_csrf` over HTTPS."""
+    return HOST_COOKIE if req.is_secure else COOKIE
 
 
 def csrf_token() -> str:
     """The token forms carry (the cookie's value; a new one when the browser has none)."""
     token = getattr(g, "bb_csrf", None)
     if token is None:
-        token = request.cookies.get(COOKIE) or secrets.token_urlsafe(32)
+        token = request.cookies.get(cookie_name(request)) or secrets.token_urlsafe(32)
         g.bb_csrf = token
     return str(token)
 
@@ -208,11 +217,13 @@ def install(blueprint: Blueprint, dash: Dashboard) -> None:
         if request.endpoint != f"{blueprint.name}.static":
             response.cache_control.no_store = True
         token = getattr(g, "bb_csrf", None)
-        if token is not None and request.cookies.get(COOKIE) != token:
+        name = cookie_name(request)
+        if token is not None and request.cookies.get(name) != token:
             response.set_cookie(
-                COOKIE,
+                name,
                 token,
-                path=dash.cookie_path(),
+                # a __Host- cookie must have Path=/ (browsers refuse it otherwise)
+                path="/" if name == HOST_COOKIE else dash.cookie_path(),
                 httponly=True,
                 samesite="Strict",
                 secure=request.is_secure,
