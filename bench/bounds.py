@@ -2,9 +2,10 @@
 
     python -m bench.bounds [--redis redis://127.0.0.1:6379/0]
 
-1. A durable SQLite enqueue: a bare INSERT + COMMIT with synchronous=FULL in WAL mode,
-   with no Python library around it, for Huey's table and for ours; and the WAL pages
-   each library's enqueue writes (run it in the peers' virtualenv, which has Huey).
+1. A durable SQLite enqueue: a bare INSERT + COMMIT in WAL mode, with no Python library
+   around it, for Huey's table, for ours, and for ours without its id index (what one
+   b-tree fewer saves), synchronous=FULL and OFF; and the WAL pages each library's
+   enqueue writes (run it in the peers' virtualenv, which has Huey).
 2. A Redis enqueue: server time of our enqueue script against one LPUSH (INFO
    commandstats), and what the client side of each costs.
 3. Idle latency: one Redis PING round trip, hot and after the process slept 20 ms (as
@@ -24,6 +25,7 @@ from importlib import resources
 
 import redis
 
+from backburner.job import new_id
 from backburner.stores.sqlite_deps import _INSERT_PLAIN
 from bench.app import build
 
@@ -42,36 +44,57 @@ def per_call_us(fn: Callable[[], object], n: int) -> float:
     return (time.perf_counter() - began) / n * 1e6
 
 
-def sqlite_commit(n: int) -> None:
+def sqlite_commit(n: int, rounds: int = 5) -> None:
+    """A bare durable INSERT + COMMIT into Huey's table, into ours, and into ours without
+    its id index (what one b-tree fewer would save), in alternating rounds; with
+    synchronous=FULL (as the harness runs both) and OFF (the CPU part alone)."""
     ours = resources.files("backburner.stores").joinpath("sql/sqlite.sql").read_text()
+    unique = "id               TEXT    NOT NULL UNIQUE,"
+    assert unique in ours, "the id column changed: update bench/bounds.py"
+    schemas = {
+        "huey": HUEY_TABLE,
+        "backburner": ours,
+        "bb, no id index": ours.replace(unique, "id TEXT NOT NULL,"),
+    }
+    for sync in ("FULL", "OFF"):
+        costs: dict[str, list[float]] = {name: [] for name in schemas}
+        for _ in range(rounds):
+            for name, schema in schemas.items():
+                costs[name].append(_bare_insert_us(name, schema, sync, n))
+        for name, per_round in costs.items():
+            print(
+                f"  {name:16s} bare INSERT+COMMIT, synchronous={sync:4s}: "
+                f"{statistics.median(per_round):6.1f} us (median of {rounds} rounds)"
+            )
+
+
+def _bare_insert_us(name: str, schema: str, sync: str, n: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        for name, schema in (("huey", HUEY_TABLE), ("backburner", ours)):
-            conn = sqlite3.connect(f"{tmp}/{name}.db", isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(schema)
-            if name == "huey":
+        conn = sqlite3.connect(f"{tmp}/bench.db", isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={sync}")
+        conn.executescript(schema)
+        if name == "huey":
 
-                def insert(c: sqlite3.Connection = conn) -> None:
-                    c.execute("BEGIN")
-                    c.execute(
-                        "INSERT INTO task (queue, data) VALUES (?, ?)", ("q", os.urandom(200))
-                    )
-                    c.execute("COMMIT")
+            def insert(c: sqlite3.Connection = conn) -> None:
+                c.execute("BEGIN")
+                c.execute("INSERT INTO task (queue, data) VALUES (?, ?)", ("q", os.urandom(200)))
+                c.execute("COMMIT")
 
-            else:
+        else:
 
-                def insert(c: sqlite3.Connection = conn) -> None:
-                    now = time.time()
-                    payload = '[["bench:key",1,1764423000.1],{}]'
-                    row = (os.urandom(16).hex(), "bench.record", "default", payload, 0)
-                    c.execute("BEGIN IMMEDIATE")
-                    rest = (now, now, 4, 1.0) + (None,) * 8  # no timeout, key, trace, limits
-                    c.execute(_INSERT_PLAIN, (*row, *rest))  # the store's own
-                    c.execute("COMMIT")
+            def insert(c: sqlite3.Connection = conn) -> None:
+                now = time.time()
+                payload = '[["bench:key",1,1764423000.1],{}]'
+                row = (new_id(), "bench.record", "default", payload, 0)
+                c.execute("BEGIN IMMEDIATE")
+                rest = (now, now, 4, 1.0) + (None,) * 8  # no timeout, key, trace, limits
+                c.execute(_INSERT_PLAIN, (*row, *rest))  # the store's own
+                c.execute("COMMIT")
 
-            cost = per_call_us(insert, n)
-            print(f"  {name:10s} bare INSERT+COMMIT, synchronous=FULL: {cost:6.1f} us")
+        try:
+            return per_call_us(insert, n)
+        finally:
             conn.close()
 
 
