@@ -284,3 +284,16 @@ def test_a_handed_job_outlives_a_claim_that_failed(producer: Store, worker: Stor
     producer.enqueue([job])
     thread.join(15)
     assert [(r.id, r.token) for r in out] == [(job.id, 1)]
+
+
+def test_a_waiter_woken_by_stop_waiting_is_handed_nothing(producer: Store, worker: Store) -> None:
+    """Its worker is stopping: a job handed to it now would be held by no one until its
+    lease lapsed, at the cost of an attempt."""
+    with Waiter(worker, None, timeout=30) as waiter:
+        worker.stop_waiting()
+        waiter.done()  # well before its 30 s
+        assert not waiter.handed_over
+        job = make(queue="q")
+        producer.enqueue([job])
+        stored = producer.get(job.id)
+        assert stored is not None and stored.status is JobStatus.QUEUED

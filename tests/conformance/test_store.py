@@ -421,6 +421,24 @@ def test_wait_for_work_wakes_on_enqueue_and_times_out(store: Store) -> None:
     assert time.monotonic() - started < 15.0
 
 
+def test_stop_waiting_ends_a_wait_for_work_at_once_and_every_later_one(store: Store) -> None:
+    # a worker told to stop must not sit out its idle wait (the 60 s here) first
+    ended = threading.Event()
+
+    def wait() -> None:
+        store.wait_for_work(None, 60.0)
+        ended.set()
+
+    waiter = threading.Thread(target=wait, daemon=True)
+    waiter.start()
+    assert not ended.wait(0.3)  # nothing is due: it waits
+    store.stop_waiting()
+    assert ended.wait(10), "wait_for_work sat out its timeout after stop_waiting()"
+    started = time.monotonic()
+    store.wait_for_work(None, 60.0)  # stopping: no wait at all
+    assert time.monotonic() - started < 10
+
+
 def test_wait_for_work_returns_when_a_scheduled_job_comes_due(store: Store) -> None:
     store.enqueue([make(run_at=time.time() + 0.2)])
     started = time.monotonic()

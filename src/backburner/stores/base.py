@@ -377,6 +377,13 @@ class Store(ABC):
         one of them, it waits for the next rate-window edge, or the end of a running job.
         """
 
+    @abstractmethod
+    def stop_waiting(self) -> None:
+        """End every `wait_for_work` on this store object now, and make each later one
+        return at once: its worker is stopping, and an idle thread must not sit out its
+        timeout before it sees that. For good (the process is about to exit). Never
+        raises; call it from a thread, not from a signal handler."""
+
     def handed_over(self) -> bool:
         """Whether this thread's `wait_for_work` took a job an enqueue handed it, already
         claimed (Redis does so), which its next claim returns: a thread that stops now

@@ -50,6 +50,7 @@ class MemoryStore(MemoryTicks, MemoryDependencies, MemoryFlowControl, MemoryDash
         self._starts: dict[str, list[float]] = {}  # rate key -> when each start leaves its window
         # reentrant: enqueue_tick enqueues its job while holding it
         self._changed = threading.Condition(threading.RLock())
+        self._stopping = False  # stop_waiting() was called
         self._init_dashboard()
 
     def _view(self, record: JobRecord, now: float) -> JobRecord:
@@ -275,6 +276,8 @@ class MemoryStore(MemoryTicks, MemoryDependencies, MemoryFlowControl, MemoryDash
 
     def wait_for_work(self, queues: Sequence[str] | None, timeout: float) -> None:
         with self._changed:
+            if self._stopping:  # held since: its notify cannot slip past this wait
+                return
             now = time.time()
             pending = [
                 r
@@ -296,6 +299,11 @@ class MemoryStore(MemoryTicks, MemoryDependencies, MemoryFlowControl, MemoryDash
             if edges:
                 timeout = min(timeout, max(0.0, min(edges) - now))
             self._changed.wait(timeout)
+
+    def stop_waiting(self) -> None:
+        with self._changed:
+            self._stopping = True
+            self._changed.notify_all()
 
     def get(self, job_id: str, *, light: bool = False) -> JobRecord | None:
         with self._changed:

@@ -123,6 +123,7 @@ class PostgresStore(
         self._schema_ready = False
         self._lock = threading.Lock()
         self._listener: Listener | Polling | None = None
+        self._stopping = False  # stop_waiting() was called
         self._limits_seen = False  # whether the last claim met jobs with limits
         self._inherited: list[Listener | Polling] = []  # the parent's, whose thread is not here
         on_fork_in_child(self, PostgresStore._after_fork)
@@ -133,6 +134,7 @@ class PostgresStore(
         if self._listener is not None:
             self._inherited.append(self._listener)
             self._listener = None
+        self._stopping = False
         self._lock = threading.Lock()  # may have been held by a thread of the parent
 
     def __repr__(self) -> str:
@@ -347,7 +349,7 @@ class PostgresStore(
         deadline = time.monotonic() + timeout
         listener = self._current_listener()
         listener.ready(min(timeout, 1.0))
-        while True:
+        while not self._stopping:  # set before its listener's wait ends: seen here after
             seen = listener.mark()  # before the look at the table: no commit slips between
             due_in = self._due_in(queues, deadline - time.monotonic())
             left = deadline - time.monotonic()
@@ -378,7 +380,16 @@ class PostgresStore(
                     self._listener = Polling()  # LISTEN needs a session PgBouncer lacks
                 else:
                     self._listener = Listener(lambda: source.connect(listen=True), self.channel)
+                if self._stopping:
+                    self._listener.stop_waiting()
             return self._listener
+
+    def stop_waiting(self) -> None:
+        with self._lock:
+            self._stopping = True
+            listener = self._listener
+        if listener is not None:
+            listener.stop_waiting()
 
     # -- reading and operating ---------------------------------------------------------
     def _select(

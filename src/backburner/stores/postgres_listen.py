@@ -39,6 +39,7 @@ class Listener:
         self._everything = 0  # generation of the last "anything may have changed"
         self._latest: dict[str, int] = {}  # queue -> generation of its last notification
         self._stop = threading.Event()
+        self._stopped_waiting = False  # stop_waiting() was called: waits return at once
         self._tried = threading.Event()  # set once the first connection attempt ended
         self._thread = threading.Thread(target=self._run, name="backburner-listen", daemon=True)
         self._thread.start()
@@ -64,8 +65,15 @@ class Listener:
                 self._cond.wait(left)
             return True
 
+    def stop_waiting(self) -> None:
+        """End every `wait` (and `ready`) now, and make later ones return at once."""
+        with self._cond:
+            self._stopped_waiting = True
+            self._cond.notify_all()
+        self._tried.set()  # nobody needs to wait for the first LISTEN any more
+
     def _news(self, since: int, queues: Sequence[str] | None) -> bool:
-        if self._everything > since:
+        if self._stopped_waiting or self._everything > since:
             return True
         if queues is None:
             return self._generation > since
@@ -128,6 +136,9 @@ class Polling:
     look at the table every `poll` seconds. For PgBouncer in transaction pooling mode
     without a direct URL to LISTEN on (LISTEN needs a session of its own)."""
 
+    def __init__(self) -> None:
+        self._stopped_waiting = threading.Event()
+
     def ready(self, timeout: float) -> None:
         """Nothing to wait for."""
 
@@ -135,8 +146,11 @@ class Polling:
         return 0
 
     def wait(self, since: int, queues: Sequence[str] | None, timeout: float) -> bool:
-        time.sleep(max(0.0, timeout))
-        return False
+        return self._stopped_waiting.wait(max(0.0, timeout))
+
+    def stop_waiting(self) -> None:
+        """End every `wait` now, and make later ones return at once."""
+        self._stopped_waiting.set()
 
     def stop(self, timeout: float = 1.0) -> None:
         """Nothing to stop."""

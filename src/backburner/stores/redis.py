@@ -21,6 +21,8 @@ one KEYS[1] routes to). Scripts never use KEYS or SCAN.
                               BLPOP it (and {p}:wake, told of new queues)
     {p}:idlers, {p}:hand:<h>  hash and list: waiting workers, and the job an enqueue
                               handed one, claimed (see redis_handoff)
+    {p}:halt:<h>              list: a waiting worker thread's, pushed to when its
+                              process stops (see redis_handoff.Halts)
     {p}:workers, {p}:beats    hash and zset: the worker registry
 
 Durability: a job survives a Redis restart only if Redis persists it; run Redis with
@@ -34,6 +36,7 @@ import dataclasses
 import heapq
 import itertools
 import json
+import logging
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict
@@ -46,10 +49,11 @@ from . import deps, redis_limits
 from .base import Done, HeartbeatReply, Store, StoreStats, WorkerInfo, check_statuses
 from .redis_conn import Client, RedisConnector, own_options, parse_url
 from .redis_dashboard import RedisDashboard
-from .redis_handoff import HandOffs
+from .redis_handoff import HALT_TTL_MS, Halts, HandOffs
 from .redis_logs import RedisLogs
 from .redis_ticks import RedisTicks
 
+log = logging.getLogger("backburner.store")
 # Statuses as stored: a pending job is 'queued' whatever its run_at.
 _STORED = ("waiting", "queued", "running", "succeeded", "failed", "cancelled")
 _BATCH = 500  # jobs per claim, end_attempts or purge run, so none blocks Redis for long
@@ -256,6 +260,7 @@ class RedisStore(RedisTicks, RedisLogs, redis_limits.RedisFlowControl, RedisDash
         super().__init__(url, result_ttl=result_ttl)
         self._redis = RedisConnector(url)
         self._handoffs = HandOffs()
+        self._halts = Halts()
         #: the namespace of this store's keys (URL option ?prefix=, default "bb")
         self.prefix = self._redis.prefix
 
@@ -393,8 +398,10 @@ class RedisStore(RedisTicks, RedisLogs, redis_limits.RedisFlowControl, RedisDash
         return [_record(_pairs(row), seen) for row in rows]
 
     def wait_for_work(self, queues: Sequence[str] | None, timeout: float) -> None:
+        if self._halts.stopped.is_set():
+            return
         if queues is not None and not queues:
-            time.sleep(max(0.0, timeout))
+            self._halts.stopped.wait(max(0.0, timeout))
             return
         which = ("*",) if queues is None else ("-", *queues)
         me = self._handoffs.mine()
@@ -417,13 +424,37 @@ class RedisStore(RedisTicks, RedisLogs, redis_limits.RedisFlowControl, RedisDash
         mine = self._redis.key("hand", hand)
         if hand:
             keys.insert(0, mine)
-        with self._redis.guard():
-            conn = self._redis.connection()
-            # a BLPOP longer than the socket timeout would look like a dead server
-            popped = conn.client.blpop(keys, timeout=min(wait, conn.max_block))
-        if popped is not None and popped[0] == mine:
-            me.handed.append(_record(_pairs(json.loads(popped[1])), time.time()))
-            me.registered = False  # the enqueue took the registration with the job
+        halt = self._redis.key("halt", me.hand)  # stop_waiting() pushes to it
+        keys.append(halt)
+        if self._halts.enter(halt):
+            try:
+                with self._redis.guard():
+                    conn = self._redis.connection()
+                    # a BLPOP longer than the socket timeout would look like a dead server
+                    popped = conn.client.blpop(keys, timeout=min(wait, conn.max_block))
+            finally:
+                self._halts.leave(halt)
+            if popped is not None and popped[0] == mine:
+                me.handed.append(_record(_pairs(json.loads(popped[1])), time.time()))
+                me.registered = False  # the enqueue took the registration with the job
+        if self._halts.stopped.is_set() and me.registered:
+            # no hand-off to a thread that stopped waiting (its worker is stopping): the
+            # jobs handed meanwhile come back to it, for the worker to hand back uncounted
+            _, me.handed = self.complete_and_claim([], queues, me.worker_id, 0, me.lease_s)
+
+    def stop_waiting(self) -> None:
+        halts = self._halts.stop()
+        if not halts:
+            return
+        try:
+            with self._redis.guard():
+                pipe = self._redis.connection().client.pipeline(transaction=False)
+                for key in halts:
+                    pipe.rpush(key, "stop")
+                    pipe.pexpire(key, HALT_TTL_MS)
+                pipe.execute()
+        except Exception as exc:  # they wait out their timeout, as before the stop
+            log.warning("could not wake this worker's threads waiting for work: %s", exc)
 
     def handed_over(self) -> bool:
         return bool(self._handoffs.mine().handed)

@@ -6,8 +6,10 @@ scored by enqueue sequence) newest first from the cursor, so a page of a status 
 queue reads only that page. Filters no index answers (task, search, scheduled vs queued)
 are tested on the server by lua/find_window.lua over a window of `scan_limit` sequence
 numbers below the cursor (lower than the SQL stores'), 2,000 a script: every job is in
-one index set, so the window holds at most that many jobs. Deletes and the audit log's
-numbering run as scripts too (lua/delete_jobs.lua, record_audit.lua).
+one index set, so the window holds at most that many jobs. Scheduled jobs are read from
+the scheduled sets instead while those hold at most `scan_limit` (see `_scheduled`).
+Deletes and the audit log's numbering run as scripts too (lua/delete_jobs.lua,
+record_audit.lua).
 
     {p}:history              zset: the minutes with history, scored by minute
     {p}:history:<minute>     hash: "<outcome> <queue>" -> count (HINCRBY sums writers);
@@ -124,18 +126,27 @@ class RedisDashboard:
 
     def _scheduled(
         self, client: Client, filter: JobFilter, below: int | None, most: int, now: float
-    ) -> tuple[list[tuple[int, str]], None, None]:
-        """Up to `most` (seq, id) of jobs not due yet matching `filter`, newest first.
+    ) -> tuple[list[tuple[int, str]], int | None, int | None]:
+        """Up to `most` (seq, id) of jobs not due yet matching `filter`, newest first, and
+        as `_scan` says where a page that stopped short of them ended.
+
         They are in the scheduled sets, by run_at, not behind a backlog of newer queued
-        jobs as in a window of sequence numbers: at most `scan_limit` of each queue are
-        read, with their fields, and sorted by sequence."""
+        jobs as in a window of sequence numbers: while those sets hold at most
+        `scan_limit` jobs in all, each is read, with its fields, and sorted by sequence.
+        Beyond that, the ones due soonest are not the newest, and reading them all for
+        each page would cost too much: the window of `_scan` answers, and its page says
+        how many jobs it searched."""
         queues = [filter.queue] if filter.queue is not None else self._queues(client)
-        ids: list[str] = []
-        for q in queues:
-            key = self._redis.key("sched", q)
-            ids += cast(
-                list[str], client.zrangebyscore(key, f"({now!r}", "+inf", 0, self.scan_limit)
-            )
+        keys = [self._redis.key("sched", q) for q in queues]
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.zcount(key, f"({now!r}", "+inf")
+        if sum(cast(list[int], pipe.execute())) > self.scan_limit:
+            return self._scan(client, filter, below, most, now)
+        pipe = client.pipeline(transaction=False)
+        for key in keys:  # capped all the same: jobs may have been scheduled since
+            pipe.zrangebyscore(key, f"({now!r}", "+inf", 0, self.scan_limit)
+        ids = [job_id for found in cast(list[list[str]], pipe.execute()) for job_id in found]
         pipe = client.pipeline(transaction=False)
         for job_id in ids:
             pipe.hmget(self._redis.key("job", job_id), ["seq", "status", "task", "payload"])

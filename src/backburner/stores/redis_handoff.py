@@ -14,6 +14,10 @@ token, a lease) and pushes it whole to the worker's list.
 Nothing is lost when the worker is gone: the job is leased like any claimed job, so its
 lease lapses and it is rescued. A thread that stopped waiting before the job arrived
 (its BLPOP timed out) finds it in its next claim, which also ends its registration.
+
+A worker that stops wakes its own waiting threads (`Halts`): each also BLPOPs a list of
+its own, {p}:halt:<hand id>, which `stop_waiting` pushes to. A thread woken so ends its
+registration before it returns, so no job is handed to a thread that stopped waiting.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ import threading
 from dataclasses import dataclass, field
 
 from ..job import JobRecord
+from .forks import on_fork_in_child
+
+HALT_TTL_MS = 60_000  # a halt list left behind (its thread had stopped waiting) expires
 
 
 @dataclass
@@ -50,3 +57,40 @@ class HandOffs:
             waiter = Waiter(secrets.token_hex(8), os.getpid())
             self._local.waiter = waiter
         return waiter
+
+
+class Halts:
+    """The halt lists of this process's threads blocked waiting for work, for
+    `stop_waiting` to push to, and whether it was called (then no wait blocks)."""
+
+    def __init__(self) -> None:
+        self.stopped = threading.Event()
+        self._waiting: set[str] = set()
+        self._lock = threading.Lock()  # a stop either sees a waiter, or the waiter sees it
+        on_fork_in_child(self, Halts._after_fork)
+
+    def _after_fork(self) -> None:
+        # the parent's waiting threads and stop are not this process's; a parent thread
+        # may have held the lock at fork()
+        self.stopped = threading.Event()
+        self._waiting = set()
+        self._lock = threading.Lock()
+
+    def enter(self, key: str) -> bool:
+        """Before a BLPOP that includes the halt list `key`: False if stopped (then do
+        not block), else `leave(key)` after it."""
+        with self._lock:
+            if self.stopped.is_set():
+                return False
+            self._waiting.add(key)
+            return True
+
+    def leave(self, key: str) -> None:
+        with self._lock:
+            self._waiting.discard(key)
+
+    def stop(self) -> list[str]:
+        """Stop for good; returns the halt lists of the threads waiting now."""
+        with self._lock:
+            self.stopped.set()
+            return sorted(self._waiting)

@@ -420,6 +420,9 @@ class SQLiteStore(SQLiteTicks, SQLiteLogs, sqlite_limits.SQLiteFlowControl, SQLi
             if conn.execute("PRAGMA data_version").fetchone()[0] != version:
                 return
 
+    def stop_waiting(self) -> None:
+        self._wakeup.stop()
+
     # -- reading and operating ---------------------------------------------------------
     def _select(
         self, sql: str, params: Sequence[Any] = (), columns: str = rows.JOB_SELECT

@@ -5,6 +5,9 @@ file (under $XDG_RUNTIME_DIR or the temp dir). A commit that makes work due send
 byte to each socket there. Waiters still re-check the database every FALLBACK seconds,
 so a producer that cannot see the folder (another container, say) is only slower.
 
+A worker that stops wakes its own waiting threads the same way (`stop`), so an idle
+thread sees the stop at once rather than at the end of its wait.
+
 The temp dir is shared by every user, so its folders are used only when they are this
 user's own and closed to others (0700): one that another user made first is refused.
 """
@@ -88,6 +91,9 @@ class Wakeup:
         self._sender: socket.socket | None = None
         self._listing: tuple[float, list[str]] = (-1.0, [])
         self._inherited: list[Any] = []  # the parent's sockets, never used or closed here
+        self._mine: set[str] = set()  # this process's listeners, for stop()
+        self._stopped = False
+        self._lock = threading.Lock()  # guards _mine and _stopped
         on_fork_in_child(self, Wakeup._after_fork)
 
     def _after_fork(self) -> None:
@@ -96,6 +102,9 @@ class Wakeup:
         self._inherited.append((self._sender, self._local))
         self._sender = None
         self._local = threading.local()
+        self._mine = set()
+        self._stopped = False
+        self._lock = threading.Lock()  # may have been held by a thread of the parent
 
     # -- notify ------------------------------------------------------------------------
     def notify(self) -> None:
@@ -134,6 +143,17 @@ class Wakeup:
             self._sender = sock
         return self._sender
 
+    def stop(self) -> None:
+        """Wake this process's waiters, for good: from now on `wait` returns at once.
+        Never raises, never blocks."""
+        with self._lock:
+            self._stopped = True
+            paths = list(self._mine)
+        sender = self._socket_for_sending()
+        for path in paths:
+            with contextlib.suppress(OSError):  # full of wake-ups already, or closed
+                sender.sendto(b"!", path)
+
     # -- wait --------------------------------------------------------------------------
     def _listener(self) -> socket.socket | None:
         held = getattr(self._local, "sock", None)
@@ -148,6 +168,8 @@ class Wakeup:
         except OSError:
             return None
         self._local.sock = (sock, path)
+        with self._lock:
+            self._mine.add(path)
         return sock
 
     def drain(self) -> None:
@@ -161,8 +183,12 @@ class Wakeup:
                 pass
 
     def wait(self, timeout: float) -> bool:
-        """Block up to `timeout` s (at most FALLBACK); True if woken by a notify."""
-        sock = self._listener()
+        """Block up to `timeout` s (at most FALLBACK); True if woken by a notify, or
+        stopped."""
+        sock = self._listener()  # listed in _mine first: a stop after this wakes it
+        with self._lock:
+            if self._stopped:
+                return True
         if sock is None:
             select.select([], [], [], min(timeout, FALLBACK))
             return False
@@ -176,6 +202,8 @@ class Wakeup:
         """Remove this thread's socket."""
         held = getattr(self._local, "sock", None)
         if held is not None:
+            with self._lock:
+                self._mine.discard(held[1])
             held[0].close()
             with contextlib.suppress(OSError):
                 os.unlink(held[1])

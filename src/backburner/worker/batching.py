@@ -183,14 +183,25 @@ class Batches:
         limit = self.slots.take(wanted)
         if limit == 0:
             return Claim(used_up=True)
+        claim = Claim()
+        try:
+            claim = self._exchange(limit)
+        finally:  # whatever raised: a slot of a job not claimed is free again
+            self.slots.give_back(limit - len(claim.records))
+        return claim
+
+    def _exchange(self, limit: int) -> Claim:
+        """Record the results waiting and claim up to `limit` jobs, in one store call, with
+        the events waiting. If it raises (the store cannot be reached, or a bug), the
+        results and events it took wait for the next call: none is lost."""
         done, events = self._take()
+        if not done and not limit:
+            return Claim(events=tuple(events))
         try:
             claim = self._settle(done, limit)
-        except StoreUnavailable:
-            self.slots.give_back(limit)
+        except BaseException:
             self.report(*events)
             raise
-        self.slots.give_back(limit - len(claim.records))
         return Claim(claim.records, (*events, *claim.events))
 
     def hand_back(self, records: Iterable[JobRecord], why: HandBack) -> None:
@@ -230,11 +241,17 @@ class Batches:
         self._send(*events)
 
     def _settle(self, done: list[Done], limit: int) -> Claim:
-        """Record `done` and claim up to `limit` jobs in one store call. If the store cannot
-        be reached, `done` is kept for the next try and StoreUnavailable is raised."""
+        """Record `done` and claim up to `limit` jobs in one store call. If that call is
+        not made (the store cannot be reached, or `before_record` raised), `done` is kept
+        for the next try and the error raised; once made, it returns the events telling
+        the supervisor of every job it settled or claimed, whatever else fails."""
         config = self._config
         if done:
-            self.before_record()
+            try:
+                self.before_record()
+            except BaseException:
+                self._put_back(done)
+                raise
         try:
             accepted, claimed = self._bb.store.complete_and_claim(
                 done, config.queues, self._worker_id, limit, config.lease
@@ -245,6 +262,20 @@ class Batches:
         except Exception:  # their leases lapse and they run again: at least once holds
             log.exception("could not record the outcome of job(s) %s", [d.job_id for d in done])
             accepted, claimed = [], []
+        try:
+            return Claim(tuple(claimed), tuple(self._told(done, accepted, claimed)))
+        except Exception:  # a bug: the supervisor must still hear of each job, or it holds it
+            log.exception("could not account for job(s) %s", [d.job_id for d in done])
+            for r in claimed:
+                self.starts.release(r.id, r.token)  # no cell: its start goes by pipe
+            finished = (Finished(d.job_id, d.token) for d in done)
+            return Claim(tuple(claimed), (*finished, *(Claimed.of(r) for r in claimed)))
+
+    def _told(
+        self, done: list[Done], accepted: list[bool], claimed: list[JobRecord]
+    ) -> list[Event]:
+        """The events for a store call that recorded `done` (`accepted`: which it took)
+        and claimed `claimed`; each claimed job gets its cell in `starts`."""
         events: list[Event] = []
         for i, d in enumerate(done):
             ran = self._ran.pop((d.job_id, d.token), None) if self._ran else None
@@ -254,7 +285,7 @@ class Batches:
                 events.append(ran)
             events.append(Finished(d.job_id, d.token))
         events.extend(Claimed.of(r, self.starts.claim(r.id, r.token)) for r in claimed)
-        return Claim(tuple(claimed), tuple(events))
+        return events
 
     # -- claimed jobs ------------------------------------------------------------------
     def hold(self, records: Iterable[JobRecord]) -> None:
@@ -371,49 +402,74 @@ class Batches:
             self._cond.notify()
 
     def run(self) -> None:
-        """The batch thread's loop, until `close()` and the last results are recorded."""
-        while True:
-            with self._cond:
-                results, stale = self._due()
-                if results is None:
-                    return
-                events, self._events = self._events, []
-                ahead = self._ahead_due and self._ahead_wanted()
-                if self._ahead_due and not ahead:  # stopped or dry: its waiters look again
-                    self._landed.notify_all()
-                self._ahead_due = False
-                self._ahead_busy = ahead
-            self.hand_back(stale, "stale")
-            self._send(*events)
-            if ahead:  # it records the results waiting too
-                self._claim_ahead()
-            if not results:
-                continue
+        """The batch thread's loop, until `close()` and the last results are recorded.
+
+        It outlives an error (a bug, or the store out of reach): the child's threads wait
+        on it for claims ahead, and its results on it to be recorded. So it logs the
+        error, lets those threads go (they claim for themselves), and tries again after
+        RETRY_STORE; once closed, it ends instead (the supervisor hands the jobs whose
+        results were not recorded back uncounted)."""
+        serving = True
+        while serving:
             try:
-                self._send(*self._settle(results, 0).events)
+                serving = self._serve()
             except StoreUnavailable as exc:
                 log.warning("store unavailable, recording again in %ss: %s", RETRY_STORE, exc)
-                if self._closed:  # stopping: the supervisor hands these jobs back uncounted
-                    return
-                time.sleep(RETRY_STORE)
+                serving = self._recover()
+            except Exception:
+                log.exception("batch thread: unexpected error; going on in %ss", RETRY_STORE)
+                serving = self._recover()
 
-    def _due(self) -> tuple[list[Done] | None, list[JobRecord]]:
-        """Wait (holding the condition) for results to record, jobs to hand back or a
-        claim ahead to make; (None, []) once closed with nothing left."""
+    def _serve(self) -> bool:
+        """One turn of the batch thread: hand back stale jobs, send the events waiting,
+        claim ahead, record the results due; False once closed with nothing left."""
+        with self._cond:
+            flush, stale = self._due()
+            if flush is None:
+                return False
+            events, self._events = self._events, []
+            ahead = self._ahead_due and self._ahead_wanted()
+            if self._ahead_due and not ahead:  # stopped or dry: its waiters look again
+                self._landed.notify_all()
+            self._ahead_due = False
+            self._ahead_busy = ahead
+        self._send(*events)
+        self.hand_back(stale, "stale")
+        if ahead:  # it records the results waiting too
+            self._claim_ahead()
+        if flush:  # results are taken only now: an error before leaves them waiting
+            self._send(*self._exchange(0).events)
+        return True
+
+    def _recover(self) -> bool:
+        """After an error: let go of the threads waiting for a claim ahead, claim no more
+        ahead until a full claim says the queue is busy again, and wait RETRY_STORE (less
+        if closed meanwhile). False when already closed: then the batch thread ends."""
+        with self._cond:
+            self._ahead = 0
+            self._ahead_due = self._ahead_busy = False
+            self._landed.notify_all()
+            if self._closed:
+                return False
+            deadline = time.monotonic() + RETRY_STORE
+            while not self._closed and (left := deadline - time.monotonic()) > 0:
+                self._cond.wait(left)
+        return True
+
+    def _due(self) -> tuple[bool | None, list[JobRecord]]:
+        """Wait (holding the condition) for results or events to flush, jobs to hand back
+        or a claim ahead to make: (flush, stale); (None, []) once closed with nothing left."""
         while True:
             now = time.monotonic()
             stale = []
             while self._claimed and now - self._claimed[0][0] >= HOLD_LIMIT:
                 stale.append(self._claimed.popleft()[1])
             if self._ahead_due:  # the results waiting go with the claim
-                return [], stale
+                return False, stale
             waiting = bool(self._results or self._events)
             flush = waiting and (self._closed or now - self._since >= FLUSH_AFTER)
             if flush or stale:
-                taken: list[Done] = []
-                if flush:
-                    taken, self._results = self._results, []
-                return taken, stale
+                return flush, stale
             if self._closed:
                 return None, []
             deadlines = [self._claimed[0][0] + HOLD_LIMIT] if self._claimed else []

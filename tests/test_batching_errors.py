@@ -1,0 +1,152 @@
+"""A bug in a child's batching (worker/batching.Batches) loses nothing: results and events
+taken for a store call that raised are recorded and sent later, and the batch thread
+outlives an error, so threads waiting on it are let go and results still get recorded."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from backburner import Backburner, JobStatus
+from backburner.job import JobRecord
+from backburner.stores.base import Done
+from backburner.worker.batching import Batches
+from backburner.worker.messages import Claimed, Event, Finished
+from backburner.worker.supervisor import WorkerConfig
+
+from .helpers import wait_until
+from .test_batching_ahead import _waiting_for_a_claim_ahead
+
+
+@pytest.fixture
+def bb() -> Iterator[Backburner]:
+    bb = Backburner("memory://")
+    bb.task(name="t")(lambda: None)
+    for _ in range(10):
+        bb.tasks["t"].delay()
+    yield bb
+    bb.close()
+
+
+def status(bb: Backburner, record: JobRecord) -> JobStatus | None:
+    job = bb.get_job(record.id)
+    return job.status if job is not None else None
+
+
+def raising_once() -> Callable[[], None]:
+    """A callable that raises RuntimeError the first time, then does nothing."""
+    calls: list[None] = []
+
+    def call() -> None:
+        calls.append(None)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+
+    return call
+
+
+def test_results_and_events_a_failed_claim_took_are_recorded_and_sent_with_the_next(
+    bb: Backburner,
+) -> None:
+    config = WorkerConfig(threads=2, max_jobs_per_child=5)
+    batches = Batches(bb, config, "w", lambda *events: None)
+    done, let_go = batches.claim(2).records
+    batches.add(Done(done.id, done.token, None))
+    batches.report(Finished(let_go.id, let_go.token))  # a failed job let go, say
+    batches.before_record = raising_once()  # writing the jobs' last output lines raises
+    with pytest.raises(RuntimeError):
+        batches.claim(1)
+    assert status(bb, done) is JobStatus.RUNNING  # not recorded: still waiting
+    assert batches.slots.left == 3  # nothing claimed: its slot is given back
+    claim = batches.claim(1)
+    assert status(bb, done) is JobStatus.SUCCEEDED
+    assert {Finished(done.id, done.token), Finished(let_go.id, let_go.token)} <= {*claim.events}
+    assert len(claim.records) == 1 and batches.slots.left == 2
+
+
+def test_a_claim_that_fails_once_the_store_has_answered_still_tells_of_every_job(
+    bb: Backburner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches = Batches(bb, WorkerConfig(threads=2), "w", lambda *events: None)
+    [done] = batches.claim(1).records
+    batches.add(Done(done.id, done.token, None))
+    monkeypatch.setattr(batches.starts, "claim", lambda job_id, token: 1 / 0)
+    claim = batches.claim(3)  # recorded and claimed in the store: the child must know
+    assert status(bb, done) is JobStatus.SUCCEEDED
+    assert len(claim.records) == 3
+    assert Finished(done.id, done.token) in claim.events
+    told = {e.job_id: e.cell for e in claim.events if isinstance(e, Claimed)}
+    # no cell: each start goes to the supervisor by pipe (a Started event)
+    assert told == {r.id: -1 for r in claim.records}
+
+
+def test_the_batch_thread_outlives_an_error_and_records_the_results_later(
+    bb: Backburner, caplog: pytest.LogCaptureFixture
+) -> None:
+    batches = Batches(bb, WorkerConfig(threads=2), "w", lambda *events: None)
+    [record] = batches.claim(1).records
+    batches.before_record = raising_once()
+    thread = threading.Thread(target=batches.run)
+    thread.start()
+    try:
+        with caplog.at_level(logging.ERROR, logger="backburner.worker"):
+            batches.add(Done(record.id, record.token, None))
+            wait_until(lambda: status(bb, record) is JobStatus.SUCCEEDED)
+        assert any(r.exc_info and "a bug" in str(r.exc_info[1]) for r in caplog.records)
+        assert thread.is_alive()
+    finally:
+        batches.close()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_a_thread_waiting_for_a_claim_ahead_is_let_go_when_the_batch_thread_fails(
+    bb: Backburner,
+) -> None:
+    failed = threading.Event()
+    batch_thread = threading.Thread(target=lambda: batches.run())
+
+    def send(*events: Event) -> None:  # the batch thread's first message raises
+        if threading.current_thread() is batch_thread and not failed.is_set():
+            failed.set()
+            raise RuntimeError("a bug")
+
+    batches = Batches(bb, WorkerConfig(threads=8), "w", send)
+    batches.hold(batches.claim(2).records)  # full: the queue is busy, claim ahead
+    first, second = batches.next_job(), batches.next_job()
+    assert first is not None and second is not None
+    waiter, got = _waiting_for_a_claim_ahead(batches)
+    batch_thread.start()
+    try:
+        assert failed.wait(10)
+        waiter.join(10)
+        assert got == [None]  # it claims for itself, not waits for the child's stop
+        batches.add(Done(first.id, first.token, None))  # and the batch thread still serves
+        wait_until(lambda: status(bb, first) is JobStatus.SUCCEEDED)
+    finally:
+        batches.close()
+        batch_thread.join(10)
+    assert not batch_thread.is_alive()
+
+
+def test_a_closed_batch_thread_that_cannot_record_ends_and_leaves_the_jobs_held(
+    bb: Backburner,
+) -> None:
+    batches = Batches(bb, WorkerConfig(threads=2), "w", lambda *events: None)
+    [record] = batches.claim(1).records
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    batches.before_record = broken  # every time: it must not loop for ever
+    batches.add(Done(record.id, record.token, None))
+    batches.close()
+    thread = threading.Thread(target=batches.run)
+    thread.start()
+    thread.join(10)
+    # the supervisor, not told Finished, hands the job back uncounted once the child exits
+    assert not thread.is_alive()
+    assert status(bb, record) is JobStatus.RUNNING
