@@ -599,3 +599,39 @@ def test_eager_transaction_stores_every_job_even_after_one_raises() -> None:
     assert bb.get_job(failed.id) is not None
     stored = bb.get_job(fine.id)
     assert stored is not None and stored.status is JobStatus.SUCCEEDED
+
+
+def test_threads_using_a_new_backburner_at_once_share_one_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a threaded web server's first requests: each would open its own store (its own
+    # pool, its own wake-ups) and all but one would be lost unclosed
+    import threading
+
+    from backburner import app as app_module
+
+    opened: list[object] = []
+
+    def slow_open(url: str, **options: object) -> object:
+        time.sleep(0.05)  # widens the window two threads can both find no store in
+        store = open_store(url, **options)
+        opened.append(store)
+        return store
+
+    monkeypatch.setattr(app_module, "open_store", slow_open)
+    bb = Backburner(f"sqlite:///{tmp_path}/jobs.db")
+    start = threading.Barrier(8)
+    seen: list[object] = []
+
+    def use() -> None:
+        start.wait()
+        seen.append(bb.store)
+
+    threads = [threading.Thread(target=use) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(opened) == 1
+    assert all(s is opened[0] for s in seen)
+    bb.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from contextvars import ContextVar
@@ -19,6 +20,7 @@ from .flows import Call, Group
 from .job import Job
 from .periodic import CATCHUP, PeriodicDecorator, Schedule, define
 from .stores import Store, check_url, open_store
+from .stores.forks import on_fork_in_child
 from .task import Redact, Task, TaskOptions
 from .throttle import KeyFn
 from .urls import redact
@@ -122,6 +124,8 @@ class Backburner:
         # its folder is checked when the store opens, so an unwritable working folder
         # does not break `bb = Backburner()` at import
         self._store: Store | None = None
+        self._opening = threading.Lock()  # threads using a new app at once open one store
+        on_fork_in_child(self, Backburner._after_fork)
         self._job_wrappers: list[Callable[[], AbstractContextManager[Any]]] = []
 
     def __repr__(self) -> str:
@@ -151,10 +155,18 @@ class Backburner:
 
     @property
     def store(self) -> Store:
-        """The store named by the URL, created on first use."""
-        if self._store is None:
-            self._store = open_store(self._url, result_ttl=self.settings.result_ttl)
-        return self._store
+        """The store named by the URL, created on first use (once, whichever threads use
+        it first at once: a threaded server's first requests)."""
+        store = self._store
+        if store is None:
+            with self._opening:
+                if self._store is None:
+                    self._store = open_store(self._url, result_ttl=self.settings.result_ttl)
+                store = self._store
+        return store
+
+    def _after_fork(self) -> None:
+        self._opening = threading.Lock()  # a parent thread may have held it at fork()
 
     def close(self) -> None:
         """Close this process's store connections (reopened if used again)."""
