@@ -84,6 +84,9 @@ WHERE unique_key = ANY(%(keys)s) AND status IN ('waiting', 'queued', 'running');
 -- the same plan, an ordered index scan read only as far as needed), then filtered: with
 -- the filters inside, a generic plan sorted every queued job on each claim. Jobs without
 -- limits are claimed; those with limits come back unclaimed, 'queued', for claim_limited.
+-- A row another claim took since this statement began is locked, found 'running' and
+-- passed over; its lock lasts until this transaction ends, and that worker's completion
+-- waits for it: claims run in a transaction of their own (PostgresStore._complete_and_claim).
 WITH candidates AS (
     SELECT seq, priority, run_at, concurrency, concurrency_key, rate_limit FROM (
         SELECT seq, priority, run_at, queue, concurrency, concurrency_key, rate_limit,
