@@ -515,26 +515,41 @@ def test_a_completion_locks_its_rows_in_id_order(
     assert completing.result(timeout=10) == ([True, True], [])
 
 
-@pytest.mark.parametrize("statement", ["complete_many", "release"])
-def test_a_completion_reads_each_job_by_id_whatever_the_statistics(
-    store: Any, postgres_schema: str, admin: Any, statement: str
-) -> None:
-    # statistics taken while every job was queued, none running or succeeded, as after a
-    # burst: planned as joins, these statements read the whole lease (or succeeded) index,
-    # dead entries of every job since included, for each completion
+def _plan_after_a_burst(store: Any, schema: str, admin: Any, statement: str) -> str:
+    """The plan of a statement given two jobs, on statistics taken while every job was
+    queued, none running or succeeded, as after a burst."""
     for start in range(0, 2000, 500):
         store.enqueue([make(f"plan{n}") for n in range(start, start + 500)])
-    admin.execute(f'ANALYZE "{postgres_schema}".bb_jobs')
+    admin.execute(f'ANALYZE "{schema}".bb_jobs')
     params = {
         "now": time.time(),
+        "until": time.time() + LEASE,
         "ids": ["plan1", "plan2"],
         "tokens": [1, 1],
         "results": [None, None],
         "channel": "bb_test",
     }
-    plan = "\n".join(row[0] for row in admin.execute("EXPLAIN " + store._sql[statement], params))
+    return "\n".join(row[0] for row in admin.execute("EXPLAIN " + store._sql[statement], params))
+
+
+@pytest.mark.parametrize("statement", ["complete_many", "release"])
+def test_a_completion_reads_each_job_by_id_whatever_the_statistics(
+    store: Any, postgres_schema: str, admin: Any, statement: str
+) -> None:
+    # planned as joins, these statements read the whole lease (or succeeded) index, dead
+    # entries of every job since included, for each completion
+    plan = _plan_after_a_burst(store, postgres_schema, admin, statement)
     assert "bb_jobs_id_key" in plan, plan
     assert "bb_jobs_lease" not in plan and "bb_jobs_succeeded" not in plan, plan
+
+
+def test_a_heartbeat_reads_each_job_by_id_whatever_the_statistics(
+    store: Any, postgres_schema: str, admin: Any
+) -> None:
+    # as a join, the heartbeat read the whole lease index for each renewal
+    plan = _plan_after_a_burst(store, postgres_schema, admin, "heartbeat")
+    assert "bb_jobs_id_key" in plan, plan
+    assert "bb_jobs_lease" not in plan and "Seq Scan" not in plan, plan
 
 
 # -- a server restart in the middle of a drain ---------------------------------------------

@@ -52,7 +52,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import psycopg
@@ -67,7 +67,16 @@ from ..policy import Ending
 from . import postgres_deps, postgres_insert, postgres_limits, postgres_schema, rows, sql_stats
 from .base import Done, Store, StoreStats
 from .forks import on_fork_in_child
-from .postgres_conn import Connection, ConnectionSource, decoded, fetch, parse_url, rowcount
+from .postgres_conn import (
+    Connection,
+    ConnectionSource,
+    atomic,
+    decoded,
+    fetch,
+    parse_url,
+    round_trip,
+    rowcount,
+)
 from .postgres_dashboard import PostgresDashboard
 from .postgres_listen import Listener, Polling
 from .postgres_logs import PostgresLogs
@@ -77,11 +86,6 @@ from .postgres_tx import bind, bound, resolver
 from .postgres_workers import PostgresWorkers
 
 _SETTLE_PASSES = 3  # claims again when jobs were over a limit, at most this often
-
-
-# One round trip for several statements needs libpq 14 or newer (psycopg's binary
-# package bundles one); with an older libpq they go one after another.
-_PIPELINE = psycopg.Pipeline.is_supported()
 
 
 def channel_name(schema: str) -> str:
@@ -234,10 +238,10 @@ class PostgresStore(
         limit: int,
         lease_s: float,
     ) -> tuple[list[bool], list[JobRecord]]:
-        """One round trip (psycopg's pipeline): complete, then claim. Jobs with limits
-        among those the claim found are then claimed in a transaction of their own, under
-        their keys' locks (see claim_limited); when some were over a limit, claims again
-        for the rest, jobs without limits too."""
+        """One round trip (psycopg's pipeline) and one transaction: complete, then claim.
+        Jobs with limits among those the claim found are then claimed in a transaction of
+        their own, under their keys' locks (see claim_limited); when some were over a
+        limit, claims again for the rest, jobs without limits too."""
         if queues is not None and not queues:
             limit = 0
         if not done and limit <= 0:
@@ -283,21 +287,23 @@ class PostgresStore(
         claim_sql = self._sql[
             ("claim" if plain else "claim_slots") + ("" if queues is None else "_queues")
         ]
-        # one transaction: a dependent is queued with its dependency's completion, or neither
-        with self._conn() as conn, conn.pipeline() if _PIPELINE else nullcontext():
+        with self._conn() as conn:
             completed = conn.cursor(row_factory=tuple_row)
             claimed = conn.cursor(row_factory=tuple_row)
             with completed, claimed:
-                with conn.transaction():
+                # One transaction, sent whole (BEGIN to COMMIT in one write): a dependent
+                # is queued with its dependency's completion, or neither; one WAL flush;
+                # and the server commits as soon as it has run the statements, so the rows
+                # the claim's SKIP LOCKED locked and then passed over (see claim in
+                # postgres_queries.sql) are let go at once, not held until this process,
+                # maybe descheduled, reads the results.
+                with round_trip(conn), atomic(conn):
                     if done:
                         completed.execute(self._sql["complete_many"], finished)
                         finished["channel"] = self.channel
                         claimed.execute(self._sql["release"], finished)
                     if limit > 0:
                         claimed.execute(claim_sql, wanted)
-                # Read after COMMIT is queued: one round trip, and no row lock held while
-                # this process, maybe descheduled, reads the results (a claim's locks
-                # make other workers' completions wait; see claim in postgres_queries.sql).
                 ids = {job_id for (job_id,) in completed.fetchall()} if done else set()
                 found = rows.named_rows(claimed.fetchall()) if limit > 0 else []
             self._limits_seen = any(postgres_limits.limited(r) for r in found)

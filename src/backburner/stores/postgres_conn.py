@@ -16,7 +16,7 @@ import select
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.errors import DuplicatePreparedStatement, InvalidSqlStatementName
+from psycopg.pq import PipelineStatus, TransactionStatus
 from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -180,6 +181,40 @@ def rowcount(conn: Connection, query: str, params: Any = None) -> int:
     with conn.cursor(row_factory=tuple_row) as cur:
         cur.execute(query, params)
         return cur.rowcount
+
+
+# One round trip for several statements needs libpq 14 or newer (psycopg's binary
+# package bundles one); with an older libpq they go one after another.
+PIPELINE = psycopg.Pipeline.is_supported()
+
+
+@contextmanager
+def round_trip(conn: Connection) -> Iterator[None]:
+    """Send the statements executed inside as they come, and read every result once, at
+    the end (psycopg's pipeline). On an error, a transaction `atomic` left open is rolled
+    back."""
+    try:
+        with conn.pipeline() if PIPELINE else nullcontext():
+            yield
+    except BaseException:
+        if conn.info.transaction_status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
+            conn.rollback()
+        raise
+
+
+@contextmanager
+def atomic(conn: Connection) -> Iterator[None]:
+    """One transaction for the statements executed inside, within `round_trip`: BEGIN and
+    COMMIT are sent along with them, so the server commits as soon as it has run them.
+    (psycopg's transaction() in a pipeline reads every result before it sends COMMIT: the
+    transaction, and its row locks, then last until this process is scheduled again.)"""
+    if conn.pgconn.pipeline_status == PipelineStatus.OFF:
+        with conn.transaction():
+            yield
+        return
+    conn.execute("BEGIN", prepare=False)
+    yield
+    conn.execute("COMMIT", prepare=False)
 
 
 def _configure(conn: Connection) -> None:

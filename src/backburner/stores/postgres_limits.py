@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from psycopg.rows import tuple_row
 
 from . import rows
+from .postgres_conn import atomic, round_trip
 
 if TYPE_CHECKING:
     from .postgres_conn import Connection
@@ -51,7 +52,7 @@ class PostgresFlowControl:
     ) -> list[dict[str, Any]]:
         """Claim jobs with limits a claim found, on `conn` in one transaction under their
         rate keys' advisory locks, each only while its keys have room (see claim_limited);
-        one more round trip, in a pipeline."""
+        one more round trip."""
         keys = {f"r:{r['rate_key']}" for r in waiting if r["rate_limit"] is not None}
         now = time.time()
         params = {
@@ -64,7 +65,7 @@ class PostgresFlowControl:
         locked = conn.cursor(row_factory=tuple_row)
         claimed = conn.cursor(row_factory=tuple_row)
         with locked, claimed:
-            with conn.transaction():
+            with round_trip(conn), atomic(conn):
                 locked.execute(self._sql["lock_keys"], params)
                 claimed.execute(self._sql["claim_limited"], params)
             return rows.named_rows(claimed.fetchall())

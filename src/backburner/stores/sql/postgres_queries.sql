@@ -84,6 +84,10 @@ WHERE unique_key = ANY(%(keys)s) AND status IN ('waiting', 'queued', 'running');
 -- the same plan, an ordered index scan read only as far as needed), then filtered: with
 -- the filters inside, a generic plan sorted every queued job on each claim. Jobs without
 -- limits are claimed; those with limits come back unclaimed, 'queued', for claim_limited.
+-- A row another claim took since this statement began is locked, found 'running' and
+-- passed over; its lock lasts until this transaction ends, and that worker's completion
+-- waits for it: the claim's transaction is sent whole and commits at once, never waiting
+-- for its worker (PostgresStore._complete_and_claim).
 WITH candidates AS (
     SELECT seq, priority, run_at, concurrency, concurrency_key, rate_limit FROM (
         SELECT seq, priority, run_at, queue, concurrency, concurrency_key, rate_limit,
@@ -252,15 +256,23 @@ SELECT * FROM claimed;
 -- cancel, a claim that met it) is skipped, never waited for, so a heartbeat cannot
 -- deadlock with a completion nor queue behind one. A skipped lease is reported held, not
 -- lost: its job is being changed right now; the next heartbeat renews or reports it.
+-- Each job is read by its id, as in complete_many (as a join, statistics taken while no
+-- job ran made it read the whole lease index, twice, for each heartbeat).
 WITH held AS (
-    SELECT j.id, j.token, j.cancel_requested, j.cancel_grace FROM {jobs} AS j
-    JOIN unnest(%(ids)s::text[], %(tokens)s::bigint[]) AS l(id, token)
-        ON j.id = l.id AND j.token = l.token
-    WHERE j.status = 'running'
+    SELECT j.id, j.token, j.cancel_requested, j.cancel_grace
+    FROM unnest(%(ids)s::text[], %(tokens)s::bigint[]) AS l(id, token)
+    CROSS JOIN LATERAL (
+        SELECT id, token, status, cancel_requested, cancel_grace FROM {jobs}
+        WHERE id = l.id OFFSET 0
+    ) AS j
+    WHERE j.token = l.token AND j.status = 'running'
 ), locked AS (
-    SELECT j.id FROM {jobs} AS j JOIN held AS h ON j.id = h.id AND j.token = h.token
-    WHERE j.status = 'running'
-    ORDER BY j.id FOR UPDATE OF j SKIP LOCKED
+    SELECT j.id FROM held AS h
+    CROSS JOIN LATERAL (
+        SELECT id, token, status FROM {jobs} WHERE id = h.id OFFSET 0
+    ) AS j
+    WHERE j.token = h.token AND j.status = 'running'
+    FOR UPDATE OF j SKIP LOCKED
 ), renewed AS (
     UPDATE {jobs} AS j SET lease_until = %(until)s FROM locked WHERE j.id = locked.id
 )
