@@ -1,6 +1,6 @@
 """CPU seconds per job of one worker child's code, run in this process.
 
-    python -m bench.child_cpu [--url URL] [--jobs 10000] [--rounds 3]
+    python -m bench.child_cpu [--url URL] [--jobs 10000] [--rounds 3] [--log-level INFO]
 
 `bench.cpu` measures the whole worker tree, which on a loaded shared machine swings by
 tens of percent from one run to the next (three processes contend with everything else
@@ -8,19 +8,26 @@ for two cores). This runs just what a child runs per job (claim, execute, record
 to the supervisor) in one process, with one thread, against the store, and a thread that
 reads its reports as the supervisor would: fewer moving parts, so a change of a few
 microseconds per job shows. System CPU is printed apart (the child's system calls).
+
+`--log-level INFO` sets up the worker log as `backburner worker` does by default (a line
+per job), written to /dev/null, and installs a child's capture of job output: what a real
+child pays on top of the code above.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
+import os
 import resource
 import select
 import statistics
 import tempfile
 import threading
 
-from backburner.worker import child, reports
+from backburner.worker import capture, child, reports
+from backburner.worker.output import setup_logging
 from backburner.worker.starts import Starts
 from backburner.worker.supervisor import WorkerConfig
 
@@ -67,7 +74,13 @@ def main() -> None:
     parser.add_argument("--url", help="store URL (default: a fresh SQLite file per round)")
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--log-level", help="the worker log's level (default: no worker log)")
     args = parser.parse_args()
+    if args.log_level:
+        devnull = open(os.devnull, "w")  # noqa: SIM115 (the log writes to it until exit)
+        with contextlib.redirect_stderr(devnull):
+            setup_logging(args.log_level)  # its handler keeps writing to /dev/null
+        capture.install()
     figures = []
     for round_ in range(args.rounds):
         scratch = Scratch(args.url, tempfile.mkdtemp(prefix="bb-child-cpu-"))

@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +32,7 @@ R = TypeVar("R")
 _eager_held: ContextVar[Mapping[int, list[Callable[[], object]]]] = ContextVar(
     "backburner_eager_transaction", default=MappingProxyType({})
 )
+_NO_SCOPE = nullcontext()  # job_scope() with no wrappers: stateless, so shared
 
 
 @dataclass
@@ -440,9 +441,14 @@ class Backburner:
         """Run every job inside `factory()` (e.g. a Flask app context)."""
         self._job_wrappers.append(factory)
 
-    @contextmanager
-    def job_scope(self) -> Iterator[None]:
+    def job_scope(self) -> AbstractContextManager[None]:
         """Enter every job wrapper: what a worker does around each job."""
+        if not self._job_wrappers:  # no Flask app, say: nothing to enter (3 us a job)
+            return _NO_SCOPE
+        return self._wrapped_scope()
+
+    @contextmanager
+    def _wrapped_scope(self) -> Iterator[None]:
         with ExitStack() as stack:
             for factory in self._job_wrappers:
                 stack.enter_context(factory())

@@ -178,6 +178,8 @@ _loads = json.JSONDecoder(object_hook=_decode_hook).decode
 
 def dumps(value: Any) -> str:
     """Encode `value` to JSON text; raises EncodeError (a TypeError) for what cannot round-trip."""
+    if value is None:  # what most tasks return: 1 us less per job than the encoder
+        return "null"
     return _dumps(_encode(value))
 
 

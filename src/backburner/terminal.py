@@ -18,4 +18,6 @@ def printable(text: str) -> str:
     """`text` with every control character but newline and tab written as its escape
     (ESC as `\\x1b`, CR as `\\r`, U+202E as `\\u202e`): shown, never obeyed. Newlines stay,
     so tracebacks keep their lines."""
+    if text.isprintable():  # nothing to escape: every character above is unprintable
+        return text
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import pytest
 
@@ -520,6 +520,24 @@ def test_complete_and_claim_records_a_batch_and_claims_a_batch(store: Store) -> 
     assert store.counts()["default"][JobStatus.QUEUED] == 1
     assert store.complete_and_claim([], None, "w", 0, LEASE) == ([], [])
     assert [r.task for r in store.complete_and_claim([], None, "w", 5, LEASE)[1]] == ["j6"]
+
+
+def test_every_record_a_store_reads_has_every_field_and_nothing_else(store: Store) -> None:
+    # stores build records without __init__ (JobRecord.stored), which would not notice one
+    # left out: each way of reading a job must still give the record __init__ would make
+    names = {f.name for f in fields(JobRecord)}
+    store.enqueue([make(f"j{i}") for i in range(3)])
+    [first] = store.claim(None, "w", 1, LEASE)
+    _, claimed = store.complete_and_claim([Done(first.id, first.token, '"r"')], None, "w", 2, LEASE)
+    assert store.fail(claimed[0].id, claimed[0].token, "ValueError: x", time.time() + 60)
+    got = [store.get(r.id, light=light) for r in (first, *claimed) for light in (False, True)]
+    read = [first, *claimed, *store.list_jobs(), *got]
+    for record in read:
+        assert record is not None and vars(record).keys() == names
+        assert replace(record) == record  # __init__, field by field
+    failed = store.get(claimed[0].id)
+    assert failed is not None and [f.error for f in failed.failures] == ["ValueError: x"]
+    assert (first.failures, first.depends_on, first.progress) == ((), (), None)
 
 
 def test_end_attempts_applies_each_ending_fenced_by_its_token(store: Store) -> None:

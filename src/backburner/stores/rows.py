@@ -64,7 +64,7 @@ def _record(values: dict[str, Any], now: float, decode_json: DecodeJson) -> JobR
     depends_on = values["depends_on"]
     values["depends_on"] = tuple(decode_json(depends_on)) if depends_on not in _NONE else ()
     values["takes_results"] = bool(values["takes_results"])
-    return JobRecord(**values)
+    return JobRecord.stored(values)
 
 
 def _job_row(values: Sequence[Any]) -> dict[str, Any]:

@@ -246,12 +246,13 @@ def _run_one(state: ChildState, record: JobRecord, pace: Pace) -> None:
         took = time.monotonic() - began
         pace.observe(took)
         flush_progress(ctx)
-        verdict = "succeeded" if outcome.succeeded else "raised"  # a failure's details follow
-        log.info(
-            "job %s %s %s in %.3fs (attempt %d)",
-            *(record.id, record.task, verdict, took, record.attempts),
-            extra={"job_event": JobEvent(record, verdict, took, error_type(outcome.error))},
-        )
+        if log.isEnabledFor(logging.INFO):  # else its arguments cost 1 us a job for nothing
+            verdict = "succeeded" if outcome.succeeded else "raised"  # a failure's details follow
+            log.info(
+                "job %s %s %s in %.3fs (attempt %d)",
+                *(record.id, record.task, verdict, took, record.attempts),
+                extra={"job_event": JobEvent(record, verdict, took, error_type(outcome.error))},
+            )
         if outcome.succeeded:  # its last lines are stored with the batch's (before_record)
             # sent once the store accepted it, for the supervisor's history and metrics
             ran = Ran(record.task, record.queue, metrics.SUCCEEDED, took)

@@ -14,6 +14,7 @@ import json
 import logging
 import sys
 import threading
+import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -112,8 +113,24 @@ class _PrintableFormatter(logging.Formatter):
     """Log lines with control characters shown as escapes (see `terminal.printable`): an
     error or progress message, or a job's print(), cannot drive the operator's terminal."""
 
+    def __init__(self, fmt: str) -> None:
+        super().__init__(fmt)
+        self._second: tuple[int, str] = (-1, "")  # the last second formatted, and its text
+
     def format(self, record: logging.LogRecord) -> str:
         return printable(super().format(record))
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """As logging.Formatter's, with the text of each second made once: a busy worker
+        logs a line per job, and strftime was a third of formatting one."""
+        second = int(record.created)  # what converter() reads of it: whole seconds
+        if datefmt is not None or self.default_msec_format is None:
+            return super().formatTime(record, datefmt)
+        last, text = self._second
+        if second != last:
+            text = time.strftime(self.default_time_format, self.converter(record.created))
+            self._second = (second, text)  # one tuple: threads never see half of it
+        return self.default_msec_format % (text, record.msecs)
 
 
 class _JobFilter(logging.Filter):
