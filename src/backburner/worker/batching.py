@@ -83,7 +83,7 @@ class Claim:
     """The answer to `Batches.claim`: the jobs claimed, and the events that tell the
     supervisor about them and about the results recorded in the same store call (for the
     caller to send before any of these jobs can start). `used_up`: nothing was claimed because this
-    child has run its --max-jobs-per-child."""
+    child has run its --max-jobs-per-child (a job handed over meanwhile went back)."""
 
     records: tuple[JobRecord, ...] = ()
     events: tuple[Event, ...] = ()
@@ -182,6 +182,7 @@ class Batches:
     def _claim(self, wanted: int) -> Claim:
         limit = self.slots.take(wanted)
         if limit == 0:
+            self.let_go_handed()
             return Claim(used_up=True)
         claim = Claim()
         try:
@@ -203,6 +204,20 @@ class Batches:
             self.report(*events)
             raise
         return Claim(claim.records, (*events, *claim.events))
+
+    def let_go_handed(self) -> None:
+        """Hand back, uncounted, a job the store handed this thread as it waited for work
+        (`Store.handed_over`), for a thread that claims no more (its child out of slots,
+        or stopping). The job is claimed already: left there, its lease would lapse at the
+        cost of an attempt. The supervisor hears of it first, so should the release fail
+        it hands the job back itself once the child exits. No slot is taken."""
+        if not self._bb.store.handed_over():
+            return
+        handed = self._settle([], 0)  # the job handed over, and no other: no round trip
+        try:
+            self._send(*handed.events)
+        finally:
+            self.hand_back(handed.records, "stopping")
 
     def hand_back(self, records: Iterable[JobRecord], why: HandBack) -> None:
         """Release claimed jobs that no thread started, without counting an attempt, and
