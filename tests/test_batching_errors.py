@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from backburner import Backburner, JobStatus
+from backburner.errors import StoreUnavailable
 from backburner.job import JobRecord
 from backburner.stores.base import Done
 from backburner.worker import batching
@@ -219,3 +220,36 @@ def test_jobs_claimed_ahead_go_back_when_telling_the_supervisor_of_them_fails(
         batches.close()
         thread.join(10)
     assert not thread.is_alive()
+
+
+def test_a_child_stopping_while_the_store_is_out_of_reach_ends_its_batch_thread(
+    bb: Backburner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch thread took jobs as stale just before the child took the unstarted ones
+    to hand back, and the store cannot be reached to release them. Held again, they would
+    be stale again at its next look should that come HOLD_LIMIT later (0 here, as for a
+    busy or paused process), and the batch thread, and the child's exit, would wait for
+    the store. The supervisor, told they were claimed, hands them back instead."""
+    monkeypatch.setattr(batching, "HOLD_LIMIT", 0.0)
+    sent: list[Event] = []
+    batches = Batches(bb, WorkerConfig(threads=2), "w", lambda *events: sent.extend(events))
+    records = batches.claim(2).records
+    releasing, stopped = threading.Event(), threading.Event()
+
+    def unreachable(job_id: str, token: int) -> bool:
+        releasing.set()
+        stopped.wait(10)
+        raise StoreUnavailable("down for the test")
+
+    monkeypatch.setattr(bb.store, "release", unreachable)
+    batches.hold(records)
+    thread = threading.Thread(target=batches.run, daemon=True)
+    thread.start()
+    assert releasing.wait(10)  # the batch thread took them as stale
+    assert batches.unstarted() == []  # the child stops
+    batches.close()
+    stopped.set()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert {status(bb, r) for r in records} == {JobStatus.RUNNING}
+    assert not any(isinstance(e, Finished) for e in sent)  # still the supervisor's

@@ -225,7 +225,8 @@ class Batches:
 
         "stale": held HOLD_LIMIT behind a slow job, so another process may run it. It never
         ran, so its slot is given back; if the store cannot be reached it is held a while
-        longer (a thread of this child may still run it).
+        longer (a thread of this child may still run it), unless the child is stopping
+        (`unstarted`): then it is the supervisor's to hand back as the child exits.
         "stopping": the child is ending. A failed release is logged (the lease lapses
         instead), and the slot stays taken: a child out of slots exits as recycled, so the
         supervisor starts a new one, even with --burst, for the jobs handed back.
@@ -249,8 +250,9 @@ class Batches:
             if why != "stopping":
                 self.slots.give_back(1)
             events.append(Finished(record.id, record.token))
-        if kept:
-            self.hold(kept)
+        with self._cond:
+            if kept and not self._ahead_off:  # once stopping, they would only go stale again
+                self.hold(kept)
         self._tell(*events)
 
     def _tell(self, *events: Event) -> None:
