@@ -11,14 +11,16 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from backburner import Backburner, JobStatus
+from backburner.errors import StoreUnavailable
 from backburner.job import JobRecord
 from backburner.stores.base import Done
+from backburner.worker import batching
 from backburner.worker.batching import Batches
 from backburner.worker.messages import Claimed, Event, Finished
 from backburner.worker.supervisor import WorkerConfig
 
 from .helpers import wait_until
-from .test_batching_ahead import _waiting_for_a_claim_ahead
+from .test_batching_ahead import _waiting_for_a_claim_ahead, running
 
 
 @pytest.fixture
@@ -150,3 +152,104 @@ def test_a_closed_batch_thread_that_cannot_record_ends_and_leaves_the_jobs_held(
     # the supervisor, not told Finished, hands the job back uncounted once the child exits
     assert not thread.is_alive()
     assert status(bb, record) is JobStatus.RUNNING
+
+
+class FailingOnce:
+    """A child's `send` whose first message from the batch thread raises (a bug); it
+    records the events of every message sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[Event] = []
+        self.failed = threading.Event()
+        self.batch_thread: threading.Thread | None = None
+
+    def __call__(self, *events: Event) -> None:
+        mine = threading.current_thread() is self.batch_thread
+        if events and mine and not self.failed.is_set():
+            self.failed.set()
+            raise RuntimeError("a bug")
+        self.sent.extend(events)
+
+    def run(self, batches: Batches) -> threading.Thread:
+        self.batch_thread = threading.Thread(target=batches.run, daemon=True)
+        self.batch_thread.start()
+        return self.batch_thread
+
+
+def test_stale_jobs_go_back_though_telling_the_supervisor_fails(
+    bb: Backburner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batching, "HOLD_LIMIT", 0.0)  # held jobs are stale at once
+    send = FailingOnce()
+    batches = Batches(bb, WorkerConfig(threads=2, max_jobs_per_child=5), "w", send)
+    *stale, let_go = batches.claim(3).records
+    batches.report(Finished(let_go.id, let_go.token))  # waiting to go with the next message
+    batches.hold(stale)
+    thread = send.run(batches)
+    try:
+        assert send.failed.wait(10)
+        wait_until(lambda: {status(bb, r) for r in stale} == {JobStatus.QUEUED})
+        assert batches.slots.left == 4  # they never ran: their slots are free again
+        told = {(r.id, r.token) for r in (*stale, let_go)}
+        # nothing the failed message held is lost: it goes with a later one
+        wait_until(lambda: told <= {(e.job_id, e.token) for e in send.sent if type(e) is Finished})
+        assert batches.next_job() is None
+    finally:
+        batches.close()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_jobs_claimed_ahead_go_back_when_telling_the_supervisor_of_them_fails(
+    bb: Backburner,
+) -> None:
+    send = FailingOnce()
+    batches = Batches(bb, WorkerConfig(threads=8, max_jobs_per_child=100), "w", send)
+    batches.hold(batches.claim(2).records)  # full: the queue is busy, claim ahead
+    first, second = batches.next_job(), batches.next_job()
+    assert first is not None and second is not None
+    thread = send.run(batches)
+    try:
+        assert send.failed.wait(10)
+        # none of them may start unknown to the supervisor: back to the queue, uncounted
+        wait_until(lambda: running(bb) == 2)  # the two the child's threads took
+        assert batches.slots.left == 98
+        assert batches.next_job() is None
+        assert not any(isinstance(e, Claimed) for e in send.sent)
+    finally:
+        batches.close()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_a_child_stopping_while_the_store_is_out_of_reach_ends_its_batch_thread(
+    bb: Backburner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch thread took jobs as stale just before the child took the unstarted ones
+    to hand back, and the store cannot be reached to release them. Held again, they would
+    be stale again at its next look should that come HOLD_LIMIT later (0 here, as for a
+    busy or paused process), and the batch thread, and the child's exit, would wait for
+    the store. The supervisor, told they were claimed, hands them back instead."""
+    monkeypatch.setattr(batching, "HOLD_LIMIT", 0.0)
+    sent: list[Event] = []
+    batches = Batches(bb, WorkerConfig(threads=2), "w", lambda *events: sent.extend(events))
+    records = batches.claim(2).records
+    releasing, stopped = threading.Event(), threading.Event()
+
+    def unreachable(job_id: str, token: int) -> bool:
+        releasing.set()
+        stopped.wait(10)
+        raise StoreUnavailable("down for the test")
+
+    monkeypatch.setattr(bb.store, "release", unreachable)
+    batches.hold(records)
+    thread = threading.Thread(target=batches.run, daemon=True)
+    thread.start()
+    assert releasing.wait(10)  # the batch thread took them as stale
+    assert batches.unstarted() == []  # the child stops
+    batches.close()
+    stopped.set()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert {status(bb, r) for r in records} == {JobStatus.RUNNING}
+    assert not any(isinstance(e, Finished) for e in sent)  # still the supervisor's

@@ -386,8 +386,8 @@ class Store(ABC):
 
     def handed_over(self) -> bool:
         """Whether this thread's `wait_for_work` took a job an enqueue handed it, already
-        claimed (Redis does so), which its next claim returns: a thread that stops now
-        claims once more, so the job is handed back rather than left to its lease."""
+        claimed (Redis does so), which its next claim returns: the worker claims it at once,
+        and a thread that claims no more hands it back, rather than leaving it to its lease."""
         return False
 
     # -- reading and operating ---------------------------------------------------------

@@ -454,7 +454,8 @@ class RedisStore(RedisTicks, RedisLogs, redis_limits.RedisFlowControl, RedisDash
             return
         try:
             with self._redis.guard():
-                pipe = self._redis.connection().client.pipeline(transaction=False)
+                # MULTI: a connection dropped midway leaves no halt list without its TTL
+                pipe = self._redis.connection().client.pipeline(transaction=True)
                 for key in halts:
                     pipe.rpush(key, "stop")
                     pipe.pexpire(key, HALT_TTL_MS)

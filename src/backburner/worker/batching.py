@@ -47,7 +47,7 @@ AHEAD_DEPTH = 2  # claims' worth of jobs the child keeps in hand, to ride out a 
 STOP_CHECK = 0.1  # a thread waiting for a claim ahead looks at the child's stop this often
 RETRY_STORE = 1.0  # seconds before trying again a store that could not be reached
 
-HandBack = Literal["stale", "stopping"]
+HandBack = Literal["stale", "stopping", "untold"]
 
 
 class Send(Protocol):
@@ -83,7 +83,7 @@ class Claim:
     """The answer to `Batches.claim`: the jobs claimed, and the events that tell the
     supervisor about them and about the results recorded in the same store call (for the
     caller to send before any of these jobs can start). `used_up`: nothing was claimed because this
-    child has run its --max-jobs-per-child."""
+    child has run its --max-jobs-per-child (a job handed over meanwhile went back)."""
 
     records: tuple[JobRecord, ...] = ()
     events: tuple[Event, ...] = ()
@@ -182,6 +182,7 @@ class Batches:
     def _claim(self, wanted: int) -> Claim:
         limit = self.slots.take(wanted)
         if limit == 0:
+            self.let_go_handed()
             return Claim(used_up=True)
         claim = Claim()
         try:
@@ -204,41 +205,65 @@ class Batches:
             raise
         return Claim(claim.records, (*events, *claim.events))
 
+    def let_go_handed(self) -> None:
+        """Hand back, uncounted, a job the store handed this thread as it waited for work
+        (`Store.handed_over`), for a thread that claims no more (its child out of slots,
+        or stopping). The job is claimed already: left there, its lease would lapse at the
+        cost of an attempt. The supervisor hears of it first, so should the release fail
+        it hands the job back itself once the child exits. No slot is taken."""
+        if not self._bb.store.handed_over():
+            return
+        handed = self._settle([], 0)  # the job handed over, and no other: no round trip
+        try:
+            self._send(*handed.events)
+        finally:
+            self.hand_back(handed.records, "stopping")
+
     def hand_back(self, records: Iterable[JobRecord], why: HandBack) -> None:
         """Release claimed jobs that no thread started, without counting an attempt, and
         tell the supervisor this child no longer holds them.
 
         "stale": held HOLD_LIMIT behind a slow job, so another process may run it. It never
         ran, so its slot is given back; if the store cannot be reached it is held a while
-        longer (a thread of this child may still run it).
+        longer (a thread of this child may still run it), unless the child is stopping
+        (`unstarted`): then it is the supervisor's to hand back as the child exits.
         "stopping": the child is ending. A failed release is logged (the lease lapses
         instead), and the slot stays taken: a child out of slots exits as recycled, so the
-        supervisor starts a new one, even with --burst, for the jobs handed back."""
+        supervisor starts a new one, even with --burst, for the jobs handed back.
+        "untold": claimed ahead, but the message telling the supervisor failed, so none
+        may start. It never ran, so its slot is given back; a failed release is logged (the
+        lease lapses: the supervisor, not told, cannot hand it back)."""
         events: list[Event] = []
         kept: list[JobRecord] = []
         for record in records:
-            if why == "stale":
-                try:
-                    self._bb.store.release(record.id, record.token)
-                except Exception as exc:  # any store error: never the batch thread's end
-                    if not isinstance(exc, StoreUnavailable):
-                        log.exception("job %s: could not hand it back", record.id)
-                    kept.append(record)
-                    continue
-                self.slots.give_back(1)
-            else:
-                try:
-                    self._bb.store.release(record.id, record.token)
-                except Exception:
-                    # still ours to the supervisor, which releases it once this child
-                    # exits, uncounted: a Finished now would leave its lease to lapse
-                    # and cost an attempt of a job that never ran
+            try:
+                self._bb.store.release(record.id, record.token)
+            except Exception as exc:  # any store error: never the batch thread's end
+                if why != "stale" or not isinstance(exc, StoreUnavailable):
                     log.exception("job %s: could not hand it back", record.id)
-                    continue
+                if why == "stale":
+                    kept.append(record)
+                # else no Finished: "stopping", it is still the supervisor's, which hands it
+                # back uncounted once this child exits (a Finished now would leave its lease
+                # to lapse and cost an attempt of a job that never ran)
+                continue
+            if why != "stopping":
+                self.slots.give_back(1)
             events.append(Finished(record.id, record.token))
-        if kept:
-            self.hold(kept)
-        self._send(*events)
+        with self._cond:
+            if kept and not self._ahead_off:  # once stopping, they would only go stale again
+                self.hold(kept)
+        self._tell(*events)
+
+    def _tell(self, *events: Event) -> None:
+        """Send events to the supervisor; should that raise (a bug), they wait for the
+        next message."""
+        try:
+            self._send(*events)
+        except BaseException:
+            if events:
+                self.report(*events)
+            raise
 
     def _settle(self, done: list[Done], limit: int) -> Claim:
         """Record `done` and claim up to `limit` jobs in one store call. If that call is
@@ -344,19 +369,32 @@ class Batches:
             if not isinstance(exc, StoreUnavailable):
                 log.exception("could not claim ahead")
             claim = Claim()
-        self._send(*claim.events)  # before any thread can start one of these jobs
+        told = False
+        try:
+            self._send(*claim.events)  # before any thread can start one of these jobs
+            told = True
+        finally:  # whatever raised, each job claimed is held or handed back
+            self._land(claim, wanted, told)
+
+    def _land(self, claim: Claim, wanted: int, told: bool) -> None:
+        """Hold the jobs of a claim ahead for the child's threads, or hand them back if
+        the child stopped claiming meanwhile or the supervisor was not `told` of them;
+        and let the threads waiting for it go."""
         late: list[JobRecord] = []
         with self._cond:
             self._ahead_busy = False
             if len(claim.records) < wanted:  # the queue is running dry: threads claim
                 self._ahead = 0
-            if self._ahead_off:
+            if self._ahead_off or not told:
                 late = list(claim.records)
             else:
                 now = time.monotonic()
                 self._claimed.extend((now, r) for r in claim.records)
             self._landed.notify_all()
-        if late:
+        if not told:  # the rest of what it would have told goes with the next message
+            self.report(*(e for e in claim.events if type(e) is not Claimed))
+            self.hand_back(late, "untold")
+        elif late:
             self.hand_back(late, "stopping")
 
     # -- results -----------------------------------------------------------------------
@@ -427,18 +465,19 @@ class Batches:
             flush, stale = self._due()
             if flush is None:
                 return False
-            events, self._events = self._events, []
             ahead = self._ahead_due and self._ahead_wanted()
             if self._ahead_due and not ahead:  # stopped or dry: its waiters look again
                 self._landed.notify_all()
             self._ahead_due = False
             self._ahead_busy = ahead
-        self._send(*events)
-        self.hand_back(stale, "stale")
+        self.hand_back(stale, "stale")  # first: taken from those held, none may be lost
+        with self._cond:
+            events, self._events = self._events, []
+        self._tell(*events)
         if ahead:  # it records the results waiting too
             self._claim_ahead()
         if flush:  # results are taken only now: an error before leaves them waiting
-            self._send(*self._exchange(0).events)
+            self._tell(*self._exchange(0).events)
         return True
 
     def _recover(self) -> bool:

@@ -188,11 +188,12 @@ def _work(state: ChildState) -> None:
             _run_one(state, record, pace)
             continue
         if state.stop.is_set():  # told to stop while it waited: claim nothing more
-            return
+            break
         claimed = _claim(state, pace.batch())
         if claimed is None:
-            return
+            break
         state.batches.hold(claimed)
+    state.batches.let_go_handed()  # one its last claim could not take (store out of reach)
 
 
 def _claim(state: ChildState, wanted: int) -> tuple[JobRecord, ...] | None:
@@ -219,8 +220,8 @@ def _claim(state: ChildState, wanted: int) -> tuple[JobRecord, ...] | None:
     except StoreUnavailable as exc:
         log.warning("store unavailable, retrying in %ss: %s", RETRY_STORE, exc)
         state.stop.wait(RETRY_STORE)
-    if state.stop.is_set() and state.bb.store.handed_over():
-        return _claim(state, 1)  # held, so stopping hands it back uncounted
+    if state.bb.store.handed_over():  # claimed already: the supervisor hears of it now,
+        return _claim(state, 1)  # not after this thread ran a job held meanwhile
     return ()
 
 
