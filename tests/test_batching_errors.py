@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -21,16 +21,7 @@ from backburner.worker.supervisor import WorkerConfig
 
 from .helpers import wait_until
 from .test_batching_ahead import _waiting_for_a_claim_ahead, running
-
-
-@pytest.fixture
-def bb() -> Iterator[Backburner]:
-    bb = Backburner("memory://")
-    bb.task(name="t")(lambda: None)
-    for _ in range(10):
-        bb.tasks["t"].delay()
-    yield bb
-    bb.close()
+from .test_batching_ahead import bb as bb  # the fixture: ten jobs queued in memory
 
 
 def status(bb: Backburner, record: JobRecord) -> JobStatus | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -120,6 +120,23 @@ def _statuses(admin: Any, schema: str) -> dict[str, str]:
     return dict(found)
 
 
+def _commits_while_away(
+    admin: Any, proxy: HeldReplies, call: Callable[[], Any], committed: Callable[[], bool]
+) -> Any:
+    """Run `call` (a store call) while `proxy` holds the server's replies back, as if the
+    worker were descheduled; the server must have committed all the same. Its result."""
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(call)
+        try:
+            # the transaction waits for the worker, or has committed without it
+            wait_until(lambda: _in_transaction(admin) or committed())
+            assert not _in_transaction(admin)
+            assert committed()
+        finally:
+            proxy.let_go()
+        return running.result(timeout=10)
+
+
 @pytest.mark.skipif(not PIPELINE, reason="one round trip needs libpq 14 or newer")
 @pytest.mark.parametrize("finished", [1, 0], ids=["complete_and_claim", "claim"])
 def test_a_completion_and_claim_commit_while_the_worker_is_away(
@@ -136,16 +153,10 @@ def test_a_completion_and_claim_commit_while_the_worker_is_away(
             )
 
         proxy.hold()  # the worker sends everything, then hears nothing back for a while
-        with ThreadPoolExecutor(1) as pool:
-            call = pool.submit(slow_store.complete_and_claim, done, None, "w", 2, LEASE)
-            try:
-                # the transaction waits for the worker, or has committed without it
-                wait_until(lambda: _in_transaction(admin) or committed())
-                assert not _in_transaction(admin)
-                assert committed()
-            finally:
-                proxy.let_go()
-            accepted, jobs = call.result(timeout=10)
+        def call() -> Any:
+            return slow_store.complete_and_claim(done, None, "w", 2, LEASE)
+
+        accepted, jobs = _commits_while_away(admin, proxy, call, committed)
     assert accepted == [True] * finished and len(jobs) == 2
 
 
@@ -161,13 +172,7 @@ def test_a_claim_of_rate_limited_jobs_commits_while_the_worker_is_away(
 
         # claimed under the rate key's advisory lock, in a transaction (claim_limited)
         proxy.hold_once_sent(b"pg_advisory_xact_lock")
-        with ThreadPoolExecutor(1) as pool:
-            call = pool.submit(slow_store.complete_and_claim, [], None, "w", 2, LEASE)
-            try:
-                wait_until(lambda: _in_transaction(admin) or committed())
-                assert not _in_transaction(admin)
-                assert committed()
-            finally:
-                proxy.let_go()
-            _, jobs = call.result(timeout=10)
+        _, jobs = _commits_while_away(
+            admin, proxy, lambda: slow_store.complete_and_claim([], None, "w", 2, LEASE), committed
+        )
     assert len(jobs) == 2
