@@ -153,6 +153,7 @@ def test_a_completion_and_claim_commit_while_the_worker_is_away(
             )
 
         proxy.hold()  # the worker sends everything, then hears nothing back for a while
+
         def call() -> Any:
             return slow_store.complete_and_claim(done, None, "w", 2, LEASE)
 
