@@ -33,7 +33,6 @@ from .starts import Starts
 
 if TYPE_CHECKING:
     from ..app import Backburner
-    from ..stores import Store
     from .supervisor import WorkerConfig
 
 log = logging.getLogger("backburner.worker")
@@ -102,19 +101,13 @@ def child_main(
     signal.set_wakeup_fd(-1)  # the supervisor's signal pipe is not ours to write to
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # so does a hangup; the supervisor decides
-    # Opened here, before any thread, if the supervisor had not yet: `bb.store` opens on
-    # first use, and two threads at once would each open one (so a stop_waiting() on one
-    # would not wake a thread waiting on the other).
-    store = bb.store
     state = ChildState(bb, config, worker_id, conn, reports, starts)
     signal.signal(signal.SIGTERM, lambda *_: state.stop.set())
     capture_output()  # only where the `backburner` command set up the worker's log
     capture.install()  # jobs' output is kept with them too
     threading.Thread(target=state.shipper.run, daemon=True, name="bb-logs").start()
     threading.Thread(target=_listen, args=(state,), daemon=True, name="bb-listen").start()
-    wake = threading.Thread(target=_wake_on_stop, args=(state.stop, store), name="bb-stop")
-    wake.daemon = True
-    wake.start()
+    threading.Thread(target=_wake_on_stop, args=(state,), daemon=True, name="bb-stop").start()
     batcher = threading.Thread(target=state.batches.run, name="bb-batch")
     batcher.start()
     threads = [
@@ -159,12 +152,13 @@ def _listen(state: ChildState) -> None:
                     ctx.cancel_requested = True
 
 
-def _wake_on_stop(stop: threading.Event, store: Store) -> None:
+def _wake_on_stop(state: ChildState) -> None:
     """Once the child is told to stop (SIGTERM, Stop, the supervisor gone, a thread
     broken), wake its threads waiting for work, so they end now, not at IDLE_WAIT. A
-    thread of its own: the store is not to be called from a signal handler."""
-    stop.wait()
-    store.stop_waiting()
+    thread of its own: the store is not to be called from a signal handler. (`bb.store`
+    is the one store its threads wait on: it is opened once, whichever thread is first.)"""
+    state.stop.wait()
+    state.bb.store.stop_waiting()
 
 
 def _work_or_break(state: ChildState) -> None:
